@@ -1,1 +1,232 @@
-fn main() {}
+//! `thaw`: run freeze/thaw scenarios and explain what happened.
+//!
+//! Exit codes: 0 the run finished and every expectation held; 1 an
+//! expectation failed; 2 usage or scenario error; 3 the run could not
+//! finish (event budget exceeded); 4 an output file could not be written.
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::process::ExitCode;
+use thaw_core::Level;
+use thaw_scenario::{load, run_scenario, Report};
+use thaw_sim::jsonl::{JsonlSink, TimelineSink};
+
+#[derive(Parser)]
+#[command(name = "thaw", version, about = "Deterministic simulator of database and cache connections across serverless freeze, thaw and reap")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file and print its timeline (or JSON report).
+    Run {
+        /// The scenario file (TOML).
+        file: String,
+        /// Seed for the run's random streams (default: the file's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a value by its dotted path, e.g. server.idle_timeout=310s.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write every event as JSON lines to this file.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<String>,
+        /// Include every packet and timer in the text timeline.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Run {
+            file,
+            seed,
+            sets,
+            format,
+            trace,
+            verbose,
+        } => cmd_run(&file, seed, &sets, format, trace.as_deref(), verbose),
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn rerun_command(file: &str, seed: u64, sets: &[String]) -> String {
+    let mut cmd = format!("thaw run {} --seed {seed}", shell_quote(file));
+    for s in sets {
+        cmd.push_str(&format!(" --set {}", shell_quote(s)));
+    }
+    cmd
+}
+
+fn cmd_run(
+    file: &str,
+    seed: Option<u64>,
+    sets: &[String],
+    format: Format,
+    trace_path: Option<&str>,
+    verbose: bool,
+) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read scenario file `{file}`: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scenario = match load(file, &text, sets) {
+        Ok(s) => s,
+        Err(err) => {
+            eprint!("{}", err.render());
+            let n = err.diagnostics.len();
+            eprintln!(
+                "error: `{file}` has {n} problem{}; nothing was run",
+                if n == 1 { "" } else { "s" }
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut jsonl = match trace_path {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(JsonlSink::new(std::io::BufWriter::new(f), Level::Detail)),
+            Err(e) => {
+                eprintln!("error: cannot create trace file `{p}`: {e}");
+                return ExitCode::from(4);
+            }
+        },
+        None => None,
+    };
+    let mut timeline = TimelineSink {
+        lines: Vec::new(),
+        verbose,
+        also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+    };
+    let report = match run_scenario(&scenario, seed, &mut timeline) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let s = seed.unwrap_or(scenario.config.seed);
+            eprintln!("seed {s}; rerun: {}", rerun_command(file, s, sets));
+            return ExitCode::from(3);
+        }
+    };
+    let lines = std::mem::take(&mut timeline.lines);
+    drop(timeline);
+    if let Some(sink) = jsonl {
+        if let Err(e) = sink.finish() {
+            eprintln!("error: writing the trace failed: {e}");
+            return ExitCode::from(4);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let written = match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report.json).expect("report serializes")
+        ),
+        Format::Text => write_text(&mut out, &scenario, &report, &lines),
+    };
+    if written.is_err() {
+        return ExitCode::from(4);
+    }
+    if !report.passed() {
+        let failed = report.expectations.iter().filter(|e| !e.passed).count();
+        eprintln!(
+            "{failed} expectation(s) failed; seed {}; rerun: {}",
+            report.seed,
+            rerun_command(file, report.seed, sets)
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_text(
+    out: &mut impl Write,
+    scenario: &thaw_scenario::Scenario,
+    report: &Report,
+    lines: &[String],
+) -> std::io::Result<()> {
+    writeln!(out, "thaw {} — {} (seed {})", env!("CARGO_PKG_VERSION"), scenario.config.name, report.seed)?;
+    if !scenario.description.is_empty() {
+        for l in scenario.description.trim().lines() {
+            writeln!(out, "  {}", l.trim())?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "timeline:")?;
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "invocations:")?;
+    writeln!(out, "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}", "id", "at", "env", "cold", "outcome", "error", "latency")?;
+    for o in &report.result.outcomes {
+        writeln!(
+            out,
+            "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
+            o.id,
+            o.at.to_string(),
+            if o.container == 0 { "-".to_string() } else { format!("env-{}", o.container) },
+            if o.cold { "yes" } else { "no" },
+            if o.error.is_some() { "error" } else { "ok" },
+            o.error.map(|e| e.name()).unwrap_or("-"),
+            o.latency.to_string()
+        )?;
+    }
+    let m = &report.result.metrics;
+    writeln!(out)?;
+    writeln!(out, "metrics:")?;
+    writeln!(out, "  invocations {}  cold starts {}  errors {}  environments {}", m.invocations, m.cold_starts, m.errors, m.environments)?;
+    if !m.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = m.errors_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "  errors by kind: {}", kinds.join(", "))?;
+    }
+    writeln!(out, "  latency p50 {:.6}s  p99 {:.6}s", m.latency_p50_s, m.latency_p99_s)?;
+    writeln!(
+        out,
+        "  server connections: peak {}, open at end {}; zombie connection-seconds {:.3}; connections opened by functions {}",
+        m.server_connections_peak, m.server_connections_at_end, m.zombie_connection_seconds, m.connections_opened
+    )?;
+    writeln!(out, "  events {}", m.events)?;
+    if !report.expectations.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "expectations:")?;
+        for e in &report.expectations {
+            writeln!(
+                out,
+                "  {} {}   (actual: {})",
+                if e.passed { "ok  " } else { "FAIL" },
+                e.expr,
+                e.actual
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,16 @@
-//! thaw-sim
+//! The thaw World: execution environments (init, invoke, freeze, thaw,
+//! reap), client connection strategies, a server, the network path with an
+//! optional middlebox, and a workload, run over thaw-core's event queue and
+//! thaw-net's TCP and middlebox models.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod expect;
+pub mod jsonl;
+pub mod report;
+pub mod workload;
+mod world;
+
+pub use config::*;
+pub use report::{ErrorKind, Metrics, Outcome, RunResult};
+pub use world::{run, RunError};

@@ -1,0 +1,1120 @@
+//! A Linux TCP endpoint (one socket) as a sans-IO state machine.
+//!
+//! Rules follow shared/reference/tcp-servers-pools.md Part 1: the close
+//! table of `tcp_close()`, `tcp_fin()`, `tcp_rcv_state_process()`,
+//! `tcp_reset()`, the retransmission give-up test `retransmits_timed_out()`
+//! with `tcp_model_timeout()`, orphan retries, the FIN_WAIT2 and TIME_WAIT
+//! timers, keepalive, `TCP_USER_TIMEOUT`, and the syscall results of
+//! `tcp_recvmsg()` / `tcp_sendmsg()`. Simplifications (one message per
+//! segment, no window, no delayed ACK, no SACK) are listed in docs/model.md.
+use crate::segment::{Addr, Flags, Payload, Segment};
+use std::collections::VecDeque;
+use std::fmt;
+use thaw_core::{SimDuration, SimTime};
+
+/// Per-socket keepalive settings (`SO_KEEPALIVE` with `TCP_KEEPIDLE`,
+/// `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (Linux default 7200 s).
+    pub idle: SimDuration,
+    /// Time between probes (default 75 s).
+    pub interval: SimDuration,
+    /// Unanswered probes before the connection is dropped (default 9).
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: SimDuration::from_secs(7200),
+            interval: SimDuration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// The sysctls and socket options one socket obeys. Defaults are Linux's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// `TCP_RTO_MIN`: 200 ms.
+    pub rto_min: SimDuration,
+    /// `TCP_RTO_MAX`: 120 s.
+    pub rto_max: SimDuration,
+    /// `TCP_TIMEOUT_INIT`: 1 s, the RTO before any RTT sample (SYN, SYN-ACK).
+    pub rto_initial: SimDuration,
+    /// `net.ipv4.tcp_retries2`: 15.
+    pub retries2: u32,
+    /// `net.ipv4.tcp_orphan_retries`: 0, which means 8 while the RTO is
+    /// below `rto_max`.
+    pub orphan_retries: u32,
+    /// `net.ipv4.tcp_syn_retries`: 6.
+    pub syn_retries: u32,
+    /// `net.ipv4.tcp_synack_retries`: 5.
+    pub synack_retries: u32,
+    /// `net.ipv4.tcp_fin_timeout`: 60 s, lifetime of an orphaned FIN_WAIT2.
+    pub fin_timeout: SimDuration,
+    /// `TCP_TIMEWAIT_LEN`: 60 s (a constant in Linux, a parameter here).
+    pub time_wait: SimDuration,
+    /// `SO_KEEPALIVE` and its per-socket values; `None` = off (default).
+    pub keepalive: Option<Keepalive>,
+    /// `TCP_USER_TIMEOUT`; `None` = 0 = use the retries model (default).
+    pub user_timeout: Option<SimDuration>,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            rto_min: SimDuration::from_millis(200),
+            rto_max: SimDuration::from_secs(120),
+            rto_initial: SimDuration::from_secs(1),
+            retries2: 15,
+            orphan_retries: 0,
+            syn_retries: 6,
+            synack_retries: 5,
+            fin_timeout: SimDuration::from_secs(60),
+            time_wait: SimDuration::from_secs(60),
+            keepalive: None,
+            user_timeout: None,
+        }
+    }
+}
+
+/// TCP states (RFC 793 names, Linux semantics). LISTEN lives in the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TcpState {
+    /// SYN sent, waiting for SYN-ACK.
+    SynSent,
+    /// SYN received and SYN-ACK sent, waiting for the ACK.
+    SynRecv,
+    /// Open both ways.
+    Established,
+    /// We closed; our FIN is not yet acknowledged.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer closed (its FIN arrived); we have not closed yet.
+    CloseWait,
+    /// Both sent FIN at once; ours not yet acknowledged.
+    Closing,
+    /// The peer closed first, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs exchanged; waiting out 2MSL.
+    TimeWait,
+    /// Gone.
+    Closed,
+}
+
+impl TcpState {
+    /// Linux's name for the state, as `ss` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Closed => "CLOSED",
+        }
+    }
+
+    /// The synchronized states, where `TCP_USER_TIMEOUT` applies.
+    pub fn is_synchronized(self) -> bool {
+        match self {
+            TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::CloseWait
+            | TcpState::Closing
+            | TcpState::LastAck => true,
+            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed => {
+                false
+            }
+        }
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Errors a socket call can return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Errno {
+    /// Connection reset by peer (RST in most states).
+    Econnreset,
+    /// Broken pipe (RST in CLOSE_WAIT; any write after the socket died).
+    Epipe,
+    /// Retransmissions or keepalive probes ran out, or TCP_USER_TIMEOUT.
+    Etimedout,
+    /// RST in answer to our SYN.
+    Econnrefused,
+    /// No free local port.
+    Eaddrnotavail,
+}
+
+impl Errno {
+    /// The C name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Errno::Econnreset => "ECONNRESET",
+            Errno::Epipe => "EPIPE",
+            Errno::Etimedout => "ETIMEDOUT",
+            Errno::Econnrefused => "ECONNREFUSED",
+            Errno::Eaddrnotavail => "EADDRNOTAVAIL",
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The socket's timers. Each has a generation; a fired timer whose
+/// generation is stale is ignored (that is how timers are cancelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKind {
+    /// Retransmission timer (RTO).
+    Retransmit,
+    /// Keepalive timer.
+    Keepalive,
+    /// FIN_WAIT2 orphan timer or TIME_WAIT timer.
+    Linger,
+}
+
+/// What the application can learn from the socket (wakeups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// `connect()` completed (client) or the connection was accepted (server).
+    Connected,
+    /// A message can be read.
+    Readable,
+    /// The peer's FIN arrived: `read()` returns 0.
+    Eof,
+    /// The socket died with this error.
+    Error(Errno),
+}
+
+/// Why something happened, for the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpNote {
+    /// A segment was retransmitted after an RTO expiry.
+    Retransmit {
+        /// `icsk_retransmits` after this one.
+        attempt: u32,
+        /// The next RTO (after backoff and clamping).
+        next_rto: SimDuration,
+    },
+    /// Retransmissions ran out (`tcp_write_err`).
+    GaveUp {
+        /// Retransmissions done.
+        retries: u32,
+        /// The limit that applied (retries2, orphan retries, syn retries).
+        limit: u32,
+        /// Which limit: "tcp_retries2", "tcp_orphan_retries", ...
+        rule: &'static str,
+    },
+    /// A keepalive probe was sent.
+    KeepaliveProbe {
+        /// Probe number, from 1.
+        n: u32,
+    },
+    /// Keepalive probes ran out; RST sent.
+    KeepaliveGaveUp,
+    /// New data reached a socket that had shut down receiving: RST.
+    DataAfterClose,
+    /// `close()` with unread data: RST instead of FIN.
+    AbortOnClose,
+    /// An RST was accepted.
+    ResetReceived,
+    /// The FIN_WAIT2 orphan timer expired.
+    FinWait2Expired,
+    /// TIME_WAIT ended.
+    TimeWaitDone,
+}
+
+/// Effects of feeding the socket an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpAction {
+    /// Put this segment on the wire.
+    Send(Segment),
+    /// (Re)arm a timer; earlier generations of this kind are void.
+    Arm {
+        /// Which timer.
+        kind: TimerKind,
+        /// When it fires.
+        at: SimTime,
+        /// Generation to hand back to [`Tcb::on_timer`].
+        gen: u32,
+    },
+    /// The state changed.
+    State {
+        /// Old state.
+        from: TcpState,
+        /// New state.
+        to: TcpState,
+    },
+    /// Tell the application.
+    Notify(Notice),
+    /// Explain a mechanism (trace only).
+    Note(TcpNote),
+}
+
+/// Result of `read()` on the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvResult {
+    /// One message.
+    Data(Payload),
+    /// 0 bytes: the peer closed (or the socket is shut down).
+    Eof,
+    /// The pending socket error (consumed by this read).
+    Err(Errno),
+    /// Nothing yet (`EAGAIN`).
+    WouldBlock,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Unacked {
+    seg: Segment,
+    first_tx: SimTime,
+    retransmitted: bool,
+}
+
+/// One TCP socket.
+#[derive(Clone, Debug)]
+pub struct Tcb {
+    cfg: TcpConfig,
+    state: TcpState,
+    local: Addr,
+    remote: Addr,
+    snd_una: u64,
+    snd_nxt: u64,
+    rcv_nxt: u64,
+    rtx: VecDeque<Unacked>,
+    retransmits: u32,
+    retrans_stamp: Option<SimTime>,
+    rto: SimDuration,
+    srtt: Option<SimDuration>,
+    rttvar: SimDuration,
+    last_rcv: SimTime,
+    probes_out: u32,
+    orphan: bool,
+    sock_done: bool,
+    sk_err: Option<Errno>,
+    recv_q: VecDeque<Payload>,
+    our_fin_seq: Option<u64>,
+    gens: [u32; 3],
+}
+
+fn timer_index(kind: TimerKind) -> usize {
+    match kind {
+        TimerKind::Retransmit => 0,
+        TimerKind::Keepalive => 1,
+        TimerKind::Linger => 2,
+    }
+}
+
+/// `tcp_model_timeout()`: the time `boundary` retransmissions take with
+/// exponential backoff from `rto_base`, capped at `rto_max`.
+pub fn model_timeout(boundary: u32, rto_base: SimDuration, rto_max: SimDuration) -> SimDuration {
+    let base = rto_base.as_nanos().max(1);
+    let thresh = (rto_max.as_nanos() / base).max(1).ilog2();
+    if boundary <= thresh {
+        rto_base.saturating_mul((1u64 << (boundary + 1)) - 1)
+    } else {
+        rto_base
+            .saturating_mul((1u64 << (thresh + 1)) - 1)
+            .saturating_add(rto_max.saturating_mul((boundary - thresh) as u64))
+    }
+}
+
+impl Tcb {
+    fn new(cfg: TcpConfig, local: Addr, remote: Addr, state: TcpState, now: SimTime) -> Tcb {
+        Tcb {
+            cfg,
+            state,
+            local,
+            remote,
+            snd_una: 0,
+            snd_nxt: 0,
+            rcv_nxt: 0,
+            rtx: VecDeque::new(),
+            retransmits: 0,
+            retrans_stamp: None,
+            rto: cfg.rto_initial,
+            srtt: None,
+            rttvar: SimDuration::ZERO,
+            last_rcv: now,
+            probes_out: 0,
+            orphan: false,
+            sock_done: false,
+            sk_err: None,
+            recv_q: VecDeque::new(),
+            our_fin_seq: None,
+            gens: [0; 3],
+        }
+    }
+
+    /// `connect()`: a socket in SYN_SENT that has sent its SYN.
+    pub fn connect(
+        now: SimTime,
+        cfg: TcpConfig,
+        local: Addr,
+        remote: Addr,
+        out: &mut Vec<TcpAction>,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, TcpState::SynSent, now);
+        let syn = t.segment(
+            Flags {
+                syn: true,
+                ..Flags::default()
+            },
+            None,
+        );
+        t.transmit_new(now, syn, out);
+        t
+    }
+
+    /// A listener got `syn`: the new socket in SYN_RECV that has sent its
+    /// SYN-ACK. (Whether the listener accepts it is the host's business.)
+    pub fn accept_syn(
+        now: SimTime,
+        cfg: TcpConfig,
+        syn: &Segment,
+        out: &mut Vec<TcpAction>,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, syn.dst, syn.src, TcpState::SynRecv, now);
+        t.rcv_nxt = syn.seq + 1;
+        let synack = t.segment(
+            Flags {
+                syn: true,
+                ack: true,
+                ..Flags::default()
+            },
+            None,
+        );
+        t.transmit_new(now, synack, out);
+        t
+    }
+
+    /// Current state.
+    pub fn state(&self) -> TcpState {
+        self.state
+    }
+    /// Local address.
+    pub fn local(&self) -> Addr {
+        self.local
+    }
+    /// Remote address.
+    pub fn remote(&self) -> Addr {
+        self.remote
+    }
+    /// The application has closed it (it lives on only in the kernel).
+    pub fn is_orphan(&self) -> bool {
+        self.orphan
+    }
+    /// Current retransmission timeout.
+    pub fn rto(&self) -> SimDuration {
+        self.rto
+    }
+    /// Messages received but not read.
+    pub fn unread(&self) -> usize {
+        self.recv_q.len()
+    }
+    /// Segments sent and not yet acknowledged.
+    pub fn unacked(&self) -> usize {
+        self.rtx.len()
+    }
+    /// The socket's configuration.
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    fn segment(&self, flags: Flags, payload: Option<Payload>) -> Segment {
+        let ack = !flags.syn || self.state == TcpState::SynRecv;
+        Segment {
+            src: self.local,
+            dst: self.remote,
+            flags: Flags {
+                ack: flags.ack || (ack && !flags.rst),
+                ..flags
+            },
+            seq: self.snd_nxt,
+            ack: self.rcv_nxt,
+            payload,
+        }
+    }
+
+    fn set_state(&mut self, to: TcpState, out: &mut Vec<TcpAction>) {
+        if self.state != to {
+            out.push(TcpAction::State {
+                from: self.state,
+                to,
+            });
+            self.state = to;
+        }
+        if to == TcpState::Closed {
+            // tcp_done(): every timer stops; nothing is queued any more.
+            for g in self.gens.iter_mut() {
+                *g += 1;
+            }
+            self.rtx.clear();
+        }
+    }
+
+    fn arm(&mut self, kind: TimerKind, at: SimTime, out: &mut Vec<TcpAction>) {
+        let i = timer_index(kind);
+        self.gens[i] += 1;
+        out.push(TcpAction::Arm {
+            kind,
+            at,
+            gen: self.gens[i],
+        });
+    }
+
+    fn cancel(&mut self, kind: TimerKind) {
+        self.gens[timer_index(kind)] += 1;
+    }
+
+    /// Sends a segment that consumes sequence space and keeps it for
+    /// retransmission.
+    fn transmit_new(&mut self, now: SimTime, seg: Segment, out: &mut Vec<TcpAction>) {
+        self.snd_nxt += seg.len();
+        let arm = self.rtx.is_empty();
+        self.rtx.push_back(Unacked {
+            seg,
+            first_tx: now,
+            retransmitted: false,
+        });
+        out.push(TcpAction::Send(seg));
+        if arm {
+            let rto = self.rto;
+            self.arm(TimerKind::Retransmit, now + rto, out);
+        }
+    }
+
+    fn send_ack(&self, out: &mut Vec<TcpAction>) {
+        let mut seg = self.segment(
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            None,
+        );
+        seg.seq = self.snd_nxt;
+        out.push(TcpAction::Send(seg));
+    }
+
+    fn send_rst(&self, out: &mut Vec<TcpAction>) {
+        let seg = Segment {
+            src: self.local,
+            dst: self.remote,
+            flags: Flags {
+                rst: true,
+                ack: true,
+                ..Flags::default()
+            },
+            seq: self.snd_nxt,
+            ack: self.rcv_nxt,
+            payload: None,
+        };
+        out.push(TcpAction::Send(seg));
+    }
+
+    fn keepalive_start(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        if let Some(ka) = self.cfg.keepalive {
+            self.arm(TimerKind::Keepalive, now + ka.idle, out);
+        }
+    }
+
+    fn update_rtt(&mut self, sample: SimDuration) {
+        // RFC 6298 with Linux's floor: RTO = SRTT + max(4·RTTVAR, rto_min).
+        match self.srtt {
+            None => {
+                self.srtt = Some(sample);
+                self.rttvar = SimDuration::from_nanos(sample.as_nanos() / 2);
+            }
+            Some(srtt) => {
+                let diff = srtt.as_nanos().abs_diff(sample.as_nanos());
+                self.rttvar =
+                    SimDuration::from_nanos((3 * self.rttvar.as_nanos() + diff) / 4);
+                self.srtt = Some(SimDuration::from_nanos(
+                    (7 * srtt.as_nanos() + sample.as_nanos()) / 8,
+                ));
+            }
+        }
+        self.rto = self.base_rto();
+    }
+
+    fn base_rto(&self) -> SimDuration {
+        match self.srtt {
+            None => self.cfg.rto_initial,
+            Some(srtt) => {
+                let var = self.rttvar.saturating_mul(4).max(self.cfg.rto_min);
+                srtt.saturating_add(var)
+                    .max(self.cfg.rto_min)
+                    .min(self.cfg.rto_max)
+            }
+        }
+    }
+
+    /// `write()`: queue one message. Follows `tcp_sendmsg()`: allowed in
+    /// ESTABLISHED and CLOSE_WAIT; otherwise the pending error (consumed)
+    /// or EPIPE.
+    pub fn send(
+        &mut self,
+        now: SimTime,
+        payload: Payload,
+        out: &mut Vec<TcpAction>,
+    ) -> Result<(), Errno> {
+        match self.state {
+            TcpState::Established | TcpState::CloseWait if !self.orphan => {
+                if let Some(e) = self.sk_err.take() {
+                    return Err(e);
+                }
+                let seg = self.segment(Flags::default(), Some(payload));
+                self.transmit_new(now, seg, out);
+                Ok(())
+            }
+            TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::SynSent
+            | TcpState::SynRecv
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::Closing
+            | TcpState::LastAck
+            | TcpState::TimeWait
+            | TcpState::Closed => Err(self.sk_err.take().unwrap_or(Errno::Epipe)),
+        }
+    }
+
+    /// `read()`: follows the order of checks in `tcp_recvmsg()`: queued
+    /// data, then EOF if a FIN arrived (before any error), then the pending
+    /// error (consumed), then EOF if the socket is closed, else EAGAIN.
+    pub fn recv(&mut self) -> RecvResult {
+        if let Some(p) = self.recv_q.pop_front() {
+            return RecvResult::Data(p);
+        }
+        if self.sock_done {
+            return RecvResult::Eof;
+        }
+        if let Some(e) = self.sk_err.take() {
+            return RecvResult::Err(e);
+        }
+        if self.state == TcpState::Closed {
+            return RecvResult::Eof;
+        }
+        RecvResult::WouldBlock
+    }
+
+    /// The error `read()` would report without consuming it.
+    pub fn pending_error(&self) -> Option<Errno> {
+        self.sk_err
+    }
+
+    /// `close()`: the `new_state[]` table of `tcp_close()`. Unread data
+    /// means RST instead of FIN (RFC 2525 2.17). The socket becomes an
+    /// orphan that the kernel finishes alone.
+    pub fn close(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        if self.orphan {
+            return;
+        }
+        self.orphan = true;
+        if !self.recv_q.is_empty() && self.state != TcpState::Closed {
+            self.recv_q.clear();
+            out.push(TcpAction::Note(TcpNote::AbortOnClose));
+            self.send_rst(out);
+            self.set_state(TcpState::Closed, out);
+            return;
+        }
+        match self.state {
+            TcpState::Established | TcpState::SynRecv => {
+                self.send_fin(now, out);
+                self.set_state(TcpState::FinWait1, out);
+            }
+            TcpState::CloseWait => {
+                self.send_fin(now, out);
+                self.set_state(TcpState::LastAck, out);
+            }
+            TcpState::SynSent => self.set_state(TcpState::Closed, out),
+            TcpState::FinWait2 => self.arm_fin_wait2(now, out),
+            TcpState::FinWait1
+            | TcpState::Closing
+            | TcpState::LastAck
+            | TcpState::TimeWait
+            | TcpState::Closed => {}
+        }
+    }
+
+    fn send_fin(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        let fin = self.segment(
+            Flags {
+                fin: true,
+                ack: true,
+                ..Flags::default()
+            },
+            None,
+        );
+        self.our_fin_seq = Some(fin.seq);
+        self.transmit_new(now, fin, out);
+    }
+
+    /// `tcp_fin_time()`: fin_timeout, floored at 3.5·RTO.
+    fn fin_wait2_lifetime(&self) -> SimDuration {
+        let floor = self.rto.saturating_mul(7).mul_ratio(1, 2);
+        self.cfg.fin_timeout.max(floor)
+    }
+
+    fn arm_fin_wait2(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        let life = self.fin_wait2_lifetime();
+        self.arm(TimerKind::Linger, now + life, out);
+    }
+
+    fn our_fin_acked(&self) -> bool {
+        matches!(self.our_fin_seq, Some(s) if self.snd_una > s)
+    }
+
+    fn reset(&mut self, out: &mut Vec<TcpAction>) {
+        // tcp_reset(): the errno depends on the state.
+        let err = match self.state {
+            TcpState::SynSent => Some(Errno::Econnrefused),
+            TcpState::CloseWait => Some(Errno::Epipe),
+            TcpState::Closed => None,
+            TcpState::TimeWait => None,
+            TcpState::SynRecv
+            | TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::Closing
+            | TcpState::LastAck => Some(Errno::Econnreset),
+        };
+        if self.state == TcpState::Closed {
+            return;
+        }
+        out.push(TcpAction::Note(TcpNote::ResetReceived));
+        if let Some(e) = err {
+            if !self.orphan {
+                self.sk_err = Some(e);
+            }
+        }
+        self.set_state(TcpState::Closed, out);
+        if let (Some(e), false) = (err, self.orphan) {
+            out.push(TcpAction::Notify(Notice::Error(e)));
+        }
+    }
+
+    /// A segment for this socket arrived.
+    pub fn on_segment(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<TcpAction>) {
+        if self.state == TcpState::Closed {
+            return;
+        }
+        if seg.flags.rst {
+            self.reset(out);
+            return;
+        }
+        self.last_rcv = now;
+        self.probes_out = 0;
+
+        match self.state {
+            TcpState::SynSent => {
+                if seg.flags.syn && seg.flags.ack && seg.ack == self.snd_nxt {
+                    self.rcv_nxt = seg.seq + 1;
+                    self.process_ack(now, seg.ack, out);
+                    self.set_state(TcpState::Established, out);
+                    self.send_ack(out);
+                    self.keepalive_start(now, out);
+                    out.push(TcpAction::Notify(Notice::Connected));
+                }
+                return;
+            }
+            TcpState::SynRecv => {
+                if seg.flags.syn {
+                    // Our SYN-ACK was lost or late: the peer retransmitted
+                    // its SYN. Answer with the SYN-ACK again.
+                    if let Some(u) = self.rtx.front() {
+                        out.push(TcpAction::Send(u.seg));
+                    }
+                    return;
+                }
+                if seg.flags.ack && seg.ack == self.snd_nxt {
+                    self.process_ack(now, seg.ack, out);
+                    self.set_state(TcpState::Established, out);
+                    self.keepalive_start(now, out);
+                    out.push(TcpAction::Notify(Notice::Connected));
+                } else {
+                    return;
+                }
+            }
+            TcpState::TimeWait => {
+                if seg.flags.fin {
+                    // A retransmitted FIN: ACK again and restart 2MSL.
+                    self.send_ack(out);
+                    let tw = self.cfg.time_wait;
+                    self.arm(TimerKind::Linger, now + tw, out);
+                }
+                return;
+            }
+            TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::CloseWait
+            | TcpState::Closing
+            | TcpState::LastAck
+            | TcpState::Closed => {}
+        }
+
+        if seg.flags.syn {
+            // A SYN (or SYN-ACK retransmission) on a synchronized socket:
+            // the handshake ACK was lost. Re-ACK.
+            self.send_ack(out);
+            return;
+        }
+
+        if seg.flags.ack {
+            self.process_ack(now, seg.ack, out);
+            if self.state == TcpState::Closed {
+                return;
+            }
+        }
+
+        if seg.is_empty() && seg.seq < self.rcv_nxt {
+            // An old sequence number without data: a keepalive probe.
+            // Linux answers it with a duplicate ACK.
+            self.send_ack(out);
+            return;
+        }
+
+        let mut advanced = false;
+        if let Some(p) = seg.payload {
+            if seg.seq == self.rcv_nxt {
+                match self.state {
+                    TcpState::FinWait1 | TcpState::FinWait2 if self.orphan => {
+                        // RFC 1122: data after we shut down receiving → RST.
+                        out.push(TcpAction::Note(TcpNote::DataAfterClose));
+                        self.send_rst(out);
+                        self.set_state(TcpState::Closed, out);
+                        return;
+                    }
+                    TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
+                        self.rcv_nxt += 1;
+                        self.recv_q.push_back(p);
+                        advanced = true;
+                        out.push(TcpAction::Notify(Notice::Readable));
+                    }
+                    TcpState::CloseWait
+                    | TcpState::Closing
+                    | TcpState::LastAck
+                    | TcpState::SynSent
+                    | TcpState::SynRecv
+                    | TcpState::TimeWait
+                    | TcpState::Closed => {
+                        // Data past the peer's FIN: ignored.
+                    }
+                }
+            } else if seg.seq < self.rcv_nxt {
+                // Duplicate (our ACK was lost): ACK again.
+                self.send_ack(out);
+            }
+        }
+
+        if seg.flags.fin {
+            let fin_seq = seg.seq + seg.payload.is_some() as u64;
+            if fin_seq == self.rcv_nxt {
+                self.rcv_nxt += 1;
+                self.sock_done = true;
+                advanced = true;
+                match self.state {
+                    TcpState::Established => {
+                        self.set_state(TcpState::CloseWait, out);
+                        out.push(TcpAction::Notify(Notice::Eof));
+                    }
+                    TcpState::FinWait1 => {
+                        if self.our_fin_acked() {
+                            self.enter_time_wait(now, out);
+                        } else {
+                            self.set_state(TcpState::Closing, out);
+                        }
+                    }
+                    TcpState::FinWait2 => self.enter_time_wait(now, out),
+                    TcpState::CloseWait
+                    | TcpState::Closing
+                    | TcpState::LastAck
+                    | TcpState::SynSent
+                    | TcpState::SynRecv
+                    | TcpState::TimeWait
+                    | TcpState::Closed => {}
+                }
+            } else if fin_seq < self.rcv_nxt {
+                self.send_ack(out);
+            }
+        }
+
+        if advanced {
+            self.send_ack(out);
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        self.set_state(TcpState::TimeWait, out);
+        self.cancel(TimerKind::Retransmit);
+        self.cancel(TimerKind::Keepalive);
+        let tw = self.cfg.time_wait;
+        self.arm(TimerKind::Linger, now + tw, out);
+    }
+
+    fn process_ack(&mut self, now: SimTime, ack: u64, out: &mut Vec<TcpAction>) {
+        if ack <= self.snd_una || ack > self.snd_nxt {
+            return;
+        }
+        let mut sample = None;
+        while let Some(front) = self.rtx.front() {
+            if front.seg.seq + front.seg.len() <= ack {
+                let u = self.rtx.pop_front().expect("front exists");
+                if !u.retransmitted {
+                    // Karn: only never-retransmitted segments give samples.
+                    sample = Some(now - u.first_tx);
+                }
+            } else {
+                break;
+            }
+        }
+        self.snd_una = ack;
+        self.retransmits = 0;
+        self.retrans_stamp = None;
+        match sample {
+            Some(s) => self.update_rtt(s),
+            None => self.rto = self.base_rto(),
+        }
+        if self.rtx.is_empty() {
+            self.cancel(TimerKind::Retransmit);
+        } else {
+            let rto = self.rto;
+            self.arm(TimerKind::Retransmit, now + rto, out);
+        }
+        if self.our_fin_acked() {
+            match self.state {
+                TcpState::FinWait1 => {
+                    self.set_state(TcpState::FinWait2, out);
+                    if self.orphan {
+                        self.arm_fin_wait2(now, out);
+                    }
+                }
+                TcpState::Closing => self.enter_time_wait(now, out),
+                TcpState::LastAck => self.set_state(TcpState::Closed, out),
+                TcpState::SynSent
+                | TcpState::SynRecv
+                | TcpState::Established
+                | TcpState::FinWait2
+                | TcpState::CloseWait
+                | TcpState::TimeWait
+                | TcpState::Closed => {}
+            }
+        }
+    }
+
+    /// A timer fired. Stale generations are ignored.
+    pub fn on_timer(&mut self, now: SimTime, kind: TimerKind, gen: u32, out: &mut Vec<TcpAction>) {
+        if self.gens[timer_index(kind)] != gen || self.state == TcpState::Closed {
+            return;
+        }
+        match kind {
+            TimerKind::Retransmit => self.on_rto(now, out),
+            TimerKind::Keepalive => self.on_keepalive(now, out),
+            TimerKind::Linger => match self.state {
+                TcpState::FinWait2 => {
+                    out.push(TcpAction::Note(TcpNote::FinWait2Expired));
+                    // Longer than 60 s: a full socket that is reset at the
+                    // end; otherwise a time-wait minisock that just vanishes.
+                    if self.fin_wait2_lifetime() > SimDuration::from_secs(60) {
+                        self.send_rst(out);
+                    }
+                    self.set_state(TcpState::Closed, out);
+                }
+                TcpState::TimeWait => {
+                    out.push(TcpAction::Note(TcpNote::TimeWaitDone));
+                    self.set_state(TcpState::Closed, out);
+                }
+                TcpState::SynSent
+                | TcpState::SynRecv
+                | TcpState::Established
+                | TcpState::FinWait1
+                | TcpState::CloseWait
+                | TcpState::Closing
+                | TcpState::LastAck
+                | TcpState::Closed => {}
+            },
+        }
+    }
+
+    fn user_timeout_applies(&self) -> Option<SimDuration> {
+        match self.state {
+            TcpState::SynSent | TcpState::SynRecv => self.cfg.user_timeout,
+            s if s.is_synchronized() => self.cfg.user_timeout,
+            _ => None,
+        }
+    }
+
+    fn on_rto(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        let Some(head) = self.rtx.front().copied() else {
+            return;
+        };
+        // tcp_write_timeout(): which limit applies.
+        let (limit, rule, rto_base) = match self.state {
+            TcpState::SynSent => (self.cfg.syn_retries, "tcp_syn_retries", self.cfg.rto_initial),
+            TcpState::SynRecv => (
+                self.cfg.synack_retries,
+                "tcp_synack_retries",
+                self.cfg.rto_initial,
+            ),
+            _ if self.orphan => {
+                let alive = self.rto < self.cfg.rto_max;
+                let n = match (self.cfg.orphan_retries, alive) {
+                    (0, true) => 8,
+                    (n, _) => n,
+                };
+                (n, "tcp_orphan_retries", self.cfg.rto_min)
+            }
+            _ => (self.cfg.retries2, "tcp_retries2", self.cfg.rto_min),
+        };
+        let user_timeout = self.user_timeout_applies();
+        // retransmits_timed_out(): never before the first retransmission.
+        let expired = self.retransmits > 0 && {
+            let start = self.retrans_stamp.unwrap_or(head.first_tx);
+            let timeout = match user_timeout {
+                Some(ut) => ut,
+                None => model_timeout(limit, rto_base, self.cfg.rto_max),
+            };
+            now.saturating_since(start) >= timeout
+        };
+        if expired {
+            out.push(TcpAction::Note(TcpNote::GaveUp {
+                retries: self.retransmits,
+                limit,
+                rule: if user_timeout.is_some() {
+                    "TCP_USER_TIMEOUT"
+                } else {
+                    rule
+                },
+            }));
+            // tcp_write_err(): ETIMEDOUT, tcp_done(), no RST.
+            let orphan = self.orphan;
+            if !orphan {
+                self.sk_err = Some(Errno::Etimedout);
+            }
+            self.set_state(TcpState::Closed, out);
+            if !orphan {
+                out.push(TcpAction::Notify(Notice::Error(Errno::Etimedout)));
+            }
+            return;
+        }
+        if self.retrans_stamp.is_none() {
+            self.retrans_stamp = Some(head.first_tx);
+        }
+        self.retransmits += 1;
+        if let Some(u) = self.rtx.front_mut() {
+            u.retransmitted = true;
+            // The retransmission carries our current ACK.
+            u.seg.ack = self.rcv_nxt;
+        }
+        let seg = self.rtx.front().expect("head exists").seg;
+        out.push(TcpAction::Send(seg));
+        self.rto = self.rto.saturating_mul(2).min(self.cfg.rto_max);
+        let mut next = self.rto;
+        if let Some(ut) = user_timeout {
+            // tcp_clamp_rto_to_user_timeout(): fire when the budget ends.
+            let start = self.retrans_stamp.expect("set above");
+            let elapsed = now.saturating_since(start);
+            let remaining = ut.saturating_sub(elapsed);
+            next = next.min(remaining.max(SimDuration::from_millis(1)));
+        }
+        out.push(TcpAction::Note(TcpNote::Retransmit {
+            attempt: self.retransmits,
+            next_rto: next,
+        }));
+        self.arm(TimerKind::Retransmit, now + next, out);
+    }
+
+    fn on_keepalive(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        let Some(ka) = self.cfg.keepalive else {
+            return;
+        };
+        match self.state {
+            TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::CloseWait
+            | TcpState::Closing
+            | TcpState::LastAck => {}
+            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed => {
+                return
+            }
+        }
+        if !self.rtx.is_empty() {
+            // "It is alive without keepalive": the RTO timer governs.
+            self.arm(TimerKind::Keepalive, now + ka.idle, out);
+            return;
+        }
+        let elapsed = now.saturating_since(self.last_rcv);
+        if elapsed < ka.idle {
+            let at = self.last_rcv + ka.idle;
+            self.arm(TimerKind::Keepalive, at, out);
+            return;
+        }
+        let dead = match self.cfg.user_timeout {
+            Some(ut) => elapsed >= ut && self.probes_out > 0,
+            None => self.probes_out >= ka.count,
+        };
+        if dead {
+            out.push(TcpAction::Note(TcpNote::KeepaliveGaveUp));
+            self.send_rst(out);
+            let orphan = self.orphan;
+            if !orphan {
+                self.sk_err = Some(Errno::Etimedout);
+            }
+            self.set_state(TcpState::Closed, out);
+            if !orphan {
+                out.push(TcpAction::Notify(Notice::Error(Errno::Etimedout)));
+            }
+            return;
+        }
+        // A probe: an ACK with an old sequence number, which the peer must
+        // answer with an ACK (or an RST if it has no such connection).
+        let mut probe = self.segment(
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            None,
+        );
+        probe.seq = self.snd_una.saturating_sub(1);
+        out.push(TcpAction::Send(probe));
+        self.probes_out += 1;
+        out.push(TcpAction::Note(TcpNote::KeepaliveProbe { n: self.probes_out }));
+        self.arm(TimerKind::Keepalive, now + ka.interval, out);
+    }
+}
+
+impl Tcb {
+    /// Kind of the oldest unacknowledged segment (`SYN`, `FIN`, `data`...),
+    /// i.e. what the next retransmission will resend.
+    pub fn head_kind(&self) -> Option<&'static str> {
+        self.rtx.front().map(|u| u.seg.kind())
+    }
+}
+
+impl Tcb {
+    /// Whether a timer event `(kind, gen)` is still the armed one (a stale
+    /// generation means it was re-armed or cancelled since).
+    pub fn timer_current(&self, kind: TimerKind, gen: u32) -> bool {
+        self.state != TcpState::Closed && self.gens[timer_index(kind)] == gen
+    }
+}

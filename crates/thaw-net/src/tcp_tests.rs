@@ -1,0 +1,2387 @@
+//! Unit tests for the TCP endpoint: one test per transition, timer and RST
+//! rule of shared/reference/tcp-servers-pools.md Part 1.
+//!
+//! The harness below wires two [`Tcb`]s (client and server) through a wire
+//! with a fixed one-way latency. Packets can be lost on the way to either side
+//! (a frozen or unreachable peer). Timers are kept in a list, one per
+//! (side, kind), replaced by every `Arm`, and fired in time order with their
+//! generation; a timer cancelled without re-arming still fires with its old
+//! generation, which the socket must ignore. A host whose socket is gone (or
+//! never existed) answers with `Segment::reset_reply`, as `tcp_v4_rcv` does on
+//! its `no_tcp_socket:` path. Every time in the asserts is an exact integer
+//! number of nanoseconds.
+use crate::segment::{Addr, Flags, Payload, Segment};
+use crate::tcp::{
+    model_timeout, Errno, Keepalive, Notice, RecvResult, TcpAction, TcpConfig, TcpNote, TcpState,
+    Tcb, TimerKind,
+};
+use thaw_core::{SimDuration, SimTime};
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+fn at(ns: u64) -> SimTime {
+    SimTime::from_nanos(ns)
+}
+
+fn dur(ns: u64) -> SimDuration {
+    SimDuration::from_nanos(ns)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+use Side::{Client, Server};
+
+impl Side {
+    fn idx(self) -> usize {
+        match self {
+            Client => 0,
+            Server => 1,
+        }
+    }
+    fn other(self) -> Side {
+        match self {
+            Client => Server,
+            Server => Client,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Deliver { to: Side, seg: Segment },
+    Timer { side: Side, kind: TimerKind, gen: u32 },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    at: SimTime,
+    order: u64,
+    ev: Ev,
+}
+
+/// One segment put on the wire.
+#[derive(Clone, Copy, Debug)]
+struct Wired {
+    at: SimTime,
+    from: Side,
+    seg: Segment,
+    /// Sent by the host for a segment that reached no socket.
+    by_host: bool,
+    dropped: bool,
+}
+
+struct Net {
+    now: SimTime,
+    latency: SimDuration,
+    addrs: [Addr; 2],
+    cfgs: [TcpConfig; 2],
+    tcbs: [Option<Tcb>; 2],
+    /// The server host has a listener that accepts SYNs.
+    listening: bool,
+    /// Hosts answer segments that reach no live socket with an RST.
+    host_rst: bool,
+    /// Packets towards this side are lost.
+    drop_to: [bool; 2],
+    /// Lose the next n packets towards this side.
+    drop_next: [u32; 2],
+    pending: Vec<Pending>,
+    order: u64,
+    log: Vec<(SimTime, Side, TcpAction)>,
+    wire: Vec<Wired>,
+}
+
+impl Net {
+    fn new(client: TcpConfig, server: TcpConfig, latency: SimDuration) -> Net {
+        Net {
+            now: SimTime::ZERO,
+            latency,
+            addrs: [
+                Addr {
+                    host: 1,
+                    port: 40_000,
+                },
+                Addr {
+                    host: 2,
+                    port: 5432,
+                },
+            ],
+            cfgs: [client, server],
+            tcbs: [None, None],
+            listening: true,
+            host_rst: true,
+            drop_to: [false; 2],
+            drop_next: [0; 2],
+            pending: Vec::new(),
+            order: 0,
+            log: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// The client connects at `now`.
+    fn connect(&mut self) {
+        let mut out = Vec::new();
+        let tcb = Tcb::connect(
+            self.now,
+            self.cfgs[0],
+            self.addrs[0],
+            self.addrs[1],
+            &mut out,
+        );
+        self.tcbs[0] = Some(tcb);
+        self.absorb(Client, out);
+    }
+
+    /// A connection established at time 0 (client ESTABLISHED at 2·latency,
+    /// server at 3·latency); `now` is 3·latency afterwards.
+    fn established(client: TcpConfig, server: TcpConfig, latency: SimDuration) -> Net {
+        let mut n = Net::new(client, server, latency);
+        n.connect();
+        let l = latency.as_nanos();
+        n.run_until(at(3 * l));
+        assert_eq!(n.state(Client), TcpState::Established);
+        assert_eq!(n.state(Server), TcpState::Established);
+        n
+    }
+
+    fn default_established(latency: SimDuration) -> Net {
+        Net::established(TcpConfig::default(), TcpConfig::default(), latency)
+    }
+
+    fn tcb(&self, side: Side) -> &Tcb {
+        self.tcbs[side.idx()].as_ref().expect("socket exists")
+    }
+
+    fn state(&self, side: Side) -> TcpState {
+        self.tcb(side).state()
+    }
+
+    /// Both directions lose every packet from now on.
+    fn silence(&mut self) {
+        self.drop_to = [true, true];
+    }
+
+    fn call<R>(
+        &mut self,
+        side: Side,
+        f: impl FnOnce(&mut Tcb, SimTime, &mut Vec<TcpAction>) -> R,
+    ) -> R {
+        let now = self.now;
+        let mut out = Vec::new();
+        let r = f(
+            self.tcbs[side.idx()].as_mut().expect("socket exists"),
+            now,
+            &mut out,
+        );
+        self.absorb(side, out);
+        r
+    }
+
+    fn send(&mut self, side: Side, p: u64) -> Result<(), Errno> {
+        self.call(side, |t, now, out| t.send(now, Payload(p), out))
+    }
+
+    fn close(&mut self, side: Side) {
+        self.call(side, |t, now, out| t.close(now, out));
+    }
+
+    fn recv(&mut self, side: Side) -> RecvResult {
+        self.tcbs[side.idx()].as_mut().expect("socket exists").recv()
+    }
+
+    /// Hands `seg` to `side`'s socket right now, bypassing the wire.
+    fn inject(&mut self, side: Side, seg: Segment) {
+        self.call(side, |t, now, out| t.on_segment(now, &seg, out));
+    }
+
+    /// A segment from `from`'s socket towards the other side's.
+    fn craft(&self, from: Side, flags: Flags, seq: u64, ack: u64) -> Segment {
+        Segment {
+            src: self.addrs[from.idx()],
+            dst: self.addrs[from.other().idx()],
+            flags,
+            seq,
+            ack,
+            payload: None,
+        }
+    }
+
+    fn absorb(&mut self, side: Side, out: Vec<TcpAction>) {
+        for a in out {
+            self.log.push((self.now, side, a));
+            match a {
+                TcpAction::Send(seg) => self.transmit(side, seg, false),
+                TcpAction::Arm { kind, at, gen } => {
+                    assert!(at >= self.now, "timer armed in the past: {a:?}");
+                    self.pending.retain(|p| {
+                        !matches!(p.ev, Ev::Timer { side: s, kind: k, .. } if s == side && k == kind)
+                    });
+                    self.push(at, Ev::Timer { side, kind, gen });
+                }
+                TcpAction::State { .. } | TcpAction::Notify(_) | TcpAction::Note(_) => {}
+            }
+        }
+    }
+
+    fn push(&mut self, at: SimTime, ev: Ev) {
+        self.order += 1;
+        self.pending.push(Pending {
+            at,
+            order: self.order,
+            ev,
+        });
+    }
+
+    fn transmit(&mut self, from: Side, seg: Segment, by_host: bool) {
+        let to = from.other();
+        let dropped = if self.drop_to[to.idx()] {
+            true
+        } else if self.drop_next[to.idx()] > 0 {
+            self.drop_next[to.idx()] -= 1;
+            true
+        } else {
+            false
+        };
+        self.wire.push(Wired {
+            at: self.now,
+            from,
+            seg,
+            by_host,
+            dropped,
+        });
+        if !dropped {
+            let when = self.now + self.latency;
+            self.push(when, Ev::Deliver { to, seg });
+        }
+    }
+
+    /// Processes every event due at or before `target`; `now` ends at `target`.
+    fn run_until(&mut self, target: SimTime) {
+        assert!(target >= self.now);
+        loop {
+            let next = self
+                .pending
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.at <= target)
+                .min_by_key(|(_, p)| (p.at, p.order))
+                .map(|(i, _)| i);
+            let Some(i) = next else { break };
+            let p = self.pending.remove(i);
+            self.now = p.at;
+            self.dispatch(p.ev);
+        }
+        self.now = target;
+    }
+
+    fn run_for(&mut self, d: SimDuration) {
+        let target = self.now + d;
+        self.run_until(target);
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Timer { side, kind, gen } => {
+                if self.tcbs[side.idx()].is_some() {
+                    self.call(side, |t, now, out| t.on_timer(now, kind, gen, out));
+                }
+            }
+            Ev::Deliver { to, seg } => {
+                let live = matches!(&self.tcbs[to.idx()], Some(t) if t.state() != TcpState::Closed);
+                if live {
+                    self.call(to, |t, now, out| t.on_segment(now, &seg, out));
+                } else if to == Server
+                    && self.tcbs[1].is_none()
+                    && self.listening
+                    && seg.flags.syn
+                    && !seg.flags.ack
+                {
+                    let mut out = Vec::new();
+                    let tcb = Tcb::accept_syn(self.now, self.cfgs[1], &seg, &mut out);
+                    self.tcbs[1] = Some(tcb);
+                    self.absorb(Server, out);
+                } else if self.host_rst {
+                    if let Some(rst) = seg.reset_reply() {
+                        self.transmit(to, rst, true);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- log queries -------------------------------------------------------
+
+    /// Segments `side`'s socket sent (not host replies), with their times.
+    fn sent(&self, side: Side) -> Vec<(SimTime, Segment)> {
+        self.log
+            .iter()
+            .filter(|(_, s, _)| *s == side)
+            .filter_map(|(t, _, a)| match a {
+                TcpAction::Send(seg) => Some((*t, *seg)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sent_times(&self, side: Side, pred: impl Fn(&Segment) -> bool) -> Vec<SimTime> {
+        self.sent(side)
+            .into_iter()
+            .filter(|(_, s)| pred(s))
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    fn rsts_sent(&self, side: Side) -> Vec<(SimTime, Segment)> {
+        self.sent(side)
+            .into_iter()
+            .filter(|(_, s)| s.flags.rst)
+            .collect()
+    }
+
+    fn states(&self, side: Side) -> Vec<(SimTime, TcpState, TcpState)> {
+        self.log
+            .iter()
+            .filter(|(_, s, _)| *s == side)
+            .filter_map(|(t, _, a)| match a {
+                TcpAction::State { from, to } => Some((*t, *from, *to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn notices(&self, side: Side) -> Vec<(SimTime, Notice)> {
+        self.log
+            .iter()
+            .filter(|(_, s, _)| *s == side)
+            .filter_map(|(t, _, a)| match a {
+                TcpAction::Notify(n) => Some((*t, *n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn notes(&self, side: Side) -> Vec<(SimTime, TcpNote)> {
+        self.log
+            .iter()
+            .filter(|(_, s, _)| *s == side)
+            .filter_map(|(t, _, a)| match a {
+                TcpAction::Note(n) => Some((*t, *n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn errors(&self, side: Side) -> Vec<(SimTime, Errno)> {
+        self.notices(side)
+            .into_iter()
+            .filter_map(|(t, n)| match n {
+                Notice::Error(e) => Some((t, e)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn log_len(&self, side: Side) -> usize {
+        self.log.iter().filter(|(_, s, _)| *s == side).count()
+    }
+}
+
+fn times(base: u64, offsets_ms: &[u64]) -> Vec<SimTime> {
+    offsets_ms.iter().map(|o| at(base + o * MS)).collect()
+}
+
+fn is_data(s: &Segment) -> bool {
+    s.payload.is_some()
+}
+
+fn is_fin(s: &Segment) -> bool {
+    s.flags.fin
+}
+
+fn is_syn(s: &Segment) -> bool {
+    s.flags.syn
+}
+
+/// The instant, relative to the first transmission, at which the
+/// retransmission timer gives up: the first RTO expiry at which the elapsed
+/// time is at least `timeout`, with the RTO starting at `rto0` and doubling up
+/// to `rto_max` (an independent restatement of `retransmits_timed_out()`).
+fn give_up_offset(rto0: u64, rto_max: u64, timeout: u64) -> u64 {
+    let mut t = 0;
+    let mut rto = rto0;
+    let mut retransmits = 0;
+    loop {
+        t += rto;
+        if retransmits > 0 && t >= timeout {
+            return t;
+        }
+        retransmits += 1;
+        rto = (rto * 2).min(rto_max);
+    }
+}
+
+fn keepalive(idle_s: u64, interval_s: u64, count: u32) -> Keepalive {
+    Keepalive {
+        idle: SimDuration::from_secs(idle_s),
+        interval: SimDuration::from_secs(interval_s),
+        count,
+    }
+}
+
+// ---- tcp_model_timeout -------------------------------------------------------
+
+#[test]
+fn model_timeout_matches_the_documented_values() {
+    let min = dur(200 * MS);
+    let max = dur(120 * SEC);
+    // tcp_retries2 = 15: 1023·0.2 + 6·120 = 924.6 s.
+    assert_eq!(model_timeout(15, min, max), dur(924_600 * MS));
+    // Orphan retries 8: 511·0.2 = 102.2 s.
+    assert_eq!(model_timeout(8, min, max), dur(102_200 * MS));
+    // SYN retries 6 from a 1 s base: 127 s.
+    assert_eq!(model_timeout(6, dur(SEC), max), dur(127 * SEC));
+    // tcp_retries1 = 3: 3.0 s; orphan retries 6: 25.4 s.
+    assert_eq!(model_timeout(3, min, max), dur(3 * SEC));
+    assert_eq!(model_timeout(6, min, max), dur(25_400 * MS));
+    // The boundary at the linear threshold (ilog2(600) = 9) and just past it.
+    assert_eq!(model_timeout(9, min, max), dur(204_600 * MS));
+    assert_eq!(model_timeout(10, min, max), dur(324_600 * MS));
+    // SYN-ACK retries 5: 63 s.
+    assert_eq!(model_timeout(5, dur(SEC), max), dur(63 * SEC));
+}
+
+#[test]
+fn model_timeout_agrees_with_the_reference_schedule() {
+    // Table 1.5: the RTO expiries 0.2, 0.6, …, 804.6 s are model_timeout(k).
+    let cumulative_ms = [
+        200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000, 102_200, 204_600, 324_600, 444_600,
+        564_600, 684_600, 804_600, 924_600,
+    ];
+    for (k, ms) in cumulative_ms.iter().enumerate() {
+        assert_eq!(
+            model_timeout(k as u32, dur(200 * MS), dur(120 * SEC)),
+            dur(ms * MS),
+            "boundary {k}"
+        );
+    }
+}
+
+// ---- handshake and RTT -------------------------------------------------------
+
+#[test]
+fn three_way_handshake_states_segments_and_times() {
+    let l = 10 * MS;
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    n.connect();
+    assert_eq!(n.state(Client), TcpState::SynSent);
+    n.run_until(at(5 * SEC));
+
+    // Client: SYN at 0, ACK at 2L; nothing else (the SYN timer was stopped).
+    let c = n.sent(Client);
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert_eq!(c[0].0, at(0));
+    assert_eq!(c[0].1.kind(), "SYN");
+    assert!(!c[0].1.flags.ack);
+    assert_eq!(c[0].1.seq, 0);
+    assert_eq!(c[1].0, at(2 * l));
+    assert_eq!(c[1].1.kind(), "ACK");
+    assert_eq!((c[1].1.seq, c[1].1.ack), (1, 1));
+
+    // Server: SYN-ACK at L.
+    let s = n.sent(Server);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].0, at(l));
+    assert_eq!(s[0].1.kind(), "SYN-ACK");
+    assert_eq!((s[0].1.seq, s[0].1.ack), (0, 1));
+
+    assert_eq!(
+        n.states(Client),
+        vec![(at(2 * l), TcpState::SynSent, TcpState::Established)]
+    );
+    assert_eq!(
+        n.states(Server),
+        vec![(at(3 * l), TcpState::SynRecv, TcpState::Established)]
+    );
+    assert_eq!(n.notices(Client), vec![(at(2 * l), Notice::Connected)]);
+    assert_eq!(n.notices(Server), vec![(at(3 * l), Notice::Connected)]);
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert_eq!(n.tcb(Server).unacked(), 0);
+    assert_eq!(n.recv(Client), RecvResult::WouldBlock);
+    assert_eq!(n.recv(Server), RecvResult::WouldBlock);
+}
+
+#[test]
+fn handshake_arms_the_syn_timer_at_the_initial_rto() {
+    let mut out = Vec::new();
+    let a = Addr { host: 1, port: 1 };
+    let b = Addr { host: 2, port: 2 };
+    let t = Tcb::connect(at(7 * SEC), TcpConfig::default(), a, b, &mut out);
+    assert_eq!(t.rto(), dur(SEC));
+    assert!(out.iter().any(|x| matches!(
+        x,
+        TcpAction::Arm { kind: TimerKind::Retransmit, at: when, .. } if *when == at(8 * SEC)
+    )));
+    let syn = out
+        .iter()
+        .find_map(|x| match x {
+            TcpAction::Send(s) => Some(*s),
+            _ => None,
+        })
+        .expect("SYN sent");
+    let mut out2 = Vec::new();
+    let s = Tcb::accept_syn(at(7 * SEC), TcpConfig::default(), &syn, &mut out2);
+    assert_eq!(s.state(), TcpState::SynRecv);
+    assert_eq!(s.local(), b);
+    assert_eq!(s.remote(), a);
+    assert!(out2.iter().any(|x| matches!(
+        x,
+        TcpAction::Arm { kind: TimerKind::Retransmit, at: when, .. } if *when == at(8 * SEC)
+    )));
+}
+
+#[test]
+fn rtt_sample_rto_uses_the_200ms_floor_when_variance_is_small() {
+    // Sample 2·40 ms = 80 ms: SRTT 80, RTTVAR 40, 4·RTTVAR = 160 < 200.
+    let n = Net::default_established(dur(40 * MS));
+    assert_eq!(n.tcb(Client).rto(), dur(280 * MS));
+    assert_eq!(n.tcb(Server).rto(), dur(280 * MS));
+}
+
+#[test]
+fn rtt_sample_rto_uses_four_rttvar_when_larger_than_200ms() {
+    // Sample 200 ms: SRTT 200, RTTVAR 100, 4·RTTVAR = 400 > 200.
+    let n = Net::default_established(dur(100 * MS));
+    assert_eq!(n.tcb(Client).rto(), dur(600 * MS));
+    assert_eq!(n.tcb(Server).rto(), dur(600 * MS));
+}
+
+#[test]
+fn rtt_sample_with_zero_rtt_gives_exactly_rto_min() {
+    let n = Net::default_established(SimDuration::ZERO);
+    assert_eq!(n.tcb(Client).rto(), dur(200 * MS));
+    assert_eq!(n.tcb(Server).rto(), dur(200 * MS));
+}
+
+#[test]
+fn second_rtt_sample_is_smoothed() {
+    // First sample 100 ms → SRTT 100, RTTVAR 50. Second sample 20 ms:
+    // RTTVAR = (3·50 + 80)/4 = 57.5, SRTT = (7·100 + 20)/8 = 90,
+    // RTO = 90 + max(230, 200) = 320 ms.
+    let mut n = Net::default_established(dur(50 * MS));
+    assert_eq!(n.tcb(Client).rto(), dur(300 * MS));
+    n.latency = dur(10 * MS);
+    n.run_until(at(SEC));
+    n.send(Client, 1).unwrap();
+    n.run_for(dur(20 * MS));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert_eq!(n.tcb(Client).rto(), dur(320 * MS));
+}
+
+// ---- connect(): SYN retries, ECONNREFUSED ------------------------------------
+
+#[test]
+fn syn_retransmissions_then_etimedout_at_127s() {
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(300 * SEC));
+    assert_eq!(
+        n.sent_times(Client, is_syn),
+        times(0, &[0, 1000, 3000, 7000, 15_000, 31_000, 63_000])
+    );
+    assert_eq!(
+        n.states(Client),
+        vec![(at(127 * SEC), TcpState::SynSent, TcpState::Closed)]
+    );
+    assert_eq!(n.errors(Client), vec![(at(127 * SEC), Errno::Etimedout)]);
+    let notes = n.notes(Client);
+    let backoff: Vec<_> = notes
+        .iter()
+        .filter_map(|(_, x)| match x {
+            TcpNote::Retransmit { attempt, next_rto } => Some((*attempt, *next_rto)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        backoff,
+        (1..=6u32)
+            .map(|k| (k, dur((1u64 << k) * SEC)))
+            .collect::<Vec<_>>()
+    );
+    assert!(notes.contains(&(
+        at(127 * SEC),
+        TcpNote::GaveUp {
+            retries: 6,
+            limit: 6,
+            rule: "tcp_syn_retries"
+        }
+    )));
+    assert!(n.rsts_sent(Client).is_empty());
+    assert_eq!(n.tcb(Client).pending_error(), Some(Errno::Etimedout));
+    assert_eq!(n.recv(Client), RecvResult::Err(Errno::Etimedout));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+}
+
+#[test]
+fn syn_retries_sysctl_is_honoured() {
+    let cfg = TcpConfig {
+        syn_retries: 2,
+        ..TcpConfig::default()
+    };
+    let mut n = Net::new(cfg, TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(100 * SEC));
+    assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 1000, 3000]));
+    assert_eq!(n.errors(Client), vec![(at(7 * SEC), Errno::Etimedout)]);
+}
+
+#[test]
+fn user_timeout_clamps_the_syn_timer() {
+    // 6.x runs the TCP_USER_TIMEOUT check in SYN_SENT too.
+    let cfg = TcpConfig {
+        user_timeout: Some(dur(5 * SEC)),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::new(cfg, TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(100 * SEC));
+    assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 1000, 3000]));
+    assert_eq!(n.errors(Client), vec![(at(5 * SEC), Errno::Etimedout)]);
+}
+
+#[test]
+fn rst_answering_the_syn_gives_econnrefused() {
+    let l = 10 * MS;
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    n.listening = false;
+    n.connect();
+    n.run_until(at(300 * SEC));
+    // The server host's RST: no ACK in the SYN, so seq 0, ack = SYN + 1.
+    let host: Vec<_> = n.wire.iter().filter(|w| w.by_host).collect();
+    assert_eq!(host.len(), 1);
+    assert_eq!(host[0].at, at(l));
+    assert_eq!(host[0].from, Server);
+    assert!(host[0].seg.flags.rst && host[0].seg.flags.ack);
+    assert_eq!((host[0].seg.seq, host[0].seg.ack), (0, 1));
+
+    assert_eq!(
+        n.states(Client),
+        vec![(at(2 * l), TcpState::SynSent, TcpState::Closed)]
+    );
+    assert_eq!(n.errors(Client), vec![(at(2 * l), Errno::Econnrefused)]);
+    // The SYN timer died with the socket: one SYN only.
+    assert_eq!(n.sent_times(Client, is_syn), vec![at(0)]);
+    assert_eq!(n.recv(Client), RecvResult::Err(Errno::Econnrefused));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+}
+
+#[test]
+fn synack_retransmissions_then_server_gives_up_at_63s() {
+    let l = 10 * MS;
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    n.connect();
+    // The client is unreachable after its first SYN.
+    n.drop_to[Client.idx()] = true;
+    n.run_until(at(500 * MS));
+    n.tcbs[0] = None; // the client host gave up on it: no more SYNs
+    n.run_until(at(200 * SEC));
+    assert_eq!(
+        n.sent_times(Server, is_syn),
+        times(l, &[0, 1000, 3000, 7000, 15_000, 31_000])
+    );
+    assert_eq!(
+        n.states(Server),
+        vec![(at(l + 63 * SEC), TcpState::SynRecv, TcpState::Closed)]
+    );
+    assert!(n.notes(Server).contains(&(
+        at(l + 63 * SEC),
+        TcpNote::GaveUp {
+            retries: 5,
+            limit: 5,
+            rule: "tcp_synack_retries"
+        }
+    )));
+}
+
+#[test]
+fn lost_synack_is_recovered_by_the_syn_retransmission() {
+    let l = 10 * MS;
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    n.drop_next[Client.idx()] = 1; // the SYN-ACK
+    n.connect();
+    n.run_until(at(10 * SEC));
+    assert_eq!(n.sent_times(Client, is_syn), vec![at(0), at(SEC)]);
+    // Server: SYN-ACK at L, its own RTO retransmission at L+1 s and the
+    // answer to the retransmitted SYN at the same instant.
+    assert_eq!(
+        n.sent_times(Server, is_syn),
+        vec![at(l), at(l + SEC), at(l + SEC)]
+    );
+    assert_eq!(
+        n.states(Client),
+        vec![(at(SEC + 2 * l), TcpState::SynSent, TcpState::Established)]
+    );
+    assert_eq!(
+        n.states(Server),
+        vec![(at(SEC + 3 * l), TcpState::SynRecv, TcpState::Established)]
+    );
+    // The duplicate SYN-ACK reaching the established client is re-ACKed.
+    let acks = n.sent_times(Client, |s| s.kind() == "ACK");
+    assert_eq!(acks, vec![at(SEC + 2 * l), at(SEC + 2 * l)]);
+}
+
+#[test]
+fn lost_handshake_ack_is_recovered_by_the_synack_retransmission() {
+    let l = 10 * MS;
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    n.connect();
+    n.run_until(at(l)); // SYN delivered, SYN-ACK in flight
+    n.drop_next[Server.idx()] = 1; // the client's ACK
+    n.run_until(at(10 * SEC));
+    assert_eq!(
+        n.states(Client),
+        vec![(at(2 * l), TcpState::SynSent, TcpState::Established)]
+    );
+    // SYN-ACK retransmitted at L + 1 s, re-ACKed by the client at 2L + 1 s.
+    assert_eq!(n.sent_times(Server, is_syn), vec![at(l), at(l + SEC)]);
+    assert_eq!(
+        n.sent_times(Client, |s| s.kind() == "ACK"),
+        vec![at(2 * l), at(2 * l + SEC)]
+    );
+    assert_eq!(
+        n.states(Server),
+        vec![(at(3 * l + SEC), TcpState::SynRecv, TcpState::Established)]
+    );
+}
+
+#[test]
+fn data_completes_the_handshake_when_the_ack_was_lost() {
+    let l = 10 * MS;
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    n.connect();
+    n.run_until(at(l));
+    n.drop_next[Server.idx()] = 1; // the pure ACK
+    n.run_until(at(2 * l));
+    assert_eq!(n.state(Client), TcpState::Established);
+    n.send(Client, 9).unwrap();
+    n.run_until(at(3 * l));
+    assert_eq!(
+        n.states(Server),
+        vec![(at(3 * l), TcpState::SynRecv, TcpState::Established)]
+    );
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(9)));
+}
+
+// ---- established data ----------------------------------------------------------
+
+#[test]
+fn data_exchange_and_acknowledgements() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    let t0 = SEC;
+    n.run_until(at(t0));
+    assert_eq!(n.send(Client, 11), Ok(()));
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    n.run_until(at(t0 + l));
+    assert_eq!(n.tcb(Server).unread(), 1);
+    assert!(n
+        .notices(Server)
+        .contains(&(at(t0 + l), Notice::Readable)));
+    n.run_until(at(t0 + 2 * l));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(11)));
+    assert_eq!(n.recv(Server), RecvResult::WouldBlock);
+
+    assert_eq!(n.send(Server, 22), Ok(()));
+    n.run_until(at(t0 + 4 * l));
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(22)));
+    assert_eq!(n.tcb(Server).unacked(), 0);
+
+    // Segments: client data seq 1 at t0, server ACK 2 at t0+L.
+    let c_data: Vec<_> = n.sent(Client).into_iter().filter(|(_, s)| is_data(s)).collect();
+    assert_eq!(c_data.len(), 1);
+    assert_eq!(c_data[0].0, at(t0));
+    assert_eq!((c_data[0].1.seq, c_data[0].1.ack), (1, 1));
+    assert!(c_data[0].1.flags.ack);
+    let s_acks: Vec<_> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(_, s)| s.kind() == "ACK")
+        .collect();
+    assert_eq!(s_acks.len(), 1);
+    assert_eq!(s_acks[0].0, at(t0 + l));
+    assert_eq!((s_acks[0].1.seq, s_acks[0].1.ack), (1, 2));
+
+    // Nothing is retransmitted later: the RTO timers were cancelled.
+    let before = (n.sent(Client).len(), n.sent(Server).len());
+    n.run_until(at(2000 * SEC));
+    assert_eq!((n.sent(Client).len(), n.sent(Server).len()), before);
+    assert_eq!(n.state(Client), TcpState::Established);
+    assert_eq!(n.state(Server), TcpState::Established);
+}
+
+#[test]
+fn several_messages_in_flight_are_acked_in_order() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    for p in 1..=3 {
+        n.send(Client, p).unwrap();
+    }
+    assert_eq!(n.tcb(Client).unacked(), 3);
+    n.run_for(dur(2 * l));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    let acks: Vec<u64> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(_, s)| s.kind() == "ACK")
+        .map(|(_, s)| s.ack)
+        .collect();
+    assert_eq!(acks, vec![2, 3, 4]);
+    for p in 1..=3 {
+        assert_eq!(n.recv(Server), RecvResult::Data(Payload(p)));
+    }
+    assert_eq!(n.recv(Server), RecvResult::WouldBlock);
+}
+
+#[test]
+fn lost_data_is_retransmitted_after_one_rto() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.drop_next[Server.idx()] = 1;
+    n.send(Client, 5).unwrap();
+    n.run_until(at(3 * SEC));
+    // RTO 220 ms after the handshake sample of 20 ms.
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 220]));
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(5)));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert!(n.notes(Client).contains(&(
+        at(SEC + 220 * MS),
+        TcpNote::Retransmit {
+            attempt: 1,
+            next_rto: dur(440 * MS)
+        }
+    )));
+}
+
+#[test]
+fn duplicate_data_is_reacked_and_not_queued_twice() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.drop_next[Client.idx()] = 1; // the server's ACK
+    n.send(Client, 5).unwrap();
+    n.run_until(at(3 * SEC));
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 220]));
+    // Two ACKs from the server: the lost one and the answer to the duplicate.
+    assert_eq!(
+        n.sent_times(Server, |s| s.kind() == "ACK"),
+        times(SEC, &[10, 230])
+    );
+    assert_eq!(n.tcb(Server).unread(), 1);
+    assert_eq!(n.tcb(Client).unacked(), 0);
+}
+
+// ---- close(): active, passive, simultaneous --------------------------------------
+
+#[test]
+fn active_close_fin_wait1_fin_wait2_time_wait_closed() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    let t0 = SEC;
+    let t1 = 5 * SEC;
+    n.run_until(at(t0));
+    n.close(Client);
+    assert!(n.tcb(Client).is_orphan());
+    n.run_until(at(t1));
+    n.close(Server);
+    n.run_until(at(200 * SEC));
+    assert_eq!(
+        n.states(Client),
+        vec![
+            (at(2 * l), TcpState::SynSent, TcpState::Established),
+            (at(t0), TcpState::Established, TcpState::FinWait1),
+            (at(t0 + 2 * l), TcpState::FinWait1, TcpState::FinWait2),
+            (at(t1 + l), TcpState::FinWait2, TcpState::TimeWait),
+            (at(t1 + l + 60 * SEC), TcpState::TimeWait, TcpState::Closed),
+        ]
+    );
+    let fin = n.sent(Client).into_iter().find(|(_, s)| is_fin(s)).unwrap();
+    assert_eq!(fin.0, at(t0));
+    assert_eq!(fin.1.kind(), "FIN");
+    assert!(fin.1.flags.ack);
+    assert_eq!((fin.1.seq, fin.1.ack), (1, 1));
+    // One FIN only, no RST; TIME_WAIT's end is noted.
+    assert_eq!(n.sent_times(Client, is_fin).len(), 1);
+    assert!(n.rsts_sent(Client).is_empty());
+    assert!(n
+        .notes(Client)
+        .contains(&(at(t1 + l + 60 * SEC), TcpNote::TimeWaitDone)));
+    // The orphan gets no application notices.
+    assert_eq!(n.notices(Client), vec![(at(2 * l), Notice::Connected)]);
+}
+
+#[test]
+fn passive_close_close_wait_last_ack_closed_without_time_wait() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    let t0 = SEC;
+    let t1 = 5 * SEC;
+    n.run_until(at(t0));
+    n.close(Client);
+    n.run_until(at(t1));
+    assert_eq!(n.recv(Server), RecvResult::Eof);
+    n.close(Server);
+    n.run_until(at(200 * SEC));
+    assert_eq!(
+        n.states(Server),
+        vec![
+            (at(3 * l), TcpState::SynRecv, TcpState::Established),
+            (at(t0 + l), TcpState::Established, TcpState::CloseWait),
+            (at(t1), TcpState::CloseWait, TcpState::LastAck),
+            (at(t1 + 2 * l), TcpState::LastAck, TcpState::Closed),
+        ]
+    );
+    assert!(n.notices(Server).contains(&(at(t0 + l), Notice::Eof)));
+    // ACK of the client's FIN, then our FIN.
+    let acks = n.sent(Server);
+    assert_eq!(acks[1].0, at(t0 + l));
+    assert_eq!((acks[1].1.kind(), acks[1].1.ack), ("ACK", 2));
+    assert_eq!(acks[2].0, at(t1));
+    assert_eq!(acks[2].1.kind(), "FIN");
+    assert!(n.rsts_sent(Server).is_empty());
+    // The passive closer never enters TIME_WAIT.
+    assert!(!n
+        .states(Server)
+        .iter()
+        .any(|(_, _, to)| *to == TcpState::TimeWait));
+}
+
+#[test]
+fn close_wait_has_no_timer() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(100_000 * SEC));
+    // The client's orphan FIN_WAIT2 is long gone; the server stays.
+    assert_eq!(n.state(Client), TcpState::Closed);
+    assert_eq!(n.state(Server), TcpState::CloseWait);
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    let t0 = SEC;
+    n.run_until(at(t0));
+    n.close(Client);
+    n.close(Server);
+    n.run_until(at(200 * SEC));
+    for side in [Client, Server] {
+        let st: Vec<_> = n.states(side).into_iter().skip(1).collect();
+        assert_eq!(
+            st,
+            vec![
+                (at(t0), TcpState::Established, TcpState::FinWait1),
+                (at(t0 + l), TcpState::FinWait1, TcpState::Closing),
+                (at(t0 + 2 * l), TcpState::Closing, TcpState::TimeWait),
+                (at(t0 + 2 * l + 60 * SEC), TcpState::TimeWait, TcpState::Closed),
+            ],
+            "{side:?}"
+        );
+        assert!(n.rsts_sent(side).is_empty());
+    }
+}
+
+#[test]
+fn fin_with_ack_of_our_fin_goes_straight_to_time_wait() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.drop_to = [true, true];
+    n.close(Client);
+    // The server's FIN+ACK acknowledging our FIN (seq 1) at once.
+    let seg = n.craft(
+        Server,
+        Flags {
+            fin: true,
+            ack: true,
+            ..Flags::default()
+        },
+        1,
+        2,
+    );
+    n.inject(Client, seg);
+    // As in tcp_rcv_state_process(): the ACK moves FIN_WAIT1 to FIN_WAIT2,
+    // then tcp_fin() moves FIN_WAIT2 to TIME_WAIT, in the same segment.
+    let st = n.states(Client);
+    assert_eq!(
+        st[st.len() - 2..],
+        [
+            (at(SEC), TcpState::FinWait1, TcpState::FinWait2),
+            (at(SEC), TcpState::FinWait2, TcpState::TimeWait),
+        ]
+    );
+    assert_eq!(n.sent(Client).last().unwrap().1.ack, 2);
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(61 * SEC), TcpState::TimeWait, TcpState::Closed))
+    );
+}
+
+#[test]
+fn time_wait_reacks_a_retransmitted_fin_and_restarts() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(2 * SEC));
+    n.close(Server); // FIN at 2 s, RTO 220 ms
+    n.drop_next[Server.idx()] = 1; // the client's ACK of it
+    n.run_until(at(200 * SEC));
+    // The server retransmits its FIN at 2.22 s; it reaches TIME_WAIT at
+    // 2.23 s, which re-ACKs and restarts the 60 s.
+    assert_eq!(
+        n.sent_times(Server, is_fin),
+        times(2 * SEC, &[0, 220])
+    );
+    assert_eq!(
+        n.sent_times(Client, |s| s.kind() == "ACK" && s.ack == 2),
+        times(2 * SEC, &[10, 230])
+    );
+    let st = n.states(Client);
+    assert_eq!(
+        st[st.len() - 2..],
+        [
+            (at(2 * SEC + l), TcpState::FinWait2, TcpState::TimeWait),
+            (
+                at(2 * SEC + 230 * MS + 60 * SEC),
+                TcpState::TimeWait,
+                TcpState::Closed
+            ),
+        ]
+    );
+    assert_eq!(
+        n.states(Server).last().copied(),
+        Some((at(2 * SEC + 240 * MS), TcpState::LastAck, TcpState::Closed))
+    );
+}
+
+#[test]
+fn time_wait_length_is_a_parameter() {
+    let cfg = TcpConfig {
+        time_wait: dur(30 * SEC),
+        ..TcpConfig::default()
+    };
+    let l = 10 * MS;
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(2 * SEC));
+    n.close(Server);
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(2 * SEC + l + 30 * SEC), TcpState::TimeWait, TcpState::Closed))
+    );
+}
+
+#[test]
+fn lost_ack_of_fin_is_answered_again_from_close_wait() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.drop_next[Client.idx()] = 1; // the server's ACK of our FIN
+    n.close(Client);
+    n.run_until(at(3 * SEC));
+    assert_eq!(n.sent_times(Client, is_fin), times(SEC, &[0, 220]));
+    assert_eq!(
+        n.sent_times(Server, |s| s.kind() == "ACK"),
+        times(SEC, &[10, 230])
+    );
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC + 240 * MS), TcpState::FinWait1, TcpState::FinWait2))
+    );
+    // The FIN was counted once.
+    assert_eq!(n.recv(Server), RecvResult::Eof);
+}
+
+#[test]
+fn close_table_other_states() {
+    // SYN_SENT → CLOSE, no FIN, no RST.
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(500 * MS));
+    n.close(Client);
+    assert_eq!(
+        n.states(Client),
+        vec![(at(500 * MS), TcpState::SynSent, TcpState::Closed)]
+    );
+    n.run_until(at(10 * SEC));
+    assert_eq!(n.sent(Client).len(), 1);
+
+    // SYN_RECV → FIN_WAIT1 with a FIN.
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Client.idx()] = true;
+    n.connect();
+    n.run_until(at(10 * MS));
+    assert_eq!(n.state(Server), TcpState::SynRecv);
+    n.close(Server);
+    assert_eq!(n.state(Server), TcpState::FinWait1);
+    let fin = n.sent(Server).into_iter().find(|(_, s)| is_fin(s)).unwrap();
+    assert_eq!(fin.1.seq, 1);
+
+    // A second close() is a no-op; close() in TIME_WAIT changes nothing.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.close(Client);
+    let len = n.log_len(Client);
+    n.close(Client);
+    assert_eq!(n.log_len(Client), len);
+    n.run_until(at(2 * SEC));
+    n.close(Server);
+    n.run_until(at(3 * SEC));
+    assert_eq!(n.state(Client), TcpState::TimeWait);
+    let len = n.log_len(Client);
+    n.close(Client);
+    assert_eq!(n.log_len(Client), len);
+}
+
+#[test]
+fn close_with_unread_data_sends_rst_not_fin() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.send(Server, 1).unwrap();
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.tcb(Client).unread(), 1);
+    n.close(Client);
+    assert!(n.sent_times(Client, is_fin).is_empty());
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, at(2 * SEC));
+    assert_eq!((rsts[0].1.seq, rsts[0].1.ack), (1, 2));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(2 * SEC), TcpState::Established, TcpState::Closed))
+    );
+    assert!(n
+        .notes(Client)
+        .contains(&(at(2 * SEC), TcpNote::AbortOnClose)));
+    n.run_until(at(3 * SEC));
+    assert_eq!(n.errors(Server), vec![(at(2 * SEC + l), Errno::Econnreset)]);
+    assert_eq!(n.state(Server), TcpState::Closed);
+}
+
+// ---- orphans: FIN_WAIT1 retransmissions ------------------------------------------
+
+fn orphan_fin_wait1(cfg: TcpConfig, latency: SimDuration) -> Net {
+    let mut n = Net::established(cfg, TcpConfig::default(), latency);
+    n.run_until(at(SEC));
+    n.silence();
+    n.close(Client);
+    n.run_until(at(1000 * SEC));
+    n
+}
+
+#[test]
+fn orphan_fin_wait1_default_retries_destroyed_at_102_2s_without_rst() {
+    let n = orphan_fin_wait1(TcpConfig::default(), SimDuration::ZERO);
+    assert_eq!(
+        n.sent_times(Client, is_fin),
+        times(SEC, &[0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000])
+    );
+    assert_eq!(
+        n.states(Client)[1..],
+        [
+            (at(SEC), TcpState::Established, TcpState::FinWait1),
+            (at(SEC + 102_200 * MS), TcpState::FinWait1, TcpState::Closed),
+        ]
+    );
+    assert!(n.rsts_sent(Client).is_empty());
+    assert!(n.errors(Client).is_empty());
+    assert!(n.notes(Client).contains(&(
+        at(SEC + 102_200 * MS),
+        TcpNote::GaveUp {
+            retries: 8,
+            limit: 8,
+            rule: "tcp_orphan_retries"
+        }
+    )));
+}
+
+#[test]
+fn orphan_retries_6_destroyed_at_25_4s() {
+    let cfg = TcpConfig {
+        orphan_retries: 6,
+        ..TcpConfig::default()
+    };
+    let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
+    assert_eq!(
+        n.sent_times(Client, is_fin),
+        times(SEC, &[0, 200, 600, 1400, 3000, 6200, 12_600])
+    );
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC + 25_400 * MS), TcpState::FinWait1, TcpState::Closed))
+    );
+    assert!(n.rsts_sent(Client).is_empty());
+}
+
+#[test]
+fn orphan_retries_6_with_rto_220ms_dies_at_first_expiry_past_25_4s() {
+    let cfg = TcpConfig {
+        orphan_retries: 6,
+        ..TcpConfig::default()
+    };
+    let n = orphan_fin_wait1(cfg, dur(10 * MS));
+    // RTO 220 ms: expiries at 0.22·(2^k − 1); the 7th (27.94 s) is the
+    // first at or past model_timeout(6, 200 ms) = 25.4 s.
+    assert_eq!(give_up_offset(220 * MS, 120 * SEC, 25_400 * MS), 27_940 * MS);
+    assert_eq!(
+        n.sent_times(Client, is_fin),
+        times(SEC, &[0, 220, 660, 1540, 3300, 6820, 13_860])
+    );
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC + 27_940 * MS), TcpState::FinWait1, TcpState::Closed))
+    );
+    assert!(n.rsts_sent(Client).is_empty());
+}
+
+#[test]
+fn orphan_default_retries_with_rto_220ms() {
+    let n = orphan_fin_wait1(TcpConfig::default(), dur(10 * MS));
+    assert_eq!(give_up_offset(220 * MS, 120 * SEC, 102_200 * MS), 112_420 * MS);
+    assert_eq!(n.sent_times(Client, is_fin).len(), 9);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC + 112_420 * MS), TcpState::FinWait1, TcpState::Closed))
+    );
+}
+
+#[test]
+fn orphan_retries_zero_means_zero_once_the_rto_reaches_rto_max() {
+    // tcp_orphan_retries(): 0 → 8 only while alive (rto < rto_max). With an
+    // artificial rto_max of 400 ms the socket is "not alive" at the second
+    // expiry, the limit is 0 and model_timeout(0) = 200 ms has passed.
+    let cfg = TcpConfig {
+        rto_max: dur(400 * MS),
+        ..TcpConfig::default()
+    };
+    let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
+    assert_eq!(n.sent_times(Client, is_fin), times(SEC, &[0, 200]));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC + 600 * MS), TcpState::FinWait1, TcpState::Closed))
+    );
+    assert!(n.notes(Client).contains(&(
+        at(SEC + 600 * MS),
+        TcpNote::GaveUp {
+            retries: 1,
+            limit: 0,
+            rule: "tcp_orphan_retries"
+        }
+    )));
+}
+
+#[test]
+fn orphan_last_ack_uses_orphan_retries() {
+    let mut n = Net::default_established(SimDuration::ZERO);
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.state(Server), TcpState::CloseWait);
+    n.silence();
+    n.close(Server);
+    n.run_until(at(1000 * SEC));
+    assert_eq!(
+        n.states(Server).last().copied(),
+        Some((at(2 * SEC + 102_200 * MS), TcpState::LastAck, TcpState::Closed))
+    );
+    assert!(n.rsts_sent(Server).is_empty());
+}
+
+#[test]
+fn user_timeout_overrides_orphan_retries() {
+    let cfg = TcpConfig {
+        user_timeout: Some(dur(SEC)),
+        ..TcpConfig::default()
+    };
+    let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
+    assert_eq!(n.sent_times(Client, is_fin), times(SEC, &[0, 200, 600]));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(2 * SEC), TcpState::FinWait1, TcpState::Closed))
+    );
+    assert!(n.errors(Client).is_empty());
+}
+
+// ---- established, peer silent: tcp_retries2 and TCP_USER_TIMEOUT --------------
+
+fn silent_peer_with_data(cfg: TcpConfig, latency: SimDuration) -> Net {
+    let mut n = Net::established(cfg, TcpConfig::default(), latency);
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    n.run_until(at(2000 * SEC));
+    n
+}
+
+#[test]
+fn retries2_gives_etimedout_at_924_6s_without_rst() {
+    let mut n = silent_peer_with_data(TcpConfig::default(), SimDuration::ZERO);
+    assert_eq!(
+        n.sent_times(Client, is_data),
+        times(
+            SEC,
+            &[
+                0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000, 102_200, 204_600, 324_600,
+                444_600, 564_600, 684_600, 804_600,
+            ]
+        )
+    );
+    let death = at(SEC + 924_600 * MS);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((death, TcpState::Established, TcpState::Closed))
+    );
+    assert_eq!(n.errors(Client), vec![(death, Errno::Etimedout)]);
+    assert!(n.notes(Client).contains(&(
+        death,
+        TcpNote::GaveUp {
+            retries: 15,
+            limit: 15,
+            rule: "tcp_retries2"
+        }
+    )));
+    assert!(n.rsts_sent(Client).is_empty());
+    // read() consumes the error once, then EOF; write() then gets EPIPE.
+    assert_eq!(n.recv(Client), RecvResult::Err(Errno::Etimedout));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.send(Client, 2), Err(Errno::Epipe));
+    assert_eq!(n.send(Client, 3), Err(Errno::Epipe));
+}
+
+#[test]
+fn retries2_with_rto_220ms_gives_up_at_the_first_expiry_past_924_6s() {
+    let n = silent_peer_with_data(TcpConfig::default(), dur(10 * MS));
+    assert_eq!(
+        give_up_offset(220 * MS, 120 * SEC, 924_600 * MS),
+        945_060 * MS
+    );
+    assert_eq!(
+        n.sent_times(Client, is_data),
+        times(
+            SEC,
+            &[
+                0, 220, 660, 1540, 3300, 6820, 13_860, 27_940, 56_100, 112_420, 225_060, 345_060,
+                465_060, 585_060, 705_060, 825_060,
+            ]
+        )
+    );
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(SEC + 945_060 * MS), Errno::Etimedout)]
+    );
+    assert!(n.rsts_sent(Client).is_empty());
+}
+
+#[test]
+fn first_write_after_etimedout_returns_the_error_then_epipe() {
+    let mut n = silent_peer_with_data(TcpConfig::default(), SimDuration::ZERO);
+    assert_eq!(n.send(Client, 2), Err(Errno::Etimedout));
+    assert_eq!(n.send(Client, 3), Err(Errno::Epipe));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+}
+
+#[test]
+fn retries2_sysctl_is_honoured() {
+    let cfg = TcpConfig {
+        retries2: 5,
+        ..TcpConfig::default()
+    };
+    let n = silent_peer_with_data(cfg, SimDuration::ZERO);
+    // model_timeout(5, 200 ms) = 63·0.2 = 12.6 s.
+    assert_eq!(n.sent_times(Client, is_data).len(), 6);
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(SEC + 12_600 * MS), Errno::Etimedout)]
+    );
+}
+
+#[test]
+fn user_timeout_1s_gives_etimedout_exactly_1s_after_first_transmission() {
+    let cfg = TcpConfig {
+        user_timeout: Some(dur(SEC)),
+        ..TcpConfig::default()
+    };
+    let n = silent_peer_with_data(cfg, SimDuration::ZERO);
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 200, 600]));
+    assert_eq!(n.errors(Client), vec![(at(2 * SEC), Errno::Etimedout)]);
+    assert!(n.notes(Client).contains(&(
+        at(2 * SEC),
+        TcpNote::GaveUp {
+            retries: 2,
+            limit: 15,
+            rule: "TCP_USER_TIMEOUT"
+        }
+    )));
+    assert!(n.rsts_sent(Client).is_empty());
+}
+
+#[test]
+fn user_timeout_clamps_the_rto_to_the_remaining_budget() {
+    // RTO 220 ms: expiries at 0.22, 0.66; the next RTO (880 ms) is clamped
+    // to the remaining 340 ms, so the socket dies at exactly 1 s.
+    let cfg = TcpConfig {
+        user_timeout: Some(dur(SEC)),
+        ..TcpConfig::default()
+    };
+    let n = silent_peer_with_data(cfg, dur(10 * MS));
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 220, 660]));
+    assert!(n.notes(Client).contains(&(
+        at(SEC + 660 * MS),
+        TcpNote::Retransmit {
+            attempt: 2,
+            next_rto: dur(340 * MS)
+        }
+    )));
+    assert_eq!(n.errors(Client), vec![(at(2 * SEC), Errno::Etimedout)]);
+}
+
+#[test]
+fn user_timeout_shorter_than_the_rto_fires_after_the_first_retransmission() {
+    let cfg = TcpConfig {
+        user_timeout: Some(dur(100 * MS)),
+        ..TcpConfig::default()
+    };
+    let n = silent_peer_with_data(cfg, SimDuration::ZERO);
+    // retransmits_timed_out() is false before the first retransmission;
+    // then the budget is spent and the timer fires as soon as possible.
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 200]));
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(SEC + 201 * MS), Errno::Etimedout)]
+    );
+}
+
+#[test]
+fn ack_after_retransmissions_resets_the_retry_count() {
+    // The peer is silent for 3 s, then answers: the retry budget starts over.
+    let mut n = Net::default_established(SimDuration::ZERO);
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    n.run_until(at(4 * SEC + 100 * MS));
+    n.drop_to = [false, false];
+    n.run_until(at(10 * SEC));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert_eq!(n.state(Client), TcpState::Established);
+    // Silent again: a full 924.6 s budget from the new transmission.
+    n.silence();
+    n.send(Client, 2).unwrap();
+    n.run_until(at(2000 * SEC));
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(10 * SEC + 924_600 * MS), Errno::Etimedout)]
+    );
+}
+
+// ---- FIN_WAIT2 orphan timer ---------------------------------------------------------
+
+fn orphan_fin_wait2(cfg: TcpConfig, latency: SimDuration) -> Net {
+    let mut n = Net::established(cfg, TcpConfig::default(), latency);
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(SEC) + latency + latency);
+    assert_eq!(n.state(Client), TcpState::FinWait2);
+    n
+}
+
+#[test]
+fn fin_wait2_orphan_vanishes_silently_after_60s() {
+    let l = 10 * MS;
+    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    n.run_until(at(200 * SEC));
+    let end = at(SEC + 2 * l + 60 * SEC);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((end, TcpState::FinWait2, TcpState::Closed))
+    );
+    assert!(n.notes(Client).contains(&(end, TcpNote::FinWait2Expired)));
+    assert!(n.rsts_sent(Client).is_empty());
+    assert_eq!(n.state(Server), TcpState::CloseWait);
+    assert!(n.errors(Server).is_empty());
+}
+
+#[test]
+fn write_after_fin_wait2_expired_gets_rst_from_the_host() {
+    let l = 10 * MS;
+    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    n.run_until(at(100 * SEC));
+    assert_eq!(n.state(Client), TcpState::Closed);
+    // CLOSE_WAIT write succeeds; the client host has no socket → RST → EPIPE.
+    assert_eq!(n.send(Server, 7), Ok(()));
+    n.run_until(at(101 * SEC));
+    let host: Vec<_> = n.wire.iter().filter(|w| w.by_host).collect();
+    assert_eq!(host.len(), 1);
+    assert_eq!(host[0].at, at(100 * SEC + l));
+    assert_eq!(n.errors(Server), vec![(at(100 * SEC + 2 * l), Errno::Epipe)]);
+    // FIN first, then the RST: read() says EOF, not EPIPE.
+    assert_eq!(n.recv(Server), RecvResult::Eof);
+    assert_eq!(n.send(Server, 8), Err(Errno::Epipe));
+    assert_eq!(n.send(Server, 9), Err(Errno::Epipe));
+}
+
+#[test]
+fn fin_wait2_longer_than_60s_resets_at_expiry() {
+    let l = 10 * MS;
+    let cfg = TcpConfig {
+        fin_timeout: dur(90 * SEC),
+        ..TcpConfig::default()
+    };
+    let mut n = orphan_fin_wait2(cfg, dur(l));
+    n.run_until(at(200 * SEC));
+    let end = at(SEC + 2 * l + 90 * SEC);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((end, TcpState::FinWait2, TcpState::Closed))
+    );
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, end);
+    assert_eq!((rsts[0].1.seq, rsts[0].1.ack), (2, 1));
+    // The server, still in CLOSE_WAIT, sees EPIPE.
+    assert_eq!(n.errors(Server), vec![(end + dur(l), Errno::Epipe)]);
+}
+
+#[test]
+fn fin_wait2_lifetime_is_floored_at_3_5_rto() {
+    // Latency 500 ms: the FIN's ACK gives a second 1 s sample:
+    // SRTT 1 s, RTTVAR 0.375 s, RTO 2.5 s → floor 8.75 s > fin_timeout 1 s.
+    let l = 500 * MS;
+    let cfg = TcpConfig {
+        fin_timeout: dur(SEC),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(10 * SEC));
+    n.close(Client);
+    n.run_until(at(11 * SEC));
+    assert_eq!(n.state(Client), TcpState::FinWait2);
+    assert_eq!(n.tcb(Client).rto(), dur(2500 * MS));
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(11 * SEC + 8750 * MS), TcpState::FinWait2, TcpState::Closed))
+    );
+    assert!(n.rsts_sent(Client).is_empty());
+}
+
+#[test]
+fn peer_fin_in_fin_wait2_cancels_the_orphan_timer() {
+    let l = 10 * MS;
+    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    n.run_until(at(50 * SEC));
+    n.close(Server);
+    n.run_until(at(300 * SEC));
+    let st = n.states(Client);
+    assert_eq!(
+        st[st.len() - 2..],
+        [
+            (at(50 * SEC + l), TcpState::FinWait2, TcpState::TimeWait),
+            (at(110 * SEC + l), TcpState::TimeWait, TcpState::Closed),
+        ]
+    );
+    assert!(!n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| *x == TcpNote::FinWait2Expired));
+}
+
+// ---- data to an orphan that shut down receiving ------------------------------------
+
+#[test]
+fn data_to_orphaned_fin_wait2_is_answered_with_rst() {
+    let l = 10 * MS;
+    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    n.run_until(at(5 * SEC));
+    assert_eq!(n.send(Server, 3), Ok(()));
+    n.run_until(at(6 * SEC));
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, at(5 * SEC + l));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(5 * SEC + l), TcpState::FinWait2, TcpState::Closed))
+    );
+    assert!(n
+        .notes(Client)
+        .contains(&(at(5 * SEC + l), TcpNote::DataAfterClose)));
+    assert_eq!(n.errors(Server), vec![(at(5 * SEC + 2 * l), Errno::Epipe)]);
+    assert_eq!(n.recv(Server), RecvResult::Eof);
+}
+
+#[test]
+fn data_to_orphaned_fin_wait1_is_answered_with_rst() {
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    // Crossing: our FIN and the peer's data leave at the same instant.
+    n.close(Client);
+    n.send(Server, 3).unwrap();
+    n.run_until(at(2 * SEC));
+    assert_eq!(
+        n.states(Client)[1..],
+        [
+            (at(SEC), TcpState::Established, TcpState::FinWait1),
+            (at(SEC + l), TcpState::FinWait1, TcpState::Closed),
+        ]
+    );
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, at(SEC + l));
+    // Server: FIN then RST → CLOSE_WAIT, EPIPE; read() still says EOF.
+    assert_eq!(n.errors(Server), vec![(at(SEC + 2 * l), Errno::Epipe)]);
+    assert_eq!(n.recv(Server), RecvResult::Eof);
+}
+
+#[test]
+fn data_to_a_non_orphan_is_queued_normally() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.send(Server, 3).unwrap();
+    n.run_until(at(2 * SEC));
+    assert!(n.rsts_sent(Client).is_empty());
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(3)));
+}
+
+// ---- RST reception ----------------------------------------------------------------
+
+fn rst_flags() -> Flags {
+    Flags {
+        rst: true,
+        ..Flags::default()
+    }
+}
+
+#[test]
+fn rst_in_established_gives_econnreset() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    let rst = n.craft(Server, rst_flags(), 1, 0);
+    n.inject(Client, rst);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC), TcpState::Established, TcpState::Closed))
+    );
+    assert_eq!(n.errors(Client), vec![(at(SEC), Errno::Econnreset)]);
+    assert!(n.notes(Client).contains(&(at(SEC), TcpNote::ResetReceived)));
+    assert!(n.sent(Client).iter().all(|(t, _)| *t < at(SEC)), "no reply to an RST");
+    assert_eq!(n.tcb(Client).pending_error(), Some(Errno::Econnreset));
+    assert_eq!(n.recv(Client), RecvResult::Err(Errno::Econnreset));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.send(Client, 1), Err(Errno::Epipe));
+}
+
+#[test]
+fn write_after_rst_returns_econnreset_once_then_epipe() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    let rst = n.craft(Server, rst_flags(), 1, 0);
+    n.inject(Client, rst);
+    assert_eq!(n.send(Client, 1), Err(Errno::Econnreset));
+    assert_eq!(n.send(Client, 2), Err(Errno::Epipe));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+}
+
+#[test]
+fn rst_drops_unacknowledged_data_and_timers() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.drop_to[Server.idx()] = true;
+    n.send(Client, 1).unwrap();
+    let rst = n.craft(Server, rst_flags(), 1, 0);
+    n.inject(Client, rst);
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    n.run_until(at(100 * SEC));
+    assert_eq!(n.sent_times(Client, is_data), vec![at(SEC)]);
+}
+
+#[test]
+fn rst_in_close_wait_gives_epipe_and_read_says_eof() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.close(Server);
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    let rst = n.craft(Server, rst_flags(), 2, 0);
+    n.inject(Client, rst);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(2 * SEC), TcpState::CloseWait, TcpState::Closed))
+    );
+    assert_eq!(n.errors(Client), vec![(at(2 * SEC), Errno::Epipe)]);
+    assert_eq!(n.tcb(Client).pending_error(), Some(Errno::Epipe));
+    // SOCK_DONE is checked before sk_err: EOF, twice, error still pending.
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.tcb(Client).pending_error(), Some(Errno::Epipe));
+    assert_eq!(n.send(Client, 1), Err(Errno::Epipe));
+    assert_eq!(n.tcb(Client).pending_error(), None);
+    assert_eq!(n.send(Client, 1), Err(Errno::Epipe));
+}
+
+#[test]
+fn rst_in_syn_sent_gives_econnrefused() {
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(500 * MS));
+    let rst = n.craft(
+        Server,
+        Flags {
+            rst: true,
+            ack: true,
+            ..Flags::default()
+        },
+        0,
+        1,
+    );
+    n.inject(Client, rst);
+    assert_eq!(
+        n.states(Client),
+        vec![(at(500 * MS), TcpState::SynSent, TcpState::Closed)]
+    );
+    assert_eq!(n.errors(Client), vec![(at(500 * MS), Errno::Econnrefused)]);
+    n.run_until(at(10 * SEC));
+    assert_eq!(n.sent(Client).len(), 1);
+}
+
+#[test]
+fn rst_in_time_wait_closes_silently() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(2 * SEC));
+    n.close(Server);
+    n.run_until(at(3 * SEC));
+    assert_eq!(n.state(Client), TcpState::TimeWait);
+    let sent = n.sent(Client).len();
+    let rst = n.craft(Server, rst_flags(), 2, 0);
+    n.inject(Client, rst);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(3 * SEC), TcpState::TimeWait, TcpState::Closed))
+    );
+    assert!(n.errors(Client).is_empty());
+    assert_eq!(n.sent(Client).len(), sent);
+    // The TIME_WAIT timer is void: no TimeWaitDone later.
+    n.run_until(at(200 * SEC));
+    assert!(!n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| *x == TcpNote::TimeWaitDone));
+}
+
+#[test]
+fn rst_in_other_states_gives_econnreset() {
+    // SYN_RECV.
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Client.idx()] = true;
+    n.connect();
+    n.run_until(at(10 * MS));
+    let rst = n.craft(Client, rst_flags(), 1, 0);
+    n.inject(Server, rst);
+    assert_eq!(n.state(Server), TcpState::Closed);
+    assert_eq!(n.errors(Server), vec![(at(10 * MS), Errno::Econnreset)]);
+
+    // Orphaned FIN_WAIT1 and LAST_ACK: closed, nobody to tell.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.close(Client);
+    let rst = n.craft(Server, rst_flags(), 1, 0);
+    n.inject(Client, rst);
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC), TcpState::FinWait1, TcpState::Closed))
+    );
+    assert!(n.errors(Client).is_empty());
+    assert!(n.notes(Client).contains(&(at(SEC), TcpNote::ResetReceived)));
+}
+
+#[test]
+fn segments_to_a_closed_socket_are_ignored() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    let rst = n.craft(Server, rst_flags(), 1, 0);
+    n.inject(Client, rst);
+    let len = n.log_len(Client);
+    let data = Segment {
+        payload: Some(Payload(1)),
+        ..n.craft(
+            Server,
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            1,
+            1,
+        )
+    };
+    n.inject(Client, data);
+    n.inject(Client, rst);
+    assert_eq!(n.log_len(Client), len);
+}
+
+// ---- recv()/send() semantics --------------------------------------------------------
+
+#[test]
+fn write_in_close_wait_succeeds_and_peer_answers_with_rst() {
+    // Reference 1.7 scenario: the server closed an idle connection; the
+    // client writes a query, reads the reply, writes again.
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.close(Server);
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    assert!(n.notices(Client).contains(&(at(SEC + l), Notice::Eof)));
+    assert_eq!(n.send(Client, 1), Ok(()));
+    n.run_until(at(3 * SEC));
+    // The server's orphan FIN_WAIT2 resets.
+    assert_eq!(n.rsts_sent(Server).len(), 1);
+    assert_eq!(n.errors(Client), vec![(at(2 * SEC + 2 * l), Errno::Epipe)]);
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.send(Client, 2), Err(Errno::Epipe));
+}
+
+#[test]
+fn queued_data_is_read_before_eof() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.send(Server, 1).unwrap();
+    n.send(Server, 2).unwrap();
+    n.close(Server);
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(1)));
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(2)));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+}
+
+#[test]
+fn send_after_close_is_epipe() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.close(Client);
+    assert_eq!(n.send(Client, 1), Err(Errno::Epipe));
+}
+
+// ---- Segment::reset_reply -----------------------------------------------------------
+
+#[test]
+fn reset_reply_to_a_segment_with_ack() {
+    let a = Addr { host: 1, port: 10 };
+    let b = Addr { host: 2, port: 20 };
+    let seg = Segment {
+        src: a,
+        dst: b,
+        flags: Flags {
+            ack: true,
+            ..Flags::default()
+        },
+        seq: 77,
+        ack: 123,
+        payload: Some(Payload(4)),
+    };
+    let r = seg.reset_reply().expect("reply");
+    assert_eq!(r.src, b);
+    assert_eq!(r.dst, a);
+    assert_eq!(
+        r.flags,
+        Flags {
+            rst: true,
+            ..Flags::default()
+        }
+    );
+    assert_eq!((r.seq, r.ack), (123, 0));
+    assert_eq!(r.payload, None);
+    assert_eq!(r.kind(), "RST");
+}
+
+#[test]
+fn reset_reply_to_a_segment_without_ack() {
+    let a = Addr { host: 1, port: 10 };
+    let b = Addr { host: 2, port: 20 };
+    let syn = Segment {
+        src: a,
+        dst: b,
+        flags: Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        seq: 1000,
+        ack: 0,
+        payload: None,
+    };
+    let r = syn.reset_reply().expect("reply");
+    assert_eq!((r.src, r.dst), (b, a));
+    assert_eq!(
+        r.flags,
+        Flags {
+            rst: true,
+            ack: true,
+            ..Flags::default()
+        }
+    );
+    assert_eq!((r.seq, r.ack), (0, 1001));
+    // Data + FIN without ACK: the ACK covers both units.
+    let df = Segment {
+        flags: Flags {
+            fin: true,
+            ..Flags::default()
+        },
+        payload: Some(Payload(1)),
+        ..syn
+    };
+    assert_eq!(df.len(), 2);
+    assert_eq!(df.reset_reply().unwrap().ack, 1002);
+}
+
+#[test]
+fn no_reply_to_an_rst() {
+    let a = Addr { host: 1, port: 10 };
+    let b = Addr { host: 2, port: 20 };
+    for ack in [false, true] {
+        let rst = Segment {
+            src: a,
+            dst: b,
+            flags: Flags {
+                rst: true,
+                ack,
+                ..Flags::default()
+            },
+            seq: 5,
+            ack: 6,
+            payload: None,
+        };
+        assert_eq!(rst.reset_reply(), None);
+    }
+}
+
+#[test]
+fn hosts_never_answer_an_rst_with_an_rst() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.tcbs[1] = None; // server host lost its socket
+    let rst = n.craft(
+        Client,
+        Flags {
+            rst: true,
+            ..Flags::default()
+        },
+        1,
+        0,
+    );
+    n.transmit(Client, rst, false);
+    n.run_until(at(2 * SEC));
+    assert!(n.wire.iter().all(|w| !w.by_host));
+}
+
+#[test]
+fn segment_len_and_kind() {
+    let a = Addr { host: 1, port: 1 };
+    let s = Segment {
+        src: a,
+        dst: a,
+        flags: Flags::default(),
+        seq: 0,
+        ack: 0,
+        payload: None,
+    };
+    assert!(s.is_empty());
+    assert_eq!(s.kind(), "ACK");
+    let syn = Segment {
+        flags: Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        ..s
+    };
+    assert_eq!((syn.len(), syn.kind()), (1, "SYN"));
+    let synack = Segment {
+        flags: Flags {
+            syn: true,
+            ack: true,
+            ..Flags::default()
+        },
+        ..s
+    };
+    assert_eq!(synack.kind(), "SYN-ACK");
+    let data = Segment {
+        payload: Some(Payload(1)),
+        ..s
+    };
+    assert_eq!((data.len(), data.kind()), (1, "data"));
+    let fin = Segment {
+        flags: Flags {
+            fin: true,
+            ack: true,
+            ..Flags::default()
+        },
+        seq: 3,
+        ack: 4,
+        ..s
+    };
+    assert_eq!((fin.len(), fin.kind()), (1, "FIN"));
+    assert_eq!(fin.to_string(), "FIN seq=3 ack=4");
+}
+
+// ---- keepalive ----------------------------------------------------------------------
+
+#[test]
+fn keepalive_defaults_probe_9_times_then_reset_at_7875s() {
+    let l = 10 * MS;
+    let cfg = TcpConfig {
+        keepalive: Some(Keepalive::default()),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(SEC));
+    n.silence();
+    n.run_until(at(10_000 * SEC));
+    // Idle clock starts at the last received segment (SYN-ACK at 2L).
+    let last_rcv = 2 * l;
+    let probes: Vec<_> = n
+        .sent(Client)
+        .into_iter()
+        .filter(|(_, s)| s.kind() == "ACK" && !s.flags.rst && s.seq == 0)
+        .collect();
+    let expected: Vec<SimTime> = (0..9)
+        .map(|k| at(last_rcv + 7200 * SEC + k * 75 * SEC))
+        .collect();
+    assert_eq!(probes.iter().map(|(t, _)| *t).collect::<Vec<_>>(), expected);
+    // A probe: ACK with seq = snd_una − 1, our current ack.
+    assert_eq!((probes[0].1.seq, probes[0].1.ack), (0, 1));
+    assert!(probes[0].1.flags.ack && probes[0].1.payload.is_none());
+    let death = at(last_rcv + 7875 * SEC);
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, death);
+    assert_eq!((rsts[0].1.seq, rsts[0].1.ack), (1, 1));
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((death, TcpState::Established, TcpState::Closed))
+    );
+    assert_eq!(n.errors(Client), vec![(death, Errno::Etimedout)]);
+    let notes = n.notes(Client);
+    let ns: Vec<u32> = notes
+        .iter()
+        .filter_map(|(_, x)| match x {
+            TcpNote::KeepaliveProbe { n } => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ns, (1..=9).collect::<Vec<_>>());
+    assert!(notes.contains(&(death, TcpNote::KeepaliveGaveUp)));
+    assert_eq!(n.recv(Client), RecvResult::Err(Errno::Etimedout));
+}
+
+#[test]
+fn keepalive_probe_answered_by_the_peer_resets_the_count() {
+    let l = 10 * MS;
+    let cfg = TcpConfig {
+        keepalive: Some(Keepalive::default()),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(30_000 * SEC));
+    // Each probe is ACKed 2L later; the next probe comes 7200 s after that.
+    let first = 2 * l + 7200 * SEC;
+    let probes = n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0);
+    assert_eq!(
+        probes,
+        vec![
+            at(first),
+            at(first + 2 * l + 7200 * SEC),
+            at(first + 2 * (2 * l + 7200 * SEC)),
+            at(first + 3 * (2 * l + 7200 * SEC)),
+        ]
+    );
+    // The server answers each probe with a duplicate ACK.
+    let answers = n.sent_times(Server, |s| s.kind() == "ACK" && s.ack == 1);
+    assert_eq!(
+        answers,
+        probes.iter().map(|p| *p + dur(l)).collect::<Vec<_>>()
+    );
+    assert!(n.notes(Client).iter().all(|(_, x)| match x {
+        TcpNote::KeepaliveProbe { n } => *n == 1,
+        _ => true,
+    }));
+    assert!(n.rsts_sent(Client).is_empty());
+    assert_eq!(n.state(Client), TcpState::Established);
+}
+
+#[test]
+fn keepalive_peer_thawed_before_the_last_probe_keeps_the_connection() {
+    let l = 10 * MS;
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 3)),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(SEC));
+    n.silence();
+    n.run_until(at(17 * SEC));
+    n.drop_to = [false, false];
+    n.run_until(at(100 * SEC));
+    let probes = n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0);
+    // Probes 1, 2 lost; probe 3 at 20.02 s answered at 20.04 s; next idle
+    // period ends at 30.04 s.
+    assert_eq!(&probes[..4], &times(2 * l, &[10_000, 15_000, 20_000, 30_020]));
+    assert!(n.rsts_sent(Client).is_empty());
+    assert_eq!(n.state(Client), TcpState::Established);
+}
+
+#[test]
+fn keepalive_count_is_honoured() {
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 3)),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), SimDuration::ZERO);
+    n.silence();
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0),
+        times(0, &[10_000, 15_000, 20_000])
+    );
+    assert_eq!(n.errors(Client), vec![(at(25 * SEC), Errno::Etimedout)]);
+    assert_eq!(n.rsts_sent(Client).len(), 1);
+}
+
+#[test]
+fn keepalive_sends_no_probes_while_data_is_outstanding() {
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 1, 3)),
+        ..TcpConfig::default()
+    };
+    let n = silent_peer_with_data(cfg, SimDuration::ZERO);
+    assert!(!n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| matches!(x, TcpNote::KeepaliveProbe { .. } | TcpNote::KeepaliveGaveUp)));
+    // Only data (and no RST): the retransmission timer decides.
+    assert!(n.sent(Client).iter().skip(2).all(|(_, s)| is_data(s)));
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(SEC + 924_600 * MS), Errno::Etimedout)]
+    );
+}
+
+#[test]
+fn keepalive_with_user_timeout_gives_up_on_elapsed_time() {
+    // TCP_USER_TIMEOUT overrides the probe count: dead once elapsed ≥ 22 s
+    // and at least one probe is out.
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 9)),
+        user_timeout: Some(dur(22 * SEC)),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), SimDuration::ZERO);
+    n.silence();
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0),
+        times(0, &[10_000, 15_000, 20_000])
+    );
+    assert_eq!(n.errors(Client), vec![(at(25 * SEC), Errno::Etimedout)]);
+    assert_eq!(n.rsts_sent(Client).len(), 1);
+}
+
+#[test]
+fn keepalive_probe_answered_with_rst_gives_econnreset() {
+    let l = 10 * MS;
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(100, 10, 5)),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(SEC));
+    n.tcbs[1] = None; // the server host rebooted
+    n.run_until(at(1000 * SEC));
+    let probe_at = 2 * l + 100 * SEC;
+    let host: Vec<_> = n.wire.iter().filter(|w| w.by_host).collect();
+    assert_eq!(host.len(), 1);
+    // RST to an ACK: seq = the probe's ack, no ACK flag.
+    assert_eq!(host[0].seg.seq, 1);
+    assert!(!host[0].seg.flags.ack);
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(probe_at + 2 * l), Errno::Econnreset)]
+    );
+}
+
+#[test]
+fn keepalive_counts_idle_time_from_the_last_received_segment() {
+    let l = 10 * MS;
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 3)),
+        ..TcpConfig::default()
+    };
+    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    n.run_until(at(7 * SEC));
+    n.send(Server, 1).unwrap(); // received at 7.01 s
+    n.run_until(at(8 * SEC));
+    n.silence();
+    n.run_until(at(100 * SEC));
+    let probes = n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0);
+    assert_eq!(probes[0], at(7 * SEC + l + 10 * SEC));
+}
+
+#[test]
+fn keepalive_off_by_default() {
+    let mut n = Net::default_established(dur(10 * MS));
+    n.silence();
+    n.run_until(at(100_000 * SEC));
+    assert_eq!(n.sent(Client).len(), 2);
+    assert_eq!(n.state(Client), TcpState::Established);
+}
+
+// ---- timer generations ----------------------------------------------------------
+
+#[test]
+fn stale_timer_generations_are_ignored() {
+    let a = Addr { host: 1, port: 1 };
+    let b = Addr { host: 2, port: 2 };
+    let mut out = Vec::new();
+    let mut t = Tcb::connect(at(0), TcpConfig::default(), a, b, &mut out);
+    let gen = out
+        .iter()
+        .find_map(|x| match x {
+            TcpAction::Arm {
+                kind: TimerKind::Retransmit,
+                gen,
+                ..
+            } => Some(*gen),
+            _ => None,
+        })
+        .expect("armed");
+    let mut o = Vec::new();
+    t.on_timer(at(SEC), TimerKind::Retransmit, gen + 1, &mut o);
+    assert!(o.is_empty());
+    t.on_timer(at(SEC), TimerKind::Keepalive, 0, &mut o);
+    t.on_timer(at(SEC), TimerKind::Linger, 0, &mut o);
+    assert!(o.is_empty());
+    // The current generation fires: SYN retransmitted, re-armed as gen+1.
+    t.on_timer(at(SEC), TimerKind::Retransmit, gen, &mut o);
+    assert!(o.iter().any(|x| matches!(x, TcpAction::Send(s) if s.flags.syn)));
+    assert!(o.contains(&TcpAction::Arm {
+        kind: TimerKind::Retransmit,
+        at: at(3 * SEC),
+        gen: gen + 1
+    }));
+    // The old generation is now stale.
+    let mut o2 = Vec::new();
+    t.on_timer(at(3 * SEC), TimerKind::Retransmit, gen, &mut o2);
+    assert!(o2.is_empty());
+}
+
+#[test]
+fn timers_of_a_closed_socket_do_nothing() {
+    let a = Addr { host: 1, port: 1 };
+    let b = Addr { host: 2, port: 2 };
+    let mut out = Vec::new();
+    let mut t = Tcb::connect(at(0), TcpConfig::default(), a, b, &mut out);
+    let gen = out
+        .iter()
+        .find_map(|x| match x {
+            TcpAction::Arm { gen, .. } => Some(*gen),
+            _ => None,
+        })
+        .unwrap();
+    let mut o = Vec::new();
+    t.close(at(0), &mut o);
+    assert_eq!(t.state(), TcpState::Closed);
+    let mut o2 = Vec::new();
+    for g in [gen, gen + 1, gen + 2] {
+        t.on_timer(at(SEC), TimerKind::Retransmit, g, &mut o2);
+    }
+    assert!(o2.is_empty());
+}
+
+#[test]
+fn ack_of_all_data_cancels_the_retransmission_timer() {
+    // The harness keeps the stale timer and fires it: the socket ignores it.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.send(Client, 1).unwrap();
+    n.run_until(at(5 * SEC));
+    assert_eq!(n.sent_times(Client, is_data), vec![at(SEC)]);
+    assert!(!n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| matches!(x, TcpNote::Retransmit { .. })));
+}
+
+// ---- names ------------------------------------------------------------------------
+
+#[test]
+fn state_names_and_synchronized_states() {
+    let all = [
+        (TcpState::SynSent, "SYN_SENT", false),
+        (TcpState::SynRecv, "SYN_RECV", false),
+        (TcpState::Established, "ESTABLISHED", true),
+        (TcpState::FinWait1, "FIN_WAIT1", true),
+        (TcpState::FinWait2, "FIN_WAIT2", true),
+        (TcpState::CloseWait, "CLOSE_WAIT", true),
+        (TcpState::Closing, "CLOSING", true),
+        (TcpState::LastAck, "LAST_ACK", true),
+        (TcpState::TimeWait, "TIME_WAIT", false),
+        (TcpState::Closed, "CLOSED", false),
+    ];
+    for (s, name, sync) in all {
+        assert_eq!(s.name(), name);
+        assert_eq!(s.to_string(), name);
+        assert_eq!(s.is_synchronized(), sync, "{name}");
+    }
+    assert_eq!(Errno::Econnreset.to_string(), "ECONNRESET");
+    assert_eq!(Errno::Epipe.name(), "EPIPE");
+    assert_eq!(Errno::Etimedout.name(), "ETIMEDOUT");
+    assert_eq!(Errno::Econnrefused.name(), "ECONNREFUSED");
+}
+
+#[test]
+fn defaults_are_linux_defaults() {
+    let c = TcpConfig::default();
+    assert_eq!(c.rto_min, dur(200 * MS));
+    assert_eq!(c.rto_max, dur(120 * SEC));
+    assert_eq!(c.rto_initial, dur(SEC));
+    assert_eq!(c.retries2, 15);
+    assert_eq!(c.orphan_retries, 0);
+    assert_eq!(c.syn_retries, 6);
+    assert_eq!(c.synack_retries, 5);
+    assert_eq!(c.fin_timeout, dur(60 * SEC));
+    assert_eq!(c.time_wait, dur(60 * SEC));
+    assert_eq!(c.keepalive, None);
+    assert_eq!(c.user_timeout, None);
+    let k = Keepalive::default();
+    assert_eq!(
+        (k.idle, k.interval, k.count),
+        (dur(7200 * SEC), dur(75 * SEC), 9)
+    );
+}

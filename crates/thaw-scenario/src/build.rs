@@ -1,0 +1,518 @@
+//! From a parsed scenario file to a validated run configuration. Every
+//! semantic problem is collected (with its dotted path, located in the file
+//! afterwards), never just the first.
+use crate::diag::{diagnostic_at, parse_toml, Diagnostics, Dur};
+use crate::file::*;
+use thaw_core::SimDuration;
+use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
+use thaw_sim::expect::Expectation;
+use thaw_sim::{
+    ClientConfig, FrozenKernel, NamedMiddlebox, NetworkConfig, Placement, PlatformConfig,
+    ReapPolicy, RequestSpec, ServerConfig, SimConfig, Strategy, ThawOrder, WorkloadConfig,
+};
+
+/// A loaded, validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// What to simulate.
+    pub config: SimConfig,
+    /// Assertions to check after the run.
+    pub expectations: Vec<Expectation>,
+    /// `[scenario].description`.
+    pub description: String,
+}
+
+struct Problem {
+    path: String,
+    message: String,
+    help: Option<String>,
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>, help: Option<&str>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+            help: help.map(str::to_string),
+        });
+    }
+}
+
+/// Parses, validates and builds a scenario. `file` names the source in
+/// diagnostics; `sets` are `--set PATH=VALUE` overrides applied first.
+pub fn load(file: &str, text: &str, sets: &[String]) -> Result<Scenario, LoadError> {
+    // The file alone first, so that its own mistakes point into it.
+    let parsed: ScenarioFile = parse_toml(file, text).map_err(|d| LoadError::new(text, d))?;
+    let scenario = build(file, text, parsed).map_err(|d| LoadError::new(text, d))?;
+    if sets.is_empty() {
+        return Ok(scenario);
+    }
+    let with_sets =
+        crate::diag::apply_sets(text, sets).map_err(|d| LoadError::new(&sets.join("\n"), d))?;
+    let name = format!("{file} (with --set)");
+    let parsed: ScenarioFile =
+        parse_toml(&name, &with_sets).map_err(|d| LoadError::new(&with_sets, d))?;
+    build(&name, &with_sets, parsed).map_err(|d| LoadError::new(&with_sets, d))
+}
+
+/// Why a scenario did not load: the diagnostics, and the source text they
+/// point into (the file, or the file with `--set` applied).
+#[derive(Debug)]
+pub struct LoadError {
+    /// Text the diagnostics' spans refer to.
+    pub source: String,
+    /// Every problem found.
+    pub diagnostics: Diagnostics,
+}
+
+impl LoadError {
+    fn new(source: &str, diagnostics: Diagnostics) -> Self {
+        LoadError {
+            source: source.to_string(),
+            diagnostics,
+        }
+    }
+
+    /// All diagnostics rendered for a terminal.
+    pub fn render(&self) -> String {
+        self.diagnostics.render(&self.source)
+    }
+}
+
+fn dur(d: Option<Dur>) -> Option<SimDuration> {
+    d.map(|d| d.0)
+}
+
+fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
+    if d == Some(SimDuration::ZERO) {
+        p.add(path, format!("`{path}` must be longer than 0s"), None);
+    }
+}
+
+fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
+    let mut c = TcpConfig::default();
+    if let Some(v) = dur(t.rto_min) {
+        c.rto_min = v;
+    }
+    if let Some(v) = dur(t.rto_max) {
+        c.rto_max = v;
+    }
+    if let Some(v) = dur(t.rto_initial) {
+        c.rto_initial = v;
+    }
+    positive(p, &format!("{prefix}.rto_min"), dur(t.rto_min));
+    positive(p, &format!("{prefix}.rto_initial"), dur(t.rto_initial));
+    if c.rto_min > c.rto_max {
+        p.add(
+            format!("{prefix}.rto_min"),
+            format!("rto_min ({}) is above rto_max ({})", c.rto_min, c.rto_max),
+            Some("Linux uses 200ms and 120s"),
+        );
+    }
+    for (key, v, max, slot) in [
+        ("retries2", t.retries2, 255, &mut c.retries2),
+        (
+            "orphan_retries",
+            t.orphan_retries,
+            255,
+            &mut c.orphan_retries,
+        ),
+        ("syn_retries", t.syn_retries, 127, &mut c.syn_retries),
+        (
+            "synack_retries",
+            t.synack_retries,
+            255,
+            &mut c.synack_retries,
+        ),
+    ] {
+        if let Some(v) = v {
+            if v > max {
+                p.add(
+                    format!("{prefix}.{key}"),
+                    format!("`{key}` = {v} is above Linux's limit of {max}"),
+                    None,
+                );
+            }
+            *slot = v;
+        }
+    }
+    if t.syn_retries == Some(0) {
+        p.add(
+            format!("{prefix}.syn_retries"),
+            "`syn_retries` must be at least 1",
+            Some("Linux rejects 0 for net.ipv4.tcp_syn_retries"),
+        );
+    }
+    if let Some(v) = dur(t.fin_timeout) {
+        c.fin_timeout = v;
+    }
+    if let Some(v) = dur(t.time_wait) {
+        c.time_wait = v;
+    }
+    positive(p, &format!("{prefix}.time_wait"), dur(t.time_wait));
+    c.user_timeout = dur(t.user_timeout).filter(|d| !d.is_zero());
+    if let Some(k) = &t.keepalive {
+        let mut ka = Keepalive::default();
+        if let Some(v) = dur(k.idle) {
+            ka.idle = v;
+        }
+        if let Some(v) = dur(k.interval) {
+            ka.interval = v;
+        }
+        if let Some(v) = k.count {
+            ka.count = v;
+        }
+        for (key, d) in [("idle", ka.idle), ("interval", ka.interval)] {
+            if d < SimDuration::from_secs(1) || d > SimDuration::from_secs(32767) {
+                p.add(
+                    format!("{prefix}.keepalive.{key}"),
+                    format!("keepalive {key} {d} is outside Linux's range 1s..32767s"),
+                    None,
+                );
+            }
+        }
+        if !(1..=127).contains(&ka.count) {
+            p.add(
+                format!("{prefix}.keepalive.count"),
+                format!(
+                    "keepalive count {} is outside Linux's range 1..127",
+                    ka.count
+                ),
+                None,
+            );
+        }
+        c.keepalive = Some(ka);
+    }
+    c
+}
+
+fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostics> {
+    let mut p = Problems::default();
+    let mut cfg = SimConfig::default();
+
+    cfg.name = f.scenario.name.clone().unwrap_or_else(|| {
+        std::path::Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into())
+    });
+    if let Some(s) = f.scenario.seed {
+        cfg.seed = s;
+    }
+    if let Some(b) = f.run.event_budget {
+        if b == 0 {
+            p.add(
+                "run.event_budget",
+                "`event_budget` must be at least 1",
+                None,
+            );
+        }
+        cfg.event_budget = b;
+    }
+
+    // [function]
+    let fs = &f.function;
+    let mut pl = PlatformConfig::default();
+    if let Some(m) = fs.memory_mb {
+        if !(128..=10240).contains(&m) {
+            p.add(
+                "function.memory_mb",
+                format!("memory_mb = {m} is outside Lambda's range 128..10240"),
+                Some("1769 MB is one full vCPU"),
+            );
+        }
+        pl.memory_mb = m;
+    }
+    if let Some(t) = dur(fs.timeout) {
+        if t.is_zero() || t > SimDuration::from_secs(900) {
+            p.add(
+                "function.timeout",
+                format!("timeout {t} is outside Lambda's range (0s, 900s]"),
+                Some("Lambda's default is 3s and its maximum 900s"),
+            );
+        }
+        pl.timeout = t;
+    }
+    if let Some(v) = dur(fs.init_duration) {
+        pl.init_duration = v;
+    }
+    if let Some(v) = dur(fs.freeze_delay) {
+        pl.freeze_delay = v;
+    }
+    match (
+        dur(fs.reap_after),
+        dur(fs.reap_after_min),
+        dur(fs.reap_after_max),
+    ) {
+        (Some(d), None, None) => {
+            positive(&mut p, "function.reap_after", Some(d));
+            pl.reap = ReapPolicy::Fixed(d);
+        }
+        (None, Some(min), Some(max)) => {
+            positive(&mut p, "function.reap_after_min", Some(min));
+            if min > max {
+                p.add(
+                    "function.reap_after_min",
+                    format!("reap_after_min ({min}) is above reap_after_max ({max})"),
+                    None,
+                );
+            }
+            pl.reap = ReapPolicy::Uniform { min, max };
+        }
+        (None, None, None) => {}
+        (Some(_), _, _) => p.add(
+            "function.reap_after",
+            "give either `reap_after` or both `reap_after_min` and `reap_after_max`, not both",
+            None,
+        ),
+        (None, Some(_), None) => p.add(
+            "function.reap_after_min",
+            "`reap_after_min` needs `reap_after_max`",
+            Some("or give a fixed `reap_after`"),
+        ),
+        (None, None, Some(_)) => p.add(
+            "function.reap_after_max",
+            "`reap_after_max` needs `reap_after_min`",
+            Some("or give a fixed `reap_after`"),
+        ),
+    }
+    if let Some(k) = fs.frozen_kernel {
+        pl.frozen_kernel = match k {
+            FrozenKernelKey::Silent => FrozenKernel::Silent,
+            FrozenKernelKey::Running => FrozenKernel::Running,
+        };
+    }
+    if let Some(k) = fs.thaw_order {
+        pl.thaw_order = match k {
+            ThawOrderKey::HandlerFirst => ThawOrder::HandlerFirst,
+            ThawOrderKey::EventsFirst => ThawOrder::EventsFirst,
+        };
+    }
+    if let Some(k) = fs.placement {
+        pl.placement = match k {
+            PlacementKey::MostRecent => Placement::MostRecent,
+            PlacementKey::LeastRecent => Placement::LeastRecent,
+        };
+    }
+    if let Some(c) = fs.max_concurrency {
+        if c == 0 {
+            p.add(
+                "function.max_concurrency",
+                "`max_concurrency` must be at least 1",
+                None,
+            );
+        }
+        pl.max_concurrency = c;
+    }
+    pl.tcp = tcp_config(&mut p, "function.tcp", &fs.tcp);
+    cfg.platform = pl;
+
+    // [client]
+    let mut cl = ClientConfig::default();
+    if let Some(s) = f.client.strategy {
+        cl.strategy = match s {
+            StrategyKey::Global => Strategy::Global,
+            StrategyKey::PerInvocation => Strategy::PerInvocation,
+        };
+    }
+    if let Some(c) = dur(f.client.connect_cpu) {
+        cl.connect_cpu = c;
+    }
+    if let Some(reqs) = &f.client.requests {
+        cl.requests = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r.timeout.map(|t| t.0.is_zero()) == Some(true) {
+                    p.add(
+                        format!("client.requests[{i}].timeout"),
+                        "a request timeout must be longer than 0s",
+                        Some("leave it out to wait for TCP"),
+                    );
+                }
+                RequestSpec {
+                    name: r.name.clone(),
+                    timeout: dur(r.timeout),
+                }
+            })
+            .collect();
+    }
+    cfg.client = cl;
+
+    // [network]
+    let mut net = NetworkConfig::default();
+    if let Some(v) = dur(f.network.client_latency) {
+        net.client_latency = v;
+    }
+    if let Some(v) = dur(f.network.server_latency) {
+        net.server_latency = v;
+    }
+    cfg.network = net;
+
+    // [middlebox]
+    if let Some(m) = &f.middlebox {
+        let preset = m.preset.map(|k| match k {
+            PresetKey::AwsNatGateway => MiddleboxPreset::AwsNatGateway,
+            PresetKey::AwsNlb => MiddleboxPreset::AwsNlb,
+            PresetKey::LinuxConntrack => MiddleboxPreset::LinuxConntrack,
+        });
+        let mut mc: MiddleboxConfig = match preset {
+            Some(pr) => pr.config(),
+            None => MiddleboxConfig {
+                timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
+                untracked_from_client: Untracked::Rst,
+                untracked_from_server: Untracked::Drop,
+            },
+        };
+        if let Some(d) = dur(m.idle_timeout) {
+            mc.timeouts = StateTimeouts::uniform(d);
+        }
+        let t = &m.timeouts;
+        for (key, v, slot) in [
+            ("syn_sent", t.syn_sent, &mut mc.timeouts.syn_sent),
+            ("syn_recv", t.syn_recv, &mut mc.timeouts.syn_recv),
+            ("established", t.established, &mut mc.timeouts.established),
+            ("fin_wait", t.fin_wait, &mut mc.timeouts.fin_wait),
+            ("close_wait", t.close_wait, &mut mc.timeouts.close_wait),
+            ("last_ack", t.last_ack, &mut mc.timeouts.last_ack),
+            ("time_wait", t.time_wait, &mut mc.timeouts.time_wait),
+            ("close", t.close, &mut mc.timeouts.close),
+        ] {
+            if let Some(v) = dur(v) {
+                positive(&mut p, &format!("middlebox.timeouts.{key}"), Some(v));
+                *slot = v;
+            }
+        }
+        positive(&mut p, "middlebox.idle_timeout", dur(m.idle_timeout));
+        let pol = |k: UntrackedKey| match k {
+            UntrackedKey::Rst => Untracked::Rst,
+            UntrackedKey::Drop => Untracked::Drop,
+        };
+        if let Some(k) = m.untracked_from_client {
+            mc.untracked_from_client = pol(k);
+        }
+        if let Some(k) = m.untracked_from_server {
+            mc.untracked_from_server = pol(k);
+        }
+        cfg.middlebox = Some(NamedMiddlebox {
+            name: m
+                .name
+                .clone()
+                .or_else(|| preset.map(|p| p.name().to_string()))
+                .unwrap_or_else(|| "middlebox".to_string()),
+            config: mc,
+        });
+    }
+
+    // [server]
+    let mut sv = ServerConfig::default();
+    if let Some(n) = &f.server.name {
+        sv.name = n.clone();
+    }
+    if let Some(port) = f.server.port {
+        if port == 0 {
+            p.add("server.port", "port 0 is not a listening port", None);
+        }
+        sv.port = port;
+    }
+    if let Some(t) = dur(f.server.idle_timeout) {
+        sv.idle_timeout = (!t.is_zero()).then_some(t);
+    }
+    if let Some(v) = dur(f.server.service_time) {
+        sv.service_time = v;
+    }
+    if let Some(m) = f.server.max_connections {
+        if m == 0 {
+            p.add(
+                "server.max_connections",
+                "`max_connections` must be at least 1",
+                None,
+            );
+        }
+        sv.max_connections = m;
+    }
+    sv.tcp = tcp_config(&mut p, "server.tcp", &f.server.tcp);
+    cfg.server = sv;
+
+    // [workload]
+    match &f.workload {
+        None => p.add(
+            "workload",
+            "the scenario has no [workload]",
+            Some("add `[workload]` with `at = [\"0s\", \"95s\"]` or `poisson = { rate = 10.0, count = 1000 }`"),
+        ),
+        Some(w) => match (&w.at, &w.poisson) {
+            (Some(at), None) => {
+                if at.is_empty() {
+                    p.add("workload.at", "`at` lists no arrival", None);
+                }
+                for (i, pair) in at.windows(2).enumerate() {
+                    if pair[1].0 < pair[0].0 {
+                        p.add(
+                            format!("workload.at[{}]", i + 1),
+                            format!("arrival {} comes before the previous one ({})", pair[1].0, pair[0].0),
+                            Some("list arrival times in increasing order"),
+                        );
+                    }
+                }
+                cfg.workload = WorkloadConfig::At(at.iter().map(|d| d.0).collect());
+            }
+            (None, Some(ps)) => {
+                if !(ps.rate.is_finite() && ps.rate > 0.0) {
+                    p.add(
+                        "workload.poisson.rate",
+                        format!("rate {} is not a positive number of arrivals per second", ps.rate),
+                        Some("e.g. rate = 10.0"),
+                    );
+                }
+                if ps.count == 0 {
+                    p.add("workload.poisson.count", "`count` must be at least 1", None);
+                }
+                cfg.workload = WorkloadConfig::Poisson {
+                    rate_per_s: ps.rate,
+                    start: dur(ps.start).unwrap_or_default(),
+                    count: ps.count,
+                };
+            }
+            (Some(_), Some(_)) => p.add(
+                "workload.poisson",
+                "give either `at` or `poisson`, not both",
+                None,
+            ),
+            (None, None) => p.add(
+                "workload",
+                "[workload] needs `at` or `poisson`",
+                Some("e.g. `at = [\"0s\", \"95s\"]`"),
+            ),
+        },
+    }
+
+    // [expect]
+    let mut expectations = Vec::new();
+    for (i, e) in f.expect.assert.iter().enumerate() {
+        match Expectation::parse(e) {
+            Ok(x) => expectations.push(x),
+            Err(err) => p.add(
+                format!("expect.assert[{i}]"),
+                err.message,
+                err.hint.as_deref(),
+            ),
+        }
+    }
+
+    if !p.0.is_empty() {
+        return Err(Diagnostics(
+            p.0.into_iter()
+                .map(|pr| diagnostic_at(file, text, &pr.path, pr.message, pr.help))
+                .collect(),
+        ));
+    }
+    Ok(Scenario {
+        config: cfg,
+        expectations,
+        description: f.scenario.description.unwrap_or_default(),
+    })
+}

@@ -1,0 +1,312 @@
+//! The scenario file's shape: serde types with `deny_unknown_fields`.
+//! Every key is optional unless documented otherwise; defaults live in one
+//! place (thaw-sim's config defaults) and are applied by `build`.
+use crate::diag::Dur;
+use serde::Deserialize;
+
+/// A whole scenario file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// `[scenario]`: name, description, seed.
+    #[serde(default)]
+    pub scenario: ScenarioMeta,
+    /// `[run]`: engine limits.
+    #[serde(default)]
+    pub run: RunSection,
+    /// `[function]`: platform and environment settings.
+    #[serde(default)]
+    pub function: FunctionSection,
+    /// `[client]`: connection strategy and requests.
+    #[serde(default)]
+    pub client: ClientSection,
+    /// `[network]`: link latencies.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// `[middlebox]`: optional NAT/LB/firewall on the path.
+    pub middlebox: Option<MiddleboxSection>,
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[workload]` (required).
+    pub workload: Option<WorkloadSection>,
+    /// `[expect]`: assertions checked after the run.
+    #[serde(default)]
+    pub expect: ExpectSection,
+}
+
+/// `[scenario]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioMeta {
+    /// Short name (defaults to the file stem).
+    pub name: Option<String>,
+    /// What the scenario shows.
+    pub description: Option<String>,
+    /// RNG seed (default 1); `--seed` overrides.
+    pub seed: Option<u64>,
+}
+
+/// `[run]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Most events a run may process before it stops with an error.
+    pub event_budget: Option<u64>,
+}
+
+/// Frozen guest kernel behaviour.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FrozenKernelKey {
+    /// No ACK, no RST, no kernel timers while frozen.
+    Silent,
+    /// The guest kernel keeps running TCP.
+    Running,
+}
+
+/// Thaw ordering.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ThawOrderKey {
+    /// Handler first.
+    HandlerFirst,
+    /// Pending socket events first.
+    EventsFirst,
+}
+
+/// Warm environment choice.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementKey {
+    /// Most recently used.
+    MostRecent,
+    /// Least recently used.
+    LeastRecent,
+}
+
+/// `[function]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSection {
+    /// Memory size, MB (128..=10240).
+    pub memory_mb: Option<u32>,
+    /// Function timeout.
+    pub timeout: Option<Dur>,
+    /// Cold-start duration.
+    pub init_duration: Option<Dur>,
+    /// Delay between response and freeze.
+    pub freeze_delay: Option<Dur>,
+    /// Fixed idle lifetime before reap.
+    pub reap_after: Option<Dur>,
+    /// Shortest idle lifetime (with `reap_after_max`: uniform).
+    pub reap_after_min: Option<Dur>,
+    /// Longest idle lifetime.
+    pub reap_after_max: Option<Dur>,
+    /// `silent` or `running`.
+    pub frozen_kernel: Option<FrozenKernelKey>,
+    /// `handler_first` or `events_first`.
+    pub thaw_order: Option<ThawOrderKey>,
+    /// Most environments at once.
+    pub max_concurrency: Option<u32>,
+    /// `most_recent` or `least_recent`.
+    pub placement: Option<PlacementKey>,
+    /// The environments' TCP settings.
+    #[serde(default)]
+    pub tcp: TcpSection,
+}
+
+/// `[*.tcp]`: sysctls and socket options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSection {
+    /// TCP_RTO_MIN.
+    pub rto_min: Option<Dur>,
+    /// TCP_RTO_MAX.
+    pub rto_max: Option<Dur>,
+    /// TCP_TIMEOUT_INIT.
+    pub rto_initial: Option<Dur>,
+    /// net.ipv4.tcp_retries2.
+    pub retries2: Option<u32>,
+    /// net.ipv4.tcp_orphan_retries (0 = 8).
+    pub orphan_retries: Option<u32>,
+    /// net.ipv4.tcp_syn_retries.
+    pub syn_retries: Option<u32>,
+    /// net.ipv4.tcp_synack_retries.
+    pub synack_retries: Option<u32>,
+    /// net.ipv4.tcp_fin_timeout.
+    pub fin_timeout: Option<Dur>,
+    /// TIME_WAIT length.
+    pub time_wait: Option<Dur>,
+    /// TCP_USER_TIMEOUT ("0s" = off).
+    pub user_timeout: Option<Dur>,
+    /// SO_KEEPALIVE with per-socket values; absent = off.
+    pub keepalive: Option<KeepaliveSection>,
+}
+
+/// `[*.tcp.keepalive]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepaliveSection {
+    /// TCP_KEEPIDLE.
+    pub idle: Option<Dur>,
+    /// TCP_KEEPINTVL.
+    pub interval: Option<Dur>,
+    /// TCP_KEEPCNT.
+    pub count: Option<u32>,
+}
+
+/// Connection strategy.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKey {
+    /// Reused across invocations.
+    Global,
+    /// Opened and closed in every invocation.
+    PerInvocation,
+}
+
+/// `[client]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// `global` or `per_invocation`.
+    pub strategy: Option<StrategyKey>,
+    /// CPU time to set up a connection at one vCPU.
+    pub connect_cpu: Option<Dur>,
+    /// Requests per invocation.
+    pub requests: Option<Vec<RequestSection>>,
+}
+
+/// `[[client.requests]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSection {
+    /// Name in the timeline.
+    pub name: String,
+    /// Client-side reply timeout.
+    pub timeout: Option<Dur>,
+}
+
+/// `[network]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// One-way latency on the function side.
+    pub client_latency: Option<Dur>,
+    /// One-way latency on the server side.
+    pub server_latency: Option<Dur>,
+}
+
+/// Middlebox presets.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PresetKey {
+    /// AWS NAT gateway.
+    AwsNatGateway,
+    /// AWS NLB.
+    AwsNlb,
+    /// Linux conntrack.
+    LinuxConntrack,
+}
+
+/// Untracked packet policy.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UntrackedKey {
+    /// Answer with RST.
+    Rst,
+    /// Drop silently.
+    Drop,
+}
+
+/// `[middlebox]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiddleboxSection {
+    /// Base values; keys below override them.
+    pub preset: Option<PresetKey>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Every state's timeout at once (before per-state overrides).
+    pub idle_timeout: Option<Dur>,
+    /// Policy for untracked packets from the client side.
+    pub untracked_from_client: Option<UntrackedKey>,
+    /// Policy for untracked packets from the server side.
+    pub untracked_from_server: Option<UntrackedKey>,
+    /// Per-state timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutsSection,
+}
+
+/// `[middlebox.timeouts]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsSection {
+    /// SYN_SENT.
+    pub syn_sent: Option<Dur>,
+    /// SYN_RECV.
+    pub syn_recv: Option<Dur>,
+    /// ESTABLISHED.
+    pub established: Option<Dur>,
+    /// FIN_WAIT.
+    pub fin_wait: Option<Dur>,
+    /// CLOSE_WAIT.
+    pub close_wait: Option<Dur>,
+    /// LAST_ACK.
+    pub last_ack: Option<Dur>,
+    /// TIME_WAIT.
+    pub time_wait: Option<Dur>,
+    /// CLOSE.
+    pub close: Option<Dur>,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Display name.
+    pub name: Option<String>,
+    /// Listening port.
+    pub port: Option<u16>,
+    /// Idle close ("0s" = never).
+    pub idle_timeout: Option<Dur>,
+    /// Time to answer a request.
+    pub service_time: Option<Dur>,
+    /// Connection limit.
+    pub max_connections: Option<u32>,
+    /// The server host's TCP settings.
+    #[serde(default)]
+    pub tcp: TcpSection,
+}
+
+/// `[workload]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSection {
+    /// Explicit arrival times.
+    pub at: Option<Vec<Dur>>,
+    /// A Poisson process.
+    pub poisson: Option<PoissonSection>,
+}
+
+/// `[workload.poisson]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoissonSection {
+    /// Mean arrivals per second.
+    pub rate: f64,
+    /// Number of arrivals.
+    pub count: u64,
+    /// Time of the first possible arrival.
+    pub start: Option<Dur>,
+}
+
+/// `[expect]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSection {
+    /// Assertions, e.g. `"invocation[2].error == ETIMEDOUT"`.
+    #[serde(default)]
+    pub assert: Vec<String>,
+}

@@ -1,0 +1,290 @@
+//! Outcomes of invocations, run metrics, and the JSON report object whose
+//! shape is a stable contract (shared/design/architecture.md).
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use thaw_core::{SimDuration, SimTime};
+use thaw_net::Errno;
+
+/// The error an invocation reports, as a real client would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    /// Kernel gave up retransmitting (or TCP_USER_TIMEOUT, keepalive).
+    Etimedout,
+    /// RST received on an open connection.
+    Econnreset,
+    /// RST after the peer's FIN, or a write on a dead socket.
+    Epipe,
+    /// The server closed the connection (read returned 0).
+    Eof,
+    /// RST in answer to the SYN.
+    Econnrefused,
+    /// No free local port for a new connection.
+    Eaddrnotavail,
+    /// The server refused the connection: too many connections.
+    TooManyConnections,
+    /// The function timeout passed.
+    FunctionTimeout,
+    /// The client's own request timeout passed.
+    RequestTimeout,
+    /// The platform's concurrency limit was reached.
+    Throttled,
+}
+
+impl ErrorKind {
+    /// All kinds, for documentation and validation of expectations.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Etimedout,
+        ErrorKind::Econnreset,
+        ErrorKind::Epipe,
+        ErrorKind::Eof,
+        ErrorKind::Econnrefused,
+        ErrorKind::Eaddrnotavail,
+        ErrorKind::TooManyConnections,
+        ErrorKind::FunctionTimeout,
+        ErrorKind::RequestTimeout,
+        ErrorKind::Throttled,
+    ];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Etimedout => "ETIMEDOUT",
+            ErrorKind::Econnreset => "ECONNRESET",
+            ErrorKind::Epipe => "EPIPE",
+            ErrorKind::Eof => "EOF",
+            ErrorKind::Econnrefused => "ECONNREFUSED",
+            ErrorKind::Eaddrnotavail => "EADDRNOTAVAIL",
+            ErrorKind::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorKind::FunctionTimeout => "FUNCTION_TIMEOUT",
+            ErrorKind::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorKind::Throttled => "THROTTLED",
+        }
+    }
+
+    /// The kind for a socket errno.
+    pub fn from_errno(e: Errno) -> ErrorKind {
+        match e {
+            Errno::Econnreset => ErrorKind::Econnreset,
+            Errno::Epipe => ErrorKind::Epipe,
+            Errno::Etimedout => ErrorKind::Etimedout,
+            Errno::Econnrefused => ErrorKind::Econnrefused,
+            Errno::Eaddrnotavail => ErrorKind::Eaddrnotavail,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// How one invocation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Invocation id, from 1 in arrival order.
+    pub id: u64,
+    /// Arrival time.
+    pub at: SimTime,
+    /// Environment that ran it (0 if throttled).
+    pub container: u32,
+    /// Whether it paid a cold start.
+    pub cold: bool,
+    /// `None` = ok.
+    pub error: Option<ErrorKind>,
+    /// What the client library would print.
+    pub detail: Option<String>,
+    /// Arrival to response.
+    pub latency: SimDuration,
+}
+
+/// Per-invocation entry of the JSON report.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct InvocationJson {
+    /// Invocation id.
+    pub id: u64,
+    /// Arrival, seconds.
+    pub at_s: f64,
+    /// Environment id.
+    pub container: u32,
+    /// Cold start?
+    pub cold: bool,
+    /// "ok" or "error".
+    pub outcome: &'static str,
+    /// Error kind or null.
+    pub error: Option<ErrorKind>,
+    /// Client-visible message, or null.
+    pub detail: Option<String>,
+    /// Latency, seconds.
+    pub latency_s: f64,
+    /// Stale reads seen by this invocation (no model produces them yet).
+    pub stale_reads: u64,
+    /// Duplicate writes caused by this invocation (no model produces them yet).
+    pub duplicate_writes: u64,
+}
+
+impl From<&Outcome> for InvocationJson {
+    fn from(o: &Outcome) -> Self {
+        InvocationJson {
+            id: o.id,
+            at_s: o.at.as_secs_f64(),
+            container: o.container,
+            cold: o.cold,
+            outcome: if o.error.is_some() { "error" } else { "ok" },
+            error: o.error,
+            detail: o.detail.clone(),
+            latency_s: o.latency.as_secs_f64(),
+            stale_reads: 0,
+            duplicate_writes: 0,
+        }
+    }
+}
+
+/// Totals of a run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Metrics {
+    /// Invocations that ended.
+    pub invocations: u64,
+    /// Of which cold starts.
+    pub cold_starts: u64,
+    /// Of which ended in error.
+    pub errors: u64,
+    /// Errors per kind.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Median latency, seconds.
+    pub latency_p50_s: f64,
+    /// 99th percentile latency, seconds.
+    pub latency_p99_s: f64,
+    /// Largest number of connections the server held at once.
+    pub server_connections_peak: u64,
+    /// Time-integral of server connections whose client was frozen or gone.
+    pub zombie_connection_seconds: f64,
+    /// Reads that missed a completed write (no model produces them yet).
+    pub stale_reads: u64,
+    /// Writes applied twice (no model produces them yet).
+    pub duplicate_writes: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Environments created.
+    pub environments: u64,
+    /// TCP connections the functions opened.
+    pub connections_opened: u64,
+    /// Server connections still open when the run ended.
+    pub server_connections_at_end: u64,
+}
+
+/// Streams outcomes into metrics; keeps per-invocation rows only if asked.
+pub struct Collector {
+    keep_rows: bool,
+    rows: Vec<Outcome>,
+    invocations: u64,
+    cold: u64,
+    errors: BTreeMap<ErrorKind, u64>,
+    latency: Histogram<u64>,
+}
+
+impl Collector {
+    /// A collector; `keep_rows` keeps every outcome (memory grows with the
+    /// number of invocations, so large runs turn it off).
+    pub fn new(keep_rows: bool) -> Self {
+        Collector {
+            keep_rows,
+            rows: Vec::new(),
+            invocations: 0,
+            cold: 0,
+            errors: BTreeMap::new(),
+            // 1 ns .. ~1 h at 3 significant digits: fixed memory.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("valid histogram bounds"),
+        }
+    }
+
+    /// Records one outcome.
+    pub fn record(&mut self, o: Outcome) {
+        self.invocations += 1;
+        self.cold += o.cold as u64;
+        if let Some(e) = o.error {
+            *self.errors.entry(e).or_insert(0) += 1;
+        }
+        self.latency
+            .saturating_record(o.latency.as_nanos().clamp(1, 3_600_000_000_000));
+        if self.keep_rows {
+            self.rows.push(o);
+        }
+    }
+
+    /// Outcomes kept, in completion order.
+    pub fn rows(&self) -> &[Outcome] {
+        &self.rows
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<Outcome>, u64, u64, BTreeMap<ErrorKind, u64>, Histogram<u64>) {
+        (self.rows, self.invocations, self.cold, self.errors, self.latency)
+    }
+}
+
+/// The result of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    /// Outcomes in invocation-id order (empty if rows were not kept).
+    pub outcomes: Vec<Outcome>,
+    /// Totals.
+    pub metrics: Metrics,
+    /// Simulated time of the last event.
+    pub end: SimTime,
+}
+
+/// Raw counters the world hands over at the end of a run.
+pub(crate) struct WorldTotals {
+    pub events: u64,
+    pub server_peak: u64,
+    pub zombie_ns: u128,
+    pub environments: u64,
+    pub connections_opened: u64,
+    pub server_at_end: u64,
+    pub end: SimTime,
+}
+
+pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
+    let (mut rows, invocations, cold, errors, hist) = c.into_parts();
+    rows.sort_by_key(|o| o.id);
+    let q = |p: f64| {
+        if hist.is_empty() {
+            0.0
+        } else {
+            hist.value_at_quantile(p) as f64 / 1e9
+        }
+    };
+    let metrics = Metrics {
+        invocations,
+        cold_starts: cold,
+        errors: errors.values().sum(),
+        errors_by_kind: errors
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), *v))
+            .collect(),
+        latency_p50_s: q(0.5),
+        latency_p99_s: q(0.99),
+        server_connections_peak: w.server_peak,
+        zombie_connection_seconds: w.zombie_ns as f64 / 1e9,
+        stale_reads: 0,
+        duplicate_writes: 0,
+        events: w.events,
+        environments: w.environments,
+        connections_opened: w.connections_opened,
+        server_connections_at_end: w.server_at_end,
+    };
+    RunResult {
+        outcomes: rows,
+        metrics,
+        end: w.end,
+    }
+}
