@@ -1,1 +1,4 @@
-
+//! The one workspace-level integration test binary.
+mod bad_input;
+mod properties;
+mod scenarios;

@@ -245,6 +245,9 @@ impl fmt::Display for SimDuration {
     /// `310s`, `1.5s`, `200ms`, `250us`, `7ns`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ns = self.0;
+        if ns == 0 {
+            return f.write_str("0s");
+        }
         let (unit, scale) = if ns >= NS_PER_S {
             ("s", NS_PER_S)
         } else if ns >= NS_PER_MS {

@@ -16,7 +16,7 @@ pub use middlebox::{
 };
 pub use segment::{Addr, Dir, Flags, Payload, Segment};
 pub use tcp::{
-    Errno, Keepalive, Notice, RecvResult, TcpAction, TcpConfig, TcpNote, TcpState, Tcb, TimerKind,
+    Errno, Keepalive, Notice, RecvResult, Tcb, TcpAction, TcpConfig, TcpNote, TcpState, TimerKind,
 };
 
 #[cfg(test)]

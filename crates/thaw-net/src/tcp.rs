@@ -131,9 +131,7 @@ impl TcpState {
             | TcpState::CloseWait
             | TcpState::Closing
             | TcpState::LastAck => true,
-            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed => {
-                false
-            }
+            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed => false,
         }
     }
 }
@@ -544,8 +542,7 @@ impl Tcb {
             }
             Some(srtt) => {
                 let diff = srtt.as_nanos().abs_diff(sample.as_nanos());
-                self.rttvar =
-                    SimDuration::from_nanos((3 * self.rttvar.as_nanos() + diff) / 4);
+                self.rttvar = SimDuration::from_nanos((3 * self.rttvar.as_nanos() + diff) / 4);
                 self.srtt = Some(SimDuration::from_nanos(
                     (7 * srtt.as_nanos() + sample.as_nanos()) / 8,
                 ));
@@ -969,7 +966,11 @@ impl Tcb {
         };
         // tcp_write_timeout(): which limit applies.
         let (limit, rule, rto_base) = match self.state {
-            TcpState::SynSent => (self.cfg.syn_retries, "tcp_syn_retries", self.cfg.rto_initial),
+            TcpState::SynSent => (
+                self.cfg.syn_retries,
+                "tcp_syn_retries",
+                self.cfg.rto_initial,
+            ),
             TcpState::SynRecv => (
                 self.cfg.synack_retries,
                 "tcp_synack_retries",
@@ -1054,9 +1055,7 @@ impl Tcb {
             | TcpState::CloseWait
             | TcpState::Closing
             | TcpState::LastAck => {}
-            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed => {
-                return
-            }
+            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed => return,
         }
         if !self.rtx.is_empty() {
             // "It is alive without keepalive": the RTO timer governs.
@@ -1098,7 +1097,9 @@ impl Tcb {
         probe.seq = self.snd_una.saturating_sub(1);
         out.push(TcpAction::Send(probe));
         self.probes_out += 1;
-        out.push(TcpAction::Note(TcpNote::KeepaliveProbe { n: self.probes_out }));
+        out.push(TcpAction::Note(TcpNote::KeepaliveProbe {
+            n: self.probes_out,
+        }));
         self.arm(TimerKind::Keepalive, now + ka.interval, out);
     }
 }

@@ -12,8 +12,8 @@
 //! number of nanoseconds.
 use crate::segment::{Addr, Flags, Payload, Segment};
 use crate::tcp::{
-    model_timeout, Errno, Keepalive, Notice, RecvResult, TcpAction, TcpConfig, TcpNote, TcpState,
-    Tcb, TimerKind,
+    model_timeout, Errno, Keepalive, Notice, RecvResult, Tcb, TcpAction, TcpConfig, TcpNote,
+    TcpState, TimerKind,
 };
 use thaw_core::{SimDuration, SimTime};
 
@@ -53,8 +53,15 @@ impl Side {
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Deliver { to: Side, seg: Segment },
-    Timer { side: Side, kind: TimerKind, gen: u32 },
+    Deliver {
+        to: Side,
+        seg: Segment,
+    },
+    Timer {
+        side: Side,
+        kind: TimerKind,
+        gen: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -191,7 +198,10 @@ impl Net {
     }
 
     fn recv(&mut self, side: Side) -> RecvResult {
-        self.tcbs[side.idx()].as_mut().expect("socket exists").recv()
+        self.tcbs[side.idx()]
+            .as_mut()
+            .expect("socket exists")
+            .recv()
     }
 
     /// Hands `seg` to `side`'s socket right now, bypassing the wire.
@@ -791,9 +801,7 @@ fn data_exchange_and_acknowledgements() {
     assert_eq!(n.tcb(Client).unacked(), 1);
     n.run_until(at(t0 + l));
     assert_eq!(n.tcb(Server).unread(), 1);
-    assert!(n
-        .notices(Server)
-        .contains(&(at(t0 + l), Notice::Readable)));
+    assert!(n.notices(Server).contains(&(at(t0 + l), Notice::Readable)));
     n.run_until(at(t0 + 2 * l));
     assert_eq!(n.tcb(Client).unacked(), 0);
     assert_eq!(n.recv(Server), RecvResult::Data(Payload(11)));
@@ -805,7 +813,11 @@ fn data_exchange_and_acknowledgements() {
     assert_eq!(n.tcb(Server).unacked(), 0);
 
     // Segments: client data seq 1 at t0, server ACK 2 at t0+L.
-    let c_data: Vec<_> = n.sent(Client).into_iter().filter(|(_, s)| is_data(s)).collect();
+    let c_data: Vec<_> = n
+        .sent(Client)
+        .into_iter()
+        .filter(|(_, s)| is_data(s))
+        .collect();
     assert_eq!(c_data.len(), 1);
     assert_eq!(c_data[0].0, at(t0));
     assert_eq!((c_data[0].1.seq, c_data[0].1.ack), (1, 1));
@@ -994,7 +1006,11 @@ fn simultaneous_close_goes_through_closing() {
                 (at(t0), TcpState::Established, TcpState::FinWait1),
                 (at(t0 + l), TcpState::FinWait1, TcpState::Closing),
                 (at(t0 + 2 * l), TcpState::Closing, TcpState::TimeWait),
-                (at(t0 + 2 * l + 60 * SEC), TcpState::TimeWait, TcpState::Closed),
+                (
+                    at(t0 + 2 * l + 60 * SEC),
+                    TcpState::TimeWait,
+                    TcpState::Closed
+                ),
             ],
             "{side:?}"
         );
@@ -1003,7 +1019,7 @@ fn simultaneous_close_goes_through_closing() {
 }
 
 #[test]
-fn fin_with_ack_of_our_fin_goes_straight_to_time_wait() {
+fn fin_carrying_the_ack_of_our_fin_ends_in_time_wait() {
     let mut n = Net::default_established(dur(10 * MS));
     n.run_until(at(SEC));
     n.drop_to = [true, true];
@@ -1050,10 +1066,7 @@ fn time_wait_reacks_a_retransmitted_fin_and_restarts() {
     n.run_until(at(200 * SEC));
     // The server retransmits its FIN at 2.22 s; it reaches TIME_WAIT at
     // 2.23 s, which re-ACKs and restarts the 60 s.
-    assert_eq!(
-        n.sent_times(Server, is_fin),
-        times(2 * SEC, &[0, 220])
-    );
+    assert_eq!(n.sent_times(Server, is_fin), times(2 * SEC, &[0, 220]));
     assert_eq!(
         n.sent_times(Client, |s| s.kind() == "ACK" && s.ack == 2),
         times(2 * SEC, &[10, 230])
@@ -1091,7 +1104,11 @@ fn time_wait_length_is_a_parameter() {
     n.run_until(at(100 * SEC));
     assert_eq!(
         n.states(Client).last().copied(),
-        Some((at(2 * SEC + l + 30 * SEC), TcpState::TimeWait, TcpState::Closed))
+        Some((
+            at(2 * SEC + l + 30 * SEC),
+            TcpState::TimeWait,
+            TcpState::Closed
+        ))
     );
 }
 
@@ -1200,7 +1217,10 @@ fn orphan_fin_wait1_default_retries_destroyed_at_102_2s_without_rst() {
     let n = orphan_fin_wait1(TcpConfig::default(), SimDuration::ZERO);
     assert_eq!(
         n.sent_times(Client, is_fin),
-        times(SEC, &[0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000])
+        times(
+            SEC,
+            &[0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000]
+        )
     );
     assert_eq!(
         n.states(Client)[1..],
@@ -1211,6 +1231,12 @@ fn orphan_fin_wait1_default_retries_destroyed_at_102_2s_without_rst() {
     );
     assert!(n.rsts_sent(Client).is_empty());
     assert!(n.errors(Client).is_empty());
+    // Every FIN was lost on the way to the silent peer.
+    let fins: Vec<_> = n.wire.iter().filter(|w| is_fin(&w.seg)).collect();
+    assert_eq!(fins.len(), 9);
+    assert!(fins
+        .iter()
+        .all(|w| w.dropped && w.from == Client && !w.by_host));
     assert!(n.notes(Client).contains(&(
         at(SEC + 102_200 * MS),
         TcpNote::GaveUp {
@@ -1248,7 +1274,10 @@ fn orphan_retries_6_with_rto_220ms_dies_at_first_expiry_past_25_4s() {
     let n = orphan_fin_wait1(cfg, dur(10 * MS));
     // RTO 220 ms: expiries at 0.22·(2^k − 1); the 7th (27.94 s) is the
     // first at or past model_timeout(6, 200 ms) = 25.4 s.
-    assert_eq!(give_up_offset(220 * MS, 120 * SEC, 25_400 * MS), 27_940 * MS);
+    assert_eq!(
+        give_up_offset(220 * MS, 120 * SEC, 25_400 * MS),
+        27_940 * MS
+    );
     assert_eq!(
         n.sent_times(Client, is_fin),
         times(SEC, &[0, 220, 660, 1540, 3300, 6820, 13_860])
@@ -1263,7 +1292,10 @@ fn orphan_retries_6_with_rto_220ms_dies_at_first_expiry_past_25_4s() {
 #[test]
 fn orphan_default_retries_with_rto_220ms() {
     let n = orphan_fin_wait1(TcpConfig::default(), dur(10 * MS));
-    assert_eq!(give_up_offset(220 * MS, 120 * SEC, 102_200 * MS), 112_420 * MS);
+    assert_eq!(
+        give_up_offset(220 * MS, 120 * SEC, 102_200 * MS),
+        112_420 * MS
+    );
     assert_eq!(n.sent_times(Client, is_fin).len(), 9);
     assert_eq!(
         n.states(Client).last().copied(),
@@ -1308,7 +1340,11 @@ fn orphan_last_ack_uses_orphan_retries() {
     n.run_until(at(1000 * SEC));
     assert_eq!(
         n.states(Server).last().copied(),
-        Some((at(2 * SEC + 102_200 * MS), TcpState::LastAck, TcpState::Closed))
+        Some((
+            at(2 * SEC + 102_200 * MS),
+            TcpState::LastAck,
+            TcpState::Closed
+        ))
     );
     assert!(n.rsts_sent(Server).is_empty());
 }
@@ -1538,7 +1574,10 @@ fn write_after_fin_wait2_expired_gets_rst_from_the_host() {
     let host: Vec<_> = n.wire.iter().filter(|w| w.by_host).collect();
     assert_eq!(host.len(), 1);
     assert_eq!(host[0].at, at(100 * SEC + l));
-    assert_eq!(n.errors(Server), vec![(at(100 * SEC + 2 * l), Errno::Epipe)]);
+    assert_eq!(
+        n.errors(Server),
+        vec![(at(100 * SEC + 2 * l), Errno::Epipe)]
+    );
     // FIN first, then the RST: read() says EOF, not EPIPE.
     assert_eq!(n.recv(Server), RecvResult::Eof);
     assert_eq!(n.send(Server, 8), Err(Errno::Epipe));
@@ -1569,23 +1608,29 @@ fn fin_wait2_longer_than_60s_resets_at_expiry() {
 
 #[test]
 fn fin_wait2_lifetime_is_floored_at_3_5_rto() {
-    // Latency 500 ms: the FIN's ACK gives a second 1 s sample:
-    // SRTT 1 s, RTTVAR 0.375 s, RTO 2.5 s → floor 8.75 s > fin_timeout 1 s.
-    let l = 500 * MS;
+    // Latency 400 ms: handshake sample 0.8 s (SRTT 0.8, RTTVAR 0.4); the
+    // FIN's ACK gives a second 0.8 s sample: RTTVAR 0.3, RTO 0.8 + 1.2 = 2 s
+    // → floor 3.5·2 = 7 s > fin_timeout 1 s.
+    let l = 400 * MS;
     let cfg = TcpConfig {
         fin_timeout: dur(SEC),
         ..TcpConfig::default()
     };
     let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    assert_eq!(n.tcb(Client).rto(), dur(2400 * MS));
     n.run_until(at(10 * SEC));
     n.close(Client);
-    n.run_until(at(11 * SEC));
+    n.run_until(at(10 * SEC + 2 * l));
     assert_eq!(n.state(Client), TcpState::FinWait2);
-    assert_eq!(n.tcb(Client).rto(), dur(2500 * MS));
+    assert_eq!(n.tcb(Client).rto(), dur(2 * SEC));
     n.run_until(at(100 * SEC));
     assert_eq!(
         n.states(Client).last().copied(),
-        Some((at(11 * SEC + 8750 * MS), TcpState::FinWait2, TcpState::Closed))
+        Some((
+            at(10 * SEC + 2 * l + 7 * SEC),
+            TcpState::FinWait2,
+            TcpState::Closed
+        ))
     );
     assert!(n.rsts_sent(Client).is_empty());
 }
@@ -1689,7 +1734,10 @@ fn rst_in_established_gives_econnreset() {
     );
     assert_eq!(n.errors(Client), vec![(at(SEC), Errno::Econnreset)]);
     assert!(n.notes(Client).contains(&(at(SEC), TcpNote::ResetReceived)));
-    assert!(n.sent(Client).iter().all(|(t, _)| *t < at(SEC)), "no reply to an RST");
+    assert!(
+        n.sent(Client).iter().all(|(t, _)| *t < at(SEC)),
+        "no reply to an RST"
+    );
     assert_eq!(n.tcb(Client).pending_error(), Some(Errno::Econnreset));
     assert_eq!(n.recv(Client), RecvResult::Err(Errno::Econnreset));
     assert_eq!(n.recv(Client), RecvResult::Eof);
@@ -2152,7 +2200,10 @@ fn keepalive_peer_thawed_before_the_last_probe_keeps_the_connection() {
     let probes = n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0);
     // Probes 1, 2 lost; probe 3 at 20.02 s answered at 20.04 s; next idle
     // period ends at 30.04 s.
-    assert_eq!(&probes[..4], &times(2 * l, &[10_000, 15_000, 20_000, 30_020]));
+    assert_eq!(
+        &probes[..4],
+        &times(2 * l, &[10_000, 15_000, 20_000, 30_020])
+    );
     assert!(n.rsts_sent(Client).is_empty());
     assert_eq!(n.state(Client), TcpState::Established);
 }
@@ -2289,7 +2340,9 @@ fn stale_timer_generations_are_ignored() {
     assert!(o.is_empty());
     // The current generation fires: SYN retransmitted, re-armed as gen+1.
     t.on_timer(at(SEC), TimerKind::Retransmit, gen, &mut o);
-    assert!(o.iter().any(|x| matches!(x, TcpAction::Send(s) if s.flags.syn)));
+    assert!(o
+        .iter()
+        .any(|x| matches!(x, TcpAction::Send(s) if s.flags.syn)));
     assert!(o.contains(&TcpAction::Arm {
         kind: TimerKind::Retransmit,
         at: at(3 * SEC),

@@ -1049,6 +1049,29 @@ struct Pending {
     region: Range<usize>,
     candidates: Vec<String>,
     tried: usize,
+    /// Inside `{ ... }`: commas around the entry may need restoring.
+    inline: bool,
+    /// Where the key starts.
+    kv_start: usize,
+}
+
+/// Puts back the commas around the inline entry `kv_start..value_end` if
+/// the neighbours need them (they may have been blanked with a sibling).
+fn fix_inline_separators(bytes: &mut [u8], kv_start: usize, value_end: usize) {
+    let mut i = kv_start.min(bytes.len());
+    while i > 0 && is_ws(bytes[i - 1]) {
+        i -= 1;
+    }
+    if i > 0 && i < kv_start && !matches!(bytes[i - 1], b'{' | b',') {
+        bytes[i] = b',';
+    }
+    let mut j = value_end;
+    while j < bytes.len() && is_ws(bytes[j]) {
+        j += 1;
+    }
+    if j < bytes.len() && j > value_end && !matches!(bytes[j], b'}' | b',') {
+        bytes[value_end] = b',';
+    }
 }
 
 impl Pending {
@@ -1095,6 +1118,9 @@ impl Pending {
         if region.is_empty() {
             candidates.clear();
         }
+        let kv_start = restore
+            .first()
+            .map_or(region.start, |r| trim_commas(text.as_bytes(), r).start);
         Some(Pending {
             key,
             path,
@@ -1103,6 +1129,8 @@ impl Pending {
             region,
             candidates,
             tried: 0,
+            inline: e.kind == Kind::InlineKeyValue,
+            kv_start,
         })
     }
 
@@ -1110,36 +1138,60 @@ impl Pending {
     /// next placeholder that fits and parses, if any.
     fn next_placeholder(&mut self, base: &str) -> Option<String> {
         let before = self.before.as_bytes();
-        if base.len() != before.len() {
+        let r = self.region.clone();
+        if base.len() != before.len() || r.is_empty() || r.end > before.len() {
             return None;
         }
+        // Restore what was blanked; if later siblings in `{ ... }` were
+        // blanked since, the separating comma must stay blank.
+        let trimmed: Vec<Range<usize>> = self
+            .restore
+            .iter()
+            .map(|rr| trim_commas(before, rr))
+            .collect();
+        let restored: Vec<Vec<u8>> = [&self.restore, &trimmed]
+            .into_iter()
+            .map(|restore| {
+                let mut bytes = base.as_bytes().to_vec();
+                for rr in restore {
+                    if let (Some(dst), Some(src)) =
+                        (bytes.get_mut(rr.clone()), before.get(rr.clone()))
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                bytes
+            })
+            .collect();
         while self.tried < self.candidates.len() {
             let c = self.candidates[self.tried].as_bytes();
             self.tried += 1;
-            let r = self.region.clone();
-            let Some(slot) = before.get(r.clone()) else {
-                continue;
-            };
-            if c.len() > slot.len() || slot[..c.len()].contains(&b'\n') {
-                continue;
-            }
-            let mut bytes = base.as_bytes().to_vec();
-            for rr in &self.restore {
-                if let (Some(dst), Some(src)) = (bytes.get_mut(rr.clone()), before.get(rr.clone()))
-                {
-                    dst.copy_from_slice(src);
+            for bytes in &restored {
+                // The placeholder may also use blanks right after the value.
+                let mut end = r.end;
+                while end < bytes.len() && matches!(bytes[end], b' ' | b'\t') {
+                    end += 1;
                 }
-            }
-            for (i, b) in bytes[r].iter_mut().enumerate() {
-                if i < c.len() {
-                    *b = c[i];
-                } else if *b != b'\n' {
-                    *b = b' ';
+                if c.len() > end - r.start || bytes[r.start..r.start + c.len()].contains(&b'\n') {
+                    continue;
                 }
-            }
-            if let Ok(t) = String::from_utf8(bytes) {
-                if ImDocument::parse(t.as_str()).is_ok() {
-                    return Some(t);
+                let mut bytes = bytes.clone();
+                for (i, b) in bytes[r.clone()].iter_mut().enumerate() {
+                    if *b != b'\n' {
+                        *b = b' ';
+                    }
+                    if i < c.len() {
+                        *b = c[i];
+                    }
+                }
+                bytes[r.start..r.start + c.len()].copy_from_slice(c);
+                if self.inline {
+                    fix_inline_separators(&mut bytes, self.kv_start, r.start + c.len());
+                }
+                if let Ok(t) = String::from_utf8(bytes) {
+                    if ImDocument::parse(t.as_str()).is_ok() {
+                        return Some(t);
+                    }
                 }
             }
         }
@@ -1150,6 +1202,19 @@ impl Pending {
 // ---------------------------------------------------------------------------
 // Blanking
 // ---------------------------------------------------------------------------
+
+/// `r` without leading/trailing commas and whitespace.
+fn trim_commas(b: &[u8], r: &Range<usize>) -> Range<usize> {
+    let junk = |c: u8| c == b',' || is_ws(c);
+    let (mut start, mut end) = (r.start, r.end.min(b.len()));
+    while start < end && junk(b[start]) {
+        start += 1;
+    }
+    while end > start && junk(b[end - 1]) {
+        end -= 1;
+    }
+    start..end
+}
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -1851,6 +1916,29 @@ at = ["0s", "-5s", "95s"]
         assert_eq!(d.len(), 2, "{d}");
         assert!(d.0[0].message.contains("durations need a unit"));
         assert_eq!(d.0[1].message, "unknown key `x` at top level");
+    }
+
+    #[test]
+    fn inline_required_values_use_placeholders() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Sub {
+            a: u8,
+            b: Dur,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            sub: Sub,
+            x: u8,
+        }
+        let text = "sub = { a = 300, b = 5, c = 1 }\nx = \"a\"\n";
+        let d = errs::<S>(text);
+        let got: Vec<(usize, usize)> = d.iter().map(|d| (d.line, d.col)).collect();
+        assert_eq!(got, [(1, 13), (1, 22), (1, 25), (2, 5)], "{d}");
+        assert!(!d.iter().any(|d| d.message.contains("missing")));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "events",
     "environments",
     "connections_opened",
+    "connections_closed",
+    "connections_open_at_end",
     "server_connections_at_end",
 ];
 

@@ -177,6 +177,12 @@ pub struct Metrics {
     pub environments: u64,
     /// TCP connections the functions opened.
     pub connections_opened: u64,
+    /// Function-side sockets destroyed (closed and gone, or vanished with
+    /// their environment).
+    pub connections_closed: u64,
+    /// Function-side sockets still in the kernel when the run ended
+    /// (any state, TIME_WAIT included).
+    pub connections_open_at_end: u64,
     /// Server connections still open when the run ended.
     pub server_connections_at_end: u64,
 }
@@ -249,6 +255,8 @@ pub(crate) struct WorldTotals {
     pub zombie_ns: u128,
     pub environments: u64,
     pub connections_opened: u64,
+    pub connections_closed: u64,
+    pub connections_alive: u64,
     pub server_at_end: u64,
     pub end: SimTime,
 }
@@ -280,6 +288,8 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         events: w.events,
         environments: w.environments,
         connections_opened: w.connections_opened,
+        connections_closed: w.connections_closed,
+        connections_open_at_end: w.connections_alive,
         server_connections_at_end: w.server_at_end,
     };
     RunResult {

@@ -202,6 +202,7 @@ struct World<'t> {
     collector: Collector,
     bufs: Vec<Vec<TcpAction>>,
     connections_opened: u64,
+    connections_closed: u64,
 }
 
 impl<'t> World<'t> {
@@ -244,6 +245,7 @@ impl<'t> World<'t> {
             collector: Collector::new(keep_rows),
             bufs: Vec::new(),
             connections_opened: 0,
+            connections_closed: 0,
             cfg,
         }
     }
@@ -1667,6 +1669,7 @@ impl<'t> World<'t> {
         self.socks[s.idx as usize].live = None;
         self.free_socks.push(s.idx);
         if host != SERVER_HOST {
+            self.connections_closed += 1;
             if let Some(e) = self.envs.get_mut((host - 1) as usize) {
                 e.socks.retain(|x| *x != s);
             }
@@ -1723,6 +1726,13 @@ impl<'t> World<'t> {
             zombie_ns: self.zombie_ns,
             environments: self.envs.len() as u64,
             connections_opened: self.connections_opened,
+            connections_closed: self.connections_closed,
+            connections_alive: self
+                .socks
+                .iter()
+                .filter_map(|s| s.live.as_ref())
+                .filter(|l| l.tcb.local().host != SERVER_HOST)
+                .count() as u64,
             server_at_end: self.server_open,
             end,
         };

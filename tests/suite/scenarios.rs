@@ -1,0 +1,90 @@
+//! Every scenario in sim-scenarios/: expectations hold, the timeline matches
+//! its snapshot, and two runs produce byte-identical traces.
+use thaw_core::Level;
+use thaw_scenario::{load, run_scenario, Scenario};
+use thaw_sim::jsonl::{JsonlSink, TimelineSink};
+use thaw_tests::{scenario_files, workspace_root};
+
+fn load_file(rel: &std::path::Path) -> Scenario {
+    let text = std::fs::read_to_string(workspace_root().join(rel)).expect("readable");
+    let name = rel.to_string_lossy().replace('\\', "/");
+    match load(&name, &text, &[]) {
+        Ok(s) => s,
+        Err(e) => panic!("{name} does not load:\n{}", e.render()),
+    }
+}
+
+fn trace_bytes(s: &Scenario) -> Vec<u8> {
+    let mut sink = JsonlSink::new(Vec::new(), Level::Detail);
+    run_scenario(s, None, &mut sink).expect("run finishes");
+    sink.finish().expect("in-memory write")
+}
+
+#[test]
+fn there_are_scenarios() {
+    assert!(scenario_files().len() >= 5, "sim-scenarios/ lost its files");
+}
+
+#[test]
+fn every_scenario_meets_its_expectations() {
+    let mut failures = Vec::new();
+    for rel in scenario_files() {
+        let s = load_file(&rel);
+        assert!(
+            !s.expectations.is_empty(),
+            "{} has no [expect] assertions",
+            rel.display()
+        );
+        let report = run_scenario(&s, None, &mut thaw_core::NullSink).expect("run finishes");
+        for e in report.expectations.iter().filter(|e| !e.passed) {
+            failures.push(format!(
+                "{}: `{}` failed (actual {}); rerun: thaw run {} --seed {}",
+                rel.display(),
+                e.expr,
+                e.actual,
+                rel.display(),
+                report.seed
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_scenario_timeline_matches_its_snapshot() {
+    for rel in scenario_files() {
+        let s = load_file(&rel);
+        let mut sink = TimelineSink {
+            lines: Vec::new(),
+            verbose: false,
+            also: None,
+        };
+        run_scenario(&s, None, &mut sink).expect("run finishes");
+        let name = rel
+            .with_extension("")
+            .to_string_lossy()
+            .replace(['/', '\\'], "__");
+        insta::assert_snapshot!(name, sink.lines.join("\n"));
+    }
+}
+
+#[test]
+fn every_scenario_is_deterministic() {
+    for rel in scenario_files() {
+        let s = load_file(&rel);
+        let a = trace_bytes(&s);
+        let b = trace_bytes(&s);
+        assert!(!a.is_empty());
+        assert!(a == b, "{}: two runs produced different traces", rel.display());
+    }
+}
+
+#[test]
+fn fix_scenario_fails_again_with_the_old_timeout() {
+    let rel = std::path::Path::new("sim-scenarios/seeds/upstash-fix-310s.toml");
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let s = load("fix", &text, &["server.idle_timeout=60s".to_string()]).unwrap();
+    let r = run_scenario(&s, None, &mut thaw_core::NullSink).unwrap();
+    assert!(!r.passed());
+    assert_eq!(r.json["invocations"][1]["error"], "ETIMEDOUT");
+}
