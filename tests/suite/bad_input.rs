@@ -101,7 +101,13 @@ fn malformed_files_never_panic() {
         }
         let _ = load("cut.toml", &base[..cut], &[]);
     }
-    for junk in ["\u{0}", "[[[", "a = ", "[workload]\nat = [1, 2]", "x = \"\\q\""] {
+    for junk in [
+        "\u{0}",
+        "[[[",
+        "a = ",
+        "[workload]\nat = [1, 2]",
+        "x = \"\\q\"",
+    ] {
         let _ = load("junk.toml", junk, &[]);
     }
 }

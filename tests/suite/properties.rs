@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use thaw_core::{NullSink, SimDuration};
 use thaw_net::{MiddleboxConfig, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::{
-    ClientConfig, NamedMiddlebox, PlatformConfig, ReapPolicy, RequestSpec, ServerConfig,
-    SimConfig, Strategy as ConnStrategy, WorkloadConfig,
+    ClientConfig, NamedMiddlebox, PlatformConfig, ReapPolicy, RequestSpec, ServerConfig, SimConfig,
+    Strategy as ConnStrategy, WorkloadConfig,
 };
 
 #[derive(Debug, Clone)]
@@ -84,7 +84,11 @@ fn config(p: &Params) -> SimConfig {
                     fin_wait: ms(fin),
                     ..StateTimeouts::uniform(SimDuration::from_secs(120))
                 },
-                untracked_from_client: if drop { Untracked::Drop } else { Untracked::Rst },
+                untracked_from_client: if drop {
+                    Untracked::Drop
+                } else {
+                    Untracked::Rst
+                },
                 untracked_from_server: Untracked::Drop,
             },
         }),

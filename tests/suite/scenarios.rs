@@ -75,7 +75,11 @@ fn every_scenario_is_deterministic() {
         let a = trace_bytes(&s);
         let b = trace_bytes(&s);
         assert!(!a.is_empty());
-        assert!(a == b, "{}: two runs produced different traces", rel.display());
+        assert!(
+            a == b,
+            "{}: two runs produced different traces",
+            rel.display()
+        );
     }
 }
 

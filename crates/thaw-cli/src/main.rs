@@ -11,7 +11,11 @@ use thaw_scenario::{load, run_scenario, Report};
 use thaw_sim::jsonl::{JsonlSink, TimelineSink};
 
 #[derive(Parser)]
-#[command(name = "thaw", version, about = "Deterministic simulator of database and cache connections across serverless freeze, thaw and reap")]
+#[command(
+    name = "thaw",
+    version,
+    about = "Deterministic simulator of database and cache connections across serverless freeze, thaw and reap"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,7 +73,9 @@ fn main() -> ExitCode {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -173,7 +179,13 @@ fn write_text(
     report: &Report,
     lines: &[String],
 ) -> std::io::Result<()> {
-    writeln!(out, "thaw {} — {} (seed {})", env!("CARGO_PKG_VERSION"), scenario.config.name, report.seed)?;
+    writeln!(
+        out,
+        "thaw {} — {} (seed {})",
+        env!("CARGO_PKG_VERSION"),
+        scenario.config.name,
+        report.seed
+    )?;
     if !scenario.description.is_empty() {
         for l in scenario.description.trim().lines() {
             writeln!(out, "  {}", l.trim())?;
@@ -186,14 +198,22 @@ fn write_text(
     }
     writeln!(out)?;
     writeln!(out, "invocations:")?;
-    writeln!(out, "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}", "id", "at", "env", "cold", "outcome", "error", "latency")?;
+    writeln!(
+        out,
+        "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
+        "id", "at", "env", "cold", "outcome", "error", "latency"
+    )?;
     for o in &report.result.outcomes {
         writeln!(
             out,
             "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
             o.id,
             o.at.to_string(),
-            if o.container == 0 { "-".to_string() } else { format!("env-{}", o.container) },
+            if o.container == 0 {
+                "-".to_string()
+            } else {
+                format!("env-{}", o.container)
+            },
             if o.cold { "yes" } else { "no" },
             if o.error.is_some() { "error" } else { "ok" },
             o.error.map(|e| e.name()).unwrap_or("-"),
@@ -203,12 +223,24 @@ fn write_text(
     let m = &report.result.metrics;
     writeln!(out)?;
     writeln!(out, "metrics:")?;
-    writeln!(out, "  invocations {}  cold starts {}  errors {}  environments {}", m.invocations, m.cold_starts, m.errors, m.environments)?;
+    writeln!(
+        out,
+        "  invocations {}  cold starts {}  errors {}  environments {}",
+        m.invocations, m.cold_starts, m.errors, m.environments
+    )?;
     if !m.errors_by_kind.is_empty() {
-        let kinds: Vec<String> = m.errors_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let kinds: Vec<String> = m
+            .errors_by_kind
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         writeln!(out, "  errors by kind: {}", kinds.join(", "))?;
     }
-    writeln!(out, "  latency p50 {:.6}s  p99 {:.6}s", m.latency_p50_s, m.latency_p99_s)?;
+    writeln!(
+        out,
+        "  latency p50 {:.6}s  p99 {:.6}s",
+        m.latency_p50_s, m.latency_p99_s
+    )?;
     writeln!(
         out,
         "  server connections: peak {}, open at end {}; zombie connection-seconds {:.3}; connections opened by functions {}",

@@ -76,7 +76,10 @@ mod tests {
         let v = RngStreams::new(1).stream("workload").next_u64();
         assert_eq!(v, RngStreams::new(1).stream("workload").next_u64());
         let pinned = PINNED;
-        assert_eq!(v, pinned, "RNG derivation changed: update PINNED deliberately");
+        assert_eq!(
+            v, pinned,
+            "RNG derivation changed: update PINNED deliberately"
+        );
     }
 
     const PINNED: u64 = 17_915_053_463_749_299_048;

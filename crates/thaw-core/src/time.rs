@@ -143,7 +143,9 @@ impl SimDuration {
                 .parse()
                 .map_err(|_| ParseDurationError::BadNumber(s.to_string()))?
         };
-        let mut total: u128 = int * scale as u128;
+        let mut total: u128 = int
+            .checked_mul(scale as u128)
+            .ok_or_else(|| ParseDurationError::TooLarge(s.to_string()))?;
         // Fractional digits: exact as long as they do not go below 1 ns.
         let mut place = scale as u128;
         for ch in frac_part.chars() {
@@ -276,10 +278,22 @@ mod tests {
     fn parses_units_and_fractions() {
         assert_eq!(SimDuration::parse("310s"), Ok(SimDuration::from_secs(310)));
         assert_eq!(SimDuration::parse("5m"), Ok(SimDuration::from_secs(300)));
-        assert_eq!(SimDuration::parse("200ms"), Ok(SimDuration::from_millis(200)));
-        assert_eq!(SimDuration::parse("1.5s"), Ok(SimDuration::from_millis(1500)));
-        assert_eq!(SimDuration::parse("250us"), Ok(SimDuration::from_micros(250)));
-        assert_eq!(SimDuration::parse("0.2s"), Ok(SimDuration::from_millis(200)));
+        assert_eq!(
+            SimDuration::parse("200ms"),
+            Ok(SimDuration::from_millis(200))
+        );
+        assert_eq!(
+            SimDuration::parse("1.5s"),
+            Ok(SimDuration::from_millis(1500))
+        );
+        assert_eq!(
+            SimDuration::parse("250us"),
+            Ok(SimDuration::from_micros(250))
+        );
+        assert_eq!(
+            SimDuration::parse("0.2s"),
+            Ok(SimDuration::from_millis(200))
+        );
         assert_eq!(SimDuration::parse("10ns"), Ok(SimDuration::from_nanos(10)));
         assert_eq!(SimDuration::parse("2h"), Ok(SimDuration::from_secs(7200)));
         assert_eq!(SimDuration::parse("0s"), Ok(SimDuration::ZERO));
@@ -287,14 +301,42 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        assert!(matches!(SimDuration::parse("-5s"), Err(ParseDurationError::Negative(_))));
-        assert!(matches!(SimDuration::parse("60"), Err(ParseDurationError::MissingUnit(_))));
-        assert!(matches!(SimDuration::parse("60 sec"), Err(ParseDurationError::UnknownUnit(_))));
-        assert!(matches!(SimDuration::parse("1.5ns"), Err(ParseDurationError::TooPrecise(_))));
-        assert!(matches!(SimDuration::parse("s"), Err(ParseDurationError::BadNumber(_))));
-        assert!(matches!(SimDuration::parse("1.2.3s"), Err(ParseDurationError::BadNumber(_))));
-        assert!(matches!(SimDuration::parse(""), Err(ParseDurationError::Empty)));
-        assert!(matches!(SimDuration::parse("99999999999d"), Err(ParseDurationError::TooLarge(_))));
+        assert!(matches!(
+            SimDuration::parse("-5s"),
+            Err(ParseDurationError::Negative(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse("60"),
+            Err(ParseDurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse("60 sec"),
+            Err(ParseDurationError::UnknownUnit(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse("1.5ns"),
+            Err(ParseDurationError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse("s"),
+            Err(ParseDurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse("1.2.3s"),
+            Err(ParseDurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse(""),
+            Err(ParseDurationError::Empty)
+        ));
+        assert!(matches!(
+            SimDuration::parse("99999999999d"),
+            Err(ParseDurationError::TooLarge(_))
+        ));
+        assert!(matches!(
+            SimDuration::parse("999999999999999999999999999999999999d"),
+            Err(ParseDurationError::TooLarge(_)) | Err(ParseDurationError::BadNumber(_))
+        ));
     }
 
     #[test]
@@ -304,6 +346,9 @@ mod tests {
             assert_eq!(d.to_string(), s);
             assert_eq!(SimDuration::parse(&d.to_string()), Ok(d));
         }
-        assert_eq!(SimTime::from_nanos(95_000_250_000).to_string(), "95.000250s");
+        assert_eq!(
+            SimTime::from_nanos(95_000_250_000).to_string(),
+            "95.000250s"
+        );
     }
 }

@@ -302,6 +302,17 @@ impl Middlebox {
                 self.forgotten.insert(key, at);
             }
         }
+        // conntrack reopens a closed or TIME_WAIT flow on a new SYN.
+        let reopen = seg.flags.syn
+            && !seg.flags.ack
+            && dir == Dir::FromClient
+            && matches!(
+                self.flows.get(&key).map(|f| f.state),
+                Some(FlowState::TimeWait | FlowState::Close)
+            );
+        if reopen {
+            self.flows.remove(&key);
+        }
         let timeouts = self.cfg.timeouts;
         match self.flows.get_mut(&key) {
             None => {

@@ -760,3 +760,44 @@ fn nat_gateway_drops_the_servers_late_packets() {
     assert_eq!(server.state(), TcpState::Established);
     assert_eq!(server.unacked(), 1);
 }
+
+#[test]
+fn new_syn_reopens_a_time_wait_or_closed_flow() {
+    use crate::segment::{Addr, Flags, Segment};
+    let c = Addr {
+        host: 1,
+        port: 40000,
+    };
+    let s = Addr {
+        host: 0,
+        port: 6379,
+    };
+    let seg = |flags: Flags| Segment {
+        src: c,
+        dst: s,
+        flags,
+        seq: 0,
+        ack: 0,
+        payload: None,
+    };
+    let mut mb = Middlebox::new(MiddleboxPreset::LinuxConntrack.config());
+    let syn = seg(Flags {
+        syn: true,
+        ..Flags::default()
+    });
+    assert!(matches!(
+        mb.on_segment(at(0), &syn, Dir::FromClient),
+        Verdict::Forward { created: true, .. }
+    ));
+    let rst = seg(Flags {
+        rst: true,
+        ..Flags::default()
+    });
+    mb.on_segment(at(SEC), &rst, Dir::FromClient);
+    assert_eq!(mb.state(&(c, s)), Some(FlowState::Close));
+    assert!(matches!(
+        mb.on_segment(at(2 * SEC), &syn, Dir::FromClient),
+        Verdict::Forward { created: true, .. }
+    ));
+    assert_eq!(mb.state(&(c, s)), Some(FlowState::SynSent));
+}

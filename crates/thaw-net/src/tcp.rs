@@ -320,6 +320,9 @@ fn timer_index(kind: TimerKind) -> usize {
     }
 }
 
+/// `TCP_TIMEOUT_FALLBACK`: the RTO after a handshake that gave no RTT sample.
+pub const RTO_FALLBACK: SimDuration = SimDuration::from_secs(3);
+
 /// `tcp_model_timeout()`: the time `boundary` retransmissions take with
 /// exponential backoff from `rto_base`, capped at `rto_max`.
 pub fn model_timeout(boundary: u32, rto_base: SimDuration, rto_max: SimDuration) -> SimDuration {
@@ -553,6 +556,11 @@ impl Tcb {
 
     fn base_rto(&self) -> SimDuration {
         match self.srtt {
+            // RFC 6298 5.7 / tcp_init_metrics(): no RTT sample from the
+            // handshake (it was retransmitted) → TCP_TIMEOUT_FALLBACK, 3 s.
+            None if !matches!(self.state, TcpState::SynSent | TcpState::SynRecv) => {
+                RTO_FALLBACK.max(self.cfg.rto_initial)
+            }
             None => self.cfg.rto_initial,
             Some(srtt) => {
                 let var = self.rttvar.saturating_mul(4).max(self.cfg.rto_min);
@@ -665,10 +673,21 @@ impl Tcb {
         self.transmit_new(now, fin, out);
     }
 
-    /// `tcp_fin_time()`: fin_timeout, floored at 3.5·RTO.
+    /// How long an orphaned FIN_WAIT2 socket lives. `tcp_fin_time()` is
+    /// fin_timeout floored at 3.5·RTO. Up to 60 s it becomes a time-wait
+    /// minisock for that long. Above, `tcp_close()` keeps the full socket
+    /// for (tmo − 60 s) on the keepalive timer, whose handler then hands it
+    /// to a minisock for (tmo − 60 s) again: 2·(tmo − 60 s) in all, and the
+    /// minisock expires silently in both cases.
     fn fin_wait2_lifetime(&self) -> SimDuration {
         let floor = self.rto.saturating_mul(7).mul_ratio(1, 2);
-        self.cfg.fin_timeout.max(floor)
+        let tmo = self.cfg.fin_timeout.max(floor);
+        let twl = SimDuration::from_secs(60);
+        if tmo > twl {
+            tmo.saturating_sub(twl).saturating_mul(2)
+        } else {
+            tmo
+        }
     }
 
     fn arm_fin_wait2(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
@@ -727,6 +746,7 @@ impl Tcb {
                     self.rcv_nxt = seg.seq + 1;
                     self.process_ack(now, seg.ack, out);
                     self.set_state(TcpState::Established, out);
+                    self.rto = self.base_rto();
                     self.send_ack(out);
                     self.keepalive_start(now, out);
                     out.push(TcpAction::Notify(Notice::Connected));
@@ -745,6 +765,7 @@ impl Tcb {
                 if seg.flags.ack && seg.ack == self.snd_nxt {
                     self.process_ack(now, seg.ack, out);
                     self.set_state(TcpState::Established, out);
+                    self.rto = self.base_rto();
                     self.keepalive_start(now, out);
                     out.push(TcpAction::Notify(Notice::Connected));
                 } else {
@@ -929,11 +950,7 @@ impl Tcb {
             TimerKind::Linger => match self.state {
                 TcpState::FinWait2 => {
                     out.push(TcpAction::Note(TcpNote::FinWait2Expired));
-                    // Longer than 60 s: a full socket that is reset at the
-                    // end; otherwise a time-wait minisock that just vanishes.
-                    if self.fin_wait2_lifetime() > SimDuration::from_secs(60) {
-                        self.send_rst(out);
-                    }
+                    // The FIN_WAIT2 minisock vanishes without a packet.
                     self.set_state(TcpState::Closed, out);
                 }
                 TcpState::TimeWait => {

@@ -189,6 +189,7 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
     c
 }
 
+#[allow(clippy::field_reassign_with_default)] // a builder: defaults, then overrides
 fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostics> {
     let mut p = Problems::default();
     let mut cfg = SimConfig::default();

@@ -352,15 +352,8 @@ fn parse_path(p: &str) -> Result<Vec<(Seg, Range<usize>)>, PathError> {
                     i += 1;
                 }
                 if i == start {
-                    let end = floor_char_boundary(p, start + 1)
-                        .max(start + 1)
-                        .min(p.len());
-                    let end = if p.is_char_boundary(end) {
-                        end
-                    } else {
-                        p.len()
-                    };
-                    return Err(("expected a key".to_string(), start..end));
+                    let len = p[start..].chars().next().map_or(1, char::len_utf8);
+                    return Err(("expected a key".to_string(), start..start + len));
                 }
                 p[start..i].to_string()
             }
@@ -679,7 +672,7 @@ pub fn did_you_mean<'a>(
         } else {
             strsim::jaro_winkler(unknown, c)
         };
-        if score >= 0.8 && best.map_or(true, |(b, _)| score > b) {
+        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
             best = Some((score, c));
         }
     }
@@ -855,7 +848,7 @@ pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diag
             let table = missing.as_ref().map(|m| &m.0);
             let found = blanked.iter().rposition(|p| {
                 let parent = p.path.split_last().map(|(_, parent)| parent);
-                p.key == *name && table.map_or(true, |t| Some(t.as_slice()) == parent)
+                p.key == *name && table.is_none_or(|t| Some(t.as_slice()) == parent)
             });
             if let Some(i) = found {
                 let mut p = blanked.remove(i);
@@ -1500,7 +1493,7 @@ fn set_at(cur: Cur<'_>, i: usize, ctx: &SetCtx<'_>, value: Value) -> SetResult {
                 }
                 return Ok(());
             }
-            if table.get(k).map_or(true, Item::is_none) {
+            if table.get(k).is_none_or(Item::is_none) {
                 let fresh = if inline {
                     Item::Value(Value::InlineTable(toml_edit::InlineTable::new()))
                 } else {

@@ -146,14 +146,20 @@ impl Expectation {
             .ok_or_else(|| {
                 err(
                     format!("expectation `{text}` has no comparison"),
-                    Some("write e.g. `invocation[2].error == ETIMEDOUT` or `metrics.errors == 0`".into()),
+                    Some(
+                        "write e.g. `invocation[2].error == ETIMEDOUT` or `metrics.errors == 0`"
+                            .into(),
+                    ),
                 )
             })?;
         let lhs = text[..pos].trim();
         let rhs = text[pos + len..].trim();
         let target = parse_target(lhs)?;
         if rhs.is_empty() {
-            return Err(err(format!("expectation `{text}` has nothing after the operator"), None));
+            return Err(err(
+                format!("expectation `{text}` has nothing after the operator"),
+                None,
+            ));
         }
         let value = parse_value(rhs);
         if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && !value.is_number() {
@@ -202,9 +208,10 @@ fn parse_target(lhs: &str) -> Result<Target, ExpectParseError> {
                 Some("e.g. `invocation[2].error`".into()),
             )
         })?;
-        let id: u64 = id.trim().parse().map_err(|_| {
-            err(format!("`{id}` is not an invocation id (1, 2, ...)"), None)
-        })?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| err(format!("`{id}` is not an invocation id (1, 2, ...)"), None))?;
         if id == 0 {
             return Err(err("invocation ids start at 1".into(), None));
         }
@@ -221,7 +228,10 @@ fn parse_target(lhs: &str) -> Result<Target, ExpectParseError> {
         });
     }
     if let Some(kind) = lhs.strip_prefix("metrics.errors_by_kind.") {
-        let names: Vec<&str> = crate::report::ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        let names: Vec<&str> = crate::report::ErrorKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect();
         if !names.contains(&kind) {
             return Err(err(
                 format!("unknown error kind `{kind}`"),

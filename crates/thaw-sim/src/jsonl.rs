@@ -74,7 +74,12 @@ impl<W: Write> TraceSink for JsonlSink<W> {
 
 /// Formats a record as a timeline line: `   95.000000s  env-1       text`.
 pub fn timeline_line(rec: &TraceRecord) -> String {
-    format!("{:>16}  {:<12} {}", rec.t.to_string(), rec.component, rec.text)
+    format!(
+        "{:>16}  {:<12} {}",
+        rec.t.to_string(),
+        rec.component,
+        rec.text
+    )
 }
 
 /// Keeps the timeline-level records (and optionally details) as text lines,

@@ -232,8 +232,22 @@ impl Collector {
         &self.rows
     }
 
-    pub(crate) fn into_parts(self) -> (Vec<Outcome>, u64, u64, BTreeMap<ErrorKind, u64>, Histogram<u64>) {
-        (self.rows, self.invocations, self.cold, self.errors, self.latency)
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Vec<Outcome>,
+        u64,
+        u64,
+        BTreeMap<ErrorKind, u64>,
+        Histogram<u64>,
+    ) {
+        (
+            self.rows,
+            self.invocations,
+            self.cold,
+            self.errors,
+            self.latency,
+        )
     }
 }
 

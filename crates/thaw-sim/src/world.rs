@@ -1,16 +1,17 @@
 //! The World: execution environments, their client connections, the
 //! network path (links and an optional middlebox), and the server, wired
 //! over the sans-IO models of thaw-net and driven by one event queue.
-use crate::config::{
-    FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder,
-};
+use crate::config::{FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder};
 use crate::report::{self, Collector, ErrorKind, Outcome, RunResult, WorldTotals};
 use crate::workload::Arrivals;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
-use thaw_core::{BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, TraceRecord, TraceSink, Value};
+use thaw_core::{
+    BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, TraceRecord,
+    TraceSink, Value,
+};
 use thaw_net::{
-    Addr, Dir, Errno, Middlebox, Notice, Payload, RecvResult, Segment, TcpAction, TcpNote, Tcb,
+    Addr, Dir, Errno, Middlebox, Notice, Payload, RecvResult, Segment, Tcb, TcpAction, TcpNote,
     TimerKind, Verdict,
 };
 
@@ -144,19 +145,59 @@ enum Hop {
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrival,
-    InitDone { env: u32, seq: u64 },
-    StartHandler { env: u32, seq: u64 },
-    CpuDone { env: u32, seq: u64 },
-    Freeze { env: u32, gen: u32 },
-    Reap { env: u32, gen: u32 },
-    FunctionTimeout { env: u32, seq: u64 },
-    RequestTimeout { env: u32, seq: u64, step: usize },
-    Deliver { seg: Segment, hop: Hop },
-    TcpTimer { sock: SockRef, kind: TimerKind, gen: u32 },
-    AppNotice { sock: SockRef, notice: Notice },
-    ServiceDone { conn: ConnRef },
-    ServerIdle { conn: ConnRef, gen: u32 },
-    MbExpire { client: Addr, server: Addr },
+    InitDone {
+        env: u32,
+        seq: u64,
+    },
+    StartHandler {
+        env: u32,
+        seq: u64,
+    },
+    CpuDone {
+        env: u32,
+        seq: u64,
+    },
+    Freeze {
+        env: u32,
+        gen: u32,
+    },
+    Reap {
+        env: u32,
+        gen: u32,
+    },
+    FunctionTimeout {
+        env: u32,
+        seq: u64,
+    },
+    RequestTimeout {
+        env: u32,
+        seq: u64,
+        step: usize,
+    },
+    Deliver {
+        seg: Segment,
+        hop: Hop,
+    },
+    TcpTimer {
+        sock: SockRef,
+        kind: TimerKind,
+        gen: u32,
+    },
+    AppNotice {
+        sock: SockRef,
+        notice: Notice,
+    },
+    ServiceDone {
+        conn: ConnRef,
+    },
+    ServerIdle {
+        conn: ConnRef,
+        gen: u32,
+    },
+    MbExpire {
+        client: Addr,
+        server: Addr,
+    },
 }
 
 /// Runs a scenario to completion. `keep_rows` keeps every invocation's
@@ -506,7 +547,9 @@ impl<'t> World<'t> {
                 format!("inv-{id}"),
                 "invoke",
                 vec![("env", env.into()), ("cold", true.into())],
-                format!("inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"),
+                format!(
+                    "inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"
+                ),
             );
         }
         self.q.push(now + init, Ev::InitDone { env, seq });
@@ -679,7 +722,13 @@ impl<'t> World<'t> {
 
     fn set_env_zombies(&mut self, env: u32, zombie: bool) {
         let lo = (self.server_addr, Addr { host: env, port: 0 });
-        let hi = (self.server_addr, Addr { host: env, port: u16::MAX });
+        let hi = (
+            self.server_addr,
+            Addr {
+                host: env,
+                port: u16::MAX,
+            },
+        );
         let socks: Vec<SockRef> = self.demux.range(lo..=hi).map(|(_, s)| *s).collect();
         for s in socks {
             if let Some(Owner::Server(c)) = self.sock(s).map(|l| l.owner) {
@@ -729,7 +778,10 @@ impl<'t> World<'t> {
         if inv.step >= nreq {
             if self.cfg.client.strategy == Strategy::PerInvocation {
                 if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
-                    self.app_close(s, "per-invocation connection closed at the end of the invocation");
+                    self.app_close(
+                        s,
+                        "per-invocation connection closed at the end of the invocation",
+                    );
                 }
             }
             self.finish(env, None, None);
@@ -742,7 +794,11 @@ impl<'t> World<'t> {
         let seq = inv.seq;
         let id = inv.id;
         let cost = self.connect_cpu();
-        self.envs[(env - 1) as usize].inv.as_mut().expect("inv").phase = Phase::ConnectCpu;
+        self.envs[(env - 1) as usize]
+            .inv
+            .as_mut()
+            .expect("inv")
+            .phase = Phase::ConnectCpu;
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
@@ -800,7 +856,11 @@ impl<'t> World<'t> {
         for _ in 0..span {
             let e = &mut self.envs[(env - 1) as usize];
             let p = e.next_port;
-            e.next_port = if p >= LAST_EPHEMERAL { FIRST_EPHEMERAL } else { p + 1 };
+            e.next_port = if p >= LAST_EPHEMERAL {
+                FIRST_EPHEMERAL
+            } else {
+                p + 1
+            };
             let key = (Addr { host: env, port: p }, self.server_addr);
             if !self.demux.contains_key(&key) {
                 return Some(p);
@@ -823,15 +883,28 @@ impl<'t> World<'t> {
         };
         match res {
             Ok(()) => {
-                self.envs[(env - 1) as usize].inv.as_mut().expect("inv").phase = Phase::AwaitReply;
+                self.envs[(env - 1) as usize]
+                    .inv
+                    .as_mut()
+                    .expect("inv")
+                    .phase = Phase::AwaitReply;
                 if self.wants(Level::Timeline) {
-                    let state = self.sock(s).map(|l| l.tcb.state().name()).unwrap_or("CLOSED");
+                    let state = self
+                        .sock(s)
+                        .map(|l| l.tcb.state().name())
+                        .unwrap_or("CLOSED");
                     self.emit(
                         Level::Timeline,
                         format!("inv-{id}"),
                         "request",
-                        vec![("request", spec.name.as_str().into()), ("socket_state", state.into())],
-                        format!("inv-{id} sends {} (socket {state}: write() succeeds)", spec.name),
+                        vec![
+                            ("request", spec.name.as_str().into()),
+                            ("socket_state", state.into()),
+                        ],
+                        format!(
+                            "inv-{id} sends {} (socket {state}: write() succeeds)",
+                            spec.name
+                        ),
                     );
                 }
                 if let Some(t) = spec.timeout {
@@ -874,7 +947,10 @@ impl<'t> World<'t> {
                 self.fail(env, kind, detail);
             }
             (Some(Phase::AwaitReply), Notice::Readable | Notice::Eof | Notice::Error(_)) => {
-                let r = self.sock_mut(s).map(|l| l.tcb.recv()).unwrap_or(RecvResult::Eof);
+                let r = self
+                    .sock_mut(s)
+                    .map(|l| l.tcb.recv())
+                    .unwrap_or(RecvResult::Eof);
                 match r {
                     RecvResult::WouldBlock => {}
                     RecvResult::Data(Payload(MSG_RESPONSE)) => {
@@ -922,7 +998,9 @@ impl<'t> World<'t> {
                         format!("env-{env}"),
                         "client_drops_dead",
                         vec![],
-                        format!("{name}: the client sees the connection end while idle and discards it"),
+                        format!(
+                            "{name}: the client sees the connection end while idle and discards it"
+                        ),
                     );
                 }
                 self.envs[(env - 1) as usize].conn = None;
@@ -953,7 +1031,10 @@ impl<'t> World<'t> {
             (Errno::Epipe, _) => ": RST after the peer's FIN".to_string(),
             _ => String::new(),
         };
-        (ErrorKind::from_errno(e), format!("{call} {}{why}", e.name()))
+        (
+            ErrorKind::from_errno(e),
+            format!("{call} {}{why}", e.name()),
+        )
     }
 
     fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
@@ -965,7 +1046,10 @@ impl<'t> World<'t> {
 
     fn finish(&mut self, env: u32, error: Option<ErrorKind>, detail: Option<String>) {
         let now = self.q.now();
-        let inv = self.envs[(env - 1) as usize].inv.take().expect("finish without invocation");
+        let inv = self.envs[(env - 1) as usize]
+            .inv
+            .take()
+            .expect("finish without invocation");
         let latency = now.saturating_since(inv.arrival);
         if self.wants(Level::Timeline) {
             let text = match (&error, &detail) {
@@ -978,7 +1062,10 @@ impl<'t> World<'t> {
                 format!("inv-{}", inv.id),
                 "outcome",
                 vec![
-                    ("outcome", if error.is_some() { "error" } else { "ok" }.into()),
+                    (
+                        "outcome",
+                        if error.is_some() { "error" } else { "ok" }.into(),
+                    ),
                     ("error", error.map(|e| e.name()).unwrap_or("null").into()),
                     ("latency_ns", latency.as_nanos().into()),
                 ],
@@ -1073,7 +1160,10 @@ impl<'t> World<'t> {
         }
         self.server_open += 1;
         self.server_peak = self.server_peak.max(self.server_open);
-        let peer_state = self.envs.get((peer.host.wrapping_sub(1)) as usize).map(|e| e.state);
+        let peer_state = self
+            .envs
+            .get((peer.host.wrapping_sub(1)) as usize)
+            .map(|e| e.state);
         if matches!(peer_state, Some(EnvState::Frozen | EnvState::Reaped)) {
             self.set_zombie(c, true);
         }
@@ -1095,7 +1185,9 @@ impl<'t> World<'t> {
     }
 
     fn arm_server_idle(&mut self, c: ConnRef, from: SimTime) {
-        let Some(t) = self.cfg.server.idle_timeout else { return };
+        let Some(t) = self.cfg.server.idle_timeout else {
+            return;
+        };
         let Some(conn) = self.conn_mut(c) else { return };
         conn.idle_gen += 1;
         let gen = conn.idle_gen;
@@ -1104,7 +1196,9 @@ impl<'t> World<'t> {
 
     fn on_server_idle(&mut self, c: ConnRef, gen: u32) {
         let now = self.q.now();
-        let Some(t) = self.cfg.server.idle_timeout else { return };
+        let Some(t) = self.cfg.server.idle_timeout else {
+            return;
+        };
         let Some(conn) = self.conn(c) else { return };
         if conn.idle_gen != gen {
             return;
@@ -1149,7 +1243,10 @@ impl<'t> World<'t> {
         match notice {
             Notice::Connected => {}
             Notice::Readable => loop {
-                let r = self.sock_mut(s).map(|l| l.tcb.recv()).unwrap_or(RecvResult::Eof);
+                let r = self
+                    .sock_mut(s)
+                    .map(|l| l.tcb.recv())
+                    .unwrap_or(RecvResult::Eof);
                 match r {
                     RecvResult::Data(Payload(MSG_REQUEST)) => {
                         let st = self.cfg.server.service_time;
@@ -1209,9 +1306,15 @@ impl<'t> World<'t> {
         let now = self.q.now();
         let from_server = seg.src.host == SERVER_HOST;
         let (first, second) = if from_server {
-            (self.cfg.network.server_latency, self.cfg.network.client_latency)
+            (
+                self.cfg.network.server_latency,
+                self.cfg.network.client_latency,
+            )
         } else {
-            (self.cfg.network.client_latency, self.cfg.network.server_latency)
+            (
+                self.cfg.network.client_latency,
+                self.cfg.network.server_latency,
+            )
         };
         if self.detail {
             self.emit(
@@ -1219,22 +1322,48 @@ impl<'t> World<'t> {
                 self.component_of(seg.src.host),
                 "send",
                 seg_fields(&seg),
-                format!("{} → {}: {seg}", self.addr_name(seg.src), self.addr_name(seg.dst)),
+                format!(
+                    "{} → {}: {seg}",
+                    self.addr_name(seg.src),
+                    self.addr_name(seg.dst)
+                ),
             );
         }
         if self.mb.is_some() {
-            let dir = if from_server { Dir::FromServer } else { Dir::FromClient };
-            self.q.push(now + first, Ev::Deliver { seg, hop: Hop::Middlebox(dir) });
+            let dir = if from_server {
+                Dir::FromServer
+            } else {
+                Dir::FromClient
+            };
+            self.q.push(
+                now + first,
+                Ev::Deliver {
+                    seg,
+                    hop: Hop::Middlebox(dir),
+                },
+            );
         } else {
-            self.q.push(now + first + second, Ev::Deliver { seg, hop: Hop::Host });
+            self.q.push(
+                now + first + second,
+                Ev::Deliver {
+                    seg,
+                    hop: Hop::Host,
+                },
+            );
         }
     }
 
     fn at_middlebox(&mut self, seg: Segment, dir: Dir) {
         let now = self.q.now();
         let (onward, back) = match dir {
-            Dir::FromClient => (self.cfg.network.server_latency, self.cfg.network.client_latency),
-            Dir::FromServer => (self.cfg.network.client_latency, self.cfg.network.server_latency),
+            Dir::FromClient => (
+                self.cfg.network.server_latency,
+                self.cfg.network.client_latency,
+            ),
+            Dir::FromServer => (
+                self.cfg.network.client_latency,
+                self.cfg.network.server_latency,
+            ),
         };
         let (client, server) = match dir {
             Dir::FromClient => (seg.src, seg.dst),
@@ -1265,7 +1394,11 @@ impl<'t> World<'t> {
                 }
                 if let Some((from, to)) = new_state {
                     if self.wants(Level::Timeline) {
-                        let timeout = self.mb.as_ref().map(|m| m.config().timeouts.get(to)).unwrap_or_default();
+                        let timeout = self
+                            .mb
+                            .as_ref()
+                            .map(|m| m.config().timeouts.get(to))
+                            .unwrap_or_default();
                         self.emit(
                             Level::Timeline,
                             mbname,
@@ -1273,7 +1406,11 @@ impl<'t> World<'t> {
                             vec![("from", from.name().into()), ("to", to.name().into())],
                             format!(
                                 "{} flow {}↔{}: {} → {} on {} (idle timeout now {timeout})",
-                                self.cfg.middlebox.as_ref().map(|m| m.name.as_str()).unwrap_or(""),
+                                self.cfg
+                                    .middlebox
+                                    .as_ref()
+                                    .map(|m| m.name.as_str())
+                                    .unwrap_or(""),
                                 self.addr_name(client),
                                 self.addr_name(server),
                                 from.name(),
@@ -1283,7 +1420,13 @@ impl<'t> World<'t> {
                         );
                     }
                 }
-                self.q.push(now + onward, Ev::Deliver { seg, hop: Hop::Host });
+                self.q.push(
+                    now + onward,
+                    Ev::Deliver {
+                        seg,
+                        hop: Hop::Host,
+                    },
+                );
             }
             Verdict::DropUntracked { forgotten_at } => {
                 if self.wants(Level::Timeline) {
@@ -1322,7 +1465,13 @@ impl<'t> World<'t> {
                         ),
                     );
                 }
-                self.q.push(now + back, Ev::Deliver { seg: rst, hop: Hop::Host });
+                self.q.push(
+                    now + back,
+                    Ev::Deliver {
+                        seg: rst,
+                        hop: Hop::Host,
+                    },
+                );
             }
         }
     }
@@ -1347,8 +1496,17 @@ impl<'t> World<'t> {
                 let state = mb.expire(now, &key);
                 mb.prune_forgotten(now, SimDuration::from_secs(3600));
                 if let (Some(st), true) = (state, self.wants(Level::Timeline)) {
-                    let name = self.cfg.middlebox.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-                    let t = self.mb.as_ref().map(|m| m.config().timeouts.get(st)).unwrap_or_default();
+                    let name = self
+                        .cfg
+                        .middlebox
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default();
+                    let t = self
+                        .mb
+                        .as_ref()
+                        .map(|m| m.config().timeouts.get(st))
+                        .unwrap_or_default();
                     self.emit(
                         Level::Timeline,
                         name.clone(),
@@ -1413,7 +1571,11 @@ impl<'t> World<'t> {
                 self.component_of(host),
                 "recv",
                 seg_fields(&seg),
-                format!("{} ← {}: {seg}", self.addr_name(seg.dst), self.addr_name(seg.src)),
+                format!(
+                    "{} ← {}: {seg}",
+                    self.addr_name(seg.dst),
+                    self.addr_name(seg.src)
+                ),
             );
         }
         if let Some(&s) = self.demux.get(&(seg.dst, seg.src)) {
@@ -1453,7 +1615,9 @@ impl<'t> World<'t> {
 
     fn on_tcp_timer(&mut self, s: SockRef, kind: TimerKind, gen: u32) {
         let now = self.q.now();
-        let Some(host) = self.sock(s).map(|l| l.tcb.local().host) else { return };
+        let Some(host) = self.sock(s).map(|l| l.tcb.local().host) else {
+            return;
+        };
         if host != SERVER_HOST {
             let e = &mut self.envs[(host - 1) as usize];
             match e.state {
@@ -1501,7 +1665,11 @@ impl<'t> World<'t> {
                                 "{name}: {} → {}{}",
                                 from.name(),
                                 to.name(),
-                                if orphan { " (orphaned: owned by the kernel alone)" } else { "" }
+                                if orphan {
+                                    " (orphaned: owned by the kernel alone)"
+                                } else {
+                                    ""
+                                }
                             ),
                         );
                     }
@@ -1523,7 +1691,9 @@ impl<'t> World<'t> {
     }
 
     fn dispatch_notice(&mut self, s: SockRef, n: Notice) {
-        let Some(owner) = self.sock(s).map(|l| l.owner) else { return };
+        let Some(owner) = self.sock(s).map(|l| l.owner) else {
+            return;
+        };
         match owner {
             Owner::Env(env) => self.env_notice(env, s, n),
             Owner::ServerPending => {
@@ -1540,13 +1710,20 @@ impl<'t> World<'t> {
     fn trace_note(&mut self, s: SockRef, n: TcpNote) {
         let (level, text) = match n {
             TcpNote::Retransmit { attempt, next_rto } => {
-                let what = self.sock(s).and_then(|l| l.tcb_head_kind()).unwrap_or("segment");
+                let what = self
+                    .sock(s)
+                    .and_then(|l| l.tcb_head_kind())
+                    .unwrap_or("segment");
                 (
                     Level::Timeline,
                     format!("retransmits {what} (retransmission {attempt}, next RTO {next_rto}): no ACK came back"),
                 )
             }
-            TcpNote::GaveUp { retries, limit, rule } => {
+            TcpNote::GaveUp {
+                retries,
+                limit,
+                rule,
+            } => {
                 let bound = match (rule, self.sock(s).and_then(|l| l.tcb.config().user_timeout)) {
                     ("TCP_USER_TIMEOUT", Some(ut)) => format!("TCP_USER_TIMEOUT = {ut}"),
                     _ => format!("{rule} = {limit}"),
@@ -1560,7 +1737,9 @@ impl<'t> World<'t> {
                     ),
                 )
             }
-            TcpNote::KeepaliveProbe { n } => (Level::Timeline, format!("sends keepalive probe {n}")),
+            TcpNote::KeepaliveProbe { n } => {
+                (Level::Timeline, format!("sends keepalive probe {n}"))
+            }
             TcpNote::KeepaliveGaveUp => (
                 Level::Timeline,
                 "keepalive probes unanswered: sends RST, ETIMEDOUT".to_string(),
@@ -1685,7 +1864,10 @@ impl<'t> World<'t> {
                 ConnRef { idx, inc: slot.inc }
             }
             None => {
-                self.conns.push(ConnSlot { inc: 0, live: Some(c) });
+                self.conns.push(ConnSlot {
+                    inc: 0,
+                    live: Some(c),
+                });
                 ConnRef {
                     idx: self.conns.len() as u32 - 1,
                     inc: 0,
