@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
 use thaw_core::Level;
-use thaw_scenario::{load, run_scenario, Report};
-use thaw_sim::jsonl::{JsonlSink, TimelineSink};
+use thaw_scenario::{load, run_scenario_with, Report};
+use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,10 @@ enum Command {
         /// Include every packet and timer in the text timeline.
         #[arg(long, short)]
         verbose: bool,
+        /// Totals only: no timeline and no per-invocation rows (memory does
+        /// not grow with the number of invocations).
+        #[arg(long)]
+        summary: bool,
     },
 }
 
@@ -68,7 +72,16 @@ fn main() -> ExitCode {
             format,
             trace,
             verbose,
-        } => cmd_run(&file, seed, &sets, format, trace.as_deref(), verbose),
+            summary,
+        } => cmd_run(
+            &file,
+            seed,
+            &sets,
+            format,
+            trace.as_deref(),
+            verbose,
+            summary,
+        ),
     }
 }
 
@@ -97,6 +110,7 @@ fn cmd_run(
     format: Format,
     trace_path: Option<&str>,
     verbose: bool,
+    summary: bool,
 ) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -127,38 +141,49 @@ fn cmd_run(
         },
         None => None,
     };
-    let mut timeline = TimelineSink {
-        lines: Vec::new(),
+    let effective_seed = seed.unwrap_or(scenario.config.seed);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if format == Format::Text && write_header(&mut out, &scenario, effective_seed).is_err() {
+        return ExitCode::from(4);
+    }
+    let mut timeline = StreamTimeline {
+        w: &mut out,
         verbose,
+        quiet: summary || format == Format::Json,
         also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+        error: None,
     };
-    let report = match run_scenario(&scenario, seed, &mut timeline) {
+    let result = run_scenario_with(&scenario, seed, &mut timeline, !summary);
+    let write_error = timeline.error.take();
+    drop(timeline);
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
+            let _ = out.flush();
             eprintln!("error: {e}");
-            let s = seed.unwrap_or(scenario.config.seed);
-            eprintln!("seed {s}; rerun: {}", rerun_command(file, s, sets));
+            eprintln!(
+                "seed {effective_seed}; rerun: {}",
+                rerun_command(file, effective_seed, sets)
+            );
             return ExitCode::from(3);
         }
     };
-    let lines = std::mem::take(&mut timeline.lines);
-    drop(timeline);
     if let Some(sink) = jsonl {
         if let Err(e) = sink.finish() {
             eprintln!("error: writing the trace failed: {e}");
             return ExitCode::from(4);
         }
     }
-    let mut out = std::io::stdout().lock();
     let written = match format {
         Format::Json => writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&report.json).expect("report serializes")
         ),
-        Format::Text => write_text(&mut out, &scenario, &report, &lines),
+        Format::Text => write_text(&mut out, &report, summary),
     };
-    if written.is_err() {
+    if write_error.is_some() || written.is_err() || out.flush().is_err() {
         return ExitCode::from(4);
     }
     if !report.passed() {
@@ -173,18 +198,16 @@ fn cmd_run(
     ExitCode::SUCCESS
 }
 
-fn write_text(
+fn write_header(
     out: &mut impl Write,
     scenario: &thaw_scenario::Scenario,
-    report: &Report,
-    lines: &[String],
+    seed: u64,
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "thaw {} — {} (seed {})",
+        "thaw {} — {} (seed {seed})",
         env!("CARGO_PKG_VERSION"),
-        scenario.config.name,
-        report.seed
+        scenario.config.name
     )?;
     if !scenario.description.is_empty() {
         for l in scenario.description.trim().lines() {
@@ -192,33 +215,38 @@ fn write_text(
         }
     }
     writeln!(out)?;
-    writeln!(out, "timeline:")?;
-    for l in lines {
-        writeln!(out, "{l}")?;
+    writeln!(out, "timeline:")
+}
+
+fn write_text(out: &mut impl Write, report: &Report, summary: bool) -> std::io::Result<()> {
+    if summary {
+        writeln!(out, "  (not shown: --summary)")?;
     }
     writeln!(out)?;
-    writeln!(out, "invocations:")?;
-    writeln!(
-        out,
-        "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
-        "id", "at", "env", "cold", "outcome", "error", "latency"
-    )?;
-    for o in &report.result.outcomes {
+    if !summary {
+        writeln!(out, "invocations:")?;
         writeln!(
             out,
             "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
-            o.id,
-            o.at.to_string(),
-            if o.container == 0 {
-                "-".to_string()
-            } else {
-                format!("env-{}", o.container)
-            },
-            if o.cold { "yes" } else { "no" },
-            if o.error.is_some() { "error" } else { "ok" },
-            o.error.map(|e| e.name()).unwrap_or("-"),
-            o.latency.to_string()
+            "id", "at", "env", "cold", "outcome", "error", "latency"
         )?;
+        for o in &report.result.outcomes {
+            writeln!(
+                out,
+                "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
+                o.id,
+                o.at.to_string(),
+                if o.container == 0 {
+                    "-".to_string()
+                } else {
+                    format!("env-{}", o.container)
+                },
+                if o.cold { "yes" } else { "no" },
+                if o.error.is_some() { "error" } else { "ok" },
+                o.error.map(|e| e.name()).unwrap_or("-"),
+                o.latency.to_string()
+            )?;
+        }
     }
     let m = &report.result.metrics;
     writeln!(out)?;

@@ -2,9 +2,9 @@
 //!
 //! Two events scheduled for the same instant are popped in the order they
 //! were pushed. This is the whole tie-breaking rule, and models rely on it.
-use crate::time::SimTime;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use crate::time::{SimDuration, SimTime};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
 
 struct Entry<E> {
     at: SimTime,
@@ -41,8 +41,18 @@ pub struct BudgetExceeded {
 
 /// Pending events, ordered by `(time, seq)`, with the current time and an
 /// event budget that turns a runaway model into an error instead of a hang.
+///
+/// Besides the heap, the queue keeps FIFO *lanes* keyed by delay: events
+/// scheduled with the same delay (a TIME_WAIT, a function timeout, a link's
+/// latency) are pushed in time order, so a FIFO holds them at O(1), and a
+/// small heap of lane heads finds the earliest. Lanes are only a speed-up:
+/// pop returns the smallest `(time, seq)` over the heap and every lane,
+/// exactly as with the heap alone.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
+    lanes: Vec<(SimDuration, VecDeque<Entry<E>>)>,
+    heads: BinaryHeap<Reverse<(SimTime, u64, usize)>>,
+    max_lanes: usize,
     seq: u64,
     now: SimTime,
     popped: u64,
@@ -52,8 +62,17 @@ pub struct EventQueue<E> {
 impl<E> EventQueue<E> {
     /// An empty queue at time zero that allows `budget` events to be popped.
     pub fn new(budget: u64) -> Self {
+        Self::with_lanes(budget, 0)
+    }
+
+    /// Like [`EventQueue::new`], with up to `max_lanes` delay lanes for
+    /// [`EventQueue::push_after`].
+    pub fn with_lanes(budget: u64, max_lanes: usize) -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            lanes: Vec::new(),
+            heads: BinaryHeap::new(),
+            max_lanes,
             seq: 0,
             now: SimTime::ZERO,
             popped: 0,
@@ -73,45 +92,107 @@ impl<E> EventQueue<E> {
 
     /// Number of events still pending.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lanes.iter().map(|(_, l)| l.len()).sum::<usize>()
     }
 
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 
     /// Schedules `event` at `at`. Scheduling in the past is a model bug.
     pub fn push(&mut self, at: SimTime, event: E) {
+        let entry = self.entry(at, event);
+        self.heap.push(entry);
+    }
+
+    /// Schedules `event` after `delay` from now, in the lane of that delay
+    /// when there is one (or room for one). Ordering is the same as `push`.
+    /// Lanes are assigned to the first delays seen and kept: use `push` for
+    /// events whose delays are all different.
+    pub fn push_after(&mut self, delay: SimDuration, event: E) {
+        let entry = self.entry(self.now + delay, event);
+        let idx = match self.lanes.iter().position(|(d, _)| *d == delay) {
+            Some(i) => Some(i),
+            None if self.lanes.len() < self.max_lanes => {
+                self.lanes.push((delay, VecDeque::new()));
+                Some(self.lanes.len() - 1)
+            }
+            None => None,
+        };
+        match idx {
+            // `now` never decreases, so one delay's events are in order.
+            Some(i) if self.lanes[i].1.back().is_none_or(|b| b.at <= entry.at) => {
+                if self.lanes[i].1.is_empty() {
+                    self.heads.push(Reverse((entry.at, entry.seq, i)));
+                }
+                self.lanes[i].1.push_back(entry);
+            }
+            _ => self.heap.push(entry),
+        }
+    }
+
+    fn entry(&mut self, at: SimTime, event: E) -> Entry<E> {
         assert!(
             at >= self.now,
             "event scheduled in the past: {at} < now {}",
             self.now
         );
         self.seq += 1;
-        self.heap.push(Entry {
+        Entry {
             at,
             seq: self.seq,
             event,
-        });
+        }
+    }
+
+    /// Where the next event is: `None` = heap, `Some(i)` = lane i.
+    fn next_source(&self) -> Option<Option<usize>> {
+        let heap = self.heap.peek().map(|e| (e.at, e.seq));
+        let lane = self
+            .heads
+            .peek()
+            .map(|Reverse((at, seq, i))| ((*at, *seq), *i));
+        match (heap, lane) {
+            (None, None) => None,
+            (Some(_), None) => Some(None),
+            (None, Some((_, i))) => Some(Some(i)),
+            (Some(h), Some((l, i))) => Some(if l < h { Some(i) } else { None }),
+        }
     }
 
     /// Time of the next pending event.
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|e| e.at)
+        match self.next_source()? {
+            None => self.heap.peek().map(|e| e.at),
+            Some(i) => self.lanes[i].1.front().map(|e| e.at),
+        }
     }
 
     /// Pops the next event, advancing `now`. Errs once the budget is spent.
     pub fn pop(&mut self) -> Result<Option<(SimTime, E)>, BudgetExceeded> {
-        let Some(entry) = self.heap.pop() else {
+        let Some(src) = self.next_source() else {
             return Ok(None);
         };
         if self.popped >= self.budget {
+            let at = self.peek_time().expect("an event is pending");
             return Err(BudgetExceeded {
                 budget: self.budget,
-                at: entry.at,
+                at,
             });
         }
+        let entry = match src {
+            None => self.heap.pop().expect("heap has an event"),
+            Some(i) => {
+                self.heads.pop();
+                let lane = &mut self.lanes[i].1;
+                let e = lane.pop_front().expect("lane has an event");
+                if let Some(next) = lane.front() {
+                    self.heads.push(Reverse((next.at, next.seq, i)));
+                }
+                e
+            }
+        };
         debug_assert!(entry.at >= self.now, "time went backwards");
         self.now = entry.at;
         self.popped += 1;
@@ -145,6 +226,31 @@ mod tests {
         let err = q.pop().unwrap_err();
         assert_eq!(err.budget, 2);
         assert_eq!(err.at, SimTime::from_secs(2));
+    }
+
+    #[test]
+    fn lanes_keep_the_global_order() {
+        // The same schedule through the heap alone and through delay lanes
+        // (more delays than lanes, so some fall back to the heap) pops alike.
+        let mut a = EventQueue::new(1000);
+        let mut b = EventQueue::with_lanes(1000, 3);
+        let delays = [5u64, 5, 7, 6, 1, 5, 0, 7, 2, 9, 3, 5];
+        let mut n = 0;
+        for round in 0..4 {
+            for d in delays {
+                let d = SimDuration::from_secs(d + round % 2);
+                a.push(a.now() + d, n);
+                b.push_after(d, n);
+                n += 1;
+            }
+            // Advance both by one pop so `now` moves between rounds.
+            assert_eq!(a.pop().unwrap(), b.pop().unwrap());
+        }
+        assert_eq!(a.len(), b.len());
+        let pa: Vec<_> = std::iter::from_fn(|| a.pop().unwrap()).collect();
+        let pb: Vec<_> = std::iter::from_fn(|| b.pop().unwrap()).collect();
+        assert_eq!(pa, pb);
+        assert!(b.is_empty());
     }
 
     #[test]

@@ -10,4 +10,4 @@ pub mod file;
 
 pub use build::{load, LoadError, Scenario};
 pub mod runner;
-pub use runner::{run_scenario, Report};
+pub use runner::{run_scenario, run_scenario_with, Report};

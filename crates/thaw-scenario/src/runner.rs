@@ -28,17 +28,30 @@ impl Report {
     }
 }
 
-/// Runs `scenario` (with `seed` overriding the file's) into `trace`.
+/// Runs `scenario` (with `seed` overriding the file's) into `trace`,
+/// keeping every invocation's outcome.
 pub fn run_scenario(
     scenario: &Scenario,
     seed: Option<u64>,
     trace: &mut dyn TraceSink,
 ) -> Result<Report, RunError> {
+    run_scenario_with(scenario, seed, trace, true)
+}
+
+/// Like [`run_scenario`]; with `keep_rows = false` only metrics are kept
+/// (memory independent of the number of invocations) and the report's
+/// `invocations` array is empty.
+pub fn run_scenario_with(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    trace: &mut dyn TraceSink,
+    keep_rows: bool,
+) -> Result<Report, RunError> {
     let mut cfg = scenario.config.clone();
     if let Some(s) = seed {
         cfg.seed = s;
     }
-    let result = thaw_sim::run(&cfg, trace, true)?;
+    let result = thaw_sim::run(&cfg, trace, keep_rows)?;
     let invocations: Vec<InvocationJson> =
         result.outcomes.iter().map(InvocationJson::from).collect();
     let mut json = json!({

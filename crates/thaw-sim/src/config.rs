@@ -12,8 +12,6 @@ pub struct SimConfig {
     pub seed: u64,
     /// Stop after this many events (a runaway model becomes an error).
     pub event_budget: u64,
-    /// Stop simulating at this time; `None` = when nothing is left to do.
-    pub until: Option<SimDuration>,
     /// Execution environments (Lambda-like platform).
     pub platform: PlatformConfig,
     /// How the function talks to the server.
@@ -112,7 +110,7 @@ impl Default for PlatformConfig {
         PlatformConfig {
             memory_mb: 128,
             timeout: SimDuration::from_secs(3),
-            init_duration: SimDuration::from_millis(500),
+            init_duration: SimDuration::from_millis(322),
             freeze_delay: SimDuration::ZERO,
             reap: ReapPolicy::Fixed(SimDuration::from_secs(600)),
             frozen_kernel: FrozenKernel::Silent,
@@ -239,7 +237,6 @@ impl Default for SimConfig {
             name: "unnamed".to_string(),
             seed: 1,
             event_budget: 200_000_000,
-            until: None,
             platform: PlatformConfig::default(),
             client: ClientConfig::default(),
             network: NetworkConfig::default(),

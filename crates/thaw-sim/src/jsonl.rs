@@ -110,3 +110,37 @@ impl TraceSink for TimelineSink<'_> {
         }
     }
 }
+
+/// Writes timeline lines to `w` as they happen (nothing is buffered), and
+/// forwards every record to an optional second sink.
+pub struct StreamTimeline<'a, W: Write> {
+    /// Where lines go.
+    pub w: W,
+    /// Include detail records.
+    pub verbose: bool,
+    /// Print nothing (still forwards to `also`).
+    pub quiet: bool,
+    /// Another sink that receives every record it wants.
+    pub also: Option<&'a mut dyn TraceSink>,
+    /// First write error.
+    pub error: Option<std::io::Error>,
+}
+
+impl<W: Write> TraceSink for StreamTimeline<'_, W> {
+    fn wants(&self, level: Level) -> bool {
+        (!self.quiet && (level == Level::Timeline || self.verbose))
+            || self.also.as_ref().is_some_and(|s| s.wants(level))
+    }
+    fn record(&mut self, rec: TraceRecord) {
+        if !self.quiet && (rec.level == Level::Timeline || self.verbose) && self.error.is_none() {
+            if let Err(e) = writeln!(self.w, "{}", timeline_line(&rec)) {
+                self.error = Some(e);
+            }
+        }
+        if let Some(s) = self.also.as_mut() {
+            if s.wants(rec.level) {
+                s.record(rec);
+            }
+        }
+    }
+}

@@ -48,7 +48,8 @@ impl Arrivals {
                 }
                 // Exponential inter-arrival: -ln(U)/rate, U in (0, 1].
                 let u: f64 = 1.0 - self.rng.random::<f64>();
-                let secs = -u.ln() / rate_per_s;
+                // libm: the same bits on every platform, unlike the system's ln().
+                let secs = -libm::log(u) / rate_per_s;
                 let ns = (secs * 1e9).round();
                 let gap = if ns.is_finite() && ns < u64::MAX as f64 {
                     SimDuration::from_nanos(ns as u64)

@@ -42,6 +42,9 @@ const MSG_RESPONSE: u64 = 2;
 const MSG_ERR_MAXCLIENTS: u64 = 3;
 
 const SERVER_HOST: u32 = 0;
+
+/// Delay lanes of the event queue (see EventQueue::push_after).
+const LANES: usize = 32;
 const FIRST_EPHEMERAL: u16 = 32768;
 const LAST_EPHEMERAL: u16 = 60999;
 /// The CPU share of one full vCPU: 1769 MB (AWS Lambda).
@@ -80,6 +83,9 @@ struct LiveSock {
     tcb: Tcb,
     owner: Owner,
     last_note: Option<TcpNote>,
+    /// The socket at the other end, once known: lets a delivery skip the
+    /// demultiplexing lookup (validated against the addresses on use).
+    peer: Option<SockRef>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +183,10 @@ enum Ev {
     Deliver {
         seg: Segment,
         hop: Hop,
+        /// The sending socket, if a socket sent it.
+        from: Option<SockRef>,
+        /// The receiving socket, if the sender knows it (checked on use).
+        to: Option<SockRef>,
     },
     TcpTimer {
         sock: SockRef,
@@ -240,8 +250,13 @@ struct World<'t> {
     zombies: u64,
     zombie_ns: u128,
     zombie_mark: SimTime,
+    /// Time of the last event that changed anything (stale timers that are
+    /// popped later do not stretch the run).
+    last_effect: SimTime,
     collector: Collector,
     bufs: Vec<Vec<TcpAction>>,
+    notice_bufs: Vec<Vec<Notice>>,
+    sock_bufs: Vec<Vec<SockRef>>,
     connections_opened: u64,
     connections_closed: u64,
 }
@@ -258,7 +273,7 @@ impl<'t> World<'t> {
         };
         let mb = cfg.middlebox.as_ref().map(|m| Middlebox::new(m.config));
         World {
-            q: EventQueue::new(cfg.event_budget),
+            q: EventQueue::with_lanes(cfg.event_budget, LANES),
             trace,
             timeline,
             detail,
@@ -283,8 +298,11 @@ impl<'t> World<'t> {
             zombies: 0,
             zombie_ns: 0,
             zombie_mark: SimTime::ZERO,
+            last_effect: SimTime::ZERO,
             collector: Collector::new(keep_rows),
             bufs: Vec::new(),
+            notice_bufs: Vec::new(),
+            sock_bufs: Vec::new(),
             connections_opened: 0,
             connections_closed: 0,
             cfg,
@@ -352,9 +370,22 @@ impl<'t> World<'t> {
 
     // ----- main loop -----------------------------------------------------
 
+    /// Schedules an event. Timers and deliveries go to the queue's delay
+    /// lanes (a pure speed-up; the order is unchanged); arrivals and
+    /// middlebox expiries, whose delays are all different, to the heap.
+    fn schedule(&mut self, at: SimTime, ev: Ev) {
+        match ev {
+            Ev::Arrival | Ev::MbExpire { .. } => self.q.push(at, ev),
+            _ => {
+                let d = at.saturating_since(self.q.now());
+                self.q.push_after(d, ev)
+            }
+        }
+    }
+
     fn run(&mut self) -> Result<(), RunError> {
         if let Some(t) = self.arrivals.next_arrival() {
-            self.q.push(t, Ev::Arrival);
+            self.schedule(t, Ev::Arrival);
         }
         while let Some((_, ev)) = self.q.pop().map_err(RunError::Budget)? {
             self.handle(ev);
@@ -412,9 +443,9 @@ impl<'t> World<'t> {
                     }
                 }
             }
-            Ev::Deliver { seg, hop } => match hop {
-                Hop::Middlebox(dir) => self.at_middlebox(seg, dir),
-                Hop::Host => self.at_host(seg),
+            Ev::Deliver { seg, hop, from, to } => match hop {
+                Hop::Middlebox(dir) => self.at_middlebox(seg, dir, from, to),
+                Hop::Host => self.at_host(seg, from, to),
             },
             Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
             Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
@@ -434,9 +465,10 @@ impl<'t> World<'t> {
     // ----- platform ------------------------------------------------------
 
     fn on_arrival(&mut self) {
+        self.effect();
         let now = self.q.now();
         if let Some(t) = self.arrivals.next_arrival() {
-            self.q.push(t, Ev::Arrival);
+            self.schedule(t, Ev::Arrival);
         }
         let id = self.next_inv_id;
         self.next_inv_id += 1;
@@ -552,7 +584,7 @@ impl<'t> World<'t> {
                 ),
             );
         }
-        self.q.push(now + init, Ev::InitDone { env, seq });
+        self.schedule(now + init, Ev::InitDone { env, seq });
     }
 
     fn thaw(&mut self, env: u32, seq: u64) {
@@ -565,21 +597,21 @@ impl<'t> World<'t> {
         // order the scenario chose.
         let n_kernel = kernel.len();
         for (sock, kind, gen) in kernel {
-            self.q.push(now, Ev::TcpTimer { sock, kind, gen });
+            self.schedule(now, Ev::TcpTimer { sock, kind, gen });
         }
         let n_app = app.len();
         match self.cfg.platform.thaw_order {
             ThawOrder::HandlerFirst => {
-                self.q.push(now, Ev::StartHandler { env, seq });
+                self.schedule(now, Ev::StartHandler { env, seq });
                 for (sock, notice) in app {
-                    self.q.push(now, Ev::AppNotice { sock, notice });
+                    self.schedule(now, Ev::AppNotice { sock, notice });
                 }
             }
             ThawOrder::EventsFirst => {
                 for (sock, notice) in app {
-                    self.q.push(now, Ev::AppNotice { sock, notice });
+                    self.schedule(now, Ev::AppNotice { sock, notice });
                 }
-                self.q.push(now, Ev::StartHandler { env, seq });
+                self.schedule(now, Ev::StartHandler { env, seq });
             }
         }
         if (n_kernel > 0 || n_app > 0) && self.wants(Level::Timeline) {
@@ -604,7 +636,7 @@ impl<'t> World<'t> {
             inv.step = 0;
             inv.seq
         };
-        self.q.push(now + timeout, Ev::FunctionTimeout { env, seq });
+        self.schedule(now + timeout, Ev::FunctionTimeout { env, seq });
         self.advance(env);
     }
 
@@ -626,6 +658,7 @@ impl<'t> World<'t> {
             e.state = EnvState::Frozen;
             e.since = now;
         }
+        self.effect();
         self.set_env_zombies(env, true);
         if self.wants(Level::Timeline) {
             let conns = self.envs[(env - 1) as usize].socks.len();
@@ -634,12 +667,17 @@ impl<'t> World<'t> {
                 format!("env-{env}"),
                 "freeze",
                 vec![("reap_after_ns", reap_after.as_nanos().into()), ("sockets", conns.into())],
-                format!(
-                    "env-{env} frozen with {conns} socket(s) open; no code runs, no timers fire, inbound packets get no answer; reaped if idle for {reap_after}"
-                ),
+                match self.cfg.platform.frozen_kernel {
+                    FrozenKernel::Silent => format!(
+                        "env-{env} frozen with {conns} socket(s) open; no code runs, no timers fire, inbound packets get no answer; reaped if idle for {reap_after}"
+                    ),
+                    FrozenKernel::Running => format!(
+                        "env-{env} frozen with {conns} socket(s) open; no code runs, but its kernel still answers TCP (frozen_kernel = running); reaped if idle for {reap_after}"
+                    ),
+                },
             );
         }
-        self.q.push(now + reap_after, Ev::Reap { env, gen });
+        self.schedule(now + reap_after, Ev::Reap { env, gen });
     }
 
     fn on_reap(&mut self, env: u32, gen: u32) {
@@ -651,6 +689,7 @@ impl<'t> World<'t> {
             }
             (e.since, e.socks.len())
         };
+        self.effect();
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
@@ -691,6 +730,7 @@ impl<'t> World<'t> {
     }
 
     fn on_function_timeout(&mut self, env: u32) {
+        self.effect();
         let now = self.q.now();
         let (id, arrival, cold) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
@@ -729,12 +769,14 @@ impl<'t> World<'t> {
                 port: u16::MAX,
             },
         );
-        let socks: Vec<SockRef> = self.demux.range(lo..=hi).map(|(_, s)| *s).collect();
-        for s in socks {
+        let mut socks = self.sock_bufs.pop().unwrap_or_default();
+        socks.extend(self.demux.range(lo..=hi).map(|(_, s)| *s));
+        for s in socks.drain(..) {
             if let Some(Owner::Server(c)) = self.sock(s).map(|l| l.owner) {
                 self.set_zombie(c, zombie);
             }
         }
+        self.sock_bufs.push(socks);
     }
 
     fn set_zombie(&mut self, c: ConnRef, zombie: bool) {
@@ -750,6 +792,10 @@ impl<'t> World<'t> {
         } else {
             self.zombies -= 1;
         }
+    }
+
+    fn effect(&mut self) {
+        self.last_effect = self.q.now();
     }
 
     fn account_zombies(&mut self, now: SimTime) {
@@ -812,7 +858,7 @@ impl<'t> World<'t> {
                 ),
             );
         }
-        self.q.push(now + cost, Ev::CpuDone { env, seq });
+        self.schedule(now + cost, Ev::CpuDone { env, seq });
     }
 
     fn open_connection(&mut self, env: u32) {
@@ -908,7 +954,7 @@ impl<'t> World<'t> {
                     );
                 }
                 if let Some(t) = spec.timeout {
-                    self.q.push(now + t, Ev::RequestTimeout { env, seq, step });
+                    self.schedule(now + t, Ev::RequestTimeout { env, seq, step });
                 }
                 self.apply(s, out);
             }
@@ -988,7 +1034,7 @@ impl<'t> World<'t> {
                     }
                 }
             }
-            (None, Notice::Eof | Notice::Error(_)) => {
+            (None | Some(Phase::Init), Notice::Eof | Notice::Error(_)) => {
                 // The driver notices while idle (event loop running) and
                 // drops the connection; the next use reconnects.
                 if self.wants(Level::Timeline) {
@@ -1045,6 +1091,7 @@ impl<'t> World<'t> {
     }
 
     fn finish(&mut self, env: u32, error: Option<ErrorKind>, detail: Option<String>) {
+        self.effect();
         let now = self.q.now();
         let inv = self.envs[(env - 1) as usize]
             .inv
@@ -1061,14 +1108,17 @@ impl<'t> World<'t> {
                 Level::Timeline,
                 format!("inv-{}", inv.id),
                 "outcome",
-                vec![
-                    (
-                        "outcome",
-                        if error.is_some() { "error" } else { "ok" }.into(),
-                    ),
-                    ("error", error.map(|e| e.name()).unwrap_or("null").into()),
-                    ("latency_ns", latency.as_nanos().into()),
-                ],
+                {
+                    let ok = error.is_none();
+                    let mut f = vec![
+                        ("outcome", if ok { "ok" } else { "error" }.into()),
+                        ("latency_ns", latency.as_nanos().into()),
+                    ];
+                    if let Some(e) = error {
+                        f.push(("error", e.name().into()));
+                    }
+                    f
+                },
                 text,
             );
         }
@@ -1091,7 +1141,7 @@ impl<'t> World<'t> {
         e.since = now;
         let gen = e.gen;
         self.idle.insert((key, env));
-        self.q.push(now + delay, Ev::Freeze { env, gen });
+        self.schedule(now + delay, Ev::Freeze { env, gen });
     }
 
     fn app_close(&mut self, s: SockRef, why: &str) {
@@ -1191,7 +1241,12 @@ impl<'t> World<'t> {
         let Some(conn) = self.conn_mut(c) else { return };
         conn.idle_gen += 1;
         let gen = conn.idle_gen;
-        self.q.push(from + t, Ev::ServerIdle { conn: c, gen });
+        if from == self.q.now() {
+            self.schedule(from + t, Ev::ServerIdle { conn: c, gen });
+        } else {
+            // A re-check after activity: its delay is one of a kind.
+            self.q.push(from + t, Ev::ServerIdle { conn: c, gen });
+        }
     }
 
     fn on_server_idle(&mut self, c: ConnRef, gen: u32) {
@@ -1255,7 +1310,7 @@ impl<'t> World<'t> {
                         conn.last_activity = now;
                         if !conn.busy {
                             conn.busy = true;
-                            self.q.push(now + st, Ev::ServiceDone { conn: c });
+                            self.schedule(now + st, Ev::ServiceDone { conn: c });
                         }
                     }
                     RecvResult::Data(_) => {}
@@ -1293,7 +1348,7 @@ impl<'t> World<'t> {
                 conn.last_activity = now;
                 if conn.pending > 0 {
                     conn.busy = true;
-                    self.q.push(now + st, Ev::ServiceDone { conn: c });
+                    self.schedule(now + st, Ev::ServiceDone { conn: c });
                 }
             }
             Err(e) => self.server_close(c, s, &format!("write failed with {}", e.name())),
@@ -1302,8 +1357,9 @@ impl<'t> World<'t> {
 
     // ----- network -------------------------------------------------------
 
-    fn route(&mut self, seg: Segment) {
+    fn route(&mut self, seg: Segment, from: Option<SockRef>) {
         let now = self.q.now();
+        let to = from.and_then(|f| self.sock(f)).and_then(|l| l.peer);
         let from_server = seg.src.host == SERVER_HOST;
         let (first, second) = if from_server {
             (
@@ -1335,25 +1391,30 @@ impl<'t> World<'t> {
             } else {
                 Dir::FromClient
             };
-            self.q.push(
+            self.schedule(
                 now + first,
                 Ev::Deliver {
                     seg,
                     hop: Hop::Middlebox(dir),
+                    from,
+                    to,
                 },
             );
         } else {
-            self.q.push(
+            self.schedule(
                 now + first + second,
                 Ev::Deliver {
                     seg,
                     hop: Hop::Host,
+                    from,
+                    to,
                 },
             );
         }
     }
 
-    fn at_middlebox(&mut self, seg: Segment, dir: Dir) {
+    fn at_middlebox(&mut self, seg: Segment, dir: Dir, from: Option<SockRef>, to: Option<SockRef>) {
+        self.effect();
         let now = self.q.now();
         let (onward, back) = match dir {
             Dir::FromClient => (
@@ -1388,7 +1449,7 @@ impl<'t> World<'t> {
                         let armed = self.mb_timers.get(&key).copied();
                         if created || armed.is_none_or(|t| at < t) {
                             self.mb_timers.insert(key, at);
-                            self.q.push(at, Ev::MbExpire { client, server });
+                            self.schedule(at, Ev::MbExpire { client, server });
                         }
                     }
                 }
@@ -1420,11 +1481,13 @@ impl<'t> World<'t> {
                         );
                     }
                 }
-                self.q.push(
+                self.schedule(
                     now + onward,
                     Ev::Deliver {
                         seg,
                         hop: Hop::Host,
+                        from,
+                        to,
                     },
                 );
             }
@@ -1465,11 +1528,13 @@ impl<'t> World<'t> {
                         ),
                     );
                 }
-                self.q.push(
+                self.schedule(
                     now + back,
                     Ev::Deliver {
                         seg: rst,
                         hop: Hop::Host,
+                        from: None,
+                        to: from,
                     },
                 );
             }
@@ -1489,10 +1554,11 @@ impl<'t> World<'t> {
             }
             Some(at) if at > now => {
                 self.mb_timers.insert(key, at);
-                self.q.push(at, Ev::MbExpire { client, server });
+                self.schedule(at, Ev::MbExpire { client, server });
             }
             Some(_) => {
                 self.mb_timers.remove(&key);
+                self.last_effect = now;
                 let state = mb.expire(now, &key);
                 mb.prune_forgotten(now, SimDuration::from_secs(3600));
                 if let (Some(st), true) = (state, self.wants(Level::Timeline)) {
@@ -1524,7 +1590,8 @@ impl<'t> World<'t> {
         }
     }
 
-    fn at_host(&mut self, seg: Segment) {
+    fn at_host(&mut self, seg: Segment, from: Option<SockRef>, to: Option<SockRef>) {
+        self.effect();
         let now = self.q.now();
         let host = seg.dst.host;
         if host != SERVER_HOST {
@@ -1578,7 +1645,14 @@ impl<'t> World<'t> {
                 ),
             );
         }
-        if let Some(&s) = self.demux.get(&(seg.dst, seg.src)) {
+        let hinted = to.filter(|t| {
+            self.sock(*t)
+                .is_some_and(|l| l.tcb.local() == seg.dst && l.tcb.remote() == seg.src)
+        });
+        if let Some(s) = hinted.or_else(|| self.demux.get(&(seg.dst, seg.src)).copied()) {
+            if let (Some(f), Some(ls)) = (from, self.sock_mut(s)) {
+                ls.peer = Some(f);
+            }
             let mut out = self.buf();
             if let Some(ls) = self.sock_mut(s) {
                 ls.tcb.on_segment(now, &seg, &mut out);
@@ -1590,6 +1664,9 @@ impl<'t> World<'t> {
             let mut out = self.buf();
             let tcb = Tcb::accept_syn(now, self.cfg.server.tcp, &seg, &mut out);
             let s = self.alloc_sock(tcb, Owner::ServerPending);
+            if let Some(ls) = self.sock_mut(s) {
+                ls.peer = from;
+            }
             self.apply(s, out);
             return;
         }
@@ -1609,7 +1686,7 @@ impl<'t> World<'t> {
                     ),
                 );
             }
-            self.route(rst);
+            self.route(rst, None);
         }
     }
 
@@ -1644,12 +1721,15 @@ impl<'t> World<'t> {
 
     /// Carries out a socket's effects.
     fn apply(&mut self, s: SockRef, mut out: Vec<TcpAction>) {
-        let mut notices: Vec<Notice> = Vec::new();
+        if !out.is_empty() {
+            self.effect();
+        }
+        let mut notices: Vec<Notice> = self.notice_bufs.pop().unwrap_or_default();
         for a in out.drain(..) {
             match a {
-                TcpAction::Send(seg) => self.route(seg),
+                TcpAction::Send(seg) => self.route(seg, Some(s)),
                 TcpAction::Arm { kind, at, gen } => {
-                    self.q.push(at, Ev::TcpTimer { sock: s, kind, gen })
+                    self.schedule(at, Ev::TcpTimer { sock: s, kind, gen })
                 }
                 TcpAction::State { from, to } => {
                     if self.wants(Level::Timeline) {
@@ -1684,9 +1764,10 @@ impl<'t> World<'t> {
             }
         }
         self.recycle(out);
-        for n in notices {
+        for n in notices.drain(..) {
             self.dispatch_notice(s, n);
         }
+        self.notice_bufs.push(notices);
         self.maybe_free(s);
     }
 
@@ -1789,6 +1870,7 @@ impl<'t> World<'t> {
             tcb,
             owner,
             last_note: None,
+            peer: None,
         };
         let s = match self.free_socks.pop() {
             Some(idx) => {
@@ -1900,7 +1982,7 @@ impl<'t> World<'t> {
     }
 
     fn into_result(mut self) -> RunResult {
-        let end = self.q.now();
+        let end = self.last_effect;
         self.account_zombies(end);
         let totals = WorldTotals {
             events: self.q.events_processed(),
