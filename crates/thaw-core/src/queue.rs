@@ -4,6 +4,7 @@
 //! were pushed. This is the whole tie-breaking rule, and models rely on it.
 use crate::time::{SimDuration, SimTime};
 use std::cmp::{Ordering, Reverse};
+use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, VecDeque};
 
 struct Entry<E> {
@@ -52,11 +53,22 @@ pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
     lanes: Vec<(SimDuration, VecDeque<Entry<E>>)>,
     heads: BinaryHeap<Reverse<(SimTime, u64, usize)>>,
+    /// Open-addressing index from a delay to its lane (lane + 1; 0 = free).
+    lane_index: [u8; LANE_INDEX],
     max_lanes: usize,
     seq: u64,
     now: SimTime,
     popped: u64,
     budget: u64,
+}
+
+const LANE_INDEX: usize = 128;
+/// Most lanes a queue can have (the index must stay sparse).
+pub const MAX_LANES: usize = 64;
+
+fn lane_slot(delay: SimDuration) -> usize {
+    // Fibonacci hashing of the nanoseconds: fixed, portable.
+    (delay.as_nanos().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57) as usize
 }
 
 impl<E> EventQueue<E> {
@@ -72,7 +84,8 @@ impl<E> EventQueue<E> {
             heap: BinaryHeap::new(),
             lanes: Vec::new(),
             heads: BinaryHeap::new(),
-            max_lanes,
+            lane_index: [0; LANE_INDEX],
+            max_lanes: max_lanes.min(MAX_LANES),
             seq: 0,
             now: SimTime::ZERO,
             popped: 0,
@@ -112,14 +125,7 @@ impl<E> EventQueue<E> {
     /// events whose delays are all different.
     pub fn push_after(&mut self, delay: SimDuration, event: E) {
         let entry = self.entry(self.now + delay, event);
-        let idx = match self.lanes.iter().position(|(d, _)| *d == delay) {
-            Some(i) => Some(i),
-            None if self.lanes.len() < self.max_lanes => {
-                self.lanes.push((delay, VecDeque::new()));
-                Some(self.lanes.len() - 1)
-            }
-            None => None,
-        };
+        let idx = self.lane_for(delay);
         match idx {
             // `now` never decreases, so one delay's events are in order.
             Some(i) if self.lanes[i].1.back().is_none_or(|b| b.at <= entry.at) => {
@@ -129,6 +135,25 @@ impl<E> EventQueue<E> {
                 self.lanes[i].1.push_back(entry);
             }
             _ => self.heap.push(entry),
+        }
+    }
+
+    /// The lane of `delay`, creating it while there is room.
+    fn lane_for(&mut self, delay: SimDuration) -> Option<usize> {
+        let mut slot = lane_slot(delay);
+        loop {
+            match self.lane_index[slot] {
+                0 => {
+                    if self.lanes.len() >= self.max_lanes {
+                        return None;
+                    }
+                    self.lanes.push((delay, VecDeque::new()));
+                    self.lane_index[slot] = self.lanes.len() as u8;
+                    return Some(self.lanes.len() - 1);
+                }
+                l if self.lanes[l as usize - 1].0 == delay => return Some(l as usize - 1),
+                _ => slot = (slot + 1) % LANE_INDEX,
+            }
         }
     }
 
@@ -184,11 +209,15 @@ impl<E> EventQueue<E> {
         let entry = match src {
             None => self.heap.pop().expect("heap has an event"),
             Some(i) => {
-                self.heads.pop();
                 let lane = &mut self.lanes[i].1;
                 let e = lane.pop_front().expect("lane has an event");
-                if let Some(next) = lane.front() {
-                    self.heads.push(Reverse((next.at, next.seq, i)));
+                let mut head = self.heads.peek_mut().expect("lane i is the head");
+                match lane.front() {
+                    // Replace the head in place: one sift instead of two.
+                    Some(next) => *head = Reverse((next.at, next.seq, i)),
+                    None => {
+                        PeekMut::pop(head);
+                    }
                 }
                 e
             }

@@ -8,7 +8,7 @@
 //! `tcp_recvmsg()` / `tcp_sendmsg()`. Simplifications (one message per
 //! segment, no window, no delayed ACK, no SACK) are listed in docs/model.md.
 use crate::segment::{Addr, Flags, Payload, Segment};
-use std::collections::VecDeque;
+use smallvec::SmallVec;
 use std::fmt;
 use thaw_core::{SimDuration, SimTime};
 
@@ -296,7 +296,10 @@ pub struct Tcb {
     snd_una: u64,
     snd_nxt: u64,
     rcv_nxt: u64,
-    rtx: VecDeque<Unacked>,
+    // Inline: a connection rarely has more than a few segments in flight,
+    // and sockets are created per connection, so heap queues would cost
+    // two allocations each.
+    rtx: SmallVec<[Unacked; 3]>,
     retransmits: u32,
     retrans_stamp: Option<SimTime>,
     rto: SimDuration,
@@ -307,7 +310,7 @@ pub struct Tcb {
     orphan: bool,
     sock_done: bool,
     sk_err: Option<Errno>,
-    recv_q: VecDeque<Payload>,
+    recv_q: SmallVec<[Payload; 2]>,
     our_fin_seq: Option<u64>,
     gens: [u32; 3],
 }
@@ -347,7 +350,7 @@ impl Tcb {
             snd_una: 0,
             snd_nxt: 0,
             rcv_nxt: 0,
-            rtx: VecDeque::new(),
+            rtx: SmallVec::new(),
             retransmits: 0,
             retrans_stamp: None,
             rto: cfg.rto_initial,
@@ -358,7 +361,7 @@ impl Tcb {
             orphan: false,
             sock_done: false,
             sk_err: None,
-            recv_q: VecDeque::new(),
+            recv_q: SmallVec::new(),
             our_fin_seq: None,
             gens: [0; 3],
         }
@@ -490,7 +493,7 @@ impl Tcb {
     fn transmit_new(&mut self, now: SimTime, seg: Segment, out: &mut Vec<TcpAction>) {
         self.snd_nxt += seg.len();
         let arm = self.rtx.is_empty();
-        self.rtx.push_back(Unacked {
+        self.rtx.push(Unacked {
             seg,
             first_tx: now,
             retransmitted: false,
@@ -606,8 +609,8 @@ impl Tcb {
     /// data, then EOF if a FIN arrived (before any error), then the pending
     /// error (consumed), then EOF if the socket is closed, else EAGAIN.
     pub fn recv(&mut self) -> RecvResult {
-        if let Some(p) = self.recv_q.pop_front() {
-            return RecvResult::Data(p);
+        if !self.recv_q.is_empty() {
+            return RecvResult::Data(self.recv_q.remove(0));
         }
         if self.sock_done {
             return RecvResult::Eof;
@@ -757,7 +760,7 @@ impl Tcb {
                 if seg.flags.syn {
                     // Our SYN-ACK was lost or late: the peer retransmitted
                     // its SYN. Answer with the SYN-ACK again.
-                    if let Some(u) = self.rtx.front() {
+                    if let Some(u) = self.rtx.first() {
                         out.push(TcpAction::Send(u.seg));
                     }
                     return;
@@ -824,7 +827,7 @@ impl Tcb {
                     }
                     TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
                         self.rcv_nxt += 1;
-                        self.recv_q.push_back(p);
+                        self.recv_q.push(p);
                         advanced = true;
                         out.push(TcpAction::Notify(Notice::Readable));
                     }
@@ -894,9 +897,9 @@ impl Tcb {
             return;
         }
         let mut sample = None;
-        while let Some(front) = self.rtx.front() {
+        while let Some(front) = self.rtx.first() {
             if front.seg.seq + front.seg.len() <= ack {
-                let u = self.rtx.pop_front().expect("front exists");
+                let u = self.rtx.remove(0);
                 if !u.retransmitted {
                     // Karn: only never-retransmitted segments give samples.
                     sample = Some(now - u.first_tx);
@@ -978,7 +981,7 @@ impl Tcb {
     }
 
     fn on_rto(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
-        let Some(head) = self.rtx.front().copied() else {
+        let Some(head) = self.rtx.first().copied() else {
             return;
         };
         // tcp_write_timeout(): which limit applies.
@@ -1038,12 +1041,12 @@ impl Tcb {
             self.retrans_stamp = Some(head.first_tx);
         }
         self.retransmits += 1;
-        if let Some(u) = self.rtx.front_mut() {
+        if let Some(u) = self.rtx.first_mut() {
             u.retransmitted = true;
             // The retransmission carries our current ACK.
             u.seg.ack = self.rcv_nxt;
         }
-        let seg = self.rtx.front().expect("head exists").seg;
+        let seg = self.rtx.first().expect("head exists").seg;
         out.push(TcpAction::Send(seg));
         self.rto = self.rto.saturating_mul(2).min(self.cfg.rto_max);
         let mut next = self.rto;
@@ -1125,7 +1128,7 @@ impl Tcb {
     /// Kind of the oldest unacknowledged segment (`SYN`, `FIN`, `data`...),
     /// i.e. what the next retransmission will resend.
     pub fn head_kind(&self) -> Option<&'static str> {
-        self.rtx.front().map(|u| u.seg.kind())
+        self.rtx.first().map(|u| u.seg.kind())
     }
 }
 
