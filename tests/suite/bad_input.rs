@@ -44,6 +44,9 @@ poisson = { rate = 0.0, count = 10 }
     assert!(out.contains("bad.toml:6:"), "{out}");
     assert!(out.contains("did you mean `memory_mb`"), "{out}");
     assert!(out.contains("did you mean `idle_timeout`"), "{out}");
+    // Semantic problems in the rest of the file come in the same report.
+    assert!(out.contains("bad.toml:9:"), "{out}");
+    assert!(out.contains("rate 0 is not a positive number"), "{out}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! From a parsed scenario file to a validated run configuration. Every
 //! semantic problem is collected (with its dotted path, located in the file
 //! afterwards), never just the first.
-use crate::diag::{diagnostic_at, parse_toml, Diagnostics, Dur};
+use crate::diag::{diagnostic_at, parse_toml_partial, Diagnostics, Dur};
 use crate::file::*;
 use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
@@ -45,17 +45,37 @@ impl Problems {
 /// diagnostics; `sets` are `--set PATH=VALUE` overrides applied first.
 pub fn load(file: &str, text: &str, sets: &[String]) -> Result<Scenario, LoadError> {
     // The file alone first, so that its own mistakes point into it.
-    let parsed: ScenarioFile = parse_toml(file, text).map_err(|d| LoadError::new(text, d))?;
-    let scenario = build(file, text, parsed).map_err(|d| LoadError::new(text, d))?;
+    let scenario = check(file, text).map_err(|d| LoadError::new(text, d))?;
     if sets.is_empty() {
         return Ok(scenario);
     }
     let with_sets =
         crate::diag::apply_sets(text, sets).map_err(|d| LoadError::new(&sets.join("\n"), d))?;
     let name = format!("{file} (with --set)");
-    let parsed: ScenarioFile =
-        parse_toml(&name, &with_sets).map_err(|d| LoadError::new(&with_sets, d))?;
-    build(&name, &with_sets, parsed).map_err(|d| LoadError::new(&with_sets, d))
+    check(&name, &with_sets).map_err(|d| LoadError::new(&with_sets, d))
+}
+
+/// Parses and validates, reporting shape errors (unknown keys, bad values)
+/// and semantic errors (ranges, consistency) together.
+fn check(file: &str, text: &str) -> Result<Scenario, Diagnostics> {
+    let (parsed, mut diags) = parse_toml_partial::<ScenarioFile>(file, text);
+    let Some(parsed) = parsed else {
+        return Err(diags);
+    };
+    match build(file, text, parsed) {
+        Ok(s) if diags.is_empty() => Ok(s),
+        Ok(_) => Err(diags),
+        Err(more) => {
+            // A blanked entry falls back to its default; do not report it
+            // twice if that default trips a semantic check on the same line.
+            let lines: Vec<usize> = diags.iter().map(|d| d.line).collect();
+            diags
+                .0
+                .extend(more.0.into_iter().filter(|d| !lines.contains(&d.line)));
+            diags.0.sort_by_key(|d| (d.line, d.col));
+            Err(diags)
+        }
+    }
 }
 
 /// Why a scenario did not load: the diagnostics, and the source text they

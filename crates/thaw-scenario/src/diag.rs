@@ -796,9 +796,20 @@ fn value_help(msg: &str, raw: &str) -> Option<String> {
 /// `#[serde(deny_unknown_fields)]`), collecting *all* errors instead of
 /// stopping at the first one. `file` is only used in the diagnostics.
 pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostics> {
+    match parse_toml_partial(file, text) {
+        (Some(v), d) if d.is_empty() => Ok(v),
+        (_, d) => Err(d),
+    }
+}
+
+/// Like [`parse_toml`], but also returns the value read once every bad
+/// entry was blanked out (when the rest deserializes), so that semantic
+/// checks can run on the rest of the file and all problems are reported
+/// together. The value is `Some` with no diagnostics when the file is clean.
+pub fn parse_toml_partial<T: DeserializeOwned>(file: &str, text: &str) -> (Option<T>, Diagnostics) {
     let orig = match ImDocument::parse(text) {
         Ok(doc) => doc,
-        Err(e) => return Err(syntax_diagnostic(file, text, &e).into()),
+        Err(e) => return (None, syntax_diagnostic(file, text, &e).into()),
     };
     let orig_entries = collect_entries(&orig);
 
@@ -811,10 +822,14 @@ pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diag
     // A placeholder being tried for one of them, with the text before it.
     let mut trial: Option<(Pending, String)> = None;
 
+    let mut partial: Option<T> = None;
     for _ in 0..MAX_ATTEMPTS {
         let err = match toml::from_str::<T>(&current) {
-            Ok(value) if diags.is_empty() => return Ok(value),
-            Ok(_) => break,
+            Ok(value) if diags.is_empty() => return (Some(value), Diagnostics(Vec::new())),
+            Ok(value) => {
+                partial = Some(value);
+                break;
+            }
             Err(e) => e,
         };
         let span = err.span();
@@ -917,7 +932,7 @@ pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diag
         ));
     }
     diags.sort_by_key(|d| d.span.start);
-    Err(Diagnostics(diags))
+    (partial, Diagnostics(diags))
 }
 
 fn syntax_diagnostic(file: &str, text: &str, e: &toml_edit::TomlError) -> Diagnostic {

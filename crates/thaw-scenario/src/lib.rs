@@ -3,7 +3,8 @@
 pub mod diag;
 
 pub use diag::{
-    apply_sets, diagnostic_at, did_you_mean, parse_toml, span_of, Diagnostic, Diagnostics, Dur,
+    apply_sets, diagnostic_at, did_you_mean, parse_toml, parse_toml_partial, span_of, Diagnostic,
+    Diagnostics, Dur,
 };
 pub mod build;
 pub mod file;
