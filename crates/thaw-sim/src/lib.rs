@@ -10,6 +10,8 @@ pub mod jsonl;
 pub mod report;
 pub mod workload;
 mod world;
+#[cfg(test)]
+mod world_tests;
 
 pub use config::*;
 pub use report::{ErrorKind, Metrics, Outcome, RunResult};
