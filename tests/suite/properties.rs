@@ -106,7 +106,12 @@ fn config(p: &Params) -> SimConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases in the suite; PROPTEST_CASES=N for a longer hunt. Failures
+    // are recorded in tests/suite/proptest-regressions/ and replayed first.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn upstash_timings(p in params()) {

@@ -642,14 +642,6 @@ impl<'t> World<'t> {
 
     fn on_freeze(&mut self, env: u32, gen: u32) {
         let now = self.q.now();
-        let reap_after = match self.cfg.platform.reap.clone() {
-            ReapPolicy::Fixed(d) => d,
-            ReapPolicy::Uniform { min, max } => {
-                let lo = min.as_nanos();
-                let hi = max.as_nanos().max(lo);
-                SimDuration::from_nanos(self.platform_rng.random_range(lo..=hi))
-            }
-        };
         {
             let e = &mut self.envs[(env - 1) as usize];
             if e.gen != gen || e.state != EnvState::Idle {
@@ -658,6 +650,15 @@ impl<'t> World<'t> {
             e.state = EnvState::Frozen;
             e.since = now;
         }
+        // Drawn once per actual freeze: a cancelled freeze draws nothing.
+        let reap_after = match self.cfg.platform.reap.clone() {
+            ReapPolicy::Fixed(d) => d,
+            ReapPolicy::Uniform { min, max } => {
+                let lo = min.as_nanos();
+                let hi = max.as_nanos().max(lo);
+                SimDuration::from_nanos(self.platform_rng.random_range(lo..=hi))
+            }
+        };
         self.effect();
         self.set_env_zombies(env, true);
         if self.wants(Level::Timeline) {
@@ -981,6 +982,15 @@ impl<'t> World<'t> {
             EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
         }
         let phase = self.envs[(env - 1) as usize].inv.as_ref().map(|i| i.phase);
+        if phase == Some(Phase::Init)
+            && self.cfg.platform.thaw_order == ThawOrder::HandlerFirst
+            && self.envs[(env - 1) as usize].state == EnvState::Busy
+        {
+            // Raised by a kernel timer that ran at thaw, before the handler:
+            // the application sees it after the handler has started.
+            self.schedule(self.q.now(), Ev::AppNotice { sock: s, notice });
+            return;
+        }
         let is_current = self.envs[(env - 1) as usize].conn == Some(s);
         if !is_current {
             return;

@@ -1,21 +1,909 @@
-use crate::*;
-use thaw_core::{SimDuration, VecSink, TraceRecord};
+//! Unit tests beside the World's state machine: platform lifecycle (cold
+//! start, freeze, thaw, reap, scale-out, throttling, placement, function
+//! timeout), the frozen kernel and thaw order, the client (strategies,
+//! connect CPU, request timeout), the server (accept, max_connections, idle
+//! timeout) and the metrics (zombie accounting, connection balance).
+//!
+//! Every run goes through [`crate::run`] with a [`VecSink`] and is checked
+//! for `connections_opened == connections_closed + connections_open_at_end`.
+//! Times are exact integer nanoseconds derived from the model
+//! (docs/model.md §1, §4, §5, §6, §8) with the defaults of `SimConfig`:
+//! one-way path 250 µs + 250 µs = 500 µs, service time 100 µs, init 322 ms,
+//! connect CPU 470 µs × 1769 / 128 = 6 495 546 ns at 128 MB.
+use crate::{
+    ClientConfig, ErrorKind, FrozenKernel, NamedMiddlebox, Placement, ReapPolicy, RequestSpec,
+    RunError, RunResult, SimConfig, Strategy, ThawOrder, WorkloadConfig,
+};
+use thaw_core::{SimDuration, SimTime, TraceRecord, Value, VecSink};
+use thaw_net::{Keepalive, MiddleboxConfig, StateTimeouts, Untracked};
 
-fn dump(recs: &[TraceRecord]) {
-    for r in recs {
-        println!("{:>15} {:10} {:18} {:?} | {}", r.t.as_nanos(), r.component, r.event, r.fields, r.text);
+const US: u64 = 1_000;
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+/// One way, environment to server (client_latency + server_latency).
+const ONE_WAY: u64 = 500 * US;
+const RTT: u64 = 2 * ONE_WAY;
+const SERVICE: u64 = 100 * US;
+const INIT: u64 = 322 * MS;
+/// 470 µs × 1769 / 128, truncated.
+const CPU_128: u64 = 6_495_546;
+/// Handshake (one RTT) then request/response (one RTT + service).
+const CONNECT_AND_REQUEST: u64 = RTT + RTT + SERVICE;
+/// A request on an established connection.
+const WARM_REQUEST: u64 = RTT + SERVICE;
+/// Latency of a default cold invocation.
+const COLD: u64 = INIT + CPU_128 + CONNECT_AND_REQUEST;
+
+fn d(ns: u64) -> SimDuration {
+    SimDuration::from_nanos(ns)
+}
+
+/// Defaults with arrivals at the given instants (ns).
+fn base(arrivals: &[u64]) -> SimConfig {
+    SimConfig {
+        name: "world-test".into(),
+        workload: WorkloadConfig::At(arrivals.iter().map(|&t| d(t)).collect()),
+        ..SimConfig::default()
+    }
+}
+
+/// Runs `cfg` with a full trace and checks the connection balance.
+fn run_traced(cfg: &SimConfig) -> (RunResult, Vec<TraceRecord>) {
+    let mut sink = VecSink::default();
+    let r = crate::run(cfg, &mut sink, true).expect("run finishes");
+    let m = &r.metrics;
+    assert_eq!(
+        m.connections_opened,
+        m.connections_closed + m.connections_open_at_end,
+        "connection balance: {m:?}"
+    );
+    assert_eq!(m.invocations, r.outcomes.len() as u64);
+    (r, sink.records)
+}
+
+fn recs<'a>(rs: &'a [TraceRecord], component: &str, event: &str) -> Vec<&'a TraceRecord> {
+    rs.iter()
+        .filter(|r| r.component == component && r.event == event)
+        .collect()
+}
+
+fn one<'a>(rs: &'a [TraceRecord], component: &str, event: &str) -> &'a TraceRecord {
+    let v = recs(rs, component, event);
+    assert_eq!(v.len(), 1, "exactly one {component}/{event}: {v:#?}");
+    v[0]
+}
+
+fn field<'a>(r: &'a TraceRecord, name: &str) -> &'a Value {
+    r.fields
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no field {name} in {r:?}"))
+}
+
+fn u(r: &TraceRecord, name: &str) -> u64 {
+    match field(r, name) {
+        Value::U64(v) => *v,
+        v => panic!("field {name} is not a number: {v:?}"),
+    }
+}
+
+fn s<'a>(r: &'a TraceRecord, name: &str) -> &'a str {
+    match field(r, name) {
+        Value::Str(v) => v,
+        v => panic!("field {name} is not a string: {v:?}"),
+    }
+}
+
+fn t(r: &TraceRecord) -> u64 {
+    r.t.as_nanos()
+}
+
+fn assert_zombie(r: &RunResult, ns: u64) {
+    let got = r.metrics.zombie_connection_seconds;
+    let want = ns as f64 / 1e9;
+    assert!(
+        (got - want).abs() < 1e-9,
+        "zombie_connection_seconds {got} != {want}"
+    );
+}
+
+fn keepalive_2s() -> Keepalive {
+    Keepalive {
+        idle: SimDuration::from_secs(2),
+        interval: SimDuration::from_secs(1),
+        count: 9,
+    }
+}
+
+fn is_probe(r: &TraceRecord) -> bool {
+    r.event == "tcp_note" && r.text.contains("keepalive probe")
+}
+
+// ----- platform: cold start, warm reuse, freeze, reap ---------------------
+
+#[test]
+fn cold_start_then_warm_reuse() {
+    let cfg = base(&[0, 10 * SEC]);
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes;
+    assert_eq!(o.len(), 2);
+    assert_eq!((o[0].id, o[0].container, o[0].cold), (1, 1, true));
+    assert_eq!(o[0].error, None);
+    // Init, connect CPU, handshake, request/response.
+    assert_eq!(o[0].latency, d(COLD));
+    assert_eq!(COLD, 330_595_546);
+    assert_eq!((o[1].id, o[1].container, o[1].cold), (2, 1, false));
+    assert_eq!(o[1].error, None);
+    assert_eq!(o[1].latency, d(WARM_REQUEST));
+    assert_eq!(o[1].at, SimTime::from_secs(10));
+
+    let inv1 = one(&rs, "inv-1", "invoke");
+    assert_eq!(field(inv1, "cold"), &Value::Bool(true));
+    assert_eq!(u(inv1, "env"), 1);
+    let inv2 = one(&rs, "inv-2", "invoke");
+    assert_eq!(field(inv2, "cold"), &Value::Bool(false));
+    assert_eq!(u(inv2, "env"), 1);
+    assert_eq!(t(one(&rs, "env-1", "init_done")), INIT);
+    // The global connection is reused: no connection setup in inv-2.
+    assert!(recs(&rs, "inv-2", "connect_cpu").is_empty());
+    assert_eq!(t(one(&rs, "env-1", "connect")), INIT + CPU_128);
+    assert_eq!(
+        u(one(&rs, "inv-1", "outcome"), "latency_ns"),
+        COLD,
+        "trace latency matches the outcome"
+    );
+
+    let m = &r.metrics;
+    assert_eq!(m.invocations, 2);
+    assert_eq!(m.cold_starts, 1);
+    assert_eq!(m.errors, 0);
+    assert_eq!(m.environments, 1);
+    assert_eq!(m.connections_opened, 1);
+    assert_eq!(m.server_connections_peak, 1);
+    assert_eq!(m.server_connections_at_end, 1);
+}
+
+#[test]
+fn freeze_at_response_plus_freeze_delay() {
+    for delay in [0, 2 * SEC] {
+        let mut cfg = base(&[0]);
+        cfg.platform.freeze_delay = d(delay);
+        let (r, rs) = run_traced(&cfg);
+        let end = t(one(&rs, "inv-1", "outcome"));
+        assert_eq!(end, COLD);
+        assert_eq!(r.outcomes[0].latency, d(COLD));
+        let f = one(&rs, "env-1", "freeze");
+        assert_eq!(t(f), COLD + delay, "freeze_delay {delay}");
+        assert_eq!(u(f, "sockets"), 1);
     }
 }
 
 #[test]
-fn scratch() {
-    let mut cfg = SimConfig::default();
-    cfg.workload = WorkloadConfig::At(vec![SimDuration::ZERO, SimDuration::from_secs(10)]);
-    cfg.server.idle_timeout = Some(SimDuration::from_secs(5));
-    cfg.platform.frozen_kernel = FrozenKernel::Running;
-    cfg.platform.tcp.keepalive = Some(thaw_net::Keepalive { idle: SimDuration::from_secs(2), interval: SimDuration::from_secs(1), count: 9 });
+fn arrival_during_freeze_delay_is_warm_without_thaw() {
+    // inv-2 arrives while env-1 is Idle (not yet frozen): the pending freeze
+    // of inv-1 is cancelled; only the one after inv-2 happens.
+    let mut cfg = base(&[0, SEC]);
+    cfg.platform.freeze_delay = d(2 * SEC);
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[1].container, 1);
+    assert!(!r.outcomes[1].cold);
+    assert_eq!(r.outcomes[1].latency, d(WARM_REQUEST));
+    assert!(one(&rs, "inv-2", "invoke").text.contains("not yet frozen"));
+    assert!(recs(&rs, "env-1", "thaw_backlog").is_empty());
+    let f = one(&rs, "env-1", "freeze");
+    assert_eq!(t(f), SEC + WARM_REQUEST + 2 * SEC);
+}
+
+#[test]
+fn reap_at_freeze_plus_reap_after_then_cold_on_new_env() {
+    let freeze_delay = SEC;
+    let reap_after = 60 * SEC;
+    let freeze_t = COLD + freeze_delay;
+    let reap_t = freeze_t + reap_after;
+
+    let mut cfg = base(&[0, reap_t + SEC]);
+    cfg.platform.freeze_delay = d(freeze_delay);
+    cfg.platform.reap = ReapPolicy::Fixed(d(reap_after));
+    let (r, rs) = run_traced(&cfg);
+    let f = &recs(&rs, "env-1", "freeze")[0];
+    assert_eq!(t(f), freeze_t);
+    assert_eq!(u(f, "reap_after_ns"), reap_after);
+    let reap = one(&rs, "env-1", "reap");
+    assert_eq!(t(reap), reap_t);
+    assert_eq!(u(reap, "sockets"), 1);
+    let o = &r.outcomes[1];
+    assert_eq!((o.container, o.cold, o.error), (2, true, None));
+    assert_eq!(o.latency, d(COLD));
+    assert_eq!(r.metrics.environments, 2);
+    assert_eq!(r.metrics.cold_starts, 2);
+    assert_eq!(r.metrics.connections_opened, 2);
+
+    // One nanosecond before the reap, env-1 is still there (frozen): warm.
+    let mut cfg = base(&[0, reap_t - 1]);
+    cfg.platform.freeze_delay = d(freeze_delay);
+    cfg.platform.reap = ReapPolicy::Fixed(d(reap_after));
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes[1];
+    assert_eq!((o.container, o.cold, o.error), (1, false, None));
+    assert_eq!(o.latency, d(WARM_REQUEST));
+    // The thaw cancels the reap timer: the reap comes after the next freeze.
+    let freezes = recs(&rs, "env-1", "freeze");
+    assert_eq!(freezes.len(), 2);
+    let second = t(freezes[1]);
+    assert_eq!(second, reap_t - 1 + WARM_REQUEST + freeze_delay);
+    assert_eq!(t(one(&rs, "env-1", "reap")), second + reap_after);
+    assert_eq!(r.metrics.environments, 1);
+}
+
+/// (freeze time, drawn reap delay, reap time) of every environment.
+fn uniform_draws(seed: u64) -> Vec<(u64, u64, u64)> {
+    // Each invocation comes after the previous environment's reap (max 20 s):
+    // five cold starts, five freezes, five draws.
+    let mut cfg = base(&[0, 30 * SEC, 60 * SEC, 90 * SEC, 120 * SEC]);
+    cfg.seed = seed;
+    cfg.platform.reap = ReapPolicy::Uniform {
+        min: d(10 * SEC),
+        max: d(20 * SEC),
+    };
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.metrics.environments, 5);
+    assert!(r.outcomes.iter().all(|o| o.cold && o.error.is_none()));
+    (1..=5)
+        .map(|env| {
+            let c = format!("env-{env}");
+            let f = one(&rs, &c, "freeze");
+            (t(f), u(f, "reap_after_ns"), t(one(&rs, &c, "reap")))
+        })
+        .collect()
+}
+
+#[test]
+fn uniform_reap_is_drawn_within_bounds_per_seed() {
+    let a = uniform_draws(7);
+    for &(freeze, after, reap) in &a {
+        assert!((10 * SEC..=20 * SEC).contains(&after), "{after}");
+        assert_eq!(reap, freeze + after);
+    }
+    // Drawn per freeze: not all the same.
+    assert!(a.iter().any(|x| x.1 != a[0].1), "{a:?}");
+    // Deterministic for a seed, different for another.
+    assert_eq!(uniform_draws(7), a);
+    let b = uniform_draws(8);
+    assert_ne!(
+        a.iter().map(|x| x.1).collect::<Vec<_>>(),
+        b.iter().map(|x| x.1).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn uniform_reap_draws_once_per_actual_freeze() {
+    // docs/model.md §1.5: the delay is drawn "once per freeze". A freeze that
+    // is cancelled (an arrival during freeze_delay) must not consume a draw,
+    // so the first real freeze of this run draws the same value as the only
+    // freeze of a one-invocation run.
+    let uniform = ReapPolicy::Uniform {
+        min: d(10 * SEC),
+        max: d(20 * SEC),
+    };
+    let mut one_inv = base(&[0]);
+    one_inv.platform.reap = uniform.clone();
+    one_inv.platform.freeze_delay = d(2 * SEC);
+    let (_, rs) = run_traced(&one_inv);
+    let want = u(one(&rs, "env-1", "freeze"), "reap_after_ns");
+
+    let mut two_inv = base(&[0, SEC]);
+    two_inv.platform.reap = uniform;
+    two_inv.platform.freeze_delay = d(2 * SEC);
+    let (_, rs) = run_traced(&two_inv);
+    let f = one(&rs, "env-1", "freeze");
+    assert_eq!(u(f, "reap_after_ns"), want);
+    assert_eq!(t(one(&rs, "env-1", "reap")), t(f) + want);
+}
+
+// ----- scale-out, throttling, placement -----------------------------------
+
+#[test]
+fn simultaneous_arrivals_use_two_environments() {
+    let (r, rs) = run_traced(&base(&[0, 0]));
+    let mut envs: Vec<u32> = r.outcomes.iter().map(|o| o.container).collect();
+    envs.sort();
+    assert_eq!(envs, vec![1, 2]);
+    for o in &r.outcomes {
+        assert!(o.cold);
+        assert_eq!(o.error, None);
+        assert_eq!(o.latency, d(COLD));
+    }
+    assert_eq!(t(one(&rs, "env-1", "init_done")), INIT);
+    assert_eq!(t(one(&rs, "env-2", "init_done")), INIT);
+    assert_eq!(r.metrics.environments, 2);
+    assert_eq!(r.metrics.connections_opened, 2);
+    assert_eq!(r.metrics.server_connections_peak, 2);
+}
+
+#[test]
+fn throttled_at_max_concurrency() {
+    let mut cfg = base(&[0, MS, 2 * SEC, 20 * SEC]);
+    cfg.platform.max_concurrency = 1;
+    cfg.platform.reap = ReapPolicy::Fixed(d(5 * SEC));
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes;
+    // inv-2 arrives while env-1 initializes: no room for a second one.
+    assert_eq!(o[1].error, Some(ErrorKind::Throttled));
+    assert_eq!(o[1].container, 0);
+    assert_eq!(o[1].latency, SimDuration::ZERO);
+    assert!(!o[1].cold);
+    assert_eq!(
+        o[1].detail.as_deref(),
+        Some("Rate Exceeded (TooManyRequestsException)")
+    );
+    assert_eq!(t(one(&rs, "inv-2", "throttled")), MS);
+    assert!(recs(&rs, "inv-2", "invoke").is_empty());
+    // inv-3 finds env-1 frozen: warm, not throttled.
+    assert_eq!((o[2].container, o[2].cold, o[2].error), (1, false, None));
+    // inv-4 comes after env-1 was reaped: a reaped environment does not count
+    // toward max_concurrency, so a new one starts.
+    assert_eq!((o[3].container, o[3].cold, o[3].error), (2, true, None));
+    let m = &r.metrics;
+    assert_eq!(m.environments, 2);
+    assert_eq!(m.cold_starts, 2);
+    assert_eq!(m.errors, 1);
+    assert_eq!(m.errors_by_kind.get("THROTTLED"), Some(&1));
+}
+
+fn placement_run(p: Placement) -> u32 {
+    // env-1 and env-2 start 100 ms apart, so env-2's invocation ends last.
+    let mut cfg = base(&[0, 100 * MS, 10 * SEC]);
+    cfg.platform.placement = p;
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[0].container, 1);
+    assert_eq!(r.outcomes[1].container, 2);
+    assert_eq!(t(one(&rs, "inv-1", "outcome")), COLD);
+    assert_eq!(t(one(&rs, "inv-2", "outcome")), 100 * MS + COLD);
+    let o = &r.outcomes[2];
+    assert!(!o.cold);
+    assert_eq!(o.latency, d(WARM_REQUEST));
+    assert_eq!(u(one(&rs, "inv-3", "invoke"), "env"), o.container as u64);
+    o.container
+}
+
+#[test]
+fn placement_most_recent_vs_least_recent() {
+    assert_eq!(placement_run(Placement::MostRecent), 2);
+    assert_eq!(placement_run(Placement::LeastRecent), 1);
+}
+
+// ----- function timeout, request timeout ----------------------------------
+
+#[test]
+fn function_timeout_discards_env_and_leaves_a_zombie() {
+    let timeout = SEC;
+    let service = 5 * SEC;
+    let idle = 10 * SEC;
+    let mut cfg = base(&[0]);
+    cfg.platform.timeout = d(timeout);
+    cfg.server.service_time = d(service);
+    cfg.server.idle_timeout = Some(d(idle));
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes[0];
+    assert_eq!(o.error, Some(ErrorKind::FunctionTimeout));
+    assert_eq!(o.detail.as_deref(), Some("Task timed out after 1s"));
+    assert!(o.cold);
+    // Armed when the handler starts, after init.
+    assert_eq!(o.latency, d(INIT + timeout));
+    let ft = one(&rs, "inv-1", "function_timeout");
+    assert_eq!(t(ft), INIT + timeout);
+    // Discarded like a reap: no FIN or RST from env-1, ever after.
+    assert!(rs
+        .iter()
+        .filter(|x| x.component == "env-1" && x.event == "send" && x.t >= ft.t)
+        .all(|x| !matches!(s(x, "kind"), "FIN" | "RST")));
+    assert!(recs(&rs, "env-1", "close").is_empty());
+    // The server's reply vanishes with the environment.
+    let request_at_server = INIT + CPU_128 + RTT + ONE_WAY;
+    let vanish = recs(&rs, "env-1", "vanish");
+    assert!(!vanish.is_empty());
+    assert_eq!(t(vanish[0]), request_at_server + service + ONE_WAY);
+    // The server still holds the connection: a zombie until its idle close,
+    // `idle` after its last activity (the reply it wrote).
+    let close = one(&rs, "server", "idle_close");
+    assert_eq!(t(close), request_at_server + service + idle);
+    assert_zombie(&r, t(close) - t(ft));
+    assert_eq!(r.metrics.server_connections_at_end, 0);
+    assert_eq!(r.metrics.connections_opened, 1);
+    assert_eq!(r.metrics.connections_closed, 1);
+}
+
+#[test]
+fn function_timeout_then_next_invocation_is_cold() {
+    let mut cfg = base(&[0, 3 * SEC, 20 * SEC]);
+    cfg.platform.timeout = d(SEC);
+    cfg.server.service_time = d(5 * SEC);
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes;
+    assert_eq!(o[0].error, Some(ErrorKind::FunctionTimeout));
+    assert_eq!((o[1].container, o[1].cold), (2, true));
+    assert_eq!(o[1].error, Some(ErrorKind::FunctionTimeout));
+    assert_eq!((o[2].container, o[2].cold), (3, true));
+    assert_eq!(o[2].latency, d(INIT + SEC));
+    for inv in ["inv-1", "inv-2", "inv-3"] {
+        assert_eq!(recs(&rs, inv, "connect_cpu").len(), 1, "{inv}");
+    }
+    assert_eq!(r.metrics.environments, 3);
+    assert_eq!(r.metrics.cold_starts, 3);
+    assert_eq!(r.metrics.errors_by_kind.get("FUNCTION_TIMEOUT"), Some(&3));
+}
+
+#[test]
+fn warm_function_timeout_is_exactly_the_timeout() {
+    // inv-2 is warm; its request is silently dropped by a middlebox that
+    // forgot the flow, so only the function timeout ends it, `timeout` after
+    // the arrival (the handler starts at once on a warm environment).
+    let mut cfg = base(&[0, 30 * SEC]);
+    cfg.platform.timeout = d(3 * SEC);
+    cfg.middlebox = Some(NamedMiddlebox {
+        name: "fw".into(),
+        config: MiddleboxConfig {
+            timeouts: StateTimeouts::uniform(d(10 * SEC)),
+            untracked_from_client: Untracked::Drop,
+            untracked_from_server: Untracked::Drop,
+        },
+    });
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[0].error, None);
+    let o = &r.outcomes[1];
+    assert_eq!((o.container, o.cold), (1, false));
+    assert_eq!(o.error, Some(ErrorKind::FunctionTimeout));
+    assert_eq!(o.latency, d(3 * SEC));
+    assert_eq!(t(one(&rs, "inv-2", "function_timeout")), 33 * SEC);
+    assert!(!recs(&rs, "fw", "drop").is_empty());
+    // The reset environment is discarded at once, as by a reap.
+    assert!(recs(&rs, "env-1", "reap").is_empty());
+    assert_eq!(r.metrics.connections_closed, 1);
+    assert_eq!(r.metrics.connections_open_at_end, 0);
+}
+
+#[test]
+fn request_timeout() {
+    let mut cfg = base(&[0]);
+    cfg.server.service_time = d(SEC);
+    cfg.client.requests = vec![RequestSpec {
+        name: "GET foo".into(),
+        timeout: Some(d(50 * MS)),
+    }];
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes[0];
+    assert_eq!(o.error, Some(ErrorKind::RequestTimeout));
+    // Timed from the write, made as soon as the socket is ESTABLISHED.
+    let written = INIT + CPU_128 + RTT;
+    assert_eq!(t(one(&rs, "inv-1", "request")), written);
+    assert_eq!(o.latency, d(written + 50 * MS));
+    assert_eq!(
+        o.detail.as_deref(),
+        Some("GET foo: no reply within the client's timeout of 50ms")
+    );
+    // Error ⇒ close: the client closes its socket at once.
+    assert_eq!(t(one(&rs, "env-1", "close")), written + 50 * MS);
+    assert_eq!(r.metrics.errors_by_kind.get("REQUEST_TIMEOUT"), Some(&1));
+}
+
+// ----- frozen kernel, thaw order ------------------------------------------
+
+/// Server closes after 5 s idle; the client has keepalive after 2 s idle;
+/// the second invocation comes at 30 s.
+fn frozen_cfg(kernel: FrozenKernel, order: ThawOrder, keepalive: bool) -> SimConfig {
+    let mut cfg = base(&[0, 30 * SEC]);
+    cfg.platform.frozen_kernel = kernel;
+    cfg.platform.thaw_order = order;
+    cfg.server.idle_timeout = Some(d(5 * SEC));
+    if keepalive {
+        cfg.platform.tcp.keepalive = Some(keepalive_2s());
+    }
+    cfg
+}
+
+/// The server's last activity: the reply it wrote for inv-1.
+const LAST_REPLY: u64 = INIT + CPU_128 + RTT + ONE_WAY + SERVICE;
+
+#[test]
+fn silent_frozen_kernel_drops_packets_and_defers_timers() {
+    let cfg = frozen_cfg(FrozenKernel::Silent, ThawOrder::HandlerFirst, true);
+    let (r, rs) = run_traced(&cfg);
+    let freeze = t(recs(&rs, "env-1", "freeze")[0]);
+    assert_eq!(freeze, COLD);
+    let thaw = 30 * SEC;
+
+    // The server's FIN (and its retransmissions) meet a silent host.
+    let fin_sent = LAST_REPLY + 5 * SEC;
+    assert_eq!(t(one(&rs, "server", "idle_close")), fin_sent);
+    let drops = recs(&rs, "env-1", "frozen_drop");
+    assert!(drops.len() > 1, "FIN and retransmissions dropped");
+    assert_eq!(t(drops[0]), fin_sent + ONE_WAY);
+    assert_eq!(s(drops[0], "kind"), "FIN");
+    assert!(drops.iter().all(|x| t(x) < thaw));
+    // Nothing happens to env-1's socket and nothing leaves env-1 while frozen.
+    assert!(rs
+        .iter()
+        .filter(|x| x.component == "env-1" && t(x) > freeze && t(x) < thaw)
+        .all(|x| x.event == "frozen_drop"));
+
+    // The keepalive timer (due 2 s after the last segment received) waited
+    // for the thaw; then it fires first, before the handler's request.
+    let probes: Vec<_> = rs
+        .iter()
+        .filter(|x| x.component == "env-1" && is_probe(x))
+        .collect();
+    assert!(!probes.is_empty());
+    assert_eq!(t(probes[0]), thaw);
+    let backlog = one(&rs, "env-1", "thaw_backlog");
+    assert_eq!(t(backlog), thaw);
+    assert_eq!(u(backlog, "kernel_timers"), 1);
+    assert_eq!(u(backlog, "app_events"), 0);
+    let probe_idx = rs.iter().position(is_probe).unwrap();
+    let req_idx = rs
+        .iter()
+        .position(|x| x.component == "inv-2" && x.event == "request")
+        .unwrap();
+    assert!(probe_idx < req_idx);
+    // The client never saw the FIN: it writes on an ESTABLISHED socket and
+    // the server host (orphan in FIN_WAIT1) answers RST.
+    assert_eq!(
+        s(one(&rs, "inv-2", "request"), "socket_state"),
+        "ESTABLISHED"
+    );
+    let o = &r.outcomes[1];
+    assert_eq!(o.error, Some(ErrorKind::Econnreset));
+    assert_eq!(o.latency, d(RTT));
+    // Zombie from the freeze to the server's close.
+    assert_zombie(&r, fin_sent - freeze);
+}
+
+#[test]
+fn running_frozen_kernel_acks_fin_and_runs_timers() {
+    let cfg = frozen_cfg(FrozenKernel::Running, ThawOrder::HandlerFirst, true);
+    let (r, rs) = run_traced(&cfg);
+    let freeze = t(recs(&rs, "env-1", "freeze")[0]);
+    let fin_sent = LAST_REPLY + 5 * SEC;
+    assert!(recs(&rs, "env-1", "frozen_drop").is_empty());
+    // The frozen kernel ACKs the FIN: CLOSE_WAIT at once, server FIN_WAIT2.
+    let st = recs(&rs, "env-1", "tcp_state");
+    let cw = st
+        .iter()
+        .find(|x| s(x, "to") == "CLOSE_WAIT")
+        .expect("CLOSE_WAIT");
+    assert_eq!(s(cw, "from"), "ESTABLISHED");
+    assert_eq!(t(cw), fin_sent + ONE_WAY);
+    assert!(t(cw) > freeze && t(cw) < 30 * SEC);
+    let fw2 = recs(&rs, "server", "tcp_state")
+        .into_iter()
+        .find(|x| s(x, "to") == "FIN_WAIT2")
+        .expect("FIN_WAIT2");
+    assert_eq!(t(fw2), fin_sent + RTT);
+    // Kernel timers run on time: the first probe 2 s after the last segment
+    // received (the reply), while frozen.
+    let first_probe = rs
+        .iter()
+        .find(|x| x.component == "env-1" && is_probe(x))
+        .unwrap();
+    assert_eq!(t(first_probe), COLD + 2 * SEC);
+    // The EOF waited for the thaw as an application event.
+    let backlog = one(&rs, "env-1", "thaw_backlog");
+    assert_eq!(u(backlog, "kernel_timers"), 0);
+    assert_eq!(u(backlog, "app_events"), 1);
+    assert_eq!(r.outcomes[1].error, Some(ErrorKind::Eof));
+}
+
+#[test]
+fn thaw_order_handler_first_eof_vs_events_first_reconnect() {
+    let (r, rs) = run_traced(&frozen_cfg(
+        FrozenKernel::Running,
+        ThawOrder::HandlerFirst,
+        false,
+    ));
+    let o = &r.outcomes[1];
+    assert_eq!(o.error, Some(ErrorKind::Eof));
+    assert!(!o.cold);
+    // The handler writes on the CLOSE_WAIT socket, then reads the queued EOF.
+    assert_eq!(
+        s(one(&rs, "inv-2", "request"), "socket_state"),
+        "CLOSE_WAIT"
+    );
+    assert_eq!(o.latency, SimDuration::ZERO);
+    assert_eq!(r.metrics.connections_opened, 1);
+    assert!(recs(&rs, "env-1", "client_drops_dead").is_empty());
+
+    let (r, rs) = run_traced(&frozen_cfg(
+        FrozenKernel::Running,
+        ThawOrder::EventsFirst,
+        false,
+    ));
+    let o = &r.outcomes[1];
+    assert_eq!(o.error, None);
+    assert!(!o.cold);
+    assert_eq!(o.container, 1);
+    assert_eq!(t(one(&rs, "env-1", "client_drops_dead")), 30 * SEC);
+    assert_eq!(recs(&rs, "inv-2", "connect_cpu").len(), 1);
+    // A new connection: connect CPU, handshake, request.
+    assert_eq!(o.latency, d(CPU_128 + CONNECT_AND_REQUEST));
+    assert_eq!(r.metrics.connections_opened, 2);
+}
+
+// ----- client: connect CPU, strategies ------------------------------------
+
+#[test]
+fn connect_cpu_scales_below_1769_mb() {
+    for (mem, cpu) in [
+        (128, CPU_128),
+        (512, 1_623_886), // 470 µs × 1769 / 512 = 1 623 886.7
+        (1769, 470 * US),
+        (3008, 470 * US),
+    ] {
+        let mut cfg = base(&[0]);
+        cfg.platform.memory_mb = mem;
+        let (r, rs) = run_traced(&cfg);
+        let c = one(&rs, "inv-1", "connect_cpu");
+        assert_eq!(u(c, "cpu_ns"), cpu, "{mem} MB");
+        assert_eq!(t(c), INIT);
+        assert_eq!(t(one(&rs, "env-1", "connect")), INIT + cpu, "{mem} MB");
+        assert_eq!(
+            r.outcomes[0].latency,
+            d(INIT + cpu + CONNECT_AND_REQUEST),
+            "{mem} MB"
+        );
+    }
+    // Scaled with the configured cost too.
+    let mut cfg = base(&[0]);
+    cfg.platform.memory_mb = 1000;
+    cfg.client.connect_cpu = d(SEC);
+    let (_, rs) = run_traced(&cfg);
+    assert_eq!(u(one(&rs, "inv-1", "connect_cpu"), "cpu_ns"), 1_769_000_000);
+}
+
+#[test]
+fn max_connections_one_rejects_the_second_global_client() {
+    let mut cfg = base(&[0, 0]);
+    cfg.server.max_connections = 1;
+    let (r, rs) = run_traced(&cfg);
+    let errs: Vec<_> = r.outcomes.iter().filter(|o| o.error.is_some()).collect();
+    assert_eq!(errs.len(), 1);
+    let e = errs[0];
+    assert_eq!(e.error, Some(ErrorKind::TooManyConnections));
+    assert_eq!(
+        e.detail.as_deref(),
+        Some("ERR max number of clients reached")
+    );
+    // The server accepts (handshake done), writes the error, closes; the
+    // client reads the error one way later.
+    assert_eq!(e.latency, d(INIT + CPU_128 + RTT + RTT));
+    let ok: Vec<_> = r.outcomes.iter().filter(|o| o.error.is_none()).collect();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].latency, d(COLD));
+    let rej = one(&rs, "server", "reject");
+    assert_eq!(u(rej, "open"), 1);
+    assert_eq!(t(rej), INIT + CPU_128 + RTT + ONE_WAY);
+    assert_eq!(recs(&rs, "server", "accept").len(), 1);
+    let m = &r.metrics;
+    assert_eq!(m.server_connections_peak, 1);
+    assert_eq!(m.errors_by_kind.get("TOO_MANY_CONNECTIONS"), Some(&1));
+    assert_eq!(m.connections_opened, 2);
+    assert_eq!(m.server_connections_at_end, 1);
+}
+
+#[test]
+fn per_invocation_opens_a_connection_every_time() {
+    let mut cfg = base(&[0, 10 * SEC, 20 * SEC]);
+    cfg.client = ClientConfig {
+        strategy: Strategy::PerInvocation,
+        ..ClientConfig::default()
+    };
+    let (r, rs) = run_traced(&cfg);
+    let o = &r.outcomes;
+    assert!(o.iter().all(|o| o.error.is_none() && o.container == 1));
+    assert_eq!(o[0].latency, d(COLD));
+    // Warm, but each invocation pays connection setup and a handshake.
+    assert_eq!(o[1].latency, d(CPU_128 + CONNECT_AND_REQUEST));
+    assert_eq!(o[2].latency, d(CPU_128 + CONNECT_AND_REQUEST));
+    for inv in ["inv-1", "inv-2", "inv-3"] {
+        assert_eq!(recs(&rs, inv, "connect_cpu").len(), 1, "{inv}");
+    }
+    // Every accept finds no other connection open: the count went back to 0.
+    let accepts = recs(&rs, "server", "accept");
+    assert_eq!(accepts.len(), 3);
+    assert!(accepts.iter().all(|a| u(a, "open") == 1));
+    // The client closes after its reply, the server on the client's FIN.
+    assert_eq!(recs(&rs, "env-1", "close").len(), 3);
+    let server_closes = recs(&rs, "server", "close");
+    assert_eq!(server_closes.len(), 3);
+    assert_eq!(t(server_closes[0]), COLD + ONE_WAY);
+    // The invocation ends right after close(): the environment froze with
+    // its socket still in FIN_WAIT1.
+    let freeze = recs(&rs, "env-1", "freeze")[0];
+    assert_eq!(t(freeze), COLD);
+    assert_eq!(u(freeze, "sockets"), 1);
+    let last_state = recs(&rs, "env-1", "tcp_state")
+        .into_iter()
+        .rfind(|x| x.t <= freeze.t)
+        .expect("state changes before the freeze");
+    assert_eq!(s(last_state, "to"), "FIN_WAIT1");
+    let m = &r.metrics;
+    assert_eq!(m.connections_opened, 3);
+    assert_eq!(m.server_connections_peak, 1);
+    assert_eq!(m.server_connections_at_end, 0);
+    assert_eq!(m.environments, 1);
+}
+
+// ----- server ------------------------------------------------------------
+
+#[test]
+fn server_idle_timeout_counts_from_last_activity() {
+    let idle = 60 * SEC;
+    let mut cfg = base(&[0, 30 * SEC]);
+    cfg.server.idle_timeout = Some(d(idle));
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[1].error, None);
+    assert_eq!(r.outcomes[1].latency, d(WARM_REQUEST));
+    // Last activity: the reply to the request read at 30 s + one way.
+    let last = 30 * SEC + ONE_WAY + SERVICE;
+    let c = one(&rs, "server", "idle_close");
+    assert_eq!(t(c), last + idle);
+    assert_eq!(t(c), 90_000_600_000);
+    assert_eq!(u(c, "idle_ns"), idle);
+    assert_eq!(r.metrics.server_connections_at_end, 0);
+}
+
+#[test]
+fn server_without_idle_timeout_never_closes() {
+    let (r, rs) = run_traced(&base(&[0, 700 * SEC]));
+    assert!(recs(&rs, "server", "idle_close").is_empty());
+    // env-1 was reaped at 600 s; the server still holds its connection.
+    assert_eq!(t(one(&rs, "env-1", "reap")), COLD + 600 * SEC);
+    assert_eq!(r.metrics.server_connections_at_end, 2);
+    assert_eq!(r.metrics.server_connections_peak, 2);
+}
+
+// ----- metrics ------------------------------------------------------------
+
+#[test]
+fn zombie_seconds_from_freeze_to_server_close() {
+    let idle = 60 * SEC;
+    let mut cfg = base(&[0]);
+    cfg.server.idle_timeout = Some(d(idle));
+    let (r, rs) = run_traced(&cfg);
+    let t1 = t(one(&rs, "env-1", "freeze"));
+    let t2 = t(one(&rs, "server", "idle_close"));
+    assert_eq!(t1, COLD);
+    assert_eq!(t2, LAST_REPLY + idle);
+    assert_zombie(&r, t2 - t1);
+    assert_eq!(t2 - t1, 59_999_500_000);
+
+    // Reaped before the server closes: still a zombie until the close.
+    cfg.platform.reap = ReapPolicy::Fixed(d(10 * SEC));
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(t(one(&rs, "env-1", "reap")), t1 + 10 * SEC);
+    assert_eq!(t(one(&rs, "server", "idle_close")), t2);
+    assert_zombie(&r, t2 - t1);
+
+    // A thaw stops the count; the next freeze starts it again.
+    let mut cfg = base(&[0, 30 * SEC]);
+    cfg.server.idle_timeout = Some(d(idle));
+    let (r, rs) = run_traced(&cfg);
+    let f = recs(&rs, "env-1", "freeze");
+    assert_eq!(f.len(), 2);
+    let close = t(one(&rs, "server", "idle_close"));
+    assert_zombie(&r, (30 * SEC - t(f[0])) + (close - t(f[1])));
+}
+
+#[test]
+fn zombie_not_counted_while_idle_before_freeze() {
+    // freeze_delay longer than the server's idle timeout: the server closes
+    // while the environment is Idle (it sees the FIN and drops the dead
+    // connection): no zombie at all.
+    let mut cfg = base(&[0, 30 * SEC]);
+    cfg.platform.freeze_delay = d(10 * SEC);
+    cfg.server.idle_timeout = Some(d(5 * SEC));
+    let (r, rs) = run_traced(&cfg);
+    // Once for inv-1's connection, once for inv-2's (it idles out too).
+    let drops = recs(&rs, "env-1", "client_drops_dead");
+    assert_eq!(drops.len(), 2);
+    assert_eq!(t(drops[0]), LAST_REPLY + 5 * SEC + ONE_WAY);
+    assert_zombie(&r, 0);
+    // The next invocation reconnects and succeeds.
+    assert_eq!(r.outcomes[1].error, None);
+    assert_eq!(r.outcomes[1].latency, d(CPU_128 + CONNECT_AND_REQUEST));
+}
+
+// ----- middlebox ----------------------------------------------------------
+
+#[test]
+fn middlebox_hop_keeps_latency_and_can_reset() {
+    let mut cfg = base(&[0, 30 * SEC]);
+    cfg.middlebox = Some(NamedMiddlebox {
+        name: "nat".into(),
+        config: MiddleboxConfig {
+            timeouts: StateTimeouts {
+                established: d(10 * SEC),
+                ..StateTimeouts::uniform(d(120 * SEC))
+            },
+            untracked_from_client: Untracked::Rst,
+            untracked_from_server: Untracked::Drop,
+        },
+    });
+    let (r, rs) = run_traced(&cfg);
+    // Two legs of 250 µs: the same path latency as without a middlebox.
+    assert_eq!(r.outcomes[0].latency, d(COLD));
+    assert!(!recs(&rs, "nat", "flow_state").is_empty());
+    // The flow is forgotten 10 s after its last packet (the client's ACK of
+    // the reply passing the middlebox 250 µs after it left env-1).
+    let forget = one(&rs, "nat", "forget");
+    assert_eq!(t(forget), COLD + 250 * US + 10 * SEC);
+    // inv-2's request is answered by the middlebox: RST after 2 × 250 µs.
+    let o = &r.outcomes[1];
+    assert_eq!(o.error, Some(ErrorKind::Econnreset));
+    assert_eq!(o.latency, d(500 * US));
+    assert_eq!(t(one(&rs, "nat", "rst")), 30 * SEC + 250 * US);
+}
+
+// ----- engine: budget, determinism -----------------------------------------
+
+#[test]
+fn event_budget_exceeded_is_an_error() {
+    let mut cfg = base(&[0, 10 * SEC]);
+    cfg.event_budget = 5;
     let mut sink = VecSink::default();
-    let r = run(&cfg, &mut sink, true).unwrap();
-    dump(&sink.records);
-    println!("{:#?}", r);
+    match crate::run(&cfg, &mut sink, true) {
+        Err(RunError::Budget(b)) => assert_eq!(b.budget, 5),
+        Ok(r) => panic!("expected a budget error, got {:?}", r.metrics),
+    }
+    // The same run fits a sufficient budget.
+    cfg.event_budget = 1_000;
+    let (r, _) = run_traced(&cfg);
+    assert!(r.metrics.events <= 1_000);
+}
+
+fn poisson(seed: u64) -> SimConfig {
+    let mut cfg = base(&[]);
+    cfg.seed = seed;
+    cfg.workload = WorkloadConfig::Poisson {
+        rate_per_s: 0.5,
+        start: d(SEC),
+        count: 20,
+    };
+    cfg.server.idle_timeout = Some(d(5 * SEC));
+    cfg.platform.reap = ReapPolicy::Uniform {
+        min: d(3 * SEC),
+        max: d(30 * SEC),
+    };
+    cfg
+}
+
+#[test]
+fn same_config_twice_gives_identical_traces() {
+    let cfg = poisson(42);
+    let (r1, t1) = run_traced(&cfg);
+    let (r2, t2) = run_traced(&cfg);
+    assert!(!t1.is_empty());
+    assert_eq!(t1, t2);
+    assert_eq!(r1, r2);
+    // With keep_rows off the metrics are the same.
+    let mut sink = VecSink::default();
+    let r3 = crate::run(&cfg, &mut sink, false).unwrap();
+    assert!(r3.outcomes.is_empty());
+    assert_eq!(r3.metrics, r1.metrics);
+    assert_eq!(sink.records, t1);
+}
+
+#[test]
+fn another_seed_gives_other_poisson_arrivals() {
+    let arrivals = |seed| -> Vec<SimTime> {
+        let (r, _) = run_traced(&poisson(seed));
+        assert_eq!(r.metrics.invocations, 20);
+        let v: Vec<SimTime> = r.outcomes.iter().map(|o| o.at).collect();
+        assert!(v.windows(2).all(|w| w[0] <= w[1]));
+        assert!(v[0] >= SimTime::from_secs(1));
+        v
+    };
+    let a = arrivals(1);
+    assert_eq!(arrivals(1), a);
+    assert_ne!(arrivals(2), a);
 }
