@@ -1,0 +1,379 @@
+//! The function's client: connection strategies, requests, what the
+//! application sees, and how an invocation ends.
+use super::*;
+
+impl World<'_> {
+    // ----- the function's client ----------------------------------------
+
+    pub(super) fn connect_cpu(&self) -> SimDuration {
+        let mem = self.cfg.platform.memory_mb.max(1) as u64;
+        let c = self.cfg.client.connect_cpu;
+        if mem >= MB_PER_VCPU {
+            c
+        } else {
+            c.mul_ratio(MB_PER_VCPU, mem)
+        }
+    }
+
+    pub(super) fn advance(&mut self, env: u32) {
+        let now = self.q.now();
+        let nreq = self.cfg.client.requests.len();
+        let e = &self.envs[(env - 1) as usize];
+        let inv = e.inv.as_ref().expect("advance without invocation");
+        if inv.step >= nreq {
+            if self.cfg.client.strategy == Strategy::PerInvocation {
+                if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+                    self.app_close(
+                        s,
+                        "per-invocation connection closed at the end of the invocation",
+                    );
+                }
+            }
+            self.finish(env, None, None);
+            return;
+        }
+        if let Some(s) = e.conn {
+            self.send_request(env, s);
+            return;
+        }
+        let seq = inv.seq;
+        let id = inv.id;
+        let cost = self.connect_cpu();
+        self.envs[(env - 1) as usize]
+            .inv
+            .as_mut()
+            .expect("inv")
+            .phase = Phase::ConnectCpu;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "connect_cpu",
+                vec![("cpu_ns", cost.as_nanos().into())],
+                format!(
+                    "inv-{id} opens a new connection: {cost} of connection setup at {} MB ({} of a vCPU)",
+                    self.cfg.platform.memory_mb,
+                    vcpu_share(self.cfg.platform.memory_mb)
+                ),
+            );
+        }
+        self.schedule(now + cost, Ev::CpuDone { env, seq });
+    }
+
+    pub(super) fn open_connection(&mut self, env: u32) {
+        let now = self.q.now();
+        let remote = self.server_addr;
+        let Some(port) = self.alloc_port(env) else {
+            self.fail(
+                env,
+                ErrorKind::Eaddrnotavail,
+                "connect EADDRNOTAVAIL: no free local port".into(),
+            );
+            return;
+        };
+        let local = Addr { host: env, port };
+        let cfg = self.cfg.platform.tcp;
+        let mut out = self.buf();
+        let tcb = Tcb::connect(now, cfg, local, remote, &mut out);
+        let s = self.alloc_sock(tcb, Owner::Env(env));
+        self.connections_opened += 1;
+        {
+            let e = &mut self.envs[(env - 1) as usize];
+            e.conn = Some(s);
+            e.socks.push(s);
+            e.inv.as_mut().expect("inv").phase = Phase::Connecting;
+        }
+        if self.wants(Level::Timeline) {
+            let name = self.sock_name(s);
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "connect",
+                vec![("port", port.into())],
+                format!("{name}: connect() sends SYN"),
+            );
+        }
+        self.apply(s, out);
+    }
+
+    pub(super) fn alloc_port(&mut self, env: u32) -> Option<u16> {
+        let span = (LAST_EPHEMERAL - FIRST_EPHEMERAL) as u32 + 1;
+        for _ in 0..span {
+            let e = &mut self.envs[(env - 1) as usize];
+            let p = e.next_port;
+            e.next_port = if p >= LAST_EPHEMERAL {
+                FIRST_EPHEMERAL
+            } else {
+                p + 1
+            };
+            let key = (Addr { host: env, port: p }, self.server_addr);
+            if !self.demux.contains_key(&key) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    pub(super) fn send_request(&mut self, env: u32, s: SockRef) {
+        let now = self.q.now();
+        let (id, seq, step) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
+            (inv.id, inv.seq, inv.step)
+        };
+        let spec = self.cfg.client.requests[step].clone();
+        let mut out = self.buf();
+        let res = match self.sock_mut(s) {
+            Some(ls) => ls.tcb.send(now, Payload(MSG_REQUEST), &mut out),
+            None => Err(Errno::Epipe),
+        };
+        match res {
+            Ok(()) => {
+                self.envs[(env - 1) as usize]
+                    .inv
+                    .as_mut()
+                    .expect("inv")
+                    .phase = Phase::AwaitReply;
+                if self.wants(Level::Timeline) {
+                    let state = self
+                        .sock(s)
+                        .map(|l| l.tcb.state().name())
+                        .unwrap_or("CLOSED");
+                    self.emit(
+                        Level::Timeline,
+                        format!("inv-{id}"),
+                        "request",
+                        vec![
+                            ("request", spec.name.as_str().into()),
+                            ("socket_state", state.into()),
+                        ],
+                        format!(
+                            "inv-{id} sends {} (socket {state}: write() succeeds)",
+                            spec.name
+                        ),
+                    );
+                }
+                if let Some(t) = spec.timeout {
+                    self.schedule(now + t, Ev::RequestTimeout { env, seq, step });
+                }
+                self.apply(s, out);
+            }
+            Err(e) => {
+                self.recycle(out);
+                self.fail(
+                    env,
+                    ErrorKind::from_errno(e),
+                    format!("{}: write {}", spec.name, e.name()),
+                );
+            }
+        }
+    }
+
+    /// A socket event reaches an environment's code (now, or at thaw).
+    pub(super) fn env_notice(&mut self, env: u32, s: SockRef, notice: Notice) {
+        let state = self.envs[(env - 1) as usize].state;
+        match state {
+            EnvState::Frozen => {
+                self.envs[(env - 1) as usize].deferred_app.push((s, notice));
+                return;
+            }
+            EnvState::Reaped => return,
+            EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
+        }
+        let phase = self.envs[(env - 1) as usize].inv.as_ref().map(|i| i.phase);
+        if phase == Some(Phase::Init)
+            && self.cfg.platform.thaw_order == ThawOrder::HandlerFirst
+            && self.envs[(env - 1) as usize].state == EnvState::Busy
+        {
+            // Raised by a kernel timer that ran at thaw, before the handler:
+            // the application sees it after the handler has started.
+            self.schedule(self.q.now(), Ev::AppNotice { sock: s, notice });
+            return;
+        }
+        let is_current = self.envs[(env - 1) as usize].conn == Some(s);
+        if !is_current {
+            return;
+        }
+        match (phase, notice) {
+            (Some(Phase::Connecting), Notice::Connected) => self.send_request(env, s),
+            (Some(Phase::Connecting), Notice::Error(_)) => {
+                let err = self.read_error(s);
+                let (kind, detail) = self.explain(s, err, "connect");
+                self.fail(env, kind, detail);
+            }
+            (Some(Phase::AwaitReply), Notice::Readable | Notice::Eof | Notice::Error(_)) => {
+                let r = self
+                    .sock_mut(s)
+                    .map(|l| l.tcb.recv())
+                    .unwrap_or(RecvResult::Eof);
+                match r {
+                    RecvResult::WouldBlock => {}
+                    RecvResult::Data(Payload(MSG_RESPONSE)) => {
+                        let (id, step) = {
+                            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                            inv.step += 1;
+                            (inv.id, inv.step - 1)
+                        };
+                        if self.wants(Level::Timeline) {
+                            let name = self.cfg.client.requests[step].name.clone();
+                            self.emit(
+                                Level::Timeline,
+                                format!("inv-{id}"),
+                                "reply",
+                                vec![("request", name.as_str().into())],
+                                format!("inv-{id} {name}: reply received"),
+                            );
+                        }
+                        self.advance(env);
+                    }
+                    RecvResult::Data(Payload(MSG_ERR_MAXCLIENTS)) => self.fail(
+                        env,
+                        ErrorKind::TooManyConnections,
+                        "ERR max number of clients reached".into(),
+                    ),
+                    RecvResult::Data(_) => {}
+                    RecvResult::Eof => self.fail(
+                        env,
+                        ErrorKind::Eof,
+                        "connection closed by the server: read() returned 0 (EOF)".into(),
+                    ),
+                    RecvResult::Err(e) => {
+                        let (kind, detail) = self.explain(s, Some(e), "read");
+                        self.fail(env, kind, detail);
+                    }
+                }
+            }
+            (None | Some(Phase::Init), Notice::Eof | Notice::Error(_)) => {
+                // The driver notices while idle (event loop running) and
+                // drops the connection; the next use reconnects.
+                if self.wants(Level::Timeline) {
+                    let name = self.sock_name(s);
+                    self.emit(
+                        Level::Timeline,
+                        format!("env-{env}"),
+                        "client_drops_dead",
+                        vec![],
+                        format!(
+                            "{name}: the client sees the connection end while idle and discards it"
+                        ),
+                    );
+                }
+                self.envs[(env - 1) as usize].conn = None;
+                self.app_close(s, "closed by the client after it saw the connection end");
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn read_error(&mut self, s: SockRef) -> Option<Errno> {
+        match self.sock_mut(s).map(|l| l.tcb.recv()) {
+            Some(RecvResult::Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub(super) fn explain(
+        &self,
+        s: SockRef,
+        err: Option<Errno>,
+        call: &str,
+    ) -> (ErrorKind, String) {
+        let e = err.unwrap_or(Errno::Econnreset);
+        let why = match (e, self.sock(s).and_then(|l| l.last_note)) {
+            (Errno::Etimedout, Some(TcpNote::GaveUp { retries, rule, .. })) => format!(
+                ": the kernel gave up after {retries} unanswered retransmission(s) ({rule})"
+            ),
+            (Errno::Etimedout, Some(TcpNote::KeepaliveGaveUp)) => {
+                ": keepalive probes went unanswered".to_string()
+            }
+            (Errno::Econnreset, _) => ": the peer answered with RST".to_string(),
+            (Errno::Econnrefused, _) => ": RST in answer to SYN".to_string(),
+            (Errno::Epipe, _) => ": RST after the peer's FIN".to_string(),
+            _ => String::new(),
+        };
+        (
+            ErrorKind::from_errno(e),
+            format!("{call} {}{why}", e.name()),
+        )
+    }
+
+    pub(super) fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
+        if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+            self.app_close(s, "closed by the client after the error");
+        }
+        self.finish(env, Some(kind), Some(detail));
+    }
+
+    pub(super) fn finish(&mut self, env: u32, error: Option<ErrorKind>, detail: Option<String>) {
+        self.effect();
+        let now = self.q.now();
+        let inv = self.envs[(env - 1) as usize]
+            .inv
+            .take()
+            .expect("finish without invocation");
+        let latency = now.saturating_since(inv.arrival);
+        if self.wants(Level::Timeline) {
+            let text = match (&error, &detail) {
+                (Some(k), Some(d)) => format!("inv-{} fails with {k} after {latency}: {d}", inv.id),
+                (Some(k), None) => format!("inv-{} fails with {k} after {latency}", inv.id),
+                (None, _) => format!("inv-{} ok in {latency}", inv.id),
+            };
+            self.emit(
+                Level::Timeline,
+                format!("inv-{}", inv.id),
+                "outcome",
+                {
+                    let ok = error.is_none();
+                    let mut f = vec![
+                        ("outcome", if ok { "ok" } else { "error" }.into()),
+                        ("latency_ns", latency.as_nanos().into()),
+                    ];
+                    if let Some(e) = error {
+                        f.push(("error", e.name().into()));
+                    }
+                    f
+                },
+                text,
+            );
+        }
+        self.collector.record(Outcome {
+            id: inv.id,
+            at: inv.arrival,
+            container: env,
+            cold: inv.cold,
+            error,
+            detail,
+            latency,
+        });
+        self.use_seq += 1;
+        let key = self.use_seq;
+        let delay = self.cfg.platform.freeze_delay;
+        let e = &mut self.envs[(env - 1) as usize];
+        e.state = EnvState::Idle;
+        e.gen += 1;
+        e.idle_key = Some(key);
+        e.since = now;
+        let gen = e.gen;
+        self.idle.insert((key, env));
+        self.schedule(now + delay, Ev::Freeze { env, gen });
+    }
+
+    pub(super) fn app_close(&mut self, s: SockRef, why: &str) {
+        let now = self.q.now();
+        if self.wants(Level::Timeline) {
+            let name = self.sock_name(s);
+            self.emit(
+                Level::Timeline,
+                self.component_of(self.sock(s).map(|l| l.tcb.local().host).unwrap_or(0)),
+                "close",
+                vec![],
+                format!("{name}: close() — {why}"),
+            );
+        }
+        let mut out = self.buf();
+        if let Some(ls) = self.sock_mut(s) {
+            ls.owner = Owner::Kernel;
+            ls.tcb.close(now, &mut out);
+        }
+        self.apply(s, out);
+    }
+}

@@ -1,0 +1,646 @@
+//! The World: execution environments, their client connections, the
+//! network path (links and an optional middlebox), and the server, wired
+//! over the sans-IO models of thaw-net and driven by one event queue.
+
+mod client;
+mod net;
+mod platform;
+mod server;
+
+use crate::config::{FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder};
+use crate::report::{self, Collector, ErrorKind, Outcome, RunResult, WorldTotals};
+use crate::workload::Arrivals;
+use rand::Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use thaw_core::{
+    BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, TraceRecord,
+    TraceSink, Value,
+};
+use thaw_net::{
+    Addr, Dir, Errno, Middlebox, Notice, Payload, RecvResult, Segment, Tcb, TcpAction, TcpNote,
+    TimerKind, Verdict,
+};
+
+/// Why a run could not finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// More events than the budget allows: a runaway scenario.
+    Budget(BudgetExceeded),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Budget(b) => write!(
+                f,
+                "the run exceeded its event budget of {} events at t={} (raise run.event_budget if this is expected)",
+                b.budget, b.at
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+// Application messages carried as payloads.
+const MSG_REQUEST: u64 = 1;
+const MSG_RESPONSE: u64 = 2;
+const MSG_ERR_MAXCLIENTS: u64 = 3;
+
+const SERVER_HOST: u32 = 0;
+
+/// Delay lanes of the event queue (see EventQueue::push_after).
+const LANES: usize = 32;
+const FIRST_EPHEMERAL: u16 = 32768;
+const LAST_EPHEMERAL: u16 = 60999;
+/// The CPU share of one full vCPU: 1769 MB (AWS Lambda).
+const MB_PER_VCPU: u64 = 1769;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SockRef {
+    idx: u32,
+    inc: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ConnRef {
+    idx: u32,
+    inc: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    /// The client connection of an environment.
+    Env(u32),
+    /// A server socket still in the handshake.
+    ServerPending,
+    /// A server connection the server application holds.
+    Server(ConnRef),
+    /// Closed by its application; the kernel finishes it alone.
+    Kernel,
+}
+
+struct SockSlot {
+    inc: u32,
+    live: Option<LiveSock>,
+}
+
+struct LiveSock {
+    tcb: Tcb,
+    owner: Owner,
+    last_note: Option<TcpNote>,
+    /// The socket at the other end, once known: lets a delivery skip the
+    /// demultiplexing lookup (validated against the addresses on use).
+    peer: Option<SockRef>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EnvState {
+    Initializing,
+    Busy,
+    Idle,
+    Frozen,
+    Reaped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Init,
+    ConnectCpu,
+    Connecting,
+    AwaitReply,
+}
+
+struct Inv {
+    id: u64,
+    seq: u64,
+    arrival: SimTime,
+    cold: bool,
+    step: usize,
+    phase: Phase,
+}
+
+struct Env {
+    state: EnvState,
+    gen: u32,
+    idle_key: Option<u64>,
+    next_port: u16,
+    conn: Option<SockRef>,
+    socks: Vec<SockRef>,
+    inv: Option<Inv>,
+    deferred_kernel: Vec<(SockRef, TimerKind, u32)>,
+    deferred_app: Vec<(SockRef, Notice)>,
+    since: SimTime,
+}
+
+struct ServerConn {
+    sock: SockRef,
+    peer: Addr,
+    last_activity: SimTime,
+    pending: u32,
+    busy: bool,
+    idle_gen: u32,
+    zombie: bool,
+}
+
+struct ConnSlot {
+    inc: u32,
+    live: Option<ServerConn>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Hop {
+    Middlebox(Dir),
+    Host,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Arrival,
+    InitDone {
+        env: u32,
+        seq: u64,
+    },
+    StartHandler {
+        env: u32,
+        seq: u64,
+    },
+    CpuDone {
+        env: u32,
+        seq: u64,
+    },
+    Freeze {
+        env: u32,
+        gen: u32,
+    },
+    Reap {
+        env: u32,
+        gen: u32,
+    },
+    FunctionTimeout {
+        env: u32,
+        seq: u64,
+    },
+    RequestTimeout {
+        env: u32,
+        seq: u64,
+        step: usize,
+    },
+    Deliver {
+        seg: Segment,
+        hop: Hop,
+        /// The sending socket, if a socket sent it.
+        from: Option<SockRef>,
+        /// The receiving socket, if the sender knows it (checked on use).
+        to: Option<SockRef>,
+    },
+    TcpTimer {
+        sock: SockRef,
+        kind: TimerKind,
+        gen: u32,
+    },
+    AppNotice {
+        sock: SockRef,
+        notice: Notice,
+    },
+    ServiceDone {
+        conn: ConnRef,
+    },
+    ServerIdle {
+        conn: ConnRef,
+        gen: u32,
+    },
+    MbExpire {
+        client: Addr,
+        server: Addr,
+    },
+}
+
+/// Runs a scenario to completion. `keep_rows` keeps every invocation's
+/// outcome (turn it off for very large workloads: metrics still stream).
+pub fn run(
+    cfg: &SimConfig,
+    trace: &mut dyn TraceSink,
+    keep_rows: bool,
+) -> Result<RunResult, RunError> {
+    let mut w = World::new(cfg.clone(), trace, keep_rows);
+    w.run()?;
+    Ok(w.into_result())
+}
+
+struct World<'t> {
+    cfg: SimConfig,
+    q: EventQueue<Ev>,
+    trace: &'t mut dyn TraceSink,
+    timeline: bool,
+    detail: bool,
+    platform_rng: SimRng,
+    arrivals: Arrivals,
+    next_inv_id: u64,
+    next_inv_seq: u64,
+    envs: Vec<Env>,
+    idle: BTreeSet<(u64, u32)>,
+    use_seq: u64,
+    live_envs: u32,
+    socks: Vec<SockSlot>,
+    free_socks: Vec<u32>,
+    demux: BTreeMap<(Addr, Addr), SockRef>,
+    server_addr: Addr,
+    conns: Vec<ConnSlot>,
+    free_conns: Vec<u32>,
+    server_open: u64,
+    server_peak: u64,
+    mb: Option<Middlebox>,
+    /// When each tracked flow's expiry timer is due (one live timer a flow).
+    mb_timers: BTreeMap<(Addr, Addr), SimTime>,
+    zombies: u64,
+    zombie_ns: u128,
+    zombie_mark: SimTime,
+    /// Time of the last event that changed anything (stale timers that are
+    /// popped later do not stretch the run).
+    last_effect: SimTime,
+    collector: Collector,
+    bufs: Vec<Vec<TcpAction>>,
+    notice_bufs: Vec<Vec<Notice>>,
+    sock_bufs: Vec<Vec<SockRef>>,
+    connections_opened: u64,
+    connections_closed: u64,
+}
+
+impl<'t> World<'t> {
+    fn new(cfg: SimConfig, trace: &'t mut dyn TraceSink, keep_rows: bool) -> Self {
+        let rngs = RngStreams::new(cfg.seed);
+        let arrivals = Arrivals::new(cfg.workload.clone(), rngs.stream("workload"));
+        let timeline = trace.wants(Level::Timeline);
+        let detail = trace.wants(Level::Detail);
+        let server_addr = Addr {
+            host: SERVER_HOST,
+            port: cfg.server.port,
+        };
+        let mb = cfg.middlebox.as_ref().map(|m| Middlebox::new(m.config));
+        World {
+            q: EventQueue::with_lanes(cfg.event_budget, LANES),
+            trace,
+            timeline,
+            detail,
+            platform_rng: rngs.stream("platform"),
+            arrivals,
+            next_inv_id: 1,
+            next_inv_seq: 1,
+            envs: Vec::new(),
+            idle: BTreeSet::new(),
+            use_seq: 0,
+            live_envs: 0,
+            socks: Vec::new(),
+            free_socks: Vec::new(),
+            demux: BTreeMap::new(),
+            server_addr,
+            conns: Vec::new(),
+            free_conns: Vec::new(),
+            server_open: 0,
+            server_peak: 0,
+            mb,
+            mb_timers: BTreeMap::new(),
+            zombies: 0,
+            zombie_ns: 0,
+            zombie_mark: SimTime::ZERO,
+            last_effect: SimTime::ZERO,
+            collector: Collector::new(keep_rows),
+            bufs: Vec::new(),
+            notice_bufs: Vec::new(),
+            sock_bufs: Vec::new(),
+            connections_opened: 0,
+            connections_closed: 0,
+            cfg,
+        }
+    }
+
+    // ----- tracing -------------------------------------------------------
+
+    fn emit(
+        &mut self,
+        level: Level,
+        component: String,
+        event: &'static str,
+        fields: Vec<(&'static str, Value)>,
+        text: String,
+    ) {
+        let rec = TraceRecord {
+            t: self.q.now(),
+            component,
+            event,
+            fields,
+            text,
+            level,
+        };
+        self.trace.record(rec);
+    }
+
+    fn wants(&self, level: Level) -> bool {
+        match level {
+            Level::Timeline => self.timeline,
+            Level::Detail => self.detail,
+        }
+    }
+
+    fn addr_name(&self, a: Addr) -> String {
+        if a.host == SERVER_HOST {
+            format!("{}:{}", self.cfg.server.name, a.port)
+        } else {
+            format!("env-{}:{}", a.host, a.port)
+        }
+    }
+
+    fn sock_name(&self, s: SockRef) -> String {
+        match self.sock(s) {
+            Some(ls) => {
+                let l = ls.tcb.local();
+                let r = ls.tcb.remote();
+                if l.host == SERVER_HOST {
+                    format!("{} socket ←{}", self.cfg.server.name, self.addr_name(r))
+                } else {
+                    format!("env-{} socket :{}→{}", l.host, l.port, self.addr_name(r))
+                }
+            }
+            None => "socket".to_string(),
+        }
+    }
+
+    fn component_of(&self, host: u32) -> String {
+        if host == SERVER_HOST {
+            self.cfg.server.name.clone()
+        } else {
+            format!("env-{host}")
+        }
+    }
+
+    // ----- main loop -----------------------------------------------------
+
+    /// Schedules an event. Timers and deliveries go to the queue's delay
+    /// lanes (a pure speed-up; the order is unchanged); arrivals and
+    /// middlebox expiries, whose delays are all different, to the heap.
+    fn schedule(&mut self, at: SimTime, ev: Ev) {
+        match ev {
+            Ev::Arrival | Ev::MbExpire { .. } => self.q.push(at, ev),
+            _ => {
+                let d = at.saturating_since(self.q.now());
+                self.q.push_after(d, ev)
+            }
+        }
+    }
+
+    fn run(&mut self) -> Result<(), RunError> {
+        if let Some(t) = self.arrivals.next_arrival() {
+            self.schedule(t, Ev::Arrival);
+        }
+        while let Some((_, ev)) = self.q.pop().map_err(RunError::Budget)? {
+            self.handle(ev);
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Arrival => self.on_arrival(),
+            Ev::InitDone { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    let e = &mut self.envs[(env - 1) as usize];
+                    e.state = EnvState::Busy;
+                    if self.wants(Level::Timeline) {
+                        self.emit(
+                            Level::Timeline,
+                            format!("env-{env}"),
+                            "init_done",
+                            vec![],
+                            format!("env-{env} init finished (cold start)"),
+                        );
+                    }
+                    self.start_handler(env);
+                }
+            }
+            Ev::StartHandler { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.start_handler(env);
+                }
+            }
+            Ev::CpuDone { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.open_connection(env);
+                }
+            }
+            Ev::Freeze { env, gen } => self.on_freeze(env, gen),
+            Ev::Reap { env, gen } => self.on_reap(env, gen),
+            Ev::FunctionTimeout { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.on_function_timeout(env);
+                }
+            }
+            Ev::RequestTimeout { env, seq, step } => {
+                if self.inv_matches(env, seq) {
+                    let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
+                    if inv.step == step && inv.phase == Phase::AwaitReply {
+                        let name = self.cfg.client.requests[step].name.clone();
+                        let t = self.cfg.client.requests[step].timeout.unwrap_or_default();
+                        self.fail(
+                            env,
+                            ErrorKind::RequestTimeout,
+                            format!("{name}: no reply within the client's timeout of {t}"),
+                        );
+                    }
+                }
+            }
+            Ev::Deliver { seg, hop, from, to } => match hop {
+                Hop::Middlebox(dir) => self.at_middlebox(seg, dir, from, to),
+                Hop::Host => self.at_host(seg, from, to),
+            },
+            Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
+            Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
+            Ev::ServiceDone { conn } => self.on_service_done(conn),
+            Ev::ServerIdle { conn, gen } => self.on_server_idle(conn, gen),
+            Ev::MbExpire { client, server } => self.on_mb_expire(client, server),
+        }
+    }
+
+    fn inv_matches(&self, env: u32, seq: u64) -> bool {
+        matches!(
+            self.envs.get((env - 1) as usize).and_then(|e| e.inv.as_ref()),
+            Some(inv) if inv.seq == seq
+        )
+    }
+
+    // ----- arenas --------------------------------------------------------
+
+    fn buf(&mut self) -> Vec<TcpAction> {
+        self.bufs.pop().unwrap_or_default()
+    }
+
+    fn recycle(&mut self, mut b: Vec<TcpAction>) {
+        b.clear();
+        self.bufs.push(b);
+    }
+
+    fn alloc_sock(&mut self, tcb: Tcb, owner: Owner) -> SockRef {
+        let key = (tcb.local(), tcb.remote());
+        let live = LiveSock {
+            tcb,
+            owner,
+            last_note: None,
+            peer: None,
+        };
+        let s = match self.free_socks.pop() {
+            Some(idx) => {
+                let slot = &mut self.socks[idx as usize];
+                slot.inc += 1;
+                slot.live = Some(live);
+                SockRef { idx, inc: slot.inc }
+            }
+            None => {
+                self.socks.push(SockSlot {
+                    inc: 0,
+                    live: Some(live),
+                });
+                SockRef {
+                    idx: self.socks.len() as u32 - 1,
+                    inc: 0,
+                }
+            }
+        };
+        self.demux.insert(key, s);
+        s
+    }
+
+    fn sock(&self, s: SockRef) -> Option<&LiveSock> {
+        let slot = self.socks.get(s.idx as usize)?;
+        if slot.inc != s.inc {
+            return None;
+        }
+        slot.live.as_ref()
+    }
+
+    fn sock_mut(&mut self, s: SockRef) -> Option<&mut LiveSock> {
+        let slot = self.socks.get_mut(s.idx as usize)?;
+        if slot.inc != s.inc {
+            return None;
+        }
+        slot.live.as_mut()
+    }
+
+    fn maybe_free(&mut self, s: SockRef) {
+        let done = matches!(
+            self.sock(s),
+            Some(l) if l.tcb.state() == thaw_net::TcpState::Closed && matches!(l.owner, Owner::Kernel | Owner::ServerPending)
+        );
+        if done {
+            self.free_sock(s);
+        }
+    }
+
+    fn free_sock(&mut self, s: SockRef) {
+        let Some(live) = self.sock(s) else { return };
+        let key = (live.tcb.local(), live.tcb.remote());
+        let host = key.0.host;
+        if self.demux.get(&key) == Some(&s) {
+            self.demux.remove(&key);
+        }
+        self.socks[s.idx as usize].live = None;
+        self.free_socks.push(s.idx);
+        if host != SERVER_HOST {
+            self.connections_closed += 1;
+            if let Some(e) = self.envs.get_mut((host - 1) as usize) {
+                e.socks.retain(|x| *x != s);
+            }
+        }
+    }
+
+    fn alloc_conn(&mut self, c: ServerConn) -> ConnRef {
+        match self.free_conns.pop() {
+            Some(idx) => {
+                let slot = &mut self.conns[idx as usize];
+                slot.inc += 1;
+                slot.live = Some(c);
+                ConnRef { idx, inc: slot.inc }
+            }
+            None => {
+                self.conns.push(ConnSlot {
+                    inc: 0,
+                    live: Some(c),
+                });
+                ConnRef {
+                    idx: self.conns.len() as u32 - 1,
+                    inc: 0,
+                }
+            }
+        }
+    }
+
+    fn conn(&self, c: ConnRef) -> Option<&ServerConn> {
+        let slot = self.conns.get(c.idx as usize)?;
+        if slot.inc != c.inc {
+            return None;
+        }
+        slot.live.as_ref()
+    }
+
+    fn conn_mut(&mut self, c: ConnRef) -> Option<&mut ServerConn> {
+        let slot = self.conns.get_mut(c.idx as usize)?;
+        if slot.inc != c.inc {
+            return None;
+        }
+        slot.live.as_mut()
+    }
+
+    fn free_conn(&mut self, c: ConnRef) {
+        if self.conn(c).is_some() {
+            self.conns[c.idx as usize].live = None;
+            self.free_conns.push(c.idx);
+        }
+    }
+
+    fn into_result(mut self) -> RunResult {
+        let end = self.last_effect;
+        self.account_zombies(end);
+        let totals = WorldTotals {
+            events: self.q.events_processed(),
+            server_peak: self.server_peak,
+            zombie_ns: self.zombie_ns,
+            environments: self.envs.len() as u64,
+            connections_opened: self.connections_opened,
+            connections_closed: self.connections_closed,
+            connections_alive: self
+                .socks
+                .iter()
+                .filter_map(|s| s.live.as_ref())
+                .filter(|l| l.tcb.local().host != SERVER_HOST)
+                .count() as u64,
+            server_at_end: self.server_open,
+            end,
+        };
+        report::finish(self.collector, totals)
+    }
+}
+
+impl LiveSock {
+    fn tcb_head_kind(&self) -> Option<&'static str> {
+        self.tcb.head_kind()
+    }
+}
+
+fn vcpu_share(mem: u32) -> String {
+    if mem as u64 >= MB_PER_VCPU {
+        "all".to_string()
+    } else {
+        format!("{:.3}", mem as f64 / MB_PER_VCPU as f64)
+    }
+}
+
+fn seg_fields(seg: &Segment) -> Vec<(&'static str, Value)> {
+    vec![
+        ("kind", seg.kind().into()),
+        ("src_host", seg.src.host.into()),
+        ("src_port", seg.src.port.into()),
+        ("dst_host", seg.dst.host.into()),
+        ("dst_port", seg.dst.port.into()),
+        ("seq", seg.seq.into()),
+        ("ack", seg.ack.into()),
+    ]
+}

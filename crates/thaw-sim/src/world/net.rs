@@ -1,0 +1,509 @@
+//! The network path: links, the middlebox, hosts (demultiplexing, RST for
+//! segments that reach no socket), and carrying out socket effects.
+use super::*;
+
+impl World<'_> {
+    // ----- network -------------------------------------------------------
+
+    pub(super) fn route(&mut self, seg: Segment, from: Option<SockRef>) {
+        let now = self.q.now();
+        let to = from.and_then(|f| self.sock(f)).and_then(|l| l.peer);
+        let from_server = seg.src.host == SERVER_HOST;
+        let (first, second) = if from_server {
+            (
+                self.cfg.network.server_latency,
+                self.cfg.network.client_latency,
+            )
+        } else {
+            (
+                self.cfg.network.client_latency,
+                self.cfg.network.server_latency,
+            )
+        };
+        if self.detail {
+            self.emit(
+                Level::Detail,
+                self.component_of(seg.src.host),
+                "send",
+                seg_fields(&seg),
+                format!(
+                    "{} → {}: {seg}",
+                    self.addr_name(seg.src),
+                    self.addr_name(seg.dst)
+                ),
+            );
+        }
+        if self.mb.is_some() {
+            let dir = if from_server {
+                Dir::FromServer
+            } else {
+                Dir::FromClient
+            };
+            self.schedule(
+                now + first,
+                Ev::Deliver {
+                    seg,
+                    hop: Hop::Middlebox(dir),
+                    from,
+                    to,
+                },
+            );
+        } else {
+            self.schedule(
+                now + first + second,
+                Ev::Deliver {
+                    seg,
+                    hop: Hop::Host,
+                    from,
+                    to,
+                },
+            );
+        }
+    }
+
+    pub(super) fn at_middlebox(
+        &mut self,
+        seg: Segment,
+        dir: Dir,
+        from: Option<SockRef>,
+        to: Option<SockRef>,
+    ) {
+        self.effect();
+        let now = self.q.now();
+        let (onward, back) = match dir {
+            Dir::FromClient => (
+                self.cfg.network.server_latency,
+                self.cfg.network.client_latency,
+            ),
+            Dir::FromServer => (
+                self.cfg.network.client_latency,
+                self.cfg.network.server_latency,
+            ),
+        };
+        let (client, server) = match dir {
+            Dir::FromClient => (seg.src, seg.dst),
+            Dir::FromServer => (seg.dst, seg.src),
+        };
+        let mb = self.mb.as_mut().expect("middlebox hop without middlebox");
+        let verdict = mb.on_segment(now, &seg, dir);
+        let mbname = self
+            .cfg
+            .middlebox
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        match verdict {
+            Verdict::Forward { new_state, created } => {
+                if created || new_state.is_some() {
+                    // The timeout may have become shorter: make sure a timer
+                    // runs at the new expiry. Refreshes only move it later,
+                    // which the timer handles by re-arming.
+                    let key = (client, server);
+                    if let Some(at) = self.mb.as_ref().and_then(|m| m.expiry(&key)) {
+                        let armed = self.mb_timers.get(&key).copied();
+                        if created || armed.is_none_or(|t| at < t) {
+                            self.mb_timers.insert(key, at);
+                            self.schedule(at, Ev::MbExpire { client, server });
+                        }
+                    }
+                }
+                if let Some((from, to)) = new_state {
+                    if self.wants(Level::Timeline) {
+                        let timeout = self
+                            .mb
+                            .as_ref()
+                            .map(|m| m.config().timeouts.get(to))
+                            .unwrap_or_default();
+                        self.emit(
+                            Level::Timeline,
+                            mbname,
+                            "flow_state",
+                            vec![("from", from.name().into()), ("to", to.name().into())],
+                            format!(
+                                "{} flow {}↔{}: {} → {} on {} (idle timeout now {timeout})",
+                                self.cfg
+                                    .middlebox
+                                    .as_ref()
+                                    .map(|m| m.name.as_str())
+                                    .unwrap_or(""),
+                                self.addr_name(client),
+                                self.addr_name(server),
+                                from.name(),
+                                to.name(),
+                                seg.kind()
+                            ),
+                        );
+                    }
+                }
+                self.schedule(
+                    now + onward,
+                    Ev::Deliver {
+                        seg,
+                        hop: Hop::Host,
+                        from,
+                        to,
+                    },
+                );
+            }
+            Verdict::DropUntracked { forgotten_at } => {
+                if self.wants(Level::Timeline) {
+                    let why = match forgotten_at {
+                        Some(t) => format!("it forgot this flow at {t}"),
+                        None => "it never saw this flow start".to_string(),
+                    };
+                    self.emit(
+                        Level::Timeline,
+                        mbname.clone(),
+                        "drop",
+                        seg_fields(&seg),
+                        format!(
+                            "{mbname} silently drops {} from {}: {why} (untracked packets: drop)",
+                            seg.kind(),
+                            self.addr_name(seg.src)
+                        ),
+                    );
+                }
+            }
+            Verdict::RstUntracked { rst, forgotten_at } => {
+                if self.wants(Level::Timeline) {
+                    let why = match forgotten_at {
+                        Some(t) => format!("it forgot this flow at {t}"),
+                        None => "it never saw this flow start".to_string(),
+                    };
+                    self.emit(
+                        Level::Timeline,
+                        mbname.clone(),
+                        "rst",
+                        seg_fields(&seg),
+                        format!(
+                            "{mbname} answers {} from {} with RST: {why} (untracked packets: rst)",
+                            seg.kind(),
+                            self.addr_name(seg.src)
+                        ),
+                    );
+                }
+                self.schedule(
+                    now + back,
+                    Ev::Deliver {
+                        seg: rst,
+                        hop: Hop::Host,
+                        from: None,
+                        to: from,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_mb_expire(&mut self, client: Addr, server: Addr) {
+        let now = self.q.now();
+        let Some(mb) = self.mb.as_mut() else { return };
+        let key = (client, server);
+        if self.mb_timers.get(&key) != Some(&now) {
+            return; // superseded by an earlier timer
+        }
+        match mb.expiry(&key) {
+            None => {
+                self.mb_timers.remove(&key);
+            }
+            Some(at) if at > now => {
+                self.mb_timers.insert(key, at);
+                self.schedule(at, Ev::MbExpire { client, server });
+            }
+            Some(_) => {
+                self.mb_timers.remove(&key);
+                self.last_effect = now;
+                let state = mb.expire(now, &key);
+                mb.prune_forgotten(now, SimDuration::from_secs(3600));
+                if let (Some(st), true) = (state, self.wants(Level::Timeline)) {
+                    let name = self
+                        .cfg
+                        .middlebox
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default();
+                    let t = self
+                        .mb
+                        .as_ref()
+                        .map(|m| m.config().timeouts.get(st))
+                        .unwrap_or_default();
+                    self.emit(
+                        Level::Timeline,
+                        name.clone(),
+                        "forget",
+                        vec![("state", st.name().into())],
+                        format!(
+                            "{name} forgets flow {}↔{}: idle {t} in {}",
+                            self.addr_name(client),
+                            self.addr_name(server),
+                            st.name()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn at_host(&mut self, seg: Segment, from: Option<SockRef>, to: Option<SockRef>) {
+        self.effect();
+        let now = self.q.now();
+        let host = seg.dst.host;
+        if host != SERVER_HOST {
+            let state = self.envs[(host - 1) as usize].state;
+            match state {
+                EnvState::Reaped => {
+                    if self.wants(Level::Timeline) {
+                        self.emit(
+                            Level::Timeline,
+                            format!("env-{host}"),
+                            "vanish",
+                            seg_fields(&seg),
+                            format!(
+                                "{} from {} vanishes: env-{host} no longer exists",
+                                seg.kind(),
+                                self.addr_name(seg.src)
+                            ),
+                        );
+                    }
+                    return;
+                }
+                EnvState::Frozen if self.cfg.platform.frozen_kernel == FrozenKernel::Silent => {
+                    if self.wants(Level::Timeline) {
+                        self.emit(
+                            Level::Timeline,
+                            format!("env-{host}"),
+                            "frozen_drop",
+                            seg_fields(&seg),
+                            format!(
+                                "{} from {} reaches frozen env-{host}: no ACK, no RST (frozen_kernel = silent)",
+                                seg.kind(),
+                                self.addr_name(seg.src)
+                            ),
+                        );
+                    }
+                    return;
+                }
+                EnvState::Frozen | EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
+            }
+        }
+        if self.detail {
+            self.emit(
+                Level::Detail,
+                self.component_of(host),
+                "recv",
+                seg_fields(&seg),
+                format!(
+                    "{} ← {}: {seg}",
+                    self.addr_name(seg.dst),
+                    self.addr_name(seg.src)
+                ),
+            );
+        }
+        let hinted = to.filter(|t| {
+            self.sock(*t)
+                .is_some_and(|l| l.tcb.local() == seg.dst && l.tcb.remote() == seg.src)
+        });
+        if let Some(s) = hinted.or_else(|| self.demux.get(&(seg.dst, seg.src)).copied()) {
+            if let (Some(f), Some(ls)) = (from, self.sock_mut(s)) {
+                ls.peer = Some(f);
+            }
+            let mut out = self.buf();
+            if let Some(ls) = self.sock_mut(s) {
+                ls.tcb.on_segment(now, &seg, &mut out);
+            }
+            self.apply(s, out);
+            return;
+        }
+        if host == SERVER_HOST && seg.dst == self.server_addr && seg.flags.syn && !seg.flags.ack {
+            let mut out = self.buf();
+            let tcb = Tcb::accept_syn(now, self.cfg.server.tcp, &seg, &mut out);
+            let s = self.alloc_sock(tcb, Owner::ServerPending);
+            if let Some(ls) = self.sock_mut(s) {
+                ls.peer = from;
+            }
+            self.apply(s, out);
+            return;
+        }
+        // No socket: the kernel answers with RST (never to an RST).
+        if let Some(rst) = seg.reset_reply() {
+            if self.wants(Level::Timeline) {
+                self.emit(
+                    Level::Timeline,
+                    self.component_of(host),
+                    "no_socket_rst",
+                    seg_fields(&seg),
+                    format!(
+                        "{} from {} reaches {} where no socket exists: the kernel answers RST",
+                        seg.kind(),
+                        self.addr_name(seg.src),
+                        self.addr_name(seg.dst)
+                    ),
+                );
+            }
+            self.route(rst, None);
+        }
+    }
+
+    pub(super) fn on_tcp_timer(&mut self, s: SockRef, kind: TimerKind, gen: u32) {
+        let now = self.q.now();
+        let Some(host) = self.sock(s).map(|l| l.tcb.local().host) else {
+            return;
+        };
+        if host != SERVER_HOST {
+            let e = &mut self.envs[(host - 1) as usize];
+            match e.state {
+                EnvState::Reaped => return,
+                EnvState::Frozen if self.cfg.platform.frozen_kernel == FrozenKernel::Silent => {
+                    let live = self.socks[s.idx as usize]
+                        .live
+                        .as_ref()
+                        .is_some_and(|l| l.tcb.timer_current(kind, gen));
+                    if live {
+                        e.deferred_kernel.push((s, kind, gen));
+                    }
+                    return;
+                }
+                EnvState::Frozen | EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
+            }
+        }
+        let mut out = self.buf();
+        if let Some(ls) = self.sock_mut(s) {
+            ls.tcb.on_timer(now, kind, gen, &mut out);
+        }
+        self.apply(s, out);
+    }
+
+    /// Carries out a socket's effects.
+    pub(super) fn apply(&mut self, s: SockRef, mut out: Vec<TcpAction>) {
+        if !out.is_empty() {
+            self.effect();
+        }
+        let mut notices: Vec<Notice> = self.notice_bufs.pop().unwrap_or_default();
+        for a in out.drain(..) {
+            match a {
+                TcpAction::Send(seg) => self.route(seg, Some(s)),
+                TcpAction::Arm { kind, at, gen } => {
+                    self.schedule(at, Ev::TcpTimer { sock: s, kind, gen })
+                }
+                TcpAction::State { from, to } => {
+                    if self.wants(Level::Timeline) {
+                        let name = self.sock_name(s);
+                        let host = self.sock(s).map(|l| l.tcb.local().host).unwrap_or(0);
+                        let orphan = self.sock(s).map(|l| l.tcb.is_orphan()).unwrap_or(false);
+                        self.emit(
+                            Level::Timeline,
+                            self.component_of(host),
+                            "tcp_state",
+                            vec![("from", from.name().into()), ("to", to.name().into())],
+                            format!(
+                                "{name}: {} → {}{}",
+                                from.name(),
+                                to.name(),
+                                if orphan {
+                                    " (orphaned: owned by the kernel alone)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        );
+                    }
+                }
+                TcpAction::Note(n) => {
+                    if let Some(ls) = self.sock_mut(s) {
+                        ls.last_note = Some(n);
+                    }
+                    self.trace_note(s, n);
+                }
+                TcpAction::Notify(n) => notices.push(n),
+            }
+        }
+        self.recycle(out);
+        for n in notices.drain(..) {
+            self.dispatch_notice(s, n);
+        }
+        self.notice_bufs.push(notices);
+        self.maybe_free(s);
+    }
+
+    pub(super) fn dispatch_notice(&mut self, s: SockRef, n: Notice) {
+        let Some(owner) = self.sock(s).map(|l| l.owner) else {
+            return;
+        };
+        match owner {
+            Owner::Env(env) => self.env_notice(env, s, n),
+            Owner::ServerPending => {
+                if n == Notice::Connected {
+                    self.server_accept(s);
+                }
+            }
+            Owner::Server(c) => self.server_notice(c, s, n),
+            Owner::Kernel => {}
+        }
+        self.maybe_free(s);
+    }
+
+    pub(super) fn trace_note(&mut self, s: SockRef, n: TcpNote) {
+        let (level, text) = match n {
+            TcpNote::Retransmit { attempt, next_rto } => {
+                let what = self
+                    .sock(s)
+                    .and_then(|l| l.tcb_head_kind())
+                    .unwrap_or("segment");
+                (
+                    Level::Timeline,
+                    format!("retransmits {what} (retransmission {attempt}, next RTO {next_rto}): no ACK came back"),
+                )
+            }
+            TcpNote::GaveUp {
+                retries,
+                limit,
+                rule,
+            } => {
+                let bound = match (rule, self.sock(s).and_then(|l| l.tcb.config().user_timeout)) {
+                    ("TCP_USER_TIMEOUT", Some(ut)) => format!("TCP_USER_TIMEOUT = {ut}"),
+                    _ => format!("{rule} = {limit}"),
+                };
+                let orphan = self.sock(s).map(|l| l.tcb.is_orphan()).unwrap_or(false);
+                (
+                    Level::Timeline,
+                    format!(
+                        "gives up after {retries} retransmission(s) ({bound}): socket destroyed, {}no RST sent",
+                        if orphan { "" } else { "ETIMEDOUT, " }
+                    ),
+                )
+            }
+            TcpNote::KeepaliveProbe { n } => {
+                (Level::Timeline, format!("sends keepalive probe {n}"))
+            }
+            TcpNote::KeepaliveGaveUp => (
+                Level::Timeline,
+                "keepalive probes unanswered: sends RST, ETIMEDOUT".to_string(),
+            ),
+            TcpNote::DataAfterClose => (
+                Level::Timeline,
+                "data arrives after close(): answers RST (RFC 1122)".to_string(),
+            ),
+            TcpNote::AbortOnClose => (
+                Level::Timeline,
+                "close() with unread data: RST instead of FIN".to_string(),
+            ),
+            TcpNote::ResetReceived => (Level::Timeline, "receives RST".to_string()),
+            TcpNote::FinWait2Expired => (
+                Level::Timeline,
+                "FIN_WAIT2 timer (tcp_fin_timeout) expired".to_string(),
+            ),
+            TcpNote::TimeWaitDone => (Level::Detail, "TIME_WAIT over".to_string()),
+        };
+        if self.wants(level) {
+            let name = self.sock_name(s);
+            let host = self.sock(s).map(|l| l.tcb.local().host).unwrap_or(0);
+            self.emit(
+                level,
+                self.component_of(host),
+                "tcp_note",
+                vec![],
+                format!("{name}: {text}"),
+            );
+        }
+    }
+}

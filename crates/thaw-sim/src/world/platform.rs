@@ -1,0 +1,348 @@
+//! Execution environments: arrival, placement, cold start, thaw, freeze,
+//! reap, function timeout, and the zombie accounting tied to them.
+use super::*;
+
+impl World<'_> {
+    // ----- platform ------------------------------------------------------
+
+    pub(super) fn on_arrival(&mut self) {
+        self.effect();
+        let now = self.q.now();
+        if let Some(t) = self.arrivals.next_arrival() {
+            self.schedule(t, Ev::Arrival);
+        }
+        let id = self.next_inv_id;
+        self.next_inv_id += 1;
+        let seq = self.next_inv_seq;
+        self.next_inv_seq += 1;
+
+        let pick = match self.cfg.platform.placement {
+            Placement::MostRecent => self.idle.iter().next_back().copied(),
+            Placement::LeastRecent => self.idle.iter().next().copied(),
+        };
+        if let Some(key) = pick {
+            let env = key.1;
+            self.idle.remove(&key);
+            let was = self.envs[(env - 1) as usize].state;
+            let since = self.envs[(env - 1) as usize].since;
+            {
+                let e = &mut self.envs[(env - 1) as usize];
+                e.idle_key = None;
+                e.gen += 1;
+                e.state = EnvState::Busy;
+                e.inv = Some(Inv {
+                    id,
+                    seq,
+                    arrival: now,
+                    cold: false,
+                    step: 0,
+                    phase: Phase::Init,
+                });
+            }
+            if was == EnvState::Frozen {
+                self.set_env_zombies(env, false);
+                if self.wants(Level::Timeline) {
+                    self.emit(
+                        Level::Timeline,
+                        format!("inv-{id}"),
+                        "invoke",
+                        vec![("env", env.into()), ("cold", false.into())],
+                        format!(
+                            "inv-{id} arrives; env-{env} thaws after {} frozen",
+                            now.saturating_since(since)
+                        ),
+                    );
+                }
+                self.thaw(env, seq);
+            } else {
+                if self.wants(Level::Timeline) {
+                    self.emit(
+                        Level::Timeline,
+                        format!("inv-{id}"),
+                        "invoke",
+                        vec![("env", env.into()), ("cold", false.into())],
+                        format!("inv-{id} arrives; env-{env} is warm and not yet frozen"),
+                    );
+                }
+                self.start_handler(env);
+            }
+            return;
+        }
+        if self.live_envs >= self.cfg.platform.max_concurrency {
+            if self.wants(Level::Timeline) {
+                self.emit(
+                    Level::Timeline,
+                    format!("inv-{id}"),
+                    "throttled",
+                    vec![],
+                    format!(
+                        "inv-{id} throttled: {} environments busy = max_concurrency",
+                        self.live_envs
+                    ),
+                );
+            }
+            self.collector.record(Outcome {
+                id,
+                at: now,
+                container: 0,
+                cold: false,
+                error: Some(ErrorKind::Throttled),
+                detail: Some("Rate Exceeded (TooManyRequestsException)".into()),
+                latency: SimDuration::ZERO,
+            });
+            return;
+        }
+        let env = self.envs.len() as u32 + 1;
+        self.envs.push(Env {
+            state: EnvState::Initializing,
+            gen: 0,
+            idle_key: None,
+            next_port: FIRST_EPHEMERAL,
+            conn: None,
+            socks: Vec::new(),
+            inv: Some(Inv {
+                id,
+                seq,
+                arrival: now,
+                cold: true,
+                step: 0,
+                phase: Phase::Init,
+            }),
+            deferred_kernel: Vec::new(),
+            deferred_app: Vec::new(),
+            since: now,
+        });
+        self.live_envs += 1;
+        let init = self.cfg.platform.init_duration;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "invoke",
+                vec![("env", env.into()), ("cold", true.into())],
+                format!(
+                    "inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"
+                ),
+            );
+        }
+        self.schedule(now + init, Ev::InitDone { env, seq });
+    }
+
+    pub(super) fn thaw(&mut self, env: u32, seq: u64) {
+        let now = self.q.now();
+        let e = &mut self.envs[(env - 1) as usize];
+        let kernel = std::mem::take(&mut e.deferred_kernel);
+        let app = std::mem::take(&mut e.deferred_app);
+        // Kernel timers that came due while frozen fire as soon as the vCPU
+        // runs again; then the handler and the queued socket events, in the
+        // order the scenario chose.
+        let n_kernel = kernel.len();
+        for (sock, kind, gen) in kernel {
+            self.schedule(now, Ev::TcpTimer { sock, kind, gen });
+        }
+        let n_app = app.len();
+        match self.cfg.platform.thaw_order {
+            ThawOrder::HandlerFirst => {
+                self.schedule(now, Ev::StartHandler { env, seq });
+                for (sock, notice) in app {
+                    self.schedule(now, Ev::AppNotice { sock, notice });
+                }
+            }
+            ThawOrder::EventsFirst => {
+                for (sock, notice) in app {
+                    self.schedule(now, Ev::AppNotice { sock, notice });
+                }
+                self.schedule(now, Ev::StartHandler { env, seq });
+            }
+        }
+        if (n_kernel > 0 || n_app > 0) && self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "thaw_backlog",
+                vec![("kernel_timers", n_kernel.into()), ("app_events", n_app.into())],
+                format!(
+                    "env-{env} thaw: {n_kernel} overdue kernel timer(s) and {n_app} socket event(s) queued while frozen now run"
+                ),
+            );
+        }
+    }
+
+    pub(super) fn start_handler(&mut self, env: u32) {
+        let now = self.q.now();
+        let timeout = self.cfg.platform.timeout;
+        let seq = {
+            let e = &mut self.envs[(env - 1) as usize];
+            let inv = e.inv.as_mut().expect("handler without invocation");
+            inv.step = 0;
+            inv.seq
+        };
+        self.schedule(now + timeout, Ev::FunctionTimeout { env, seq });
+        self.advance(env);
+    }
+
+    pub(super) fn on_freeze(&mut self, env: u32, gen: u32) {
+        let now = self.q.now();
+        {
+            let e = &mut self.envs[(env - 1) as usize];
+            if e.gen != gen || e.state != EnvState::Idle {
+                return;
+            }
+            e.state = EnvState::Frozen;
+            e.since = now;
+        }
+        // Drawn once per actual freeze: a cancelled freeze draws nothing.
+        let reap_after = match self.cfg.platform.reap.clone() {
+            ReapPolicy::Fixed(d) => d,
+            ReapPolicy::Uniform { min, max } => {
+                let lo = min.as_nanos();
+                let hi = max.as_nanos().max(lo);
+                SimDuration::from_nanos(self.platform_rng.random_range(lo..=hi))
+            }
+        };
+        self.effect();
+        self.set_env_zombies(env, true);
+        if self.wants(Level::Timeline) {
+            let conns = self.envs[(env - 1) as usize].socks.len();
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "freeze",
+                vec![("reap_after_ns", reap_after.as_nanos().into()), ("sockets", conns.into())],
+                match self.cfg.platform.frozen_kernel {
+                    FrozenKernel::Silent => format!(
+                        "env-{env} frozen with {conns} socket(s) open; no code runs, no timers fire, inbound packets get no answer; reaped if idle for {reap_after}"
+                    ),
+                    FrozenKernel::Running => format!(
+                        "env-{env} frozen with {conns} socket(s) open; no code runs, but its kernel still answers TCP (frozen_kernel = running); reaped if idle for {reap_after}"
+                    ),
+                },
+            );
+        }
+        self.schedule(now + reap_after, Ev::Reap { env, gen });
+    }
+
+    pub(super) fn on_reap(&mut self, env: u32, gen: u32) {
+        let now = self.q.now();
+        let (since, socks) = {
+            let e = &mut self.envs[(env - 1) as usize];
+            if e.gen != gen || e.state != EnvState::Frozen {
+                return;
+            }
+            (e.since, e.socks.len())
+        };
+        self.effect();
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "reap",
+                vec![("sockets", socks.into())],
+                format!(
+                    "env-{env} reaped after {} idle: {socks} socket(s) vanish with it, no FIN or RST is sent",
+                    now.saturating_since(since)
+                ),
+            );
+        }
+        self.discard_env(env);
+    }
+
+    /// Reap or reset: the environment and its kernel vanish; nothing is
+    /// sent on their behalf.
+    pub(super) fn discard_env(&mut self, env: u32) {
+        let socks = {
+            let e = &mut self.envs[(env - 1) as usize];
+            if let Some(k) = e.idle_key.take() {
+                self.idle.remove(&(k, env));
+            }
+            e.state = EnvState::Reaped;
+            e.gen += 1;
+            e.conn = None;
+            e.inv = None;
+            e.deferred_app.clear();
+            e.deferred_kernel.clear();
+            std::mem::take(&mut e.socks)
+        };
+        self.live_envs -= 1;
+        for s in socks {
+            self.free_sock(s);
+        }
+        // Server-side peers stay (zombies) until the server times them out.
+        self.set_env_zombies(env, true);
+    }
+
+    pub(super) fn on_function_timeout(&mut self, env: u32) {
+        self.effect();
+        let now = self.q.now();
+        let (id, arrival, cold) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
+            (inv.id, inv.arrival, inv.cold)
+        };
+        let t = self.cfg.platform.timeout;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "function_timeout",
+                vec![],
+                format!(
+                    "inv-{id} hits the function timeout ({t}): Lambda resets env-{env}; its sockets vanish without FIN"
+                ),
+            );
+        }
+        self.collector.record(Outcome {
+            id,
+            at: arrival,
+            container: env,
+            cold,
+            error: Some(ErrorKind::FunctionTimeout),
+            detail: Some(format!("Task timed out after {t}")),
+            latency: now.saturating_since(arrival),
+        });
+        self.discard_env(env);
+    }
+
+    pub(super) fn set_env_zombies(&mut self, env: u32, zombie: bool) {
+        let lo = (self.server_addr, Addr { host: env, port: 0 });
+        let hi = (
+            self.server_addr,
+            Addr {
+                host: env,
+                port: u16::MAX,
+            },
+        );
+        let mut socks = self.sock_bufs.pop().unwrap_or_default();
+        socks.extend(self.demux.range(lo..=hi).map(|(_, s)| *s));
+        for s in socks.drain(..) {
+            if let Some(Owner::Server(c)) = self.sock(s).map(|l| l.owner) {
+                self.set_zombie(c, zombie);
+            }
+        }
+        self.sock_bufs.push(socks);
+    }
+
+    pub(super) fn set_zombie(&mut self, c: ConnRef, zombie: bool) {
+        let now = self.q.now();
+        let Some(conn) = self.conn_mut(c) else { return };
+        if conn.zombie == zombie {
+            return;
+        }
+        conn.zombie = zombie;
+        self.account_zombies(now);
+        if zombie {
+            self.zombies += 1;
+        } else {
+            self.zombies -= 1;
+        }
+    }
+
+    pub(super) fn effect(&mut self) {
+        self.last_effect = self.q.now();
+    }
+
+    pub(super) fn account_zombies(&mut self, now: SimTime) {
+        let dt = now.saturating_since(self.zombie_mark).as_nanos() as u128;
+        self.zombie_ns += dt * self.zombies as u128;
+        self.zombie_mark = now;
+    }
+}
