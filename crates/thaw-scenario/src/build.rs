@@ -8,7 +8,8 @@ use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpCo
 use thaw_sim::expect::Expectation;
 use thaw_sim::{
     ClientConfig, FrozenKernel, NamedMiddlebox, NetworkConfig, Placement, PlatformConfig,
-    ReapPolicy, RequestSpec, ServerConfig, SimConfig, Strategy, ThawOrder, WorkloadConfig,
+    ReapPolicy, RequestSpec, ServerConfig, ServerKind, SimConfig, SourceIp, Strategy, ThawOrder,
+    WorkloadConfig,
 };
 
 /// A loaded, validated scenario.
@@ -342,6 +343,10 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(c) = dur(f.client.connect_cpu) {
         cl.connect_cpu = c;
     }
+    if let Some(t) = dur(f.client.connect_timeout) {
+        positive(&mut p, "client.connect_timeout", Some(t));
+        cl.connect_timeout = Some(t);
+    }
     if let Some(reqs) = &f.client.requests {
         cl.requests = reqs
             .iter()
@@ -365,6 +370,12 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
 
     // [network]
     let mut net = NetworkConfig::default();
+    if let Some(k) = f.network.source_ip {
+        net.source_ip = match k {
+            SourceIpKey::Shared => SourceIp::Shared,
+            SourceIpKey::PerEnvironment => SourceIp::PerEnvironment,
+        };
+    }
     if let Some(v) = dur(f.network.client_latency) {
         net.client_latency = v;
     }
@@ -429,23 +440,31 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     }
 
     // [server]
-    let mut sv = ServerConfig::default();
-    if let Some(n) = &f.server.name {
+    let fsv = &f.server;
+    let kind = match fsv.preset {
+        None | Some(ServerPresetKey::Generic) => ServerKind::Generic,
+        Some(ServerPresetKey::Redis7) => ServerKind::Redis,
+        Some(ServerPresetKey::Mysql8) => ServerKind::Mysql,
+        Some(ServerPresetKey::Postgres) => ServerKind::Postgres,
+        Some(ServerPresetKey::Upstash) => ServerKind::Upstash,
+    };
+    let mut sv = ServerConfig::preset(kind);
+    if let Some(n) = &fsv.name {
         sv.name = n.clone();
     }
-    if let Some(port) = f.server.port {
+    if let Some(port) = fsv.port {
         if port == 0 {
             p.add("server.port", "port 0 is not a listening port", None);
         }
         sv.port = port;
     }
-    if let Some(t) = dur(f.server.idle_timeout) {
+    if let Some(t) = dur(fsv.idle_timeout) {
         sv.idle_timeout = (!t.is_zero()).then_some(t);
     }
-    if let Some(v) = dur(f.server.service_time) {
+    if let Some(v) = dur(fsv.service_time) {
         sv.service_time = v;
     }
-    if let Some(m) = f.server.max_connections {
+    if let Some(m) = fsv.max_connections {
         if m == 0 {
             p.add(
                 "server.max_connections",
@@ -455,7 +474,77 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         sv.max_connections = m;
     }
-    sv.tcp = tcp_config(&mut p, "server.tcp", &f.server.tcp);
+    if let Some(v) = fsv.idle_close_error {
+        sv.idle_close_error = v;
+    }
+    if let Some(v) = fsv.reserved_connections {
+        sv.reserved_connections = v;
+    }
+    if sv.reserved_connections >= sv.max_connections && sv.max_connections > 0 {
+        p.add(
+            if fsv.reserved_connections.is_some() { "server.reserved_connections" } else { "server.max_connections" },
+            format!(
+                "reserved_connections ({}) leaves no connection for clients out of max_connections ({})",
+                sv.reserved_connections, sv.max_connections
+            ),
+            Some("PostgreSQL requires superuser_reserved_connections < max_connections"),
+        );
+    }
+    if let Some(v) = fsv.backlog {
+        if v == 0 {
+            p.add("server.backlog", "`backlog` must be at least 1", None);
+        }
+        sv.backlog = v;
+    }
+    if let Some(v) = fsv.cores {
+        sv.cores = v;
+    }
+    if let Some(v) = dur(fsv.accept_cpu) {
+        sv.accept_cpu = v;
+    }
+    if let Some(v) = fsv.memory_per_connection {
+        sv.memory_per_connection = v;
+    }
+    if let Some(v) = fsv.max_connect_errors {
+        sv.max_connect_errors = v;
+    }
+    if let Some(v) = fsv.handshake {
+        sv.handshake = v;
+    }
+    if let Some(v) = dur(fsv.evict_min_idle) {
+        sv.evict_min_idle = v;
+    }
+    sv.soft_limit = fsv.soft_limit;
+    sv.hard_limit = fsv.hard_limit;
+    match (sv.soft_limit, sv.hard_limit) {
+        (Some(soft), Some(hard)) => {
+            if soft > hard {
+                p.add(
+                    "server.soft_limit",
+                    format!("soft_limit ({soft}) is above hard_limit ({hard})"),
+                    Some("eviction starts at the soft limit; rejection at the hard limit"),
+                );
+            }
+            if soft == 0 {
+                p.add("server.soft_limit", "`soft_limit` must be at least 1", None);
+            }
+        }
+        (None, None) if kind == ServerKind::Upstash => p.add(
+            "server.preset",
+            "the upstash preset needs `soft_limit` and `hard_limit`",
+            Some("Upstash does not publish them: set e.g. soft_limit = 1000 and hard_limit = 1100"),
+        ),
+        (None, None) => {}
+        (Some(_), None) => p.add("server.soft_limit", "`soft_limit` needs `hard_limit`", None),
+        (None, Some(_)) => p.add("server.hard_limit", "`hard_limit` needs `soft_limit`", None),
+    }
+    let mut stcp = tcp_config(&mut p, "server.tcp", &fsv.tcp);
+    if fsv.tcp.keepalive.is_none() {
+        // The preset's keepalive (Redis tcp-keepalive 300) stays unless the
+        // file gives its own.
+        stcp.keepalive = sv.tcp.keepalive;
+    }
+    sv.tcp = stcp;
     cfg.server = sv;
 
     // [workload]

@@ -174,6 +174,8 @@ pub struct ClientSection {
     pub strategy: Option<StrategyKey>,
     /// CPU time to set up a connection at one vCPU.
     pub connect_cpu: Option<Dur>,
+    /// The library's connect timeout (TCP connect + server handshake).
+    pub connect_timeout: Option<Dur>,
     /// Requests per invocation.
     pub requests: Option<Vec<RequestSection>>,
 }
@@ -188,10 +190,22 @@ pub struct RequestSection {
     pub timeout: Option<Dur>,
 }
 
+/// Source address seen by servers.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceIpKey {
+    /// All environments share one address.
+    Shared,
+    /// One address per environment.
+    PerEnvironment,
+}
+
 /// `[network]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
+    /// `shared` (default) or `per_environment`.
+    pub source_ip: Option<SourceIpKey>,
     /// One-way latency on the function side.
     pub client_latency: Option<Dur>,
     /// One-way latency on the server side.
@@ -261,12 +275,53 @@ pub struct TimeoutsSection {
     pub close: Option<Dur>,
 }
 
+/// Server presets.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerPresetKey {
+    /// A plain request/response server.
+    Generic,
+    /// Redis 7.
+    Redis7,
+    /// MySQL 8.0.
+    Mysql8,
+    /// PostgreSQL.
+    Postgres,
+    /// Upstash (soft/hard limits).
+    Upstash,
+}
+
 /// `[server]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
+    /// Base values: `generic` (default), `redis7`, `mysql8`, `postgres`,
+    /// `upstash`; keys below override them.
+    pub preset: Option<ServerPresetKey>,
     /// Display name.
     pub name: Option<String>,
+    /// Send the server's error before an idle close.
+    pub idle_close_error: Option<bool>,
+    /// Slots reserved for administrators.
+    pub reserved_connections: Option<u32>,
+    /// Listen backlog (accept queue).
+    pub backlog: Option<u32>,
+    /// CPU cores (0 = no contention).
+    pub cores: Option<u32>,
+    /// CPU time to accept a connection.
+    pub accept_cpu: Option<Dur>,
+    /// Memory per connection, bytes.
+    pub memory_per_connection: Option<u64>,
+    /// Interrupted attempts before a host is blocked (0 = never).
+    pub max_connect_errors: Option<u32>,
+    /// The server speaks first; the client waits for its greeting.
+    pub handshake: Option<bool>,
+    /// Upstash soft limit.
+    pub soft_limit: Option<u32>,
+    /// Upstash hard limit.
+    pub hard_limit: Option<u32>,
+    /// Minimum idle time of an evictable connection.
+    pub evict_min_idle: Option<Dur>,
     /// Listening port.
     pub port: Option<u16>,
     /// Idle close ("0s" = never).

@@ -150,6 +150,9 @@ pub struct ClientConfig {
     pub requests: Vec<RequestSpec>,
     /// CPU time to set up a connection on one full vCPU (1769 MB).
     pub connect_cpu: SimDuration,
+    /// The library's connect timeout (TCP connect plus the server's
+    /// handshake); `None` = wait for the kernel (mysql2 and ioredis: 10 s).
+    pub connect_timeout: Option<SimDuration>,
 }
 
 impl Default for ClientConfig {
@@ -161,13 +164,26 @@ impl Default for ClientConfig {
                 timeout: None,
             }],
             connect_cpu: SimDuration::from_micros(470),
+            connect_timeout: None,
         }
     }
+}
+
+/// The source address servers see for the functions' connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceIp {
+    /// All environments appear as one host (VPC Lambda through shared
+    /// Hyperplane ENIs, or a NAT gateway): the default.
+    Shared,
+    /// Each environment has its own address.
+    PerEnvironment,
 }
 
 /// Link latencies (one way).
 #[derive(Clone, Copy, Debug)]
 pub struct NetworkConfig {
+    /// What the server's host cache (MySQL `max_connect_errors`) keys on.
+    pub source_ip: SourceIp,
     /// Function side: environment to middlebox (or the first half of the
     /// path when there is none).
     pub client_latency: SimDuration,
@@ -178,40 +194,166 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
+            source_ip: SourceIp::Shared,
             client_latency: SimDuration::from_micros(250),
             server_latency: SimDuration::from_micros(250),
         }
     }
 }
 
-/// The server (Redis-like by default).
+/// Which real server the server model imitates: decides the messages it
+/// sends (error codes), and gives the preset's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// A plain request/response server (Redis-like messages).
+    Generic,
+    /// Redis 7 (`maxclients`, `timeout`, `tcp-keepalive`).
+    Redis,
+    /// MySQL 8.0 (`max_connections`, `wait_timeout`, 1040, 4031, 1129).
+    Mysql,
+    /// PostgreSQL (`max_connections`, superuser reserve, 53300, 57P05).
+    Postgres,
+    /// Upstash: Redis protocol with soft/hard connection limits and idle
+    /// eviction (seed 002).
+    Upstash,
+}
+
+impl ServerKind {
+    /// Name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Generic => "generic",
+            ServerKind::Redis => "redis7",
+            ServerKind::Mysql => "mysql8",
+            ServerKind::Postgres => "postgres",
+            ServerKind::Upstash => "upstash",
+        }
+    }
+}
+
+/// The server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Display name.
     pub name: String,
+    /// Which server it imitates (messages and codes).
+    pub kind: ServerKind,
     /// Listening port.
     pub port: u16,
     /// Close connections idle longer than this; `None` = never (Redis
-    /// `timeout 0`).
+    /// `timeout 0`, PostgreSQL `idle_session_timeout 0`).
     pub idle_timeout: Option<SimDuration>,
-    /// Time to answer one request.
+    /// Send the server's error before an idle close (MySQL 8.0.24+ 4031,
+    /// PostgreSQL 57P05) instead of closing silently.
+    pub idle_close_error: bool,
+    /// CPU time to answer one request.
     pub service_time: SimDuration,
-    /// Connections accepted at once; beyond, an error then close.
+    /// Connections accepted at once (`max_connections`, `maxclients`).
     pub max_connections: u32,
+    /// Slots of `max_connections` reserved for administrators
+    /// (PostgreSQL `superuser_reserved_connections`); clients get the rest.
+    pub reserved_connections: u32,
+    /// Listen backlog: connections that completed the TCP handshake and wait
+    /// for `accept()`; when full, new SYNs are dropped.
+    pub backlog: u32,
+    /// CPU cores shared by accepting connections and answering requests;
+    /// 0 = as many as needed (no contention).
+    pub cores: u32,
+    /// CPU time to accept a connection (handshake, authentication, thread or
+    /// process start).
+    pub accept_cpu: SimDuration,
+    /// Memory one connection costs the server, bytes (reported).
+    pub memory_per_connection: u64,
+    /// Interrupted connection attempts from one host, in a row, before the
+    /// host is blocked (MySQL `max_connect_errors`); 0 = never.
+    pub max_connect_errors: u32,
+    /// The server speaks first (greeting/authentication) and the client
+    /// waits for it before its first request (MySQL, PostgreSQL).
+    pub handshake: bool,
+    /// Upstash soft limit: above it, idle connections are evicted.
+    pub soft_limit: Option<u32>,
+    /// Upstash hard limit: at it, new connections are rejected.
+    pub hard_limit: Option<u32>,
+    /// Only connections idle at least this long are evicted.
+    pub evict_min_idle: SimDuration,
     /// The server host's TCP settings (keepalive on accepted sockets too).
     pub tcp: TcpConfig,
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
+impl ServerConfig {
+    /// The defaults of a preset (docs/model.md cites each value).
+    pub fn preset(kind: ServerKind) -> ServerConfig {
+        let base = ServerConfig {
             name: "server".to_string(),
+            kind,
             port: 6379,
             idle_timeout: None,
+            idle_close_error: false,
             service_time: SimDuration::from_micros(100),
             max_connections: 10_000,
+            reserved_connections: 0,
+            backlog: 511,
+            cores: 0,
+            accept_cpu: SimDuration::ZERO,
+            memory_per_connection: 0,
+            max_connect_errors: 0,
+            handshake: false,
+            soft_limit: None,
+            hard_limit: None,
+            evict_min_idle: SimDuration::ZERO,
             tcp: TcpConfig::default(),
+        };
+        match kind {
+            ServerKind::Generic => base,
+            ServerKind::Redis | ServerKind::Upstash => ServerConfig {
+                name: kind.name().to_string(),
+                tcp: TcpConfig {
+                    // tcp-keepalive 300: KEEPIDLE 300, KEEPINTVL 100, KEEPCNT 3.
+                    keepalive: Some(thaw_net::Keepalive {
+                        idle: SimDuration::from_secs(300),
+                        interval: SimDuration::from_secs(100),
+                        count: 3,
+                    }),
+                    ..TcpConfig::default()
+                },
+                // Upstash's idle timeout after the seed's fix.
+                idle_timeout: (kind == ServerKind::Upstash).then_some(SimDuration::from_secs(310)),
+                ..base
+            },
+            ServerKind::Mysql => ServerConfig {
+                name: "mysql".to_string(),
+                port: 3306,
+                idle_timeout: Some(SimDuration::from_secs(28_800)),
+                idle_close_error: true,
+                max_connections: 151,
+                backlog: 151,
+                max_connect_errors: 100,
+                handshake: true,
+                ..base
+            },
+            ServerKind::Postgres => ServerConfig {
+                name: "postgres".to_string(),
+                port: 5432,
+                idle_close_error: true,
+                max_connections: 100,
+                reserved_connections: 3,
+                backlog: 200,
+                handshake: true,
+                ..base
+            },
         }
+    }
+
+    /// Connections the server accepts from ordinary clients.
+    pub fn client_limit(&self) -> u32 {
+        self.max_connections
+            .saturating_sub(self.reserved_connections)
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::preset(ServerKind::Generic)
     }
 }
 

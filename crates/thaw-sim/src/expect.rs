@@ -40,6 +40,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "connections_closed",
     "connections_open_at_end",
     "server_connections_at_end",
+    "server_memory_peak_bytes",
+    "syn_dropped",
+    "server_rejected",
+    "server_evicted",
 ];
 
 /// Comparison operator.

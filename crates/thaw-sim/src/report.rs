@@ -22,8 +22,15 @@ pub enum ErrorKind {
     Econnrefused,
     /// No free local port for a new connection.
     Eaddrnotavail,
-    /// The server refused the connection: too many connections.
+    /// The server refused the connection: too many connections (MySQL 1040,
+    /// PostgreSQL 53300, Redis "max number of clients reached").
     TooManyConnections,
+    /// The server blocked this host after too many interrupted connection
+    /// attempts (MySQL 1129).
+    HostBlocked,
+    /// The server said why before closing an idle connection (MySQL 4031,
+    /// PostgreSQL 57P05).
+    ServerIdleClosed,
     /// The function timeout passed.
     FunctionTimeout,
     /// The client's own request timeout passed.
@@ -34,7 +41,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// All kinds, for documentation and validation of expectations.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Etimedout,
         ErrorKind::Econnreset,
         ErrorKind::Epipe,
@@ -42,6 +49,8 @@ impl ErrorKind {
         ErrorKind::Econnrefused,
         ErrorKind::Eaddrnotavail,
         ErrorKind::TooManyConnections,
+        ErrorKind::HostBlocked,
+        ErrorKind::ServerIdleClosed,
         ErrorKind::FunctionTimeout,
         ErrorKind::RequestTimeout,
         ErrorKind::Throttled,
@@ -57,6 +66,8 @@ impl ErrorKind {
             ErrorKind::Econnrefused => "ECONNREFUSED",
             ErrorKind::Eaddrnotavail => "EADDRNOTAVAIL",
             ErrorKind::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorKind::HostBlocked => "HOST_BLOCKED",
+            ErrorKind::ServerIdleClosed => "SERVER_IDLE_CLOSED",
             ErrorKind::FunctionTimeout => "FUNCTION_TIMEOUT",
             ErrorKind::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorKind::Throttled => "THROTTLED",
@@ -185,6 +196,15 @@ pub struct Metrics {
     pub connections_open_at_end: u64,
     /// Server connections still open when the run ended.
     pub server_connections_at_end: u64,
+    /// Peak server memory for connections: peak connections × memory per
+    /// connection, bytes.
+    pub server_memory_peak_bytes: u64,
+    /// SYNs the server dropped because its accept queue was full.
+    pub syn_dropped: u64,
+    /// Connections the server refused (limit, blocked host).
+    pub server_rejected: u64,
+    /// Idle connections the server evicted (Upstash soft limit).
+    pub server_evicted: u64,
 }
 
 /// Streams outcomes into metrics; keeps per-invocation rows only if asked.
@@ -272,6 +292,10 @@ pub(crate) struct WorldTotals {
     pub connections_closed: u64,
     pub connections_alive: u64,
     pub server_at_end: u64,
+    pub server_memory_peak: u64,
+    pub syn_dropped: u64,
+    pub server_rejected: u64,
+    pub server_evicted: u64,
     pub end: SimTime,
 }
 
@@ -305,6 +329,10 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         connections_closed: w.connections_closed,
         connections_open_at_end: w.connections_alive,
         server_connections_at_end: w.server_at_end,
+        server_memory_peak_bytes: w.server_memory_peak,
+        syn_dropped: w.syn_dropped,
+        server_rejected: w.server_rejected,
+        server_evicted: w.server_evicted,
     };
     RunResult {
         outcomes: rows,

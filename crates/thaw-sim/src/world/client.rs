@@ -44,6 +44,9 @@ impl World<'_> {
             .as_mut()
             .expect("inv")
             .phase = Phase::ConnectCpu;
+        if let Some(t) = self.cfg.client.connect_timeout {
+            self.schedule(now + t, Ev::ConnectTimeout { env, seq });
+        }
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
@@ -194,20 +197,37 @@ impl World<'_> {
             return;
         }
         match (phase, notice) {
-            (Some(Phase::Connecting), Notice::Connected) => self.send_request(env, s),
+            (Some(Phase::Connecting), Notice::Connected) => {
+                if self.cfg.server.handshake {
+                    // The server speaks first (greeting, authentication).
+                    self.envs[(env - 1) as usize]
+                        .inv
+                        .as_mut()
+                        .expect("inv")
+                        .phase = Phase::Handshake;
+                } else {
+                    self.send_request(env, s);
+                }
+            }
             (Some(Phase::Connecting), Notice::Error(_)) => {
                 let err = self.read_error(s);
                 let (kind, detail) = self.explain(s, err, "connect");
                 self.fail(env, kind, detail);
             }
-            (Some(Phase::AwaitReply), Notice::Readable | Notice::Eof | Notice::Error(_)) => {
+            (
+                Some(p @ (Phase::Handshake | Phase::AwaitReply)),
+                Notice::Readable | Notice::Eof | Notice::Error(_),
+            ) => {
                 let r = self
                     .sock_mut(s)
                     .map(|l| l.tcb.recv())
                     .unwrap_or(RecvResult::Eof);
                 match r {
                     RecvResult::WouldBlock => {}
-                    RecvResult::Data(Payload(MSG_RESPONSE)) => {
+                    RecvResult::Data(Payload(MSG_HELLO)) if p == Phase::Handshake => {
+                        self.send_request(env, s)
+                    }
+                    RecvResult::Data(Payload(MSG_RESPONSE)) if p == Phase::AwaitReply => {
                         let (id, step) = {
                             let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
                             inv.step += 1;
@@ -225,16 +245,21 @@ impl World<'_> {
                         }
                         self.advance(env);
                     }
-                    RecvResult::Data(Payload(MSG_ERR_MAXCLIENTS)) => self.fail(
-                        env,
-                        ErrorKind::TooManyConnections,
-                        "ERR max number of clients reached".into(),
-                    ),
+                    RecvResult::Data(Payload(
+                        m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE),
+                    )) => {
+                        let (kind, text) = server::reject_text(self.cfg.server.kind, m);
+                        self.fail(env, kind, text.to_string());
+                    }
                     RecvResult::Data(_) => {}
                     RecvResult::Eof => self.fail(
                         env,
                         ErrorKind::Eof,
-                        "connection closed by the server: read() returned 0 (EOF)".into(),
+                        if p == Phase::Handshake {
+                            "connection closed by the server during the handshake (EOF)".into()
+                        } else {
+                            "connection closed by the server: read() returned 0 (EOF)".into()
+                        },
                     ),
                     RecvResult::Err(e) => {
                         let (kind, detail) = self.explain(s, Some(e), "read");
@@ -375,5 +400,30 @@ impl World<'_> {
             ls.tcb.close(now, &mut out);
         }
         self.apply(s, out);
+    }
+
+    /// The library's connect timer fired: if the connection is still not
+    /// ready, the library destroys the socket and reports a connect
+    /// timeout (mysql2 synthesises `connect ETIMEDOUT`; a library error,
+    /// not the kernel's).
+    pub(super) fn on_connect_timeout(&mut self, env: u32) {
+        let phase = self.envs[(env - 1) as usize].inv.as_ref().map(|i| i.phase);
+        if !matches!(
+            phase,
+            Some(Phase::ConnectCpu | Phase::Connecting | Phase::Handshake)
+        ) {
+            return;
+        }
+        let t = self.cfg.client.connect_timeout.unwrap_or_default();
+        let state = self.envs[(env - 1) as usize]
+            .conn
+            .and_then(|s| self.sock(s))
+            .map(|l| l.tcb.state().name())
+            .unwrap_or("not yet created");
+        self.fail(
+            env,
+            ErrorKind::Etimedout,
+            format!("connect ETIMEDOUT: the client's connect timeout ({t}) fired; socket {state}"),
+        );
     }
 }

@@ -11,7 +11,7 @@ use crate::config::{FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, Th
 use crate::report::{self, Collector, ErrorKind, Outcome, RunResult, WorldTotals};
 use crate::workload::Arrivals;
 use rand::Rng;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use thaw_core::{
     BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, TraceRecord,
     TraceSink, Value,
@@ -46,6 +46,9 @@ impl std::error::Error for RunError {}
 const MSG_REQUEST: u64 = 1;
 const MSG_RESPONSE: u64 = 2;
 const MSG_ERR_MAXCLIENTS: u64 = 3;
+const MSG_HELLO: u64 = 4;
+const MSG_ERR_HOST_BLOCKED: u64 = 5;
+const MSG_ERR_IDLE: u64 = 6;
 
 const SERVER_HOST: u32 = 0;
 
@@ -74,6 +77,9 @@ enum Owner {
     Env(u32),
     /// A server socket still in the handshake.
     ServerPending,
+    /// A server socket that completed the handshake and waits in the accept
+    /// queue (the server application looks at it when a core accepts it).
+    ServerQueued,
     /// A server connection the server application holds.
     Server(ConnRef),
     /// Closed by its application; the kernel finishes it alone.
@@ -108,6 +114,8 @@ enum Phase {
     Init,
     ConnectCpu,
     Connecting,
+    /// TCP is up; waiting for the server's greeting.
+    Handshake,
     AwaitReply,
 }
 
@@ -138,9 +146,21 @@ struct ServerConn {
     peer: Addr,
     last_activity: SimTime,
     pending: u32,
-    busy: bool,
     idle_gen: u32,
     zombie: bool,
+    /// The client completed the handshake (sent its first request).
+    established: bool,
+    /// What the server's host cache keys this client on.
+    host_key: u32,
+}
+
+/// Work for the server's CPU cores, in FIFO order.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    /// Accept a connection that completed the TCP handshake.
+    Accept(SockRef),
+    /// Answer one request.
+    Request(ConnRef),
 }
 
 struct ConnSlot {
@@ -203,8 +223,12 @@ enum Ev {
         sock: SockRef,
         notice: Notice,
     },
-    ServiceDone {
-        conn: ConnRef,
+    WorkDone {
+        work: Work,
+    },
+    ConnectTimeout {
+        env: u32,
+        seq: u64,
     },
     ServerIdle {
         conn: ConnRef,
@@ -250,6 +274,17 @@ struct World<'t> {
     free_conns: Vec<u32>,
     server_open: u64,
     server_peak: u64,
+    /// Cores busy with server work, and the work waiting for a core.
+    cpu_busy: u32,
+    cpu_queue: VecDeque<Work>,
+    /// Connections established in the kernel and not yet accepted.
+    accept_queue: u32,
+    /// Interrupted connection attempts in a row, per host key.
+    host_errors: BTreeMap<u32, u32>,
+    blocked_hosts: BTreeSet<u32>,
+    syn_dropped: u64,
+    server_rejected: u64,
+    server_evicted: u64,
     mb: Option<Middlebox>,
     /// When each tracked flow's expiry timer is due (one live timer a flow).
     mb_timers: BTreeMap<(Addr, Addr), SimTime>,
@@ -299,6 +334,14 @@ impl<'t> World<'t> {
             free_conns: Vec::new(),
             server_open: 0,
             server_peak: 0,
+            cpu_busy: 0,
+            cpu_queue: VecDeque::new(),
+            accept_queue: 0,
+            host_errors: BTreeMap::new(),
+            blocked_hosts: BTreeSet::new(),
+            syn_dropped: 0,
+            server_rejected: 0,
+            server_evicted: 0,
             mb,
             mb_timers: BTreeMap::new(),
             zombies: 0,
@@ -455,7 +498,12 @@ impl<'t> World<'t> {
             },
             Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
             Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
-            Ev::ServiceDone { conn } => self.on_service_done(conn),
+            Ev::WorkDone { work } => self.on_work_done(work),
+            Ev::ConnectTimeout { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.on_connect_timeout(env);
+                }
+            }
             Ev::ServerIdle { conn, gen } => self.on_server_idle(conn, gen),
             Ev::MbExpire { client, server } => self.on_mb_expire(client, server),
         }
@@ -613,6 +661,10 @@ impl<'t> World<'t> {
                 .filter(|l| l.tcb.local().host != SERVER_HOST)
                 .count() as u64,
             server_at_end: self.server_open,
+            server_memory_peak: self.server_peak * self.cfg.server.memory_per_connection,
+            syn_dropped: self.syn_dropped,
+            server_rejected: self.server_rejected,
+            server_evicted: self.server_evicted,
             end,
         };
         report::finish(self.collector, totals)

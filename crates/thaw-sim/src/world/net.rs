@@ -315,6 +315,9 @@ impl World<'_> {
             return;
         }
         if host == SERVER_HOST && seg.dst == self.server_addr && seg.flags.syn && !seg.flags.ack {
+            if self.accept_queue_full(&seg) {
+                return;
+            }
             let mut out = self.buf();
             let tcb = Tcb::accept_syn(now, self.cfg.server.tcp, &seg, &mut out);
             let s = self.alloc_sock(tcb, Owner::ServerPending);
@@ -433,9 +436,10 @@ impl World<'_> {
             Owner::Env(env) => self.env_notice(env, s, n),
             Owner::ServerPending => {
                 if n == Notice::Connected {
-                    self.server_accept(s);
+                    self.server_enqueue_accept(s);
                 }
             }
+            Owner::ServerQueued => {}
             Owner::Server(c) => self.server_notice(c, s, n),
             Owner::Kernel => {}
         }

@@ -1,48 +1,240 @@
-//! The server application: accepting connections, the connection limit,
-//! answering requests, and closing idle connections.
+//! The server application: the accept queue, CPU cores shared by accepts
+//! and queries, the connection limit (and Upstash's soft/hard limits with
+//! idle eviction), MySQL's host cache (`max_connect_errors`), answering
+//! requests, and closing idle connections with the server's message.
 use super::*;
+use crate::config::{ServerKind, SourceIp};
+
+/// What a client library prints for the server's refusal, per server.
+fn too_many_text(kind: ServerKind) -> &'static str {
+    match kind {
+        ServerKind::Mysql => "ER_CON_COUNT_ERROR (1040): Too many connections",
+        ServerKind::Postgres => "FATAL 53300: sorry, too many clients already",
+        ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
+            "ERR max number of clients reached"
+        }
+    }
+}
+
+pub(super) fn idle_close_text(kind: ServerKind) -> &'static str {
+    match kind {
+        ServerKind::Mysql => "ER_CLIENT_INTERACTION_TIMEOUT (4031): The client was disconnected by the server because of inactivity. See wait_timeout and interactive_timeout for configuring this behavior.",
+        ServerKind::Postgres => "FATAL 57P05: terminating connection due to idle-session timeout",
+        ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
+            "connection closed by the server after its idle timeout"
+        }
+    }
+}
+
+pub(super) fn host_blocked_text() -> &'static str {
+    "ER_HOST_IS_BLOCKED (1129): Host is blocked because of many connection errors; unblock with 'mysqladmin flush-hosts'"
+}
+
+pub(super) fn reject_text(kind: ServerKind, msg: u64) -> (ErrorKind, &'static str) {
+    match msg {
+        MSG_ERR_HOST_BLOCKED => (ErrorKind::HostBlocked, host_blocked_text()),
+        MSG_ERR_IDLE => (ErrorKind::ServerIdleClosed, idle_close_text(kind)),
+        _ => (ErrorKind::TooManyConnections, too_many_text(kind)),
+    }
+}
 
 impl World<'_> {
-    // ----- the server ----------------------------------------------------
+    /// The key of MySQL's host cache for a client address.
+    fn host_key(&self, peer: Addr) -> u32 {
+        match self.cfg.network.source_ip {
+            SourceIp::Shared => 1,
+            SourceIp::PerEnvironment => peer.host,
+        }
+    }
 
-    pub(super) fn server_accept(&mut self, s: SockRef) {
-        let now = self.q.now();
-        let peer = match self.sock(s) {
-            Some(l) => l.tcb.remote(),
-            None => return,
-        };
-        if self.server_open >= self.cfg.server.max_connections as u64 {
-            if self.wants(Level::Timeline) {
-                self.emit(
-                    Level::Timeline,
-                    self.cfg.server.name.clone(),
-                    "reject",
-                    vec![("open", self.server_open.into())],
-                    format!(
-                        "{} refuses {}: {} connections open = max_connections; sends an error and closes",
-                        self.cfg.server.name,
-                        self.addr_name(peer),
-                        self.server_open
-                    ),
-                );
+    /// A SYN reached the listener: is there room in the accept queue?
+    /// (`tcp_conn_request()`: a full accept queue drops the SYN; the client
+    /// retransmits it.)
+    pub(super) fn accept_queue_full(&mut self, seg: &Segment) -> bool {
+        if self.accept_queue < self.cfg.server.backlog {
+            return false;
+        }
+        self.syn_dropped += 1;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                self.cfg.server.name.clone(),
+                "syn_drop",
+                vec![("accept_queue", self.accept_queue.into())],
+                format!(
+                    "{} drops a SYN from {}: accept queue full ({} = backlog); the client will retransmit it",
+                    self.cfg.server.name,
+                    self.addr_name(seg.src),
+                    self.accept_queue
+                ),
+            );
+        }
+        true
+    }
+
+    /// The TCP handshake completed: the connection waits in the accept
+    /// queue for a core to accept it.
+    pub(super) fn server_enqueue_accept(&mut self, s: SockRef) {
+        if let Some(ls) = self.sock_mut(s) {
+            ls.owner = Owner::ServerQueued;
+        }
+        self.accept_queue += 1;
+        self.cpu_submit(Work::Accept(s));
+    }
+
+    fn cpu_cost(&self, w: Work) -> SimDuration {
+        match w {
+            Work::Accept(_) => self.cfg.server.accept_cpu,
+            Work::Request(_) => self.cfg.server.service_time,
+        }
+    }
+
+    fn cpu_submit(&mut self, w: Work) {
+        let cores = self.cfg.server.cores;
+        if cores == 0 || self.cpu_busy < cores {
+            self.cpu_busy += 1;
+            let at = self.q.now() + self.cpu_cost(w);
+            self.schedule(at, Ev::WorkDone { work: w });
+        } else {
+            self.cpu_queue.push_back(w);
+        }
+    }
+
+    pub(super) fn on_work_done(&mut self, w: Work) {
+        self.cpu_busy -= 1;
+        // Start the next queued work first, so that work submitted while
+        // handling this one queues behind it (FIFO).
+        if let Some(next) = self.cpu_queue.pop_front() {
+            self.cpu_busy += 1;
+            let at = self.q.now() + self.cpu_cost(next);
+            self.schedule(at, Ev::WorkDone { work: next });
+        }
+        match w {
+            Work::Accept(s) => {
+                self.accept_queue -= 1;
+                self.server_accept(s);
             }
-            let mut out = self.buf();
-            if let Some(ls) = self.sock_mut(s) {
-                let _ = ls.tcb.send(now, Payload(MSG_ERR_MAXCLIENTS), &mut out);
-                ls.owner = Owner::Kernel;
-                ls.tcb.close(now, &mut out);
-            }
-            self.apply(s, out);
+            Work::Request(c) => self.answer(c),
+        }
+    }
+
+    fn connect_error(&mut self, host_key: u32, why: &str) {
+        let limit = self.cfg.server.max_connect_errors;
+        if limit == 0 {
             return;
+        }
+        let n = self.host_errors.entry(host_key).or_insert(0);
+        *n += 1;
+        let n = *n;
+        if n >= limit && self.blocked_hosts.insert(host_key) && self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                self.cfg.server.name.clone(),
+                "host_blocked",
+                vec![("errors", n.into())],
+                format!(
+                    "{} blocks the functions' host after {n} interrupted connection attempts in a row (max_connect_errors = {limit}; last: {why}); until flushed it refuses them with 1129",
+                    self.cfg.server.name
+                ),
+            );
+        }
+    }
+
+    fn reject(&mut self, s: SockRef, msg: u64, why: String) {
+        let now = self.q.now();
+        self.server_rejected += 1;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                self.cfg.server.name.clone(),
+                "reject",
+                vec![("open", self.server_open.into())],
+                why,
+            );
+        }
+        let mut out = self.buf();
+        if let Some(ls) = self.sock_mut(s) {
+            let _ = ls.tcb.send(now, Payload(msg), &mut out);
+            ls.owner = Owner::Kernel;
+            ls.tcb.close(now, &mut out);
+        }
+        self.apply(s, out);
+    }
+
+    /// A core accepted the connection: limits, host cache, greeting.
+    fn server_accept(&mut self, s: SockRef) {
+        let now = self.q.now();
+        let name = self.cfg.server.name.clone();
+        let Some((peer, alive)) = self.sock(s).map(|l| {
+            (
+                l.tcb.remote(),
+                l.tcb.state() == thaw_net::TcpState::Established && l.tcb.pending_error().is_none(),
+            )
+        }) else {
+            // The client gave up and the socket is gone.
+            return;
+        };
+        let host_key = self.host_key(peer);
+        if !alive {
+            // The client went away while the connection waited for accept().
+            self.connect_error(host_key, "closed before it was accepted");
+            if let Some(ls) = self.sock_mut(s) {
+                ls.owner = Owner::Kernel;
+            }
+            self.app_close(s, "the client left before the connection was accepted");
+            return;
+        }
+        if self.blocked_hosts.contains(&host_key) {
+            let why = format!(
+                "{name} refuses {}: host blocked (max_connect_errors); sends 1129 and closes",
+                self.addr_name(peer)
+            );
+            self.reject(s, MSG_ERR_HOST_BLOCKED, why);
+            return;
+        }
+        let open = self.server_open;
+        match (self.cfg.server.soft_limit, self.cfg.server.hard_limit) {
+            (Some(soft), Some(hard)) => {
+                if open >= hard as u64 {
+                    let why = format!(
+                        "{name} refuses {}: {open} connections open = hard limit {hard}",
+                        self.addr_name(peer)
+                    );
+                    self.reject(s, MSG_ERR_MAXCLIENTS, why);
+                    return;
+                }
+                if open >= soft as u64 {
+                    self.evict_idle(open + 1 - soft as u64);
+                }
+            }
+            _ => {
+                let limit = self.cfg.server.client_limit() as u64;
+                if open >= limit {
+                    let why = format!(
+                        "{name} refuses {}: {open} connections open = max_connections {}{}; sends \"{}\" and closes",
+                        self.addr_name(peer),
+                        self.cfg.server.max_connections,
+                        if self.cfg.server.reserved_connections > 0 {
+                            format!(" − {} reserved", self.cfg.server.reserved_connections)
+                        } else {
+                            String::new()
+                        },
+                        too_many_text(self.cfg.server.kind)
+                    );
+                    self.reject(s, MSG_ERR_MAXCLIENTS, why);
+                    return;
+                }
+            }
         }
         let c = self.alloc_conn(ServerConn {
             sock: s,
             peer,
             last_activity: now,
             pending: 0,
-            busy: false,
             idle_gen: 0,
             zombie: false,
+            established: !self.cfg.server.handshake,
+            host_key,
         });
         if let Some(ls) = self.sock_mut(s) {
             ls.owner = Owner::Server(c);
@@ -59,18 +251,73 @@ impl World<'_> {
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
-                self.cfg.server.name.clone(),
+                name.clone(),
                 "accept",
                 vec![("open", self.server_open.into())],
                 format!(
-                    "{} accepts {} ({} connection(s) open)",
-                    self.cfg.server.name,
+                    "{name} accepts {} ({} connection(s) open)",
                     self.addr_name(peer),
                     self.server_open
                 ),
             );
         }
+        if self.cfg.server.handshake {
+            let mut out = self.buf();
+            if let Some(ls) = self.sock_mut(s) {
+                let _ = ls.tcb.send(now, Payload(MSG_HELLO), &mut out);
+            }
+            self.apply(s, out);
+        }
         self.arm_server_idle(c, now);
+        // Data that arrived while the connection waited in the accept queue
+        // is in the socket: read it now.
+        if self.sock(s).is_some_and(|l| l.tcb.unread() > 0) {
+            self.server_notice(c, s, Notice::Readable);
+        }
+    }
+
+    /// Upstash: between the soft and the hard limit, evict idle connections
+    /// (longest idle first), `n` of them at most.
+    fn evict_idle(&mut self, n: u64) {
+        let now = self.q.now();
+        let min_idle = self.cfg.server.evict_min_idle;
+        let mut idle: Vec<(SimTime, u32, ConnRef, SockRef, Addr)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let c = slot.live.as_ref()?;
+                (c.pending == 0 && now.saturating_since(c.last_activity) >= min_idle).then_some((
+                    c.last_activity,
+                    i as u32,
+                    ConnRef {
+                        idx: i as u32,
+                        inc: slot.inc,
+                    },
+                    c.sock,
+                    c.peer,
+                ))
+            })
+            .collect();
+        idle.sort_by_key(|(t, i, ..)| (*t, *i));
+        for (last, _, c, s, peer) in idle.into_iter().take(n as usize) {
+            self.server_evicted += 1;
+            if self.wants(Level::Timeline) {
+                self.emit(
+                    Level::Timeline,
+                    self.cfg.server.name.clone(),
+                    "evict",
+                    vec![("idle_ns", now.saturating_since(last).as_nanos().into())],
+                    format!(
+                        "{} is above its soft limit: evicts the connection from {} (idle {})",
+                        self.cfg.server.name,
+                        self.addr_name(peer),
+                        now.saturating_since(last)
+                    ),
+                );
+            }
+            self.server_close(c, s, "evicted: idle while above the soft limit");
+        }
     }
 
     pub(super) fn arm_server_idle(&mut self, c: ConnRef, from: SimTime) {
@@ -108,6 +355,7 @@ impl World<'_> {
             self.arm_server_idle(c, last);
             return;
         }
+        let with_error = self.cfg.server.idle_close_error;
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
@@ -115,12 +363,27 @@ impl World<'_> {
                 "idle_close",
                 vec![("idle_ns", now.saturating_since(last).as_nanos().into())],
                 format!(
-                    "{} closes the connection from {}: idle for {} ≥ idle_timeout {t}",
+                    "{} closes the connection from {}: idle for {} ≥ idle_timeout {t}{}",
                     self.cfg.server.name,
                     self.addr_name(peer),
-                    now.saturating_since(last)
+                    now.saturating_since(last),
+                    if with_error {
+                        format!(
+                            "; it first sends \"{}\"",
+                            idle_close_text(self.cfg.server.kind)
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             );
+        }
+        if with_error {
+            let mut out = self.buf();
+            if let Some(ls) = self.sock_mut(s) {
+                let _ = ls.tcb.send(now, Payload(MSG_ERR_IDLE), &mut out);
+            }
+            self.apply(s, out);
         }
         self.server_close(c, s, "idle timeout");
     }
@@ -130,6 +393,15 @@ impl World<'_> {
         self.free_conn(c);
         self.server_open -= 1;
         self.app_close(s, why);
+    }
+
+    /// The connection ended from the client's side.
+    fn client_gone(&mut self, c: ConnRef, s: SockRef, why: &str) {
+        if let Some((false, key)) = self.conn(c).map(|c| (c.established, c.host_key)) {
+            // Ended before the handshake completed: an interrupted attempt.
+            self.connect_error(key, why);
+        }
+        self.server_close(c, s, why);
     }
 
     pub(super) fn server_notice(&mut self, c: ConnRef, s: SockRef, notice: Notice) {
@@ -143,37 +415,38 @@ impl World<'_> {
                     .unwrap_or(RecvResult::Eof);
                 match r {
                     RecvResult::Data(Payload(MSG_REQUEST)) => {
-                        let st = self.cfg.server.service_time;
                         let Some(conn) = self.conn_mut(c) else { return };
                         conn.pending += 1;
                         conn.last_activity = now;
-                        if !conn.busy {
-                            conn.busy = true;
-                            self.schedule(now + st, Ev::ServiceDone { conn: c });
+                        if !conn.established {
+                            // First request = the client authenticated: a
+                            // successful connection resets the host's count.
+                            conn.established = true;
+                            let key = conn.host_key;
+                            self.host_errors.remove(&key);
                         }
+                        self.cpu_submit(Work::Request(c));
                     }
                     RecvResult::Data(_) => {}
                     RecvResult::WouldBlock => return,
                     RecvResult::Eof | RecvResult::Err(_) => {
-                        self.server_close(c, s, "the client closed the connection");
+                        self.client_gone(c, s, "the client closed the connection");
                         return;
                     }
                 }
             },
-            Notice::Eof => self.server_close(c, s, "the client closed the connection (EOF)"),
+            Notice::Eof => self.client_gone(c, s, "the client closed the connection (EOF)"),
             Notice::Error(e) => {
                 let _ = self.sock_mut(s).map(|l| l.tcb.recv());
-                self.server_close(c, s, &format!("the connection failed with {}", e.name()));
+                self.client_gone(c, s, &format!("the connection failed with {}", e.name()));
             }
         }
     }
 
-    pub(super) fn on_service_done(&mut self, c: ConnRef) {
+    fn answer(&mut self, c: ConnRef) {
         let now = self.q.now();
-        let st = self.cfg.server.service_time;
         let Some(conn) = self.conn_mut(c) else { return };
         conn.pending -= 1;
-        conn.busy = false;
         let s = conn.sock;
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
@@ -183,14 +456,15 @@ impl World<'_> {
         self.apply(s, out);
         match res {
             Ok(()) => {
-                let Some(conn) = self.conn_mut(c) else { return };
-                conn.last_activity = now;
-                if conn.pending > 0 {
-                    conn.busy = true;
-                    self.schedule(now + st, Ev::ServiceDone { conn: c });
+                if let Some(conn) = self.conn_mut(c) {
+                    conn.last_activity = now;
                 }
             }
-            Err(e) => self.server_close(c, s, &format!("write failed with {}", e.name())),
+            Err(e) => {
+                if self.conn(c).is_some() {
+                    self.server_close(c, s, &format!("write failed with {}", e.name()));
+                }
+            }
         }
     }
 }
