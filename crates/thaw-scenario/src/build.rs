@@ -264,6 +264,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(v) = dur(fs.freeze_delay) {
         pl.freeze_delay = v;
     }
+    if let Some(v) = dur(fs.handler_time) {
+        pl.handler_time = v;
+    }
     match (
         dur(fs.reap_after),
         dur(fs.reap_after_min),

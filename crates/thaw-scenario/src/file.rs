@@ -97,6 +97,8 @@ pub struct FunctionSection {
     pub init_duration: Option<Dur>,
     /// Delay between response and freeze.
     pub freeze_delay: Option<Dur>,
+    /// The handler's own work before its first request.
+    pub handler_time: Option<Dur>,
     /// Fixed idle lifetime before reap.
     pub reap_after: Option<Dur>,
     /// Shortest idle lifetime (with `reap_after_max`: uniform).

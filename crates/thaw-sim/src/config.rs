@@ -91,6 +91,8 @@ pub struct PlatformConfig {
     pub init_duration: SimDuration,
     /// Delay between the response and the freeze (0 = right after).
     pub freeze_delay: SimDuration,
+    /// Time the handler works before its first request (0 = none).
+    pub handler_time: SimDuration,
     /// Idle lifetime of a frozen environment.
     pub reap: ReapPolicy,
     /// Frozen guest kernel behaviour.
@@ -112,6 +114,7 @@ impl Default for PlatformConfig {
             timeout: SimDuration::from_secs(3),
             init_duration: SimDuration::from_millis(322),
             freeze_delay: SimDuration::ZERO,
+            handler_time: SimDuration::ZERO,
             reap: ReapPolicy::Fixed(SimDuration::from_secs(600)),
             frozen_kernel: FrozenKernel::Silent,
             thaw_order: ThawOrder::HandlerFirst,

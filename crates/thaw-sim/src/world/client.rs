@@ -267,7 +267,7 @@ impl World<'_> {
                     }
                 }
             }
-            (None | Some(Phase::Init), Notice::Eof | Notice::Error(_)) => {
+            (None | Some(Phase::Init | Phase::Work), Notice::Eof | Notice::Error(_)) => {
                 // The driver notices while idle (event loop running) and
                 // drops the connection; the next use reconnects.
                 if self.wants(Level::Timeline) {

@@ -112,6 +112,8 @@ enum EnvState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Init,
+    /// The handler's own work (`function.handler_time`).
+    Work,
     ConnectCpu,
     Connecting,
     /// TCP is up; waiting for the server's greeting.
@@ -178,6 +180,10 @@ enum Hop {
 enum Ev {
     Arrival,
     InitDone {
+        env: u32,
+        seq: u64,
+    },
+    WorkFinished {
         env: u32,
         seq: u64,
     },
@@ -459,6 +465,11 @@ impl<'t> World<'t> {
                         );
                     }
                     self.start_handler(env);
+                }
+            }
+            Ev::WorkFinished { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.advance(env);
                 }
             }
             Ev::StartHandler { env, seq } => {

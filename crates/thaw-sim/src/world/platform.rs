@@ -178,7 +178,18 @@ impl World<'_> {
             inv.seq
         };
         self.schedule(now + timeout, Ev::FunctionTimeout { env, seq });
-        self.advance(env);
+        let work = self.cfg.platform.handler_time;
+        if work.is_zero() {
+            self.advance(env);
+        } else {
+            // The handler's own work before its first request.
+            self.envs[(env - 1) as usize]
+                .inv
+                .as_mut()
+                .expect("inv")
+                .phase = Phase::Work;
+            self.schedule(now + work, Ev::WorkFinished { env, seq });
+        }
     }
 
     pub(super) fn on_freeze(&mut self, env: u32, gen: u32) {
