@@ -2,3 +2,4 @@
 mod bad_input;
 mod properties;
 mod scenarios;
+mod server_properties;

@@ -1,0 +1,134 @@
+//! Property tests over random bursts against random servers: the server
+//! never holds more connections than its limit at any instant (the peak is
+//! the maximum over the whole run), every invocation ends exactly once, and
+//! every function-side connection is closed or still open at the end.
+use proptest::prelude::*;
+use thaw_core::{NullSink, SimDuration};
+use thaw_sim::{
+    ClientConfig, PlatformConfig, ReapPolicy, RequestSpec, ServerConfig, ServerKind, SimConfig,
+    Strategy as ConnStrategy, WorkloadConfig,
+};
+
+#[derive(Debug, Clone)]
+struct Params {
+    kind: ServerKind,
+    max_connections: u32,
+    soft_hard: (u32, u32),
+    waves: Vec<(u64, u32)>,
+    per_invocation: bool,
+    reap_s: u64,
+    idle_s: u64,
+    cores: u32,
+    accept_ms: u64,
+    backlog: u32,
+    connect_timeout_ms: Option<u64>,
+}
+
+fn params() -> impl Strategy<Value = Params> {
+    (
+        prop_oneof![
+            Just(ServerKind::Generic),
+            Just(ServerKind::Redis),
+            Just(ServerKind::Mysql),
+            Just(ServerKind::Postgres),
+            Just(ServerKind::Upstash)
+        ],
+        5u32..60,
+        (1u32..40, 0u32..30),
+        prop::collection::vec((0u64..400, 1u32..40), 1..4),
+        any::<bool>(),
+        (30u64..400, 0u64..400),
+        (0u32..3, 0u64..30, 2u32..100),
+        prop::option::of(100u64..3000),
+    )
+        .prop_map(
+            |(kind, max_connections, (soft, extra), waves, per_invocation, (reap_s, idle_s), (cores, accept_ms, backlog), connect_timeout_ms)| Params {
+                kind,
+                max_connections: max_connections.max(5),
+                soft_hard: (soft, soft + extra),
+                waves,
+                per_invocation,
+                reap_s,
+                idle_s,
+                cores,
+                accept_ms,
+                backlog,
+                connect_timeout_ms,
+            },
+        )
+}
+
+fn config(p: &Params) -> SimConfig {
+    let mut server = ServerConfig::preset(p.kind);
+    server.max_connections = p.max_connections;
+    server.reserved_connections = server.reserved_connections.min(p.max_connections - 1);
+    server.idle_timeout = (p.idle_s > 0).then(|| SimDuration::from_secs(p.idle_s));
+    server.cores = p.cores;
+    server.accept_cpu = SimDuration::from_millis(p.accept_ms);
+    server.backlog = p.backlog;
+    if p.kind == ServerKind::Upstash {
+        server.soft_limit = Some(p.soft_hard.0);
+        server.hard_limit = Some(p.soft_hard.1);
+    }
+    let mut at: Vec<SimDuration> = Vec::new();
+    for (t, n) in &p.waves {
+        for _ in 0..*n {
+            at.push(SimDuration::from_secs(*t));
+        }
+    }
+    at.sort();
+    SimConfig {
+        name: "server-prop".into(),
+        platform: PlatformConfig {
+            timeout: SimDuration::from_secs(30),
+            init_duration: SimDuration::from_millis(200),
+            handler_time: SimDuration::from_millis(500),
+            reap: ReapPolicy::Fixed(SimDuration::from_secs(p.reap_s)),
+            ..PlatformConfig::default()
+        },
+        client: ClientConfig {
+            strategy: if p.per_invocation {
+                ConnStrategy::PerInvocation
+            } else {
+                ConnStrategy::Global
+            },
+            requests: vec![RequestSpec {
+                name: "Q".into(),
+                timeout: None,
+            }],
+            connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
+            ..ClientConfig::default()
+        },
+        server,
+        workload: WorkloadConfig::At(at),
+        ..SimConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn server_never_exceeds_its_limit(p in params()) {
+        let cfg = config(&p);
+        let n: u64 = p.waves.iter().map(|w| w.1 as u64).sum();
+        let r = thaw_sim::run(&cfg, &mut NullSink, true).expect("run finishes");
+        let ids: Vec<u64> = r.outcomes.iter().map(|o| o.id).collect();
+        prop_assert_eq!(ids, (1..=n).collect::<Vec<_>>());
+        let m = &r.metrics;
+        prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
+        let limit = match p.kind {
+            ServerKind::Upstash => p.soft_hard.1 as u64,
+            _ => cfg.server.client_limit() as u64,
+        };
+        prop_assert!(m.server_connections_peak <= limit,
+            "peak {} > limit {limit}", m.server_connections_peak);
+        // A server never rejects while it has room (non-Upstash).
+        if p.kind != ServerKind::Upstash && m.server_connections_peak < limit {
+            prop_assert_eq!(m.errors_by_kind.get("TOO_MANY_CONNECTIONS").copied().unwrap_or(0), 0);
+        }
+    }
+}
