@@ -73,6 +73,7 @@ fn config(p: &Params) -> SimConfig {
             requests: vec![RequestSpec {
                 name: "GET foo".into(),
                 timeout: None,
+                op: thaw_sim::RequestOp::Ping,
             }],
             ..ClientConfig::default()
         },

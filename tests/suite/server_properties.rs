@@ -42,7 +42,16 @@ fn params() -> impl Strategy<Value = Params> {
         prop::option::of(100u64..3000),
     )
         .prop_map(
-            |(kind, max_connections, (soft, extra), waves, per_invocation, (reap_s, idle_s), (cores, accept_ms, backlog), connect_timeout_ms)| Params {
+            |(
+                kind,
+                max_connections,
+                (soft, extra),
+                waves,
+                per_invocation,
+                (reap_s, idle_s),
+                (cores, accept_ms, backlog),
+                connect_timeout_ms,
+            )| Params {
                 kind,
                 max_connections: max_connections.max(5),
                 soft_hard: (soft, soft + extra),
@@ -95,6 +104,7 @@ fn config(p: &Params) -> SimConfig {
             requests: vec![RequestSpec {
                 name: "Q".into(),
                 timeout: None,
+                op: thaw_sim::RequestOp::Ping,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
@@ -130,5 +140,110 @@ proptest! {
         if p.kind != ServerKind::Upstash && m.server_connections_peak < limit {
             prop_assert_eq!(m.errors_by_kind.get("TOO_MANY_CONNECTIONS").copied().unwrap_or(0), 0);
         }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DataParams {
+    lists: Vec<u64>,
+    creates: Vec<u64>,
+    per_invocation: bool,
+    isolation_rc: bool,
+    keys: u64,
+}
+
+fn data_params() -> impl Strategy<Value = DataParams> {
+    (
+        prop::collection::vec(0u64..600_000, 1..12),
+        prop::collection::vec(0u64..600_000, 1..12),
+        any::<bool>(),
+        any::<bool>(),
+        1u64..3,
+    )
+        .prop_map(
+            |(mut lists, mut creates, per_invocation, isolation_rc, keys)| {
+                lists.sort();
+                creates.sort();
+                DataParams {
+                    lists,
+                    creates,
+                    per_invocation,
+                    isolation_rc,
+                    keys,
+                }
+            },
+        )
+}
+
+fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
+    use thaw_sim::{HandlerSpec, RequestOp};
+    let ms = SimDuration::from_millis;
+    let req = |name: &str, op| RequestSpec {
+        name: name.into(),
+        timeout: None,
+        op,
+    };
+    let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
+    at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
+    at.sort_by_key(|(t, _)| *t);
+    SimConfig {
+        platform: PlatformConfig {
+            timeout: SimDuration::from_secs(10),
+            init_duration: ms(300),
+            reap: ReapPolicy::Fixed(SimDuration::from_secs(120)),
+            ..PlatformConfig::default()
+        },
+        client: ClientConfig {
+            strategy: if p.per_invocation {
+                ConnStrategy::PerInvocation
+            } else {
+                ConnStrategy::Global
+            },
+            requests: (1..=p.keys)
+                .map(|k| req("SELECT", RequestOp::Read(k)))
+                .collect(),
+            handlers: vec![HandlerSpec {
+                name: "create".into(),
+                requests: (1..=p.keys)
+                    .map(|k| req("INSERT", RequestOp::Write(k)))
+                    .chain([req("COMMIT", RequestOp::Commit)])
+                    .collect(),
+            }],
+            autocommit,
+            isolation: if p.isolation_rc {
+                thaw_db::Isolation::ReadCommitted
+            } else {
+                thaw_db::Isolation::RepeatableRead
+            },
+            ..ClientConfig::default()
+        },
+        server: ServerConfig::preset(ServerKind::Mysql),
+        workload: WorkloadConfig::Mixed(at),
+        ..SimConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    /// With autocommit on and every read on the primary, no stale read is
+    /// ever reported, whatever the connection strategy, isolation or
+    /// interleaving of the create and list functions.
+    #[test]
+    fn autocommit_on_primary_never_reads_stale(p in data_params()) {
+        let r = thaw_sim::run(&data_config(&p, true), &mut NullSink, true).expect("runs");
+        prop_assert_eq!(r.metrics.stale_reads, 0);
+        prop_assert_eq!(r.metrics.errors, 0);
+    }
+
+    /// The per-invocation counts add up to the total.
+    #[test]
+    fn stale_reads_per_invocation_add_up(p in data_params()) {
+        let r = thaw_sim::run(&data_config(&p, false), &mut NullSink, true).expect("runs");
+        let sum: u64 = r.outcomes.iter().map(|o| o.stale_reads).sum();
+        prop_assert_eq!(sum, r.metrics.stale_reads);
     }
 }

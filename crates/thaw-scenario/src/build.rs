@@ -7,9 +7,9 @@ use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
 use thaw_sim::{
-    ClientConfig, FrozenKernel, NamedMiddlebox, NetworkConfig, Placement, PlatformConfig,
-    ReapPolicy, RequestSpec, ServerConfig, ServerKind, SimConfig, SourceIp, Strategy, ThawOrder,
-    WorkloadConfig,
+    ClientConfig, FrozenKernel, HandlerSpec, NamedMiddlebox, NetworkConfig, Placement,
+    PlatformConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig, ServerKind, SimConfig,
+    SourceIp, Strategy, ThawOrder, WorkloadConfig,
 };
 
 /// A loaded, validated scenario.
@@ -101,6 +101,50 @@ impl LoadError {
     pub fn render(&self) -> String {
         self.diagnostics.render(&self.source)
     }
+}
+
+fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<RequestSpec> {
+    reqs.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r.timeout.map(|t| t.0.is_zero()) == Some(true) {
+                p.add(
+                    format!("{path}[{i}].timeout"),
+                    "a request timeout must be longer than 0s",
+                    Some("leave it out to wait for TCP"),
+                );
+            }
+            let op = match (r.op.unwrap_or(OpKey::Ping), r.key) {
+                (OpKey::Read, Some(k)) => RequestOp::Read(k),
+                (OpKey::Write, Some(k)) => RequestOp::Write(k),
+                (OpKey::Read | OpKey::Write, None) => {
+                    p.add(
+                        format!("{path}[{i}].op"),
+                        "a read or write needs a `key`",
+                        Some("e.g. `key = 1`"),
+                    );
+                    RequestOp::Ping
+                }
+                (op, Some(_)) => {
+                    p.add(
+                        format!("{path}[{i}].key"),
+                        format!("`key` means nothing for op `{op:?}`"),
+                        Some("only `read` and `write` take a key"),
+                    );
+                    RequestOp::Ping
+                }
+                (OpKey::Ping, None) => RequestOp::Ping,
+                (OpKey::Begin, None) => RequestOp::Begin,
+                (OpKey::Commit, None) => RequestOp::Commit,
+                (OpKey::Rollback, None) => RequestOp::Rollback,
+            };
+            RequestSpec {
+                name: r.name.clone(),
+                timeout: dur(r.timeout),
+                op,
+            }
+        })
+        .collect()
 }
 
 fn dur(d: Option<Dur>) -> Option<SimDuration> {
@@ -351,23 +395,49 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         cl.connect_timeout = Some(t);
     }
     if let Some(reqs) = &f.client.requests {
-        cl.requests = reqs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                if r.timeout.map(|t| t.0.is_zero()) == Some(true) {
-                    p.add(
-                        format!("client.requests[{i}].timeout"),
-                        "a request timeout must be longer than 0s",
-                        Some("leave it out to wait for TCP"),
-                    );
-                }
-                RequestSpec {
-                    name: r.name.clone(),
-                    timeout: dur(r.timeout),
-                }
-            })
-            .collect();
+        cl.requests = requests(&mut p, "client.requests", reqs);
+    }
+    if let Some(v) = f.client.autocommit {
+        cl.autocommit = v;
+    }
+    if let Some(k) = f.client.isolation {
+        cl.isolation = match k {
+            IsolationKey::ReadCommitted => thaw_db::Isolation::ReadCommitted,
+            IsolationKey::RepeatableRead => thaw_db::Isolation::RepeatableRead,
+        };
+    }
+    if let Some(k) = f.client.read_routing {
+        cl.read_routing = match k {
+            RoutingKey::Primary => thaw_db::ReadRouting::Primary,
+            RoutingKey::Replica => thaw_db::ReadRouting::Replica(0),
+            RoutingKey::RoundRobin => thaw_db::ReadRouting::RoundRobin,
+        };
+        let replicas = f.server.replicas.as_ref().map(Vec::len).unwrap_or(0);
+        if k != RoutingKey::Primary && replicas == 0 {
+            p.add(
+                "client.read_routing",
+                "reads are routed to replicas but the server has none",
+                Some("add `replicas = [\"5s\"]` (their lags) under [server]"),
+            );
+        }
+    }
+    let mut names: Vec<&str> = vec!["main"];
+    for (i, h) in f.handlers.iter().enumerate() {
+        if names.contains(&h.name.as_str()) {
+            p.add(
+                format!("handlers[{i}].name"),
+                format!(
+                    "handler name `{}` is used twice (or is the reserved `main`)",
+                    h.name
+                ),
+                None,
+            );
+        }
+        names.push(&h.name);
+        cl.handlers.push(HandlerSpec {
+            name: h.name.clone(),
+            requests: requests(&mut p, &format!("handlers[{i}].requests"), &h.requests),
+        });
     }
     cfg.client = cl;
 
@@ -517,6 +587,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(v) = dur(fsv.evict_min_idle) {
         sv.evict_min_idle = v;
     }
+    if let Some(r) = &fsv.replicas {
+        sv.replicas = r.iter().map(|d| d.0).collect();
+    }
     sv.soft_limit = fsv.soft_limit;
     sv.hard_limit = fsv.hard_limit;
     match (sv.soft_limit, sv.hard_limit) {
@@ -558,6 +631,37 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             Some("add `[workload]` with `at = [\"0s\", \"95s\"]` or `poisson = { rate = 10.0, count = 1000 }`"),
         ),
         Some(w) => match (&w.at, &w.poisson) {
+            (at, None) if !w.invoke.is_empty() => {
+                // Several functions: merge their arrivals in time order
+                // (stable: the main function first, then handlers in order).
+                let mut all: Vec<(SimDuration, u16)> = at
+                    .iter()
+                    .flatten()
+                    .map(|d| (d.0, 0))
+                    .collect();
+                for (i, inv) in w.invoke.iter().enumerate() {
+                    let idx = f.handlers.iter().position(|h| h.name == inv.handler);
+                    match idx {
+                        Some(h) => all.extend(inv.at.iter().map(|d| (d.0, h as u16 + 1))),
+                        None => p.add(
+                            format!("workload.invoke[{i}].handler"),
+                            format!("no handler named `{}`", inv.handler),
+                            crate::diag::did_you_mean(
+                                &inv.handler,
+                                f.handlers.iter().map(|h| h.name.as_str()),
+                            )
+                            .map(|m| format!("did you mean `{m}`?"))
+                            .as_deref()
+                            .or(Some("define it with [[handlers]] name = ...")),
+                        ),
+                    }
+                }
+                all.sort_by_key(|(t, _)| *t);
+                if all.is_empty() {
+                    p.add("workload", "the workload has no arrival", None);
+                }
+                cfg.workload = WorkloadConfig::Mixed(all);
+            }
             (Some(at), None) => {
                 if at.is_empty() {
                     p.add("workload.at", "`at` lists no arrival", None);

@@ -30,6 +30,9 @@ pub struct ScenarioFile {
     pub server: ServerSection,
     /// `[workload]` (required).
     pub workload: Option<WorkloadSection>,
+    /// `[[handlers]]`: further functions with their own requests.
+    #[serde(default)]
+    pub handlers: Vec<HandlerSection>,
     /// `[expect]`: assertions checked after the run.
     #[serde(default)]
     pub expect: ExpectSection,
@@ -178,8 +181,32 @@ pub struct ClientSection {
     pub connect_cpu: Option<Dur>,
     /// The library's connect timeout (TCP connect + server handshake).
     pub connect_timeout: Option<Dur>,
+    /// Session autocommit (default true; PyMySQL: false).
+    pub autocommit: Option<bool>,
+    /// Session isolation (default repeatable_read).
+    pub isolation: Option<IsolationKey>,
+    /// Where reads go when the server has replicas (default primary).
+    pub read_routing: Option<RoutingKey>,
     /// Requests per invocation.
     pub requests: Option<Vec<RequestSection>>,
+}
+
+/// What a request does to the data.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKey {
+    /// No effect (default).
+    Ping,
+    /// Read `key`.
+    Read,
+    /// Write `key`.
+    Write,
+    /// BEGIN.
+    Begin,
+    /// COMMIT.
+    Commit,
+    /// ROLLBACK.
+    Rollback,
 }
 
 /// `[[client.requests]]`
@@ -190,6 +217,42 @@ pub struct RequestSection {
     pub name: String,
     /// Client-side reply timeout.
     pub timeout: Option<Dur>,
+    /// Effect on the data (default `ping`).
+    pub op: Option<OpKey>,
+    /// Key read or written (`read`, `write`).
+    pub key: Option<u64>,
+}
+
+/// `[[handlers]]`: another function.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerSection {
+    /// Its name, used by `[[workload.invoke]]`.
+    pub name: String,
+    /// Its requests.
+    pub requests: Vec<RequestSection>,
+}
+
+/// Isolation levels.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationKey {
+    /// READ COMMITTED.
+    ReadCommitted,
+    /// REPEATABLE READ.
+    RepeatableRead,
+}
+
+/// Read routing.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingKey {
+    /// Every read on the primary.
+    Primary,
+    /// Every read on the first replica.
+    Replica,
+    /// Reads take replicas in turn.
+    RoundRobin,
 }
 
 /// Source address seen by servers.
@@ -324,6 +387,8 @@ pub struct ServerSection {
     pub hard_limit: Option<u32>,
     /// Minimum idle time of an evictable connection.
     pub evict_min_idle: Option<Dur>,
+    /// Read replicas, by replication lag.
+    pub replicas: Option<Vec<Dur>>,
     /// Listening port.
     pub port: Option<u16>,
     /// Idle close ("0s" = never).
@@ -345,6 +410,19 @@ pub struct WorkloadSection {
     pub at: Option<Vec<Dur>>,
     /// A Poisson process.
     pub poisson: Option<PoissonSection>,
+    /// Arrivals of the `[[handlers]]` functions.
+    #[serde(default)]
+    pub invoke: Vec<InvokeSection>,
+}
+
+/// `[[workload.invoke]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeSection {
+    /// A `[[handlers]]` name.
+    pub handler: String,
+    /// Its arrival times.
+    pub at: Vec<Dur>,
 }
 
 /// `[workload.poisson]`

@@ -52,8 +52,14 @@ pub fn run_scenario_with(
         cfg.seed = s;
     }
     let result = thaw_sim::run(&cfg, trace, keep_rows)?;
-    let invocations: Vec<InvocationJson> =
-        result.outcomes.iter().map(InvocationJson::from).collect();
+    let invocations: Vec<InvocationJson> = result
+        .outcomes
+        .iter()
+        .map(|o| InvocationJson {
+            function: cfg.client.function_name(o.function).to_string(),
+            ..InvocationJson::from(o)
+        })
+        .collect();
     let mut json = json!({
         "scenario": cfg.name,
         "seed": cfg.seed,

@@ -135,6 +135,23 @@ pub enum Strategy {
     PerInvocation,
 }
 
+/// What a request does to the server's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestOp {
+    /// Nothing (PING, `SELECT 1`).
+    Ping,
+    /// Read a key.
+    Read(u64),
+    /// Write a key (committed now with autocommit, else at COMMIT).
+    Write(u64),
+    /// BEGIN (commits an open transaction first, as MySQL does).
+    Begin,
+    /// COMMIT.
+    Commit,
+    /// ROLLBACK.
+    Rollback,
+}
+
 /// One request an invocation makes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestSpec {
@@ -142,6 +159,29 @@ pub struct RequestSpec {
     pub name: String,
     /// Client-side timeout for the reply; `None` = wait for TCP.
     pub timeout: Option<SimDuration>,
+    /// Effect on the data.
+    pub op: RequestOp,
+}
+
+impl RequestSpec {
+    /// A request with no effect on data.
+    pub fn ping(name: &str) -> RequestSpec {
+        RequestSpec {
+            name: name.to_string(),
+            timeout: None,
+            op: RequestOp::Ping,
+        }
+    }
+}
+
+/// Another function: its own environments, the same settings, its own
+/// requests (seed 000's "create" and "list" functions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HandlerSpec {
+    /// Function name (`inv-N` lines say which function ran).
+    pub name: String,
+    /// Requests each invocation makes.
+    pub requests: Vec<RequestSpec>,
 }
 
 /// The client side.
@@ -149,8 +189,16 @@ pub struct RequestSpec {
 pub struct ClientConfig {
     /// Connection strategy.
     pub strategy: Strategy,
-    /// Requests each invocation makes, in order.
+    /// Requests each invocation of the main function makes, in order.
     pub requests: Vec<RequestSpec>,
+    /// Further functions (index 1, 2, ... in workloads).
+    pub handlers: Vec<HandlerSpec>,
+    /// Session autocommit (PyMySQL's default is off; most drivers: on).
+    pub autocommit: bool,
+    /// Session isolation level.
+    pub isolation: thaw_db::Isolation,
+    /// Where reads go when the server has replicas.
+    pub read_routing: thaw_db::ReadRouting,
     /// CPU time to set up a connection on one full vCPU (1769 MB).
     pub connect_cpu: SimDuration,
     /// The library's connect timeout (TCP connect plus the server's
@@ -158,14 +206,41 @@ pub struct ClientConfig {
     pub connect_timeout: Option<SimDuration>,
 }
 
+impl ClientConfig {
+    /// The requests of function `f` (0 = the main function).
+    pub fn requests_of(&self, f: u16) -> &[RequestSpec] {
+        match f {
+            0 => &self.requests,
+            n => self
+                .handlers
+                .get(n as usize - 1)
+                .map(|h| h.requests.as_slice())
+                .unwrap_or(&[]),
+        }
+    }
+
+    /// The name of function `f`.
+    pub fn function_name(&self, f: u16) -> &str {
+        match f {
+            0 => "main",
+            n => self
+                .handlers
+                .get(n as usize - 1)
+                .map(|h| h.name.as_str())
+                .unwrap_or("?"),
+        }
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             strategy: Strategy::Global,
-            requests: vec![RequestSpec {
-                name: "GET".to_string(),
-                timeout: None,
-            }],
+            requests: vec![RequestSpec::ping("GET")],
+            handlers: Vec::new(),
+            autocommit: true,
+            isolation: thaw_db::Isolation::RepeatableRead,
+            read_routing: thaw_db::ReadRouting::Primary,
             connect_cpu: SimDuration::from_micros(470),
             connect_timeout: None,
         }
@@ -279,6 +354,8 @@ pub struct ServerConfig {
     pub hard_limit: Option<u32>,
     /// Only connections idle at least this long are evicted.
     pub evict_min_idle: SimDuration,
+    /// Read replicas, by replication lag.
+    pub replicas: Vec<SimDuration>,
     /// The server host's TCP settings (keepalive on accepted sockets too).
     pub tcp: TcpConfig,
 }
@@ -304,6 +381,7 @@ impl ServerConfig {
             soft_limit: None,
             hard_limit: None,
             evict_min_idle: SimDuration::ZERO,
+            replicas: Vec::new(),
             tcp: TcpConfig::default(),
         };
         match kind {
@@ -363,8 +441,11 @@ impl Default for ServerConfig {
 /// Invocation arrivals.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkloadConfig {
-    /// Explicit arrival times.
+    /// Explicit arrival times (of the main function).
     At(Vec<SimDuration>),
+    /// Explicit arrival times with the function each one invokes (0 = the
+    /// main function, n = `handlers[n - 1]`), in time order.
+    Mixed(Vec<(SimDuration, u16)>),
     /// A Poisson process.
     Poisson {
         /// Mean arrivals per second (> 0).

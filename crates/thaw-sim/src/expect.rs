@@ -18,6 +18,7 @@ pub const INVOCATION_FIELDS: &[&str] = &[
     "container",
     "at_s",
     "detail",
+    "function",
     "stale_reads",
     "duplicate_writes",
 ];

@@ -115,6 +115,10 @@ pub struct Outcome {
     pub detail: Option<String>,
     /// Arrival to response.
     pub latency: SimDuration,
+    /// Function invoked (0 = main).
+    pub function: u16,
+    /// Reads that missed a write completed before they began.
+    pub stale_reads: u64,
 }
 
 /// Per-invocation entry of the JSON report.
@@ -136,7 +140,10 @@ pub struct InvocationJson {
     pub detail: Option<String>,
     /// Latency, seconds.
     pub latency_s: f64,
-    /// Stale reads seen by this invocation (no model produces them yet).
+    /// Function invoked.
+    pub function: String,
+    /// Reads of this invocation that missed a write completed before they
+    /// began.
     pub stale_reads: u64,
     /// Duplicate writes caused by this invocation (no model produces them yet).
     pub duplicate_writes: u64,
@@ -153,7 +160,8 @@ impl From<&Outcome> for InvocationJson {
             error: o.error,
             detail: o.detail.clone(),
             latency_s: o.latency.as_secs_f64(),
-            stale_reads: 0,
+            function: String::new(),
+            stale_reads: o.stale_reads,
             duplicate_writes: 0,
         }
     }
@@ -178,7 +186,7 @@ pub struct Metrics {
     pub server_connections_peak: u64,
     /// Time-integral of server connections whose client was frozen or gone.
     pub zombie_connection_seconds: f64,
-    /// Reads that missed a completed write (no model produces them yet).
+    /// Reads that missed a write completed before they began.
     pub stale_reads: u64,
     /// Writes applied twice (no model produces them yet).
     pub duplicate_writes: u64,
@@ -207,12 +215,22 @@ pub struct Metrics {
     pub server_evicted: u64,
 }
 
+pub(crate) type Parts = (
+    Vec<Outcome>,
+    u64,
+    u64,
+    u64,
+    BTreeMap<ErrorKind, u64>,
+    Histogram<u64>,
+);
+
 /// Streams outcomes into metrics; keeps per-invocation rows only if asked.
 pub struct Collector {
     keep_rows: bool,
     rows: Vec<Outcome>,
     invocations: u64,
     cold: u64,
+    stale: u64,
     errors: BTreeMap<ErrorKind, u64>,
     latency: Histogram<u64>,
 }
@@ -226,6 +244,7 @@ impl Collector {
             rows: Vec::new(),
             invocations: 0,
             cold: 0,
+            stale: 0,
             errors: BTreeMap::new(),
             // 1 ns .. ~1 h at 3 significant digits: fixed memory.
             latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
@@ -237,6 +256,7 @@ impl Collector {
     pub fn record(&mut self, o: Outcome) {
         self.invocations += 1;
         self.cold += o.cold as u64;
+        self.stale += o.stale_reads;
         if let Some(e) = o.error {
             *self.errors.entry(e).or_insert(0) += 1;
         }
@@ -252,19 +272,12 @@ impl Collector {
         &self.rows
     }
 
-    pub(crate) fn into_parts(
-        self,
-    ) -> (
-        Vec<Outcome>,
-        u64,
-        u64,
-        BTreeMap<ErrorKind, u64>,
-        Histogram<u64>,
-    ) {
+    pub(crate) fn into_parts(self) -> Parts {
         (
             self.rows,
             self.invocations,
             self.cold,
+            self.stale,
             self.errors,
             self.latency,
         )
@@ -300,7 +313,7 @@ pub(crate) struct WorldTotals {
 }
 
 pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
-    let (mut rows, invocations, cold, errors, hist) = c.into_parts();
+    let (mut rows, invocations, cold, stale, errors, hist) = c.into_parts();
     rows.sort_by_key(|o| o.id);
     let q = |p: f64| {
         if hist.is_empty() {
@@ -321,7 +334,7 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         latency_p99_s: q(0.99),
         server_connections_peak: w.server_peak,
         zombie_connection_seconds: w.zombie_ns as f64 / 1e9,
-        stale_reads: 0,
+        stale_reads: stale,
         duplicate_writes: 0,
         events: w.events,
         environments: w.environments,

@@ -16,7 +16,7 @@ impl Arrivals {
     /// Arrivals for `cfg`, drawing from `rng` (the "workload" stream).
     pub fn new(cfg: WorkloadConfig, rng: SimRng) -> Self {
         let last = match &cfg {
-            WorkloadConfig::At(_) => SimTime::ZERO,
+            WorkloadConfig::At(_) | WorkloadConfig::Mixed(_) => SimTime::ZERO,
             WorkloadConfig::Poisson { start, .. } => SimTime::ZERO + *start,
         };
         Arrivals {
@@ -31,15 +31,27 @@ impl Arrivals {
     pub fn total(&self) -> u64 {
         match &self.cfg {
             WorkloadConfig::At(v) => v.len() as u64,
+            WorkloadConfig::Mixed(v) => v.len() as u64,
             WorkloadConfig::Poisson { count, .. } => *count,
         }
     }
 
     /// The next arrival time, or `None` when the workload is exhausted.
     pub fn next_arrival(&mut self) -> Option<SimTime> {
+        self.next_invocation().map(|(t, _)| t)
+    }
+
+    /// The next arrival and the function it invokes.
+    pub fn next_invocation(&mut self) -> Option<(SimTime, u16)> {
         let i = self.next_index;
+        let mut func = 0;
         let t = match &self.cfg {
             WorkloadConfig::At(v) => SimTime::ZERO + *v.get(i as usize)?,
+            WorkloadConfig::Mixed(v) => {
+                let (d, f) = *v.get(i as usize)?;
+                func = f;
+                SimTime::ZERO + d
+            }
             WorkloadConfig::Poisson {
                 rate_per_s, count, ..
             } => {
@@ -61,7 +73,7 @@ impl Arrivals {
         };
         self.next_index += 1;
         self.last = t;
-        Some(t)
+        Some((t, func))
     }
 }
 

@@ -471,6 +471,7 @@ fn request_timeout() {
     cfg.client.requests = vec![RequestSpec {
         name: "GET foo".into(),
         timeout: Some(d(50 * MS)),
+        op: crate::config::RequestOp::Ping,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];

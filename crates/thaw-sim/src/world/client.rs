@@ -17,12 +17,18 @@ impl World<'_> {
 
     pub(super) fn advance(&mut self, env: u32) {
         let now = self.q.now();
-        let nreq = self.cfg.client.requests.len();
+        let func = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .map(|i| i.func)
+            .unwrap_or(0);
+        let nreq = self.cfg.client.requests_of(func).len();
         let e = &self.envs[(env - 1) as usize];
         let inv = e.inv.as_ref().expect("advance without invocation");
         if inv.step >= nreq {
             if self.cfg.client.strategy == Strategy::PerInvocation {
                 if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+                    self.envs[(env - 1) as usize].tx_keys.clear();
                     self.app_close(
                         s,
                         "per-invocation connection closed at the end of the invocation",
@@ -119,18 +125,29 @@ impl World<'_> {
 
     pub(super) fn send_request(&mut self, env: u32, s: SockRef) {
         let now = self.q.now();
-        let (id, seq, step) = {
+        let (id, seq, step, func) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
-            (inv.id, inv.seq, inv.step)
+            (inv.id, inv.seq, inv.step, inv.func)
         };
-        let spec = self.cfg.client.requests[step].clone();
+        let spec = self.cfg.client.requests_of(func)[step].clone();
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
-            Some(ls) => ls.tcb.send(now, Payload(MSG_REQUEST), &mut out),
+            Some(ls) => ls.tcb.send(now, Payload(encode_request(spec.op)), &mut out),
             None => Err(Errno::Epipe),
         };
         match res {
             Ok(()) => {
+                let token = match spec.op {
+                    crate::config::RequestOp::Read(key) => {
+                        Some((self.detector.read_invoked(key, now, env as u64, id), key))
+                    }
+                    _ => None,
+                };
+                {
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.read = token;
+                    inv.sent_at = now;
+                }
                 self.envs[(env - 1) as usize]
                     .inv
                     .as_mut()
@@ -227,14 +244,17 @@ impl World<'_> {
                     RecvResult::Data(Payload(MSG_HELLO)) if p == Phase::Handshake => {
                         self.send_request(env, s)
                     }
-                    RecvResult::Data(Payload(MSG_RESPONSE)) if p == Phase::AwaitReply => {
-                        let (id, step) = {
+                    RecvResult::Data(Payload(m))
+                        if msg_kind(m) == MSG_RESPONSE && p == Phase::AwaitReply =>
+                    {
+                        let (id, step, func) = {
                             let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
                             inv.step += 1;
-                            (inv.id, inv.step - 1)
+                            (inv.id, inv.step - 1, inv.func)
                         };
+                        self.reply_effects(env, func, step, m >> 8);
                         if self.wants(Level::Timeline) {
-                            let name = self.cfg.client.requests[step].name.clone();
+                            let name = self.cfg.client.requests_of(func)[step].name.clone();
                             self.emit(
                                 Level::Timeline,
                                 format!("inv-{id}"),
@@ -283,6 +303,7 @@ impl World<'_> {
                     );
                 }
                 self.envs[(env - 1) as usize].conn = None;
+                self.envs[(env - 1) as usize].tx_keys.clear();
                 self.app_close(s, "closed by the client after it saw the connection end");
             }
             _ => {}
@@ -323,9 +344,78 @@ impl World<'_> {
 
     pub(super) fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
         if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+            self.envs[(env - 1) as usize].tx_keys.clear();
             self.app_close(s, "closed by the client after the error");
         }
         self.finish(env, Some(kind), Some(detail));
+    }
+
+    /// What a reply means for the data: a read's result goes to the
+    /// stale-read detector; a write or commit acknowledged with a version
+    /// completes the writes it covers.
+    fn reply_effects(&mut self, env: u32, func: u16, step: usize, value: u64) {
+        use crate::config::RequestOp;
+        let now = self.q.now();
+        let op = self.cfg.client.requests_of(func)[step].op;
+        let (id, sent_at, read) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            (inv.id, inv.sent_at, inv.read.take())
+        };
+        let complete = |w: &mut World<'_>, keys: Vec<u64>, v: Option<thaw_db::Version>| {
+            if let Some(version) = v {
+                for key in keys {
+                    w.detector.write_completed(thaw_db::WriteOp {
+                        key,
+                        version,
+                        invoked: sent_at,
+                        completed: now,
+                        client: env as u64,
+                    });
+                }
+            }
+        };
+        match op {
+            RequestOp::Ping => {}
+            RequestOp::Read(key) => {
+                let returned = decode_version(value);
+                if let Some((token, _)) = read {
+                    if let Some(ex) = self.detector.read_completed(token, returned, now) {
+                        self.envs[(env - 1) as usize]
+                            .inv
+                            .as_mut()
+                            .expect("inv")
+                            .stale_reads += 1;
+                        if self.wants(Level::Timeline) {
+                            let seen = match returned {
+                                None => "no row".to_string(),
+                                Some(v) => format!("version {v}"),
+                            };
+                            self.emit(
+                                Level::Timeline,
+                                format!("inv-{id}"),
+                                "stale_read",
+                                vec![("key", key.into()), ("missed_version", ex.missed.version.into())],
+                                format!(
+                                    "inv-{id} STALE READ of key {key}: it sees {seen}, but version {} was committed and acknowledged at {}, before this read began",
+                                    ex.missed.version, ex.missed.completed
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            RequestOp::Write(key) => match decode_version(value) {
+                // Committed at once (autocommit).
+                Some(v) if v != thaw_db::UNCOMMITTED => complete(self, vec![key], Some(v)),
+                _ => self.envs[(env - 1) as usize].tx_keys.push(key),
+            },
+            RequestOp::Begin | RequestOp::Commit => {
+                let keys = std::mem::take(&mut self.envs[(env - 1) as usize].tx_keys);
+                let v = decode_version(value).filter(|v| *v != thaw_db::UNCOMMITTED);
+                complete(self, keys, v);
+            }
+            RequestOp::Rollback => self.envs[(env - 1) as usize].tx_keys.clear(),
+        }
     }
 
     pub(super) fn finish(&mut self, env: u32, error: Option<ErrorKind>, detail: Option<String>) {
@@ -336,6 +426,10 @@ impl World<'_> {
             .take()
             .expect("finish without invocation");
         let latency = now.saturating_since(inv.arrival);
+        if let Some((token, _)) = inv.read {
+            // The read never completed: it does not count.
+            self.detector.read_abandoned(token);
+        }
         if self.wants(Level::Timeline) {
             let text = match (&error, &detail) {
                 (Some(k), Some(d)) => format!("inv-{} fails with {k} after {latency}: {d}", inv.id),
@@ -368,6 +462,8 @@ impl World<'_> {
             error,
             detail,
             latency,
+            function: inv.func,
+            stale_reads: inv.stale_reads,
         });
         self.use_seq += 1;
         let key = self.use_seq;
@@ -378,7 +474,8 @@ impl World<'_> {
         e.idle_key = Some(key);
         e.since = now;
         let gen = e.gen;
-        self.idle.insert((key, env));
+        let func = e.func;
+        self.idle.insert((func, key, env));
         self.schedule(now + delay, Ev::Freeze { env, gen });
     }
 

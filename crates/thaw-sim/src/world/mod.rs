@@ -50,6 +50,53 @@ const MSG_HELLO: u64 = 4;
 const MSG_ERR_HOST_BLOCKED: u64 = 5;
 const MSG_ERR_IDLE: u64 = 6;
 
+// A request carries its operation and key above the message kind; a
+// response carries a value: 0 nothing, 1 the session's own uncommitted
+// write, v + 2 version v (read result, or the commit's version).
+const OP_PING: u64 = 0;
+const OP_READ: u64 = 1;
+const OP_WRITE: u64 = 2;
+const OP_BEGIN: u64 = 3;
+const OP_COMMIT: u64 = 4;
+const OP_ROLLBACK: u64 = 5;
+
+fn msg_kind(p: u64) -> u64 {
+    p & 0xff
+}
+
+fn encode_request(op: crate::config::RequestOp) -> u64 {
+    use crate::config::RequestOp;
+    let (code, key) = match op {
+        RequestOp::Ping => (OP_PING, 0),
+        RequestOp::Read(k) => (OP_READ, k),
+        RequestOp::Write(k) => (OP_WRITE, k),
+        RequestOp::Begin => (OP_BEGIN, 0),
+        RequestOp::Commit => (OP_COMMIT, 0),
+        RequestOp::Rollback => (OP_ROLLBACK, 0),
+    };
+    MSG_REQUEST | (code << 8) | (key << 16)
+}
+
+fn decode_request(p: u64) -> (u64, u64) {
+    ((p >> 8) & 0xff, p >> 16)
+}
+
+fn encode_version(v: Option<thaw_db::Version>) -> u64 {
+    match v {
+        None => 0,
+        Some(thaw_db::UNCOMMITTED) => 1,
+        Some(v) => v + 2,
+    }
+}
+
+fn decode_version(value: u64) -> Option<thaw_db::Version> {
+    match value {
+        0 => None,
+        1 => Some(thaw_db::UNCOMMITTED),
+        v => Some(v - 2),
+    }
+}
+
 const SERVER_HOST: u32 = 0;
 
 /// Delay lanes of the event queue (see EventQueue::push_after).
@@ -128,12 +175,24 @@ struct Inv {
     cold: bool,
     step: usize,
     phase: Phase,
+    /// The function invoked (0 = main).
+    func: u16,
+    /// Reads of this invocation that missed a completed write.
+    stale_reads: u64,
+    /// The read in flight and its key.
+    read: Option<(thaw_db::ReadToken, u64)>,
+    /// When the current request was sent.
+    sent_at: SimTime,
 }
 
 struct Env {
     state: EnvState,
     gen: u32,
     idle_key: Option<u64>,
+    /// The function this environment belongs to (0 = main).
+    func: u16,
+    /// Keys written by the open transaction on its connection.
+    tx_keys: Vec<u64>,
     next_port: u16,
     conn: Option<SockRef>,
     socks: Vec<SockRef>,
@@ -154,6 +213,10 @@ struct ServerConn {
     established: bool,
     /// What the server's host cache keys this client on.
     host_key: u32,
+    /// The database session of this connection.
+    session: thaw_db::SessionId,
+    /// Requests received and not yet answered, in order.
+    ops: VecDeque<u64>,
 }
 
 /// Work for the server's CPU cores, in FIFO order.
@@ -178,7 +241,9 @@ enum Hop {
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Arrival,
+    Arrival {
+        func: u16,
+    },
     InitDone {
         env: u32,
         seq: u64,
@@ -269,7 +334,11 @@ struct World<'t> {
     next_inv_id: u64,
     next_inv_seq: u64,
     envs: Vec<Env>,
-    idle: BTreeSet<(u64, u32)>,
+    /// Warm environments: (function, last use, env).
+    idle: BTreeSet<(u16, u64, u32)>,
+    /// The server's data (primary and replicas) and the stale-read detector.
+    cluster: thaw_db::Cluster,
+    detector: thaw_db::StaleDetector,
     use_seq: u64,
     live_envs: u32,
     socks: Vec<SockSlot>,
@@ -330,6 +399,8 @@ impl<'t> World<'t> {
             next_inv_seq: 1,
             envs: Vec::new(),
             idle: BTreeSet::new(),
+            cluster: thaw_db::Cluster::new(&cfg.server.replicas),
+            detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
             live_envs: 0,
             socks: Vec::new(),
@@ -430,7 +501,7 @@ impl<'t> World<'t> {
     /// middlebox expiries, whose delays are all different, to the heap.
     fn schedule(&mut self, at: SimTime, ev: Ev) {
         match ev {
-            Ev::Arrival | Ev::MbExpire { .. } => self.q.push(at, ev),
+            Ev::Arrival { .. } | Ev::MbExpire { .. } => self.q.push(at, ev),
             _ => {
                 let d = at.saturating_since(self.q.now());
                 self.q.push_after(d, ev)
@@ -439,8 +510,8 @@ impl<'t> World<'t> {
     }
 
     fn run(&mut self) -> Result<(), RunError> {
-        if let Some(t) = self.arrivals.next_arrival() {
-            self.schedule(t, Ev::Arrival);
+        if let Some((t, func)) = self.arrivals.next_invocation() {
+            self.schedule(t, Ev::Arrival { func });
         }
         while let Some((_, ev)) = self.q.pop().map_err(RunError::Budget)? {
             self.handle(ev);
@@ -450,7 +521,7 @@ impl<'t> World<'t> {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Arrival => self.on_arrival(),
+            Ev::Arrival { func } => self.on_arrival(func),
             Ev::InitDone { env, seq } => {
                 if self.inv_matches(env, seq) {
                     let e = &mut self.envs[(env - 1) as usize];
@@ -493,8 +564,9 @@ impl<'t> World<'t> {
                 if self.inv_matches(env, seq) {
                     let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
                     if inv.step == step && inv.phase == Phase::AwaitReply {
-                        let name = self.cfg.client.requests[step].name.clone();
-                        let t = self.cfg.client.requests[step].timeout.unwrap_or_default();
+                        let spec = &self.cfg.client.requests_of(inv.func)[step];
+                        let name = spec.name.clone();
+                        let t = spec.timeout.unwrap_or_default();
                         self.fail(
                             env,
                             ErrorKind::RequestTimeout,

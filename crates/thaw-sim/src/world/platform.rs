@@ -5,23 +5,25 @@ use super::*;
 impl World<'_> {
     // ----- platform ------------------------------------------------------
 
-    pub(super) fn on_arrival(&mut self) {
+    pub(super) fn on_arrival(&mut self, func: u16) {
         self.effect();
         let now = self.q.now();
-        if let Some(t) = self.arrivals.next_arrival() {
-            self.schedule(t, Ev::Arrival);
+        if let Some((t, f)) = self.arrivals.next_invocation() {
+            self.schedule(t, Ev::Arrival { func: f });
         }
         let id = self.next_inv_id;
         self.next_inv_id += 1;
         let seq = self.next_inv_seq;
         self.next_inv_seq += 1;
 
+        // Warm environments of this function only.
+        let range = (func, 0, 0)..(func.saturating_add(1), 0, 0);
         let pick = match self.cfg.platform.placement {
-            Placement::MostRecent => self.idle.iter().next_back().copied(),
-            Placement::LeastRecent => self.idle.iter().next().copied(),
+            Placement::MostRecent => self.idle.range(range).next_back().copied(),
+            Placement::LeastRecent => self.idle.range(range).next().copied(),
         };
         if let Some(key) = pick {
-            let env = key.1;
+            let env = key.2;
             self.idle.remove(&key);
             let was = self.envs[(env - 1) as usize].state;
             let since = self.envs[(env - 1) as usize].since;
@@ -37,6 +39,10 @@ impl World<'_> {
                     cold: false,
                     step: 0,
                     phase: Phase::Init,
+                    func,
+                    stale_reads: 0,
+                    read: None,
+                    sent_at: now,
                 });
             }
             if was == EnvState::Frozen {
@@ -89,11 +95,15 @@ impl World<'_> {
                 error: Some(ErrorKind::Throttled),
                 detail: Some("Rate Exceeded (TooManyRequestsException)".into()),
                 latency: SimDuration::ZERO,
+                function: func,
+                stale_reads: 0,
             });
             return;
         }
         let env = self.envs.len() as u32 + 1;
         self.envs.push(Env {
+            func,
+            tx_keys: Vec::new(),
             state: EnvState::Initializing,
             gen: 0,
             idle_key: None,
@@ -107,6 +117,10 @@ impl World<'_> {
                 cold: true,
                 step: 0,
                 phase: Phase::Init,
+                func,
+                stale_reads: 0,
+                read: None,
+                sent_at: now,
             }),
             deferred_kernel: Vec::new(),
             deferred_app: Vec::new(),
@@ -264,11 +278,12 @@ impl World<'_> {
         let socks = {
             let e = &mut self.envs[(env - 1) as usize];
             if let Some(k) = e.idle_key.take() {
-                self.idle.remove(&(k, env));
+                self.idle.remove(&(e.func, k, env));
             }
             e.state = EnvState::Reaped;
             e.gen += 1;
             e.conn = None;
+            e.tx_keys.clear();
             e.inv = None;
             e.deferred_app.clear();
             e.deferred_kernel.clear();
@@ -285,10 +300,20 @@ impl World<'_> {
     pub(super) fn on_function_timeout(&mut self, env: u32) {
         self.effect();
         let now = self.q.now();
-        let (id, arrival, cold) = {
+        let (id, arrival, cold, func, stale, read) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
-            (inv.id, inv.arrival, inv.cold)
+            (
+                inv.id,
+                inv.arrival,
+                inv.cold,
+                inv.func,
+                inv.stale_reads,
+                inv.read,
+            )
         };
+        if let Some((token, _)) = read {
+            self.detector.read_abandoned(token);
+        }
         let t = self.cfg.platform.timeout;
         if self.wants(Level::Timeline) {
             self.emit(
@@ -309,6 +334,8 @@ impl World<'_> {
             error: Some(ErrorKind::FunctionTimeout),
             detail: Some(format!("Task timed out after {t}")),
             latency: now.saturating_since(arrival),
+            function: func,
+            stale_reads: stale,
         });
         self.discard_env(env);
     }

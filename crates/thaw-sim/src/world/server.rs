@@ -226,6 +226,13 @@ impl World<'_> {
                 }
             }
         }
+        let session = self.cluster.open(
+            now,
+            thaw_db::SessionConfig {
+                autocommit: self.cfg.client.autocommit,
+                isolation: self.cfg.client.isolation,
+            },
+        );
         let c = self.alloc_conn(ServerConn {
             sock: s,
             peer,
@@ -235,6 +242,8 @@ impl World<'_> {
             zombie: false,
             established: !self.cfg.server.handshake,
             host_key,
+            session,
+            ops: VecDeque::new(),
         });
         if let Some(ls) = self.sock_mut(s) {
             ls.owner = Owner::Server(c);
@@ -388,7 +397,33 @@ impl World<'_> {
         self.server_close(c, s, "idle timeout");
     }
 
+    /// Runs a request's operation on the data; returns the reply's value.
+    fn apply_op(&mut self, now: SimTime, session: thaw_db::SessionId, p: u64) -> u64 {
+        let (code, key) = decode_request(p);
+        let commit = |r: Option<thaw_db::CommitRecord>| encode_version(r.map(|c| c.version));
+        match code {
+            OP_READ => {
+                let r = self
+                    .cluster
+                    .read(now, session, key, self.cfg.client.read_routing);
+                encode_version(r.result.version)
+            }
+            OP_WRITE => commit(self.cluster.write(now, session, key)),
+            OP_BEGIN => commit(self.cluster.begin(now, session)),
+            OP_COMMIT => commit(self.cluster.commit(now, session)),
+            OP_ROLLBACK => {
+                self.cluster.rollback(now, session);
+                0
+            }
+            _ => 0,
+        }
+    }
+
     pub(super) fn server_close(&mut self, c: ConnRef, s: SockRef, why: &str) {
+        if let Some(session) = self.conn(c).map(|c| c.session) {
+            // The server ends the session: an open transaction rolls back.
+            self.cluster.close(self.q.now(), session);
+        }
         self.set_zombie(c, false);
         self.free_conn(c);
         self.server_open -= 1;
@@ -414,9 +449,10 @@ impl World<'_> {
                     .map(|l| l.tcb.recv())
                     .unwrap_or(RecvResult::Eof);
                 match r {
-                    RecvResult::Data(Payload(MSG_REQUEST)) => {
+                    RecvResult::Data(Payload(p)) if msg_kind(p) == MSG_REQUEST => {
                         let Some(conn) = self.conn_mut(c) else { return };
                         conn.pending += 1;
+                        conn.ops.push_back(p);
                         conn.last_activity = now;
                         if !conn.established {
                             // First request = the client authenticated: a
@@ -448,9 +484,14 @@ impl World<'_> {
         let Some(conn) = self.conn_mut(c) else { return };
         conn.pending -= 1;
         let s = conn.sock;
+        let session = conn.session;
+        let op = conn.ops.pop_front().unwrap_or(MSG_REQUEST);
+        let value = self.apply_op(now, session, op);
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
-            Some(ls) => ls.tcb.send(now, Payload(MSG_RESPONSE), &mut out),
+            Some(ls) => ls
+                .tcb
+                .send(now, Payload(MSG_RESPONSE | (value << 8)), &mut out),
             None => Err(Errno::Epipe),
         };
         self.apply(s, out);
