@@ -74,6 +74,7 @@ fn config(p: &Params) -> SimConfig {
                 name: "GET foo".into(),
                 timeout: None,
                 op: thaw_sim::RequestOp::Ping,
+                pin: false,
             }],
             ..ClientConfig::default()
         },

@@ -105,6 +105,7 @@ fn config(p: &Params) -> SimConfig {
                 name: "Q".into(),
                 timeout: None,
                 op: thaw_sim::RequestOp::Ping,
+                pin: false,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
@@ -182,6 +183,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
         name: name.into(),
         timeout: None,
         op,
+        pin: false,
     };
     let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
     at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
@@ -245,5 +247,196 @@ proptest! {
         let r = thaw_sim::run(&data_config(&p, false), &mut NullSink, true).expect("runs");
         let sum: u64 = r.outcomes.iter().map(|o| o.stale_reads).sum();
         prop_assert_eq!(sum, r.metrics.stale_reads);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ProxyParams {
+    postgres: bool,
+    max_connections: u32,
+    rds: bool,
+    percent: (u32, u32),
+    borrow_s: Option<u64>,
+    idle_client_s: u64,
+    transaction_mode: bool,
+    pool_size: u32,
+    max_client_conn: u32,
+    server_idle_s: Option<u64>,
+    lifetime_s: u64,
+    waves: Vec<(u64, u32)>,
+    per_invocation: bool,
+    pin: bool,
+    autocommit: bool,
+    reap_s: u64,
+    db_idle_s: Option<u64>,
+    request_timeout_ms: Option<u64>,
+}
+
+fn proxy_params() -> impl Strategy<Value = ProxyParams> {
+    (
+        (
+            any::<bool>(),
+            5u32..60,
+            any::<bool>(),
+            (1u32..=100, 0u32..=100),
+        ),
+        (
+            prop::option::of(1u64..20),
+            10u64..600,
+            any::<bool>(),
+            1u32..30,
+            5u32..80,
+        ),
+        (prop::option::of(5u64..300), 0u64..600),
+        prop::collection::vec((0u64..300, 1u32..40), 1..4),
+        (any::<bool>(), any::<bool>(), any::<bool>(), 30u64..400),
+        (prop::option::of(1u64..200), prop::option::of(1u64..3000)),
+    )
+        .prop_map(
+            |(
+                (postgres, max_connections, rds, (pct, idle)),
+                (borrow_s, idle_client_s, transaction_mode, pool_size, max_client_conn),
+                (server_idle_s, lifetime_s),
+                waves,
+                (per_invocation, pin, autocommit, reap_s),
+                (db_idle_s, request_timeout_ms),
+            )| ProxyParams {
+                postgres,
+                max_connections,
+                rds,
+                percent: (pct, idle.min(pct)),
+                borrow_s,
+                idle_client_s,
+                transaction_mode,
+                pool_size,
+                max_client_conn,
+                server_idle_s,
+                lifetime_s,
+                waves,
+                per_invocation,
+                pin,
+                autocommit,
+                reap_s,
+                db_idle_s,
+                request_timeout_ms,
+            },
+        )
+}
+
+fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
+    use thaw_sim::{PgBouncerConfig, PoolMode, ProxyConfig, ProxyKind, RdsProxyConfig, RequestOp};
+    let s = SimDuration::from_secs;
+    let kind = if p.postgres || !p.rds {
+        ServerKind::Postgres
+    } else {
+        ServerKind::Mysql
+    };
+    let mut server = ServerConfig::preset(kind);
+    server.max_connections = p.max_connections;
+    server.idle_timeout = p.db_idle_s.map(s);
+    let proxy_kind = if p.rds {
+        ProxyKind::RdsProxy(RdsProxyConfig {
+            max_connections_percent: p.percent.0,
+            max_idle_connections_percent: p.percent.1,
+            connection_borrow_timeout: p.borrow_s.map(s),
+            idle_client_timeout: s(p.idle_client_s),
+        })
+    } else {
+        ProxyKind::PgBouncer(PgBouncerConfig {
+            pool_mode: if p.transaction_mode {
+                PoolMode::Transaction
+            } else {
+                PoolMode::Session
+            },
+            default_pool_size: p.pool_size,
+            max_client_conn: p.max_client_conn,
+            server_idle_timeout: p.server_idle_s.map(s),
+            server_lifetime: s(p.lifetime_s),
+            client_idle_timeout: None,
+            query_wait_timeout: p.borrow_s.map(s),
+        })
+    };
+    let proxy = ProxyConfig::preset(proxy_kind, &server);
+    let mut at: Vec<SimDuration> = Vec::new();
+    for (t, n) in &p.waves {
+        for _ in 0..*n {
+            at.push(s(*t));
+        }
+    }
+    at.sort();
+    let req = |name: &str, op, pin| RequestSpec {
+        name: name.into(),
+        timeout: p.request_timeout_ms.map(SimDuration::from_millis),
+        op,
+        pin,
+    };
+    SimConfig {
+        name: "proxy-prop".into(),
+        event_budget: 20_000_000,
+        platform: PlatformConfig {
+            timeout: s(30),
+            init_duration: SimDuration::from_millis(200),
+            handler_time: SimDuration::from_millis(500),
+            reap: ReapPolicy::Fixed(s(p.reap_s)),
+            ..PlatformConfig::default()
+        },
+        client: ClientConfig {
+            strategy: if p.per_invocation {
+                ConnStrategy::PerInvocation
+            } else {
+                ConnStrategy::Global
+            },
+            requests: vec![
+                req("SET x", RequestOp::Ping, p.pin),
+                req("UPDATE", RequestOp::Write(1), false),
+                req("SELECT", RequestOp::Read(1), false),
+                req("COMMIT", RequestOp::Commit, false),
+            ],
+            autocommit: p.autocommit,
+            ..ClientConfig::default()
+        },
+        server,
+        proxy: Some(proxy),
+        workload: WorkloadConfig::At(at),
+        ..SimConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    /// Through any proxy configuration: the proxy never opens more
+    /// database connections than its bound, the server never holds more
+    /// than its limit (and refuses nobody when the bound fits in it), and
+    /// every invocation ends exactly once.
+    #[test]
+    fn proxy_never_exceeds_its_bound(p in proxy_params()) {
+        let cfg = proxy_sim_config(&p);
+        let n: u64 = p.waves.iter().map(|w| w.1 as u64).sum();
+        let r = thaw_sim::run(&cfg, &mut NullSink, true).expect("run finishes");
+        let ids: Vec<u64> = r.outcomes.iter().map(|o| o.id).collect();
+        prop_assert_eq!(ids, (1..=n).collect::<Vec<_>>());
+        let m = &r.metrics;
+        prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
+        let proxy = cfg.proxy.as_ref().expect("proxy");
+        let bound = proxy.backend_bound(&cfg.server) as u64;
+        let limit = cfg.server.client_limit() as u64;
+        prop_assert!(m.proxy_backend_peak <= bound,
+            "proxy peak {} > bound {bound}", m.proxy_backend_peak);
+        prop_assert!(m.server_connections_peak <= limit,
+            "server peak {} > limit {limit}", m.server_connections_peak);
+        prop_assert!(m.server_connections_peak <= m.proxy_backend_peak);
+        if bound <= limit {
+            prop_assert_eq!(m.server_rejected, 0);
+        }
+        prop_assert_eq!(m.zombie_connection_seconds, 0.0);
+        // With autocommit on and reads on the primary, nothing is stale,
+        // whichever database connection each statement ran on.
+        if p.autocommit {
+            prop_assert_eq!(m.stale_reads, 0);
+        }
     }
 }

@@ -181,7 +181,7 @@ fn cmd_run(
             "{}",
             serde_json::to_string_pretty(&report.json).expect("report serializes")
         ),
-        Format::Text => write_text(&mut out, &report, summary),
+        Format::Text => write_text(&mut out, &scenario, &report, summary),
     };
     if write_error.is_some() || written.is_err() || out.flush().is_err() {
         return ExitCode::from(4);
@@ -218,7 +218,13 @@ fn write_header(
     writeln!(out, "timeline:")
 }
 
-fn write_text(out: &mut impl Write, report: &Report, summary: bool) -> std::io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    scenario: &thaw_scenario::Scenario,
+    report: &Report,
+    summary: bool,
+) -> std::io::Result<()> {
+    let many = !scenario.config.client.handlers.is_empty();
     if summary {
         writeln!(out, "  (not shown: --summary)")?;
     }
@@ -227,13 +233,20 @@ fn write_text(out: &mut impl Write, report: &Report, summary: bool) -> std::io::
         writeln!(out, "invocations:")?;
         writeln!(
             out,
-            "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
-            "id", "at", "env", "cold", "outcome", "error", "latency"
+            "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}",
+            "id",
+            "at",
+            "env",
+            "cold",
+            "outcome",
+            "error",
+            "latency",
+            if many { "  function" } else { "" }
         )?;
         for o in &report.result.outcomes {
             writeln!(
                 out,
-                "  {:>5}  {:>12}  {:>5}  {:>4}  {:<7} {:<22} {:>12}",
+                "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}{}",
                 o.id,
                 o.at.to_string(),
                 if o.container == 0 {
@@ -244,7 +257,17 @@ fn write_text(out: &mut impl Write, report: &Report, summary: bool) -> std::io::
                 if o.cold { "yes" } else { "no" },
                 if o.error.is_some() { "error" } else { "ok" },
                 o.error.map(|e| e.name()).unwrap_or("-"),
-                o.latency.to_string()
+                o.latency.to_string(),
+                if many {
+                    format!("  {}", scenario.config.client.function_name(o.function))
+                } else {
+                    String::new()
+                },
+                if o.stale_reads > 0 {
+                    format!("  stale reads: {}", o.stale_reads)
+                } else {
+                    String::new()
+                }
             )?;
         }
     }
@@ -274,6 +297,31 @@ fn write_text(out: &mut impl Write, report: &Report, summary: bool) -> std::io::
         "  server connections: peak {}, open at end {}; zombie connection-seconds {:.3}; connections opened by functions {}",
         m.server_connections_peak, m.server_connections_at_end, m.zombie_connection_seconds, m.connections_opened
     )?;
+    if m.server_rejected + m.server_evicted + m.syn_dropped > 0 || m.server_memory_peak_bytes > 0 {
+        writeln!(
+            out,
+            "  server: refused {}, evicted {}, SYNs dropped {}, memory peak {} bytes",
+            m.server_rejected, m.server_evicted, m.syn_dropped, m.server_memory_peak_bytes
+        )?;
+    }
+    if m.stale_reads + m.duplicate_writes > 0 {
+        writeln!(
+            out,
+            "  stale reads {}  duplicate writes {}",
+            m.stale_reads, m.duplicate_writes
+        )?;
+    }
+    if m.proxy_client_peak > 0 {
+        writeln!(
+            out,
+            "  proxy: database connections peak {}, client connections peak {}, pinned {}, borrow timeouts {}, zombie connection-seconds {:.3}",
+            m.proxy_backend_peak,
+            m.proxy_client_peak,
+            m.proxy_pinned,
+            m.proxy_borrow_timeouts,
+            m.proxy_zombie_connection_seconds
+        )?;
+    }
     writeln!(out, "  events {}", m.events)?;
     if !report.expectations.is_empty() {
         writeln!(out)?;

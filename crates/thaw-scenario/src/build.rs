@@ -7,9 +7,10 @@ use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
 use thaw_sim::{
-    ClientConfig, FrozenKernel, HandlerSpec, NamedMiddlebox, NetworkConfig, Placement,
-    PlatformConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig, ServerKind, SimConfig,
-    SourceIp, Strategy, ThawOrder, WorkloadConfig,
+    ClientConfig, FrozenKernel, HandlerSpec, NamedMiddlebox, NetworkConfig, PgBouncerConfig,
+    Placement, PlatformConfig, PoolMode, ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy,
+    RequestOp, RequestSpec, ServerConfig, ServerKind, SimConfig, SourceIp, Strategy, ThawOrder,
+    WorkloadConfig,
 };
 
 /// A loaded, validated scenario.
@@ -115,6 +116,14 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 );
             }
             let op = match (r.op.unwrap_or(OpKey::Ping), r.key) {
+                (OpKey::Read | OpKey::Write, Some(k)) if k >= MAX_KEY => {
+                    p.add(
+                        format!("{path}[{i}].key"),
+                        format!("key {k} is too large"),
+                        Some("keys must be below 2^48"),
+                    );
+                    RequestOp::Ping
+                }
                 (OpKey::Read, Some(k)) => RequestOp::Read(k),
                 (OpKey::Write, Some(k)) => RequestOp::Write(k),
                 (OpKey::Read | OpKey::Write, None) => {
@@ -128,7 +137,7 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 (op, Some(_)) => {
                     p.add(
                         format!("{path}[{i}].key"),
-                        format!("`key` means nothing for op `{op:?}`"),
+                        format!("`key` means nothing for op `{}`", op_name(op)),
                         Some("only `read` and `write` take a key"),
                     );
                     RequestOp::Ping
@@ -142,9 +151,24 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 name: r.name.clone(),
                 timeout: dur(r.timeout),
                 op,
+                pin: r.pin.unwrap_or(false),
             }
         })
         .collect()
+}
+
+/// Keys travel in 48 bits of a request.
+const MAX_KEY: u64 = 1 << 48;
+
+fn op_name(op: OpKey) -> &'static str {
+    match op {
+        OpKey::Ping => "ping",
+        OpKey::Read => "read",
+        OpKey::Write => "write",
+        OpKey::Begin => "begin",
+        OpKey::Commit => "commit",
+        OpKey::Rollback => "rollback",
+    }
 }
 
 fn dur(d: Option<Dur>) -> Option<SimDuration> {
@@ -252,6 +276,188 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
         c.keepalive = Some(ka);
     }
     c
+}
+
+/// `[proxy]`: the preset, its own settings (the other preset's keys are
+/// errors), and the shared ones.
+fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> Option<ProxyConfig> {
+    let Some(preset) = px.preset else {
+        p.add(
+            "proxy",
+            "[proxy] needs a `preset`",
+            Some("`preset = \"rds-proxy\"` or `preset = \"pgbouncer\"`"),
+        );
+        return None;
+    };
+    let rds_keys = [
+        (
+            "max_connections_percent",
+            px.max_connections_percent.is_some(),
+        ),
+        (
+            "max_idle_connections_percent",
+            px.max_idle_connections_percent.is_some(),
+        ),
+        (
+            "connection_borrow_timeout",
+            px.connection_borrow_timeout.is_some(),
+        ),
+        ("idle_client_timeout", px.idle_client_timeout.is_some()),
+    ];
+    let pgb_keys = [
+        ("pool_mode", px.pool_mode.is_some()),
+        ("default_pool_size", px.default_pool_size.is_some()),
+        ("max_client_conn", px.max_client_conn.is_some()),
+        ("server_idle_timeout", px.server_idle_timeout.is_some()),
+        ("server_lifetime", px.server_lifetime.is_some()),
+        ("client_idle_timeout", px.client_idle_timeout.is_some()),
+        ("query_wait_timeout", px.query_wait_timeout.is_some()),
+    ];
+    let (foreign, this, other): (&[(&str, bool)], &str, &str) = match preset {
+        ProxyPresetKey::RdsProxy => (&pgb_keys, "rds-proxy", "a PgBouncer"),
+        ProxyPresetKey::Pgbouncer => (&rds_keys, "pgbouncer", "an RDS Proxy"),
+    };
+    for (key, _) in foreign.iter().filter(|(_, set)| *set) {
+        p.add(
+            format!("proxy.{key}"),
+            format!("`{key}` is {other} setting; this proxy is {this}"),
+            None,
+        );
+    }
+    let kind = match preset {
+        ProxyPresetKey::RdsProxy => {
+            if matches!(server.kind, ServerKind::Redis | ServerKind::Upstash) {
+                p.add(
+                    "proxy.preset",
+                    format!(
+                        "RDS Proxy fronts MySQL and PostgreSQL databases, not {}",
+                        server.kind.name()
+                    ),
+                    Some("use `preset = \"mysql8\"` or `\"postgres\"` under [server]"),
+                );
+            }
+            let mut r = RdsProxyConfig::default();
+            if let Some(v) = px.max_connections_percent {
+                if !(1..=100).contains(&v) {
+                    p.add(
+                        "proxy.max_connections_percent",
+                        format!(
+                            "max_connections_percent = {v} is outside RDS Proxy's range 1..100"
+                        ),
+                        None,
+                    );
+                }
+                r.max_connections_percent = v;
+                // AWS: half of MaxConnectionsPercent unless given.
+                r.max_idle_connections_percent = v / 2;
+            }
+            if let Some(v) = px.max_idle_connections_percent {
+                if v > r.max_connections_percent {
+                    p.add(
+                        "proxy.max_idle_connections_percent",
+                        format!(
+                            "max_idle_connections_percent = {v} is above max_connections_percent ({})",
+                            r.max_connections_percent
+                        ),
+                        Some("RDS Proxy accepts 0..MaxConnectionsPercent"),
+                    );
+                }
+                r.max_idle_connections_percent = v;
+            }
+            if let Some(t) = dur(px.connection_borrow_timeout) {
+                if t > SimDuration::from_secs(3600) {
+                    p.add(
+                        "proxy.connection_borrow_timeout",
+                        format!(
+                            "connection_borrow_timeout {t} is above RDS Proxy's maximum of 3600s"
+                        ),
+                        Some("\"0s\" means no limit"),
+                    );
+                }
+                r.connection_borrow_timeout = (!t.is_zero()).then_some(t);
+            }
+            if let Some(t) = dur(px.idle_client_timeout) {
+                positive(p, "proxy.idle_client_timeout", Some(t));
+                r.idle_client_timeout = t;
+            }
+            ProxyKind::RdsProxy(r)
+        }
+        ProxyPresetKey::Pgbouncer => {
+            if !matches!(server.kind, ServerKind::Postgres | ServerKind::Generic) {
+                p.add(
+                    "proxy.preset",
+                    format!(
+                        "PgBouncer speaks the PostgreSQL protocol; the server is {}",
+                        server.kind.name()
+                    ),
+                    Some("use `preset = \"postgres\"` under [server]"),
+                );
+            }
+            let mut g = PgBouncerConfig::default();
+            if let Some(k) = px.pool_mode {
+                g.pool_mode = match k {
+                    PoolModeKey::Session => PoolMode::Session,
+                    PoolModeKey::Transaction => PoolMode::Transaction,
+                };
+            }
+            for (key, v, slot) in [
+                (
+                    "default_pool_size",
+                    px.default_pool_size,
+                    &mut g.default_pool_size,
+                ),
+                (
+                    "max_client_conn",
+                    px.max_client_conn,
+                    &mut g.max_client_conn,
+                ),
+            ] {
+                if let Some(v) = v {
+                    if v == 0 {
+                        p.add(
+                            format!("proxy.{key}"),
+                            format!("`{key}` must be at least 1"),
+                            None,
+                        );
+                    }
+                    *slot = v;
+                }
+            }
+            let off = |d: Option<Dur>, slot: &mut Option<SimDuration>| {
+                if let Some(t) = dur(d) {
+                    *slot = (!t.is_zero()).then_some(t);
+                }
+            };
+            off(px.server_idle_timeout, &mut g.server_idle_timeout);
+            off(px.client_idle_timeout, &mut g.client_idle_timeout);
+            off(px.query_wait_timeout, &mut g.query_wait_timeout);
+            if let Some(t) = dur(px.server_lifetime) {
+                g.server_lifetime = t;
+            }
+            ProxyKind::PgBouncer(g)
+        }
+    };
+    let mut cfg = ProxyConfig::preset(kind, server);
+    if let Some(n) = &px.name {
+        cfg.name = n.clone();
+    }
+    if let Some(port) = px.port {
+        if port == 0 {
+            p.add("proxy.port", "port 0 is not a listening port", None);
+        }
+        cfg.port = port;
+    }
+    if let Some(v) = dur(px.server_latency) {
+        cfg.server_latency = v;
+    }
+    let mut tcp = tcp_config(p, "proxy.tcp", &px.tcp);
+    if px.tcp.keepalive.is_none() {
+        // The preset's keepalive (PgBouncer tcp_keepalive = 1) stays unless
+        // the file gives its own.
+        tcp.keepalive = cfg.tcp.keepalive;
+    }
+    cfg.tcp = tcp;
+    Some(cfg)
 }
 
 #[allow(clippy::field_reassign_with_default)] // a builder: defaults, then overrides
@@ -623,6 +829,11 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     sv.tcp = stcp;
     cfg.server = sv;
 
+    // [proxy]
+    if let Some(px) = &f.proxy {
+        cfg.proxy = proxy_config(&mut p, px, &cfg.server);
+    }
+
     // [workload]
     match &f.workload {
         None => p.add(
@@ -677,6 +888,11 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                 }
                 cfg.workload = WorkloadConfig::At(at.iter().map(|d| d.0).collect());
             }
+            (None, Some(_)) if !w.invoke.is_empty() => p.add(
+                "workload.invoke",
+                "`[[workload.invoke]]` cannot be combined with `poisson`",
+                Some("list the main function's arrivals in `at` instead"),
+            ),
             (None, Some(ps)) => {
                 if !(ps.rate.is_finite() && ps.rate > 0.0) {
                     p.add(
@@ -732,4 +948,148 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         expectations,
         description: f.scenario.description.unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load;
+    use thaw_core::SimDuration;
+    use thaw_sim::{PoolMode, ProxyKind};
+
+    fn errors(text: &str) -> String {
+        match load("proxy.toml", text, &[]) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => e.render(),
+        }
+    }
+
+    #[test]
+    fn rds_proxy_defaults_and_overrides() {
+        let s = load(
+            "p.toml",
+            r#"
+[server]
+preset = "mysql8"
+max_connections = 1000
+
+[proxy]
+preset = "rds-proxy"
+max_connections_percent = 4
+connection_borrow_timeout = "5s"
+
+[[client.requests]]
+name = "SET time_zone"
+pin = true
+
+[workload]
+at = ["0s"]
+"#,
+            &[],
+        )
+        .expect("loads");
+        let p = s.config.proxy.expect("proxy");
+        assert_eq!(p.name, "rds-proxy");
+        assert_eq!(p.port, 3306);
+        assert_eq!(p.server_latency, SimDuration::from_micros(250));
+        assert_eq!(p.backend_bound(&s.config.server), 40);
+        match p.kind {
+            ProxyKind::RdsProxy(r) => {
+                assert_eq!(r.max_connections_percent, 4);
+                // Half of MaxConnectionsPercent unless given.
+                assert_eq!(r.max_idle_connections_percent, 2);
+                assert_eq!(r.connection_borrow_timeout, Some(SimDuration::from_secs(5)));
+                assert_eq!(r.idle_client_timeout, SimDuration::from_secs(1800));
+            }
+            ProxyKind::PgBouncer(_) => panic!("wrong kind"),
+        }
+        assert!(s.config.client.requests[0].pin);
+    }
+
+    #[test]
+    fn pgbouncer_defaults_and_zero_means_off() {
+        let s = load(
+            "p.toml",
+            r#"
+[server]
+preset = "postgres"
+
+[proxy]
+preset = "pgbouncer"
+pool_mode = "transaction"
+query_wait_timeout = "0s"
+
+[workload]
+at = ["0s"]
+"#,
+            &[],
+        )
+        .expect("loads");
+        let p = s.config.proxy.expect("proxy");
+        assert_eq!(p.port, 6432);
+        assert!(p.tcp.keepalive.is_some(), "tcp_keepalive = 1");
+        match p.kind {
+            ProxyKind::PgBouncer(g) => {
+                assert_eq!(g.pool_mode, PoolMode::Transaction);
+                assert_eq!(g.default_pool_size, 20);
+                assert_eq!(g.max_client_conn, 100);
+                assert_eq!(g.query_wait_timeout, None);
+                assert_eq!(g.server_idle_timeout, Some(SimDuration::from_secs(600)));
+                assert_eq!(g.client_idle_timeout, None);
+            }
+            ProxyKind::RdsProxy(_) => panic!("wrong kind"),
+        }
+    }
+
+    #[test]
+    fn proxy_mistakes_are_reported() {
+        let out = errors(
+            r#"[server]
+preset = "mysql8"
+
+[proxy]
+preset = "pgbouncer"
+max_connections_percent = 120
+pool_mode = "statement"
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        assert!(out.contains("proxy.toml:6:"), "{out}");
+        assert!(out.contains("is an RDS Proxy setting"), "{out}");
+        assert!(
+            out.contains("PgBouncer speaks the PostgreSQL protocol"),
+            "{out}"
+        );
+        assert!(out.contains("statement"), "{out}");
+
+        let out = errors(
+            r#"[proxy]
+pool_size = 3
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        assert!(out.contains("needs a `preset`"), "{out}");
+        assert!(out.contains("pool_size"), "{out}");
+
+        let out = errors(
+            r#"[server]
+preset = "postgres"
+
+[proxy]
+preset = "rds-proxy"
+max_connections_percent = 0
+max_idle_connections_percent = 10
+connection_borrow_timeout = "2h"
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        assert!(out.contains("outside RDS Proxy's range 1..100"), "{out}");
+        assert!(out.contains("above max_connections_percent"), "{out}");
+        assert!(out.contains("above RDS Proxy's maximum of 3600s"), "{out}");
+    }
 }

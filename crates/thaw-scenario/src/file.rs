@@ -25,6 +25,9 @@ pub struct ScenarioFile {
     pub network: NetworkSection,
     /// `[middlebox]`: optional NAT/LB/firewall on the path.
     pub middlebox: Option<MiddleboxSection>,
+    /// `[proxy]`: optional connection proxy (RDS Proxy, PgBouncer) in front
+    /// of the server.
+    pub proxy: Option<ProxySection>,
     /// `[server]`.
     #[serde(default)]
     pub server: ServerSection,
@@ -221,6 +224,9 @@ pub struct RequestSection {
     pub op: Option<OpKey>,
     /// Key read or written (`read`, `write`).
     pub key: Option<u64>,
+    /// The statement changes session state (SET, prepared statement,
+    /// temporary table...): RDS Proxy pins the session.
+    pub pin: Option<bool>,
 }
 
 /// `[[handlers]]`: another function.
@@ -338,6 +344,65 @@ pub struct TimeoutsSection {
     pub time_wait: Option<Dur>,
     /// CLOSE.
     pub close: Option<Dur>,
+}
+
+/// Proxy presets.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyPresetKey {
+    /// Amazon RDS Proxy.
+    RdsProxy,
+    /// PgBouncer.
+    Pgbouncer,
+}
+
+/// PgBouncer pool modes.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolModeKey {
+    /// Released when the client disconnects.
+    Session,
+    /// Released when the transaction ends.
+    Transaction,
+}
+
+/// `[proxy]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    /// `rds-proxy` or `pgbouncer` (required).
+    pub preset: Option<ProxyPresetKey>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Listening port.
+    pub port: Option<u16>,
+    /// One-way latency between the proxy and the server.
+    pub server_latency: Option<Dur>,
+    /// RDS Proxy `MaxConnectionsPercent`.
+    pub max_connections_percent: Option<u32>,
+    /// RDS Proxy `MaxIdleConnectionsPercent`.
+    pub max_idle_connections_percent: Option<u32>,
+    /// RDS Proxy `ConnectionBorrowTimeout` ("0s" = unlimited).
+    pub connection_borrow_timeout: Option<Dur>,
+    /// RDS Proxy `IdleClientTimeout`.
+    pub idle_client_timeout: Option<Dur>,
+    /// PgBouncer `pool_mode`.
+    pub pool_mode: Option<PoolModeKey>,
+    /// PgBouncer `default_pool_size`.
+    pub default_pool_size: Option<u32>,
+    /// PgBouncer `max_client_conn`.
+    pub max_client_conn: Option<u32>,
+    /// PgBouncer `server_idle_timeout` ("0s" = off).
+    pub server_idle_timeout: Option<Dur>,
+    /// PgBouncer `server_lifetime` ("0s" = use each connection once).
+    pub server_lifetime: Option<Dur>,
+    /// PgBouncer `client_idle_timeout` ("0s" = off, the default).
+    pub client_idle_timeout: Option<Dur>,
+    /// PgBouncer `query_wait_timeout` ("0s" = off).
+    pub query_wait_timeout: Option<Dur>,
+    /// The proxy host's TCP settings.
+    #[serde(default)]
+    pub tcp: TcpSection,
 }
 
 /// Server presets.

@@ -18,8 +18,12 @@ pub struct SimConfig {
     pub client: ClientConfig,
     /// Link latencies.
     pub network: NetworkConfig,
-    /// Optional middlebox between the functions and the server.
+    /// Optional middlebox between the functions and the server (or the
+    /// proxy, when there is one).
     pub middlebox: Option<NamedMiddlebox>,
+    /// Optional connection proxy (RDS Proxy, PgBouncer) in front of the
+    /// server: the functions connect to it, it connects to the server.
+    pub proxy: Option<ProxyConfig>,
     /// The server.
     pub server: ServerConfig,
     /// When invocations arrive.
@@ -161,6 +165,11 @@ pub struct RequestSpec {
     pub timeout: Option<SimDuration>,
     /// Effect on the data.
     pub op: RequestOp,
+    /// The statement also changes session state that a proxy cannot move
+    /// between database connections (`SET`, a prepared statement, a
+    /// temporary table, a session advisory lock...): RDS Proxy pins the
+    /// client connection to its database connection (§2.6).
+    pub pin: bool,
 }
 
 impl RequestSpec {
@@ -170,6 +179,7 @@ impl RequestSpec {
             name: name.to_string(),
             timeout: None,
             op: RequestOp::Ping,
+            pin: false,
         }
     }
 }
@@ -438,6 +448,168 @@ impl Default for ServerConfig {
     }
 }
 
+/// PgBouncer's `pool_mode` (§2.5); statement pooling is not modelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A server connection is assigned at the client's first query and
+    /// released when the client disconnects (PgBouncer's default).
+    Session,
+    /// A server connection is assigned per transaction and released when
+    /// it ends (after each reply for autocommit statements).
+    Transaction,
+}
+
+impl PoolMode {
+    /// Name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+        }
+    }
+}
+
+/// Amazon RDS Proxy settings (tcp-servers-pools.md §2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RdsProxyConfig {
+    /// `MaxConnectionsPercent` (1..=100): the pool bound is this share of
+    /// the server's `max_connections`. (The connections the proxy reserves
+    /// for monitoring are not modelled.)
+    pub max_connections_percent: u32,
+    /// `MaxIdleConnectionsPercent` (0..=MaxConnectionsPercent): idle
+    /// database connections above this share of `max_connections` are
+    /// closed (at once when returned; AWS does it over time).
+    pub max_idle_connections_percent: u32,
+    /// `ConnectionBorrowTimeout`: a request waiting longer for a database
+    /// connection fails; `None` = wait forever (0 in AWS).
+    pub connection_borrow_timeout: Option<SimDuration>,
+    /// `IdleClientTimeout`: client connections idle longer are closed (the
+    /// database connection stays in the pool).
+    pub idle_client_timeout: SimDuration,
+}
+
+impl Default for RdsProxyConfig {
+    fn default() -> Self {
+        RdsProxyConfig {
+            max_connections_percent: 100,
+            max_idle_connections_percent: 50,
+            connection_borrow_timeout: Some(SimDuration::from_secs(120)),
+            idle_client_timeout: SimDuration::from_secs(1800),
+        }
+    }
+}
+
+/// PgBouncer settings (tcp-servers-pools.md §2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgBouncerConfig {
+    /// `pool_mode`.
+    pub pool_mode: PoolMode,
+    /// `default_pool_size`: most server connections (one user/database pair).
+    pub default_pool_size: u32,
+    /// `max_client_conn`: client connections beyond are refused.
+    pub max_client_conn: u32,
+    /// `server_idle_timeout`: close server connections idle longer; `None`
+    /// = never (0).
+    pub server_idle_timeout: Option<SimDuration>,
+    /// `server_lifetime`: close an unused server connection older than
+    /// this (0 = use each connection once).
+    pub server_lifetime: SimDuration,
+    /// `client_idle_timeout`: close client connections idle longer; `None`
+    /// = never (0, the default).
+    pub client_idle_timeout: Option<SimDuration>,
+    /// `query_wait_timeout`: a client whose query waits longer for a server
+    /// connection is disconnected; `None` = wait forever (0).
+    pub query_wait_timeout: Option<SimDuration>,
+}
+
+impl Default for PgBouncerConfig {
+    fn default() -> Self {
+        PgBouncerConfig {
+            pool_mode: PoolMode::Session,
+            default_pool_size: 20,
+            max_client_conn: 100,
+            server_idle_timeout: Some(SimDuration::from_secs(600)),
+            server_lifetime: SimDuration::from_secs(3600),
+            client_idle_timeout: None,
+            query_wait_timeout: Some(SimDuration::from_secs(120)),
+        }
+    }
+}
+
+/// Which proxy, with its own settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// Amazon RDS Proxy: per-transaction multiplexing with pinning.
+    RdsProxy(RdsProxyConfig),
+    /// PgBouncer: session or transaction pooling, no pinning.
+    PgBouncer(PgBouncerConfig),
+}
+
+impl ProxyKind {
+    /// The preset's name in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProxyKind::RdsProxy(_) => "rds-proxy",
+            ProxyKind::PgBouncer(_) => "pgbouncer",
+        }
+    }
+}
+
+/// PgBouncer's maintenance timer (`full_maint_period = {0, USEC/3}` in
+/// `src/janitor.c`): its timeouts are checked every 1/3 s.
+pub const PGBOUNCER_JANITOR: SimDuration = SimDuration::from_micros(333_333);
+
+/// A connection proxy between the functions and the server.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// Display name (the preset's name by default).
+    pub name: String,
+    /// Listening port (RDS Proxy: the server's; PgBouncer: 6432).
+    pub port: u16,
+    /// One-way latency between the proxy and the server (the functions'
+    /// side keeps `network.*_latency`, and the middlebox if any).
+    pub server_latency: SimDuration,
+    /// The proxy host's TCP settings (PgBouncer: `tcp_keepalive = 1` with
+    /// the OS defaults, 7200/75/9).
+    pub tcp: TcpConfig,
+    /// Which proxy.
+    pub kind: ProxyKind,
+}
+
+impl ProxyConfig {
+    /// The defaults of a preset in front of `server`.
+    pub fn preset(kind: ProxyKind, server: &ServerConfig) -> ProxyConfig {
+        let (port, tcp) = match kind {
+            ProxyKind::RdsProxy(_) => (server.port, TcpConfig::default()),
+            ProxyKind::PgBouncer(_) => (
+                6432,
+                TcpConfig {
+                    keepalive: Some(thaw_net::Keepalive::default()),
+                    ..TcpConfig::default()
+                },
+            ),
+        };
+        ProxyConfig {
+            name: kind.name().to_string(),
+            port,
+            server_latency: SimDuration::from_micros(250),
+            tcp,
+            kind,
+        }
+    }
+
+    /// Most database connections the proxy opens at once.
+    pub fn backend_bound(&self, server: &ServerConfig) -> u32 {
+        match self.kind {
+            ProxyKind::RdsProxy(r) => {
+                ((server.max_connections as u64 * r.max_connections_percent as u64 / 100) as u32)
+                    .max(1)
+            }
+            ProxyKind::PgBouncer(p) => p.default_pool_size,
+        }
+    }
+}
+
 /// Invocation arrivals.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkloadConfig {
@@ -467,6 +639,7 @@ impl Default for SimConfig {
             client: ClientConfig::default(),
             network: NetworkConfig::default(),
             middlebox: None,
+            proxy: None,
             server: ServerConfig::default(),
             workload: WorkloadConfig::At(vec![SimDuration::ZERO]),
         }

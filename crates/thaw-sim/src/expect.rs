@@ -45,6 +45,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "syn_dropped",
     "server_rejected",
     "server_evicted",
+    "proxy_backend_peak",
+    "proxy_client_peak",
+    "proxy_borrow_timeouts",
+    "proxy_pinned",
+    "proxy_zombie_connection_seconds",
 ];
 
 /// Comparison operator.

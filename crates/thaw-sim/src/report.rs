@@ -37,11 +37,15 @@ pub enum ErrorKind {
     RequestTimeout,
     /// The platform's concurrency limit was reached.
     Throttled,
+    /// A connection proxy found no database connection for the request in
+    /// time (RDS Proxy `ConnectionBorrowTimeout`, PgBouncer
+    /// `query_wait_timeout`).
+    PoolTimeout,
 }
 
 impl ErrorKind {
     /// All kinds, for documentation and validation of expectations.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Etimedout,
         ErrorKind::Econnreset,
         ErrorKind::Epipe,
@@ -54,6 +58,7 @@ impl ErrorKind {
         ErrorKind::FunctionTimeout,
         ErrorKind::RequestTimeout,
         ErrorKind::Throttled,
+        ErrorKind::PoolTimeout,
     ];
 
     /// The name in reports.
@@ -71,6 +76,7 @@ impl ErrorKind {
             ErrorKind::FunctionTimeout => "FUNCTION_TIMEOUT",
             ErrorKind::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorKind::Throttled => "THROTTLED",
+            ErrorKind::PoolTimeout => "POOL_TIMEOUT",
         }
     }
 
@@ -213,6 +219,19 @@ pub struct Metrics {
     pub server_rejected: u64,
     /// Idle connections the server evicted (Upstash soft limit).
     pub server_evicted: u64,
+    /// Most database connections the proxy had open at once (connecting
+    /// included); 0 without a proxy.
+    pub proxy_backend_peak: u64,
+    /// Most client connections the proxy held at once.
+    pub proxy_client_peak: u64,
+    /// Requests that waited too long for a database connection at the proxy
+    /// (ConnectionBorrowTimeout, query_wait_timeout).
+    pub proxy_borrow_timeouts: u64,
+    /// Client connections the proxy pinned to their database connection.
+    pub proxy_pinned: u64,
+    /// Time-integral of the proxy's client connections whose environment
+    /// was frozen or gone (the zombies a proxy holds instead of the server).
+    pub proxy_zombie_connection_seconds: f64,
 }
 
 pub(crate) type Parts = (
@@ -309,6 +328,11 @@ pub(crate) struct WorldTotals {
     pub syn_dropped: u64,
     pub server_rejected: u64,
     pub server_evicted: u64,
+    pub proxy_backend_peak: u64,
+    pub proxy_client_peak: u64,
+    pub proxy_borrow_timeouts: u64,
+    pub proxy_pinned: u64,
+    pub proxy_zombie_ns: u128,
     pub end: SimTime,
 }
 
@@ -346,6 +370,11 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         syn_dropped: w.syn_dropped,
         server_rejected: w.server_rejected,
         server_evicted: w.server_evicted,
+        proxy_backend_peak: w.proxy_backend_peak,
+        proxy_client_peak: w.proxy_client_peak,
+        proxy_borrow_timeouts: w.proxy_borrow_timeouts,
+        proxy_pinned: w.proxy_pinned,
+        proxy_zombie_connection_seconds: w.proxy_zombie_ns as f64 / 1e9,
     };
     RunResult {
         outcomes: rows,

@@ -472,6 +472,7 @@ fn request_timeout() {
         name: "GET foo".into(),
         timeout: Some(d(50 * MS)),
         op: crate::config::RequestOp::Ping,
+        pin: false,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];

@@ -71,7 +71,7 @@ impl World<'_> {
 
     pub(super) fn open_connection(&mut self, env: u32) {
         let now = self.q.now();
-        let remote = self.server_addr;
+        let remote = self.front_addr;
         let Some(port) = self.alloc_port(env) else {
             self.fail(
                 env,
@@ -115,7 +115,7 @@ impl World<'_> {
             } else {
                 p + 1
             };
-            let key = (Addr { host: env, port: p }, self.server_addr);
+            let key = (Addr { host: env, port: p }, self.front_addr);
             if !self.demux.contains_key(&key) {
                 return Some(p);
             }
@@ -132,7 +132,9 @@ impl World<'_> {
         let spec = self.cfg.client.requests_of(func)[step].clone();
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
-            Some(ls) => ls.tcb.send(now, Payload(encode_request(spec.op)), &mut out),
+            Some(ls) => ls
+                .tcb
+                .send(now, Payload(encode_request(spec.op, spec.pin)), &mut out),
             None => Err(Errno::Epipe),
         };
         match res {
@@ -252,7 +254,7 @@ impl World<'_> {
                             inv.step += 1;
                             (inv.id, inv.step - 1, inv.func)
                         };
-                        self.reply_effects(env, func, step, m >> 8);
+                        self.reply_effects(env, func, step, decode_response(m).0);
                         if self.wants(Level::Timeline) {
                             let name = self.cfg.client.requests_of(func)[step].name.clone();
                             self.emit(
@@ -269,6 +271,12 @@ impl World<'_> {
                         m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE),
                     )) => {
                         let (kind, text) = server::reject_text(self.cfg.server.kind, m);
+                        self.fail(env, kind, text.to_string());
+                    }
+                    RecvResult::Data(Payload(
+                        m @ (MSG_ERR_PROXY_FULL | MSG_ERR_POOL_TIMEOUT | MSG_ERR_PROXY_IDLE),
+                    )) => {
+                        let (kind, text) = self.proxy_error_text(m);
                         self.fail(env, kind, text.to_string());
                     }
                     RecvResult::Data(_) => {}

@@ -5,6 +5,9 @@
 mod client;
 mod net;
 mod platform;
+mod proxy;
+#[cfg(test)]
+mod proxy_tests;
 mod server;
 
 use crate::config::{FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder};
@@ -49,10 +52,23 @@ const MSG_ERR_MAXCLIENTS: u64 = 3;
 const MSG_HELLO: u64 = 4;
 const MSG_ERR_HOST_BLOCKED: u64 = 5;
 const MSG_ERR_IDLE: u64 = 6;
+/// A proxy's database connection completed authentication after the
+/// server's greeting (no CPU work at the server).
+const MSG_LOGIN: u64 = 7;
+/// The proxy refused a client connection (PgBouncer `max_client_conn`).
+const MSG_ERR_PROXY_FULL: u64 = 8;
+/// The proxy found no database connection in time.
+const MSG_ERR_POOL_TIMEOUT: u64 = 9;
+/// The proxy closes an idle client connection with an error first
+/// (PgBouncer `client_idle_timeout`).
+const MSG_ERR_PROXY_IDLE: u64 = 10;
 
-// A request carries its operation and key above the message kind; a
-// response carries a value: 0 nothing, 1 the session's own uncommitted
-// write, v + 2 version v (read result, or the commit's version).
+// A request carries its operation (bits 8..15), a "pins the session" flag
+// (bit 15) and its key (bits 16..) above the message kind; a response
+// carries the session's transaction status (bit 8, as PostgreSQL's
+// ReadyForQuery or MySQL's SERVER_STATUS_IN_TRANS) and a value (bits 9..):
+// 0 nothing, 1 the session's own uncommitted write, v + 2 version v (read
+// result, or the commit's version).
 const OP_PING: u64 = 0;
 const OP_READ: u64 = 1;
 const OP_WRITE: u64 = 2;
@@ -64,7 +80,9 @@ fn msg_kind(p: u64) -> u64 {
     p & 0xff
 }
 
-fn encode_request(op: crate::config::RequestOp) -> u64 {
+const PIN_FLAG: u64 = 1 << 15;
+
+fn encode_request(op: crate::config::RequestOp, pin: bool) -> u64 {
     use crate::config::RequestOp;
     let (code, key) = match op {
         RequestOp::Ping => (OP_PING, 0),
@@ -74,11 +92,25 @@ fn encode_request(op: crate::config::RequestOp) -> u64 {
         RequestOp::Commit => (OP_COMMIT, 0),
         RequestOp::Rollback => (OP_ROLLBACK, 0),
     };
-    MSG_REQUEST | (code << 8) | (key << 16)
+    let pin = if pin { PIN_FLAG } else { 0 };
+    MSG_REQUEST | (code << 8) | pin | (key << 16)
 }
 
 fn decode_request(p: u64) -> (u64, u64) {
-    ((p >> 8) & 0xff, p >> 16)
+    ((p >> 8) & 0x7f, p >> 16)
+}
+
+fn request_pins(p: u64) -> bool {
+    p & PIN_FLAG != 0
+}
+
+fn encode_response(value: u64, in_tx: bool) -> u64 {
+    MSG_RESPONSE | ((in_tx as u64) << 8) | (value << 9)
+}
+
+/// (value, in transaction).
+fn decode_response(p: u64) -> (u64, bool) {
+    (p >> 9, (p >> 8) & 1 == 1)
 }
 
 fn encode_version(v: Option<thaw_db::Version>) -> u64 {
@@ -98,6 +130,14 @@ fn decode_version(value: u64) -> Option<thaw_db::Version> {
 }
 
 const SERVER_HOST: u32 = 0;
+/// The proxy's host id, when a proxy is configured (environments count
+/// from 1 and never reach it).
+const PROXY_HOST: u32 = u32::MAX - 1;
+
+/// Is `host` an execution environment (not the server or the proxy)?
+fn is_env_host(host: u32) -> bool {
+    host != SERVER_HOST && host != PROXY_HOST
+}
 
 /// Delay lanes of the event queue (see EventQueue::push_after).
 const LANES: usize = 32;
@@ -129,6 +169,12 @@ enum Owner {
     ServerQueued,
     /// A server connection the server application holds.
     Server(ConnRef),
+    /// A proxy-side client socket still in the handshake.
+    ProxyPending,
+    /// A client connection the proxy holds.
+    ProxyClient(proxy::PRef),
+    /// One of the proxy's database connections.
+    ProxyBackend(proxy::PRef),
     /// Closed by its application; the kernel finishes it alone.
     Kernel,
 }
@@ -309,6 +355,22 @@ enum Ev {
         client: Addr,
         server: Addr,
     },
+    /// A client's wait for a database connection is over (borrow timeout).
+    ProxyWait {
+        client: proxy::PRef,
+        gen: u32,
+    },
+    /// Check whether a proxy client connection has been idle too long.
+    ProxyClientIdle {
+        client: proxy::PRef,
+        gen: u32,
+    },
+    /// Check an idle database connection of the proxy (idle timeout,
+    /// lifetime).
+    ProxyBackendIdle {
+        backend: proxy::PRef,
+        gen: u32,
+    },
 }
 
 /// Runs a scenario to completion. `keep_rows` keeps every invocation's
@@ -345,6 +407,11 @@ struct World<'t> {
     free_socks: Vec<u32>,
     demux: BTreeMap<(Addr, Addr), SockRef>,
     server_addr: Addr,
+    /// Where the functions connect: the proxy if there is one, else the
+    /// server.
+    front_addr: Addr,
+    /// The connection proxy, if configured.
+    proxy: Option<proxy::Proxy>,
     conns: Vec<ConnSlot>,
     free_conns: Vec<u32>,
     server_open: u64,
@@ -388,6 +455,11 @@ impl<'t> World<'t> {
             port: cfg.server.port,
         };
         let mb = cfg.middlebox.as_ref().map(|m| Middlebox::new(m.config));
+        let proxy = cfg
+            .proxy
+            .as_ref()
+            .map(|p| proxy::Proxy::new(p.clone(), &cfg.server));
+        let front_addr = proxy.as_ref().map(|p| p.addr).unwrap_or(server_addr);
         World {
             q: EventQueue::with_lanes(cfg.event_budget, LANES),
             trace,
@@ -407,6 +479,8 @@ impl<'t> World<'t> {
             free_socks: Vec::new(),
             demux: BTreeMap::new(),
             server_addr,
+            front_addr,
+            proxy,
             conns: Vec::new(),
             free_conns: Vec::new(),
             server_open: 0,
@@ -463,9 +537,18 @@ impl<'t> World<'t> {
         }
     }
 
+    fn proxy_name(&self) -> &str {
+        self.proxy
+            .as_ref()
+            .map(|p| p.cfg.name.as_str())
+            .unwrap_or("proxy")
+    }
+
     fn addr_name(&self, a: Addr) -> String {
         if a.host == SERVER_HOST {
             format!("{}:{}", self.cfg.server.name, a.port)
+        } else if a.host == PROXY_HOST {
+            format!("{}:{}", self.proxy_name(), a.port)
         } else {
             format!("env-{}:{}", a.host, a.port)
         }
@@ -478,6 +561,15 @@ impl<'t> World<'t> {
                 let r = ls.tcb.remote();
                 if l.host == SERVER_HOST {
                     format!("{} socket ←{}", self.cfg.server.name, self.addr_name(r))
+                } else if l.host == PROXY_HOST && r.host == SERVER_HOST {
+                    format!(
+                        "{} socket :{}→{}",
+                        self.proxy_name(),
+                        l.port,
+                        self.addr_name(r)
+                    )
+                } else if l.host == PROXY_HOST {
+                    format!("{} socket ←{}", self.proxy_name(), self.addr_name(r))
                 } else {
                     format!("env-{} socket :{}→{}", l.host, l.port, self.addr_name(r))
                 }
@@ -489,6 +581,8 @@ impl<'t> World<'t> {
     fn component_of(&self, host: u32) -> String {
         if host == SERVER_HOST {
             self.cfg.server.name.clone()
+        } else if host == PROXY_HOST {
+            self.proxy_name().to_string()
         } else {
             format!("env-{host}")
         }
@@ -589,6 +683,9 @@ impl<'t> World<'t> {
             }
             Ev::ServerIdle { conn, gen } => self.on_server_idle(conn, gen),
             Ev::MbExpire { client, server } => self.on_mb_expire(client, server),
+            Ev::ProxyWait { client, gen } => self.on_proxy_wait_timeout(client, gen),
+            Ev::ProxyClientIdle { client, gen } => self.on_proxy_client_idle(client, gen),
+            Ev::ProxyBackendIdle { backend, gen } => self.on_proxy_backend_idle(backend, gen),
         }
     }
 
@@ -659,7 +756,7 @@ impl<'t> World<'t> {
     fn maybe_free(&mut self, s: SockRef) {
         let done = matches!(
             self.sock(s),
-            Some(l) if l.tcb.state() == thaw_net::TcpState::Closed && matches!(l.owner, Owner::Kernel | Owner::ServerPending)
+            Some(l) if l.tcb.state() == thaw_net::TcpState::Closed && matches!(l.owner, Owner::Kernel | Owner::ServerPending | Owner::ProxyPending)
         );
         if done {
             self.free_sock(s);
@@ -675,7 +772,7 @@ impl<'t> World<'t> {
         }
         self.socks[s.idx as usize].live = None;
         self.free_socks.push(s.idx);
-        if host != SERVER_HOST {
+        if is_env_host(host) {
             self.connections_closed += 1;
             if let Some(e) = self.envs.get_mut((host - 1) as usize) {
                 e.socks.retain(|x| *x != s);
@@ -730,6 +827,7 @@ impl<'t> World<'t> {
     fn into_result(mut self) -> RunResult {
         let end = self.last_effect;
         self.account_zombies(end);
+        let px = self.proxy.as_mut().map(|p| p.totals(end));
         let totals = WorldTotals {
             events: self.q.events_processed(),
             server_peak: self.server_peak,
@@ -741,13 +839,18 @@ impl<'t> World<'t> {
                 .socks
                 .iter()
                 .filter_map(|s| s.live.as_ref())
-                .filter(|l| l.tcb.local().host != SERVER_HOST)
+                .filter(|l| is_env_host(l.tcb.local().host))
                 .count() as u64,
             server_at_end: self.server_open,
             server_memory_peak: self.server_peak * self.cfg.server.memory_per_connection,
             syn_dropped: self.syn_dropped,
             server_rejected: self.server_rejected,
             server_evicted: self.server_evicted,
+            proxy_backend_peak: px.map(|p| p.backend_peak).unwrap_or(0),
+            proxy_client_peak: px.map(|p| p.client_peak).unwrap_or(0),
+            proxy_borrow_timeouts: px.map(|p| p.borrow_timeouts).unwrap_or(0),
+            proxy_pinned: px.map(|p| p.pinned).unwrap_or(0),
+            proxy_zombie_ns: px.map(|p| p.zombie_ns).unwrap_or(0),
             end,
         };
         report::finish(self.collector, totals)

@@ -8,7 +8,34 @@ impl World<'_> {
     pub(super) fn route(&mut self, seg: Segment, from: Option<SockRef>) {
         let now = self.q.now();
         let to = from.and_then(|f| self.sock(f)).and_then(|l| l.peer);
-        let from_server = seg.src.host == SERVER_HOST;
+        if let Some(latency) = self.proxy_link(&seg) {
+            // The proxy's own link to the server: no middlebox on it.
+            if self.detail {
+                self.emit(
+                    Level::Detail,
+                    self.component_of(seg.src.host),
+                    "send",
+                    seg_fields(&seg),
+                    format!(
+                        "{} → {}: {seg}",
+                        self.addr_name(seg.src),
+                        self.addr_name(seg.dst)
+                    ),
+                );
+            }
+            self.schedule(
+                now + latency,
+                Ev::Deliver {
+                    seg,
+                    hop: Hop::Host,
+                    from,
+                    to,
+                },
+            );
+            return;
+        }
+        // The functions' side: to and from the server, or the proxy.
+        let from_server = seg.src.host == SERVER_HOST || seg.src.host == PROXY_HOST;
         let (first, second) = if from_server {
             (
                 self.cfg.network.server_latency,
@@ -248,7 +275,7 @@ impl World<'_> {
         self.effect();
         let now = self.q.now();
         let host = seg.dst.host;
-        if host != SERVER_HOST {
+        if is_env_host(host) {
             let state = self.envs[(host - 1) as usize].state;
             match state {
                 EnvState::Reaped => {
@@ -327,6 +354,17 @@ impl World<'_> {
             self.apply(s, out);
             return;
         }
+        if host == PROXY_HOST && seg.dst == self.front_addr && seg.flags.syn && !seg.flags.ack {
+            let tcp = self.proxy.as_ref().map(|p| p.cfg.tcp).unwrap_or_default();
+            let mut out = self.buf();
+            let tcb = Tcb::accept_syn(now, tcp, &seg, &mut out);
+            let s = self.alloc_sock(tcb, Owner::ProxyPending);
+            if let Some(ls) = self.sock_mut(s) {
+                ls.peer = from;
+            }
+            self.apply(s, out);
+            return;
+        }
         // No socket: the kernel answers with RST (never to an RST).
         if let Some(rst) = seg.reset_reply() {
             if self.wants(Level::Timeline) {
@@ -352,7 +390,7 @@ impl World<'_> {
         let Some(host) = self.sock(s).map(|l| l.tcb.local().host) else {
             return;
         };
-        if host != SERVER_HOST {
+        if is_env_host(host) {
             let e = &mut self.envs[(host - 1) as usize];
             match e.state {
                 EnvState::Reaped => return,
@@ -441,6 +479,13 @@ impl World<'_> {
             }
             Owner::ServerQueued => {}
             Owner::Server(c) => self.server_notice(c, s, n),
+            Owner::ProxyPending => {
+                if n == Notice::Connected {
+                    self.proxy_accept(s);
+                }
+            }
+            Owner::ProxyClient(c) => self.proxy_client_notice(c, s, n),
+            Owner::ProxyBackend(b) => self.proxy_backend_notice(b, s, n),
             Owner::Kernel => {}
         }
         self.maybe_free(s);

@@ -341,9 +341,9 @@ impl World<'_> {
     }
 
     pub(super) fn set_env_zombies(&mut self, env: u32, zombie: bool) {
-        let lo = (self.server_addr, Addr { host: env, port: 0 });
+        let lo = (self.front_addr, Addr { host: env, port: 0 });
         let hi = (
-            self.server_addr,
+            self.front_addr,
             Addr {
                 host: env,
                 port: u16::MAX,
@@ -352,8 +352,18 @@ impl World<'_> {
         let mut socks = self.sock_bufs.pop().unwrap_or_default();
         socks.extend(self.demux.range(lo..=hi).map(|(_, s)| *s));
         for s in socks.drain(..) {
-            if let Some(Owner::Server(c)) = self.sock(s).map(|l| l.owner) {
-                self.set_zombie(c, zombie);
+            match self.sock(s).map(|l| l.owner) {
+                Some(Owner::Server(c)) => self.set_zombie(c, zombie),
+                Some(Owner::ProxyClient(c)) => self.set_proxy_zombie(c, zombie),
+                Some(
+                    Owner::Env(_)
+                    | Owner::ServerPending
+                    | Owner::ServerQueued
+                    | Owner::ProxyPending
+                    | Owner::ProxyBackend(_)
+                    | Owner::Kernel,
+                )
+                | None => {}
             }
         }
         self.sock_bufs.push(socks);

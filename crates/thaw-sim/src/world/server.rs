@@ -463,6 +463,17 @@ impl World<'_> {
                         }
                         self.cpu_submit(Work::Request(c));
                     }
+                    RecvResult::Data(Payload(MSG_LOGIN)) => {
+                        // A proxy authenticated after the greeting: the
+                        // connection attempt succeeded.
+                        let Some(conn) = self.conn_mut(c) else { return };
+                        conn.last_activity = now;
+                        if !conn.established {
+                            conn.established = true;
+                            let key = conn.host_key;
+                            self.host_errors.remove(&key);
+                        }
+                    }
                     RecvResult::Data(_) => {}
                     RecvResult::WouldBlock => return,
                     RecvResult::Eof | RecvResult::Err(_) => {
@@ -487,11 +498,18 @@ impl World<'_> {
         let session = conn.session;
         let op = conn.ops.pop_front().unwrap_or(MSG_REQUEST);
         let value = self.apply_op(now, session, op);
+        // The transaction status rides on every reply; only a proxy reads it.
+        let in_tx = self.proxy.is_some()
+            && self
+                .cluster
+                .primary()
+                .status(session)
+                .is_some_and(|st| st.tx.is_some());
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
             Some(ls) => ls
                 .tcb
-                .send(now, Payload(MSG_RESPONSE | (value << 8)), &mut out),
+                .send(now, Payload(encode_response(value, in_tx)), &mut out),
             None => Err(Errno::Epipe),
         };
         self.apply(s, out);
