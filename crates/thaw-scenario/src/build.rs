@@ -756,6 +756,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(v) = fsv.idle_close_error {
         sv.idle_close_error = v;
     }
+    if let Some(t) = dur(fsv.idle_in_transaction_timeout) {
+        sv.idle_in_transaction_timeout = (!t.is_zero()).then_some(t);
+    }
     if let Some(v) = fsv.reserved_connections {
         sv.reserved_connections = v;
     }

@@ -432,6 +432,9 @@ pub struct ServerSection {
     pub name: Option<String>,
     /// Send the server's error before an idle close.
     pub idle_close_error: Option<bool>,
+    /// Close connections idle this long inside an open transaction
+    /// (PostgreSQL idle_in_transaction_session_timeout; "0s" = off).
+    pub idle_in_transaction_timeout: Option<Dur>,
     /// Slots reserved for administrators.
     pub reserved_connections: Option<u32>,
     /// Listen backlog (accept queue).

@@ -334,6 +334,10 @@ pub struct ServerConfig {
     /// Send the server's error before an idle close (MySQL 8.0.24+ 4031,
     /// PostgreSQL 57P05) instead of closing silently.
     pub idle_close_error: bool,
+    /// Close a connection whose session has an open transaction and has
+    /// been idle this long (PostgreSQL `idle_in_transaction_session_timeout`,
+    /// FATAL 25P03); `None` = off (the default).
+    pub idle_in_transaction_timeout: Option<SimDuration>,
     /// CPU time to answer one request.
     pub service_time: SimDuration,
     /// Connections accepted at once (`max_connections`, `maxclients`).
@@ -379,6 +383,7 @@ impl ServerConfig {
             port: 6379,
             idle_timeout: None,
             idle_close_error: false,
+            idle_in_transaction_timeout: None,
             service_time: SimDuration::from_micros(100),
             max_connections: 10_000,
             reserved_connections: 0,

@@ -268,7 +268,8 @@ impl World<'_> {
                         self.advance(env);
                     }
                     RecvResult::Data(Payload(
-                        m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE),
+                        m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE
+                        | MSG_ERR_IDLE_IN_TX),
                     )) => {
                         let (kind, text) = server::reject_text(self.cfg.server.kind, m);
                         self.fail(env, kind, text.to_string());

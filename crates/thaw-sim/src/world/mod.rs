@@ -52,6 +52,7 @@ const MSG_ERR_MAXCLIENTS: u64 = 3;
 const MSG_HELLO: u64 = 4;
 const MSG_ERR_HOST_BLOCKED: u64 = 5;
 const MSG_ERR_IDLE: u64 = 6;
+const MSG_ERR_IDLE_IN_TX: u64 = 7;
 /// A proxy's database connection completed authentication after the
 /// server's greeting (no CPU work at the server).
 const MSG_LOGIN: u64 = 7;

@@ -1035,7 +1035,8 @@ impl World<'_> {
                         self.proxy_backend_reply(b, m)
                     }
                     RecvResult::Data(Payload(
-                        m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE),
+                        m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE
+                        | MSG_ERR_IDLE_IN_TX),
                     )) => {
                         if let Some(be) = self.px_mut().backends.get_mut(b) {
                             be.last_error = Some(m);

@@ -30,10 +30,22 @@ pub(super) fn host_blocked_text() -> &'static str {
     "ER_HOST_IS_BLOCKED (1129): Host is blocked because of many connection errors; unblock with 'mysqladmin flush-hosts'"
 }
 
+pub(super) fn idle_in_tx_text(kind: ServerKind) -> &'static str {
+    match kind {
+        ServerKind::Postgres => {
+            "FATAL 25P03: terminating connection due to idle-in-transaction timeout"
+        }
+        ServerKind::Mysql | ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
+            "connection closed by the server: idle in a transaction too long"
+        }
+    }
+}
+
 pub(super) fn reject_text(kind: ServerKind, msg: u64) -> (ErrorKind, &'static str) {
     match msg {
         MSG_ERR_HOST_BLOCKED => (ErrorKind::HostBlocked, host_blocked_text()),
         MSG_ERR_IDLE => (ErrorKind::ServerIdleClosed, idle_close_text(kind)),
+        MSG_ERR_IDLE_IN_TX => (ErrorKind::ServerIdleClosed, idle_in_tx_text(kind)),
         _ => (ErrorKind::TooManyConnections, too_many_text(kind)),
     }
 }
@@ -329,8 +341,31 @@ impl World<'_> {
         }
     }
 
+    /// The idle limit that applies to connection `c` now: the idle
+    /// timeout, or the (shorter) idle-in-transaction timeout while its
+    /// session has an open transaction. `true` = the transaction limit.
+    fn idle_limit(&self, c: ConnRef) -> Option<(SimDuration, bool)> {
+        let conn = self.conn(c)?;
+        let in_tx = self
+            .cluster
+            .primary()
+            .transaction_open_since(conn.session)
+            .is_some();
+        let idle = self.cfg.server.idle_timeout.map(|t| (t, false));
+        let tx = self
+            .cfg
+            .server
+            .idle_in_transaction_timeout
+            .filter(|_| in_tx)
+            .map(|t| (t, true));
+        match (idle, tx) {
+            (Some(a), Some(b)) => Some(if b.0 <= a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub(super) fn arm_server_idle(&mut self, c: ConnRef, from: SimTime) {
-        let Some(t) = self.cfg.server.idle_timeout else {
+        let Some((t, _)) = self.idle_limit(c) else {
             return;
         };
         let Some(conn) = self.conn_mut(c) else { return };
@@ -346,7 +381,7 @@ impl World<'_> {
 
     pub(super) fn on_server_idle(&mut self, c: ConnRef, gen: u32) {
         let now = self.q.now();
-        let Some(t) = self.cfg.server.idle_timeout else {
+        let Some((t, in_tx)) = self.idle_limit(c) else {
             return;
         };
         let Some(conn) = self.conn(c) else { return };
@@ -364,23 +399,36 @@ impl World<'_> {
             self.arm_server_idle(c, last);
             return;
         }
-        let with_error = self.cfg.server.idle_close_error;
+        let with_error = self.cfg.server.idle_close_error || in_tx;
+        let (msg, text, what) = if in_tx {
+            (
+                MSG_ERR_IDLE_IN_TX,
+                idle_in_tx_text(self.cfg.server.kind),
+                "idle_in_transaction_timeout",
+            )
+        } else {
+            (
+                MSG_ERR_IDLE,
+                idle_close_text(self.cfg.server.kind),
+                "idle_timeout",
+            )
+        };
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
                 self.cfg.server.name.clone(),
                 "idle_close",
-                vec![("idle_ns", now.saturating_since(last).as_nanos().into())],
+                vec![
+                    ("idle_ns", now.saturating_since(last).as_nanos().into()),
+                    ("in_transaction", in_tx.into()),
+                ],
                 format!(
-                    "{} closes the connection from {}: idle for {} ≥ idle_timeout {t}{}",
+                    "{} closes the connection from {}: idle for {} ≥ {what} {t}{}",
                     self.cfg.server.name,
                     self.addr_name(peer),
                     now.saturating_since(last),
                     if with_error {
-                        format!(
-                            "; it first sends \"{}\"",
-                            idle_close_text(self.cfg.server.kind)
-                        )
+                        format!("; it first sends \"{text}\"")
                     } else {
                         String::new()
                     }
@@ -390,11 +438,19 @@ impl World<'_> {
         if with_error {
             let mut out = self.buf();
             if let Some(ls) = self.sock_mut(s) {
-                let _ = ls.tcb.send(now, Payload(MSG_ERR_IDLE), &mut out);
+                let _ = ls.tcb.send(now, Payload(msg), &mut out);
             }
             self.apply(s, out);
         }
-        self.server_close(c, s, "idle timeout");
+        self.server_close(
+            c,
+            s,
+            if in_tx {
+                "idle in transaction"
+            } else {
+                "idle timeout"
+            },
+        );
     }
 
     /// Runs a request's operation on the data; returns the reply's value.
@@ -517,6 +573,11 @@ impl World<'_> {
             Ok(()) => {
                 if let Some(conn) = self.conn_mut(c) {
                     conn.last_activity = now;
+                }
+                if self.cfg.server.idle_in_transaction_timeout.is_some() {
+                    // The transaction may have opened or ended: the limit
+                    // that applies may have changed.
+                    self.arm_server_idle(c, now);
                 }
             }
             Err(e) => {
