@@ -11,10 +11,12 @@
 
 pub mod queue;
 pub mod rng;
+pub mod slots;
 pub mod time;
 pub mod trace;
 
 pub use queue::{BudgetExceeded, EventQueue};
 pub use rng::{RngStreams, SimRng};
+pub use slots::{SlotRef, Slots};
 pub use time::{ParseDurationError, SimDuration, SimTime};
 pub use trace::{Level, NullSink, TraceRecord, TraceSink, Value, VecSink};
