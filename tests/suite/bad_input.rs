@@ -114,3 +114,50 @@ fn malformed_files_never_panic() {
         let _ = load("junk.toml", junk, &[]);
     }
 }
+
+#[test]
+fn pool_keys_are_checked() {
+    let base = |extra: &str| format!("{GOOD}\n{extra}");
+    let out = errors(&base("[client]\nstrategy = \"pool\"\n"));
+    assert!(out.contains("needs a `[client.pool]` section"), "{out}");
+    let out = errors(&base(
+        "[client]\nstrategy = \"global\"\n[client.pool]\npreset = \"pg-pool\"\n",
+    ));
+    assert!(out.contains("only with `strategy = \"pool\"`"), "{out}");
+    let out = errors(&base(
+        "[client]\nstrategy = \"pool\"\n[client.pool]\nmax = 2\n",
+    ));
+    assert!(out.contains("needs a `preset`"), "{out}");
+    let out = errors(&base(
+        "[client]\nstrategy = \"pool\"\n[client.pool]\npreset = \"sequelize\"\nmax = 1\nmin = 2\n",
+    ));
+    assert!(out.contains("pool min must not exceed max"), "{out}");
+    let out = errors(&base("[client.pool]\npreset = \"hikari\"\n"));
+    assert!(out.contains("hikari"), "{out}");
+    let ok = base(
+        "[client]\nstrategy = \"pool\"\n[client.pool]\npreset = \"sequelize-lambda-guide\"\nvalidation = \"peek\"\norder = \"fifo\"\nevict = \"5s\"\nacquire_timeout = \"3s\"\nclose_after_invocation = true\nreset_at_start = true\n",
+    );
+    load("ok.toml", &ok, &[]).expect("pool keys load");
+}
+
+#[test]
+fn handler_keys_are_checked() {
+    let text = format!("{GOOD}\n").replace(
+        "[function]\n",
+        "[function]\ncallback_waits_for_empty_event_loop = false\nhandler_rejects_after = \"1ms\"\n",
+    );
+    let out = errors(&text);
+    assert!(
+        out.contains("applies only to `handler = \"callback\"`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("modelled only with `strategy = \"pool\"`"),
+        "{out}"
+    );
+    let ok = format!("{GOOD}\n").replace(
+        "[function]\n",
+        "[function]\nhandler = \"callback\"\ncallback_waits_for_empty_event_loop = false\n",
+    );
+    load("ok.toml", &ok, &[]).expect("handler keys load");
+}

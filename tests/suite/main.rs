@@ -1,5 +1,6 @@
 //! The one workspace-level integration test binary.
 mod bad_input;
+mod pool_properties;
 mod properties;
 mod scenarios;
 mod server_properties;

@@ -7,11 +7,12 @@ use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
 use thaw_sim::{
-    ClientConfig, FrozenKernel, HandlerSpec, NamedMiddlebox, NetworkConfig, PgBouncerConfig,
-    Placement, PlatformConfig, PoolMode, ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy,
-    RequestOp, RequestSpec, ServerConfig, ServerKind, SimConfig, SourceIp, Strategy, ThawOrder,
-    WorkloadConfig,
+    ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleOrder, NamedMiddlebox, NetworkConfig,
+    PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode, PoolSettings, ProxyConfig,
+    ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig, ServerKind,
+    SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
 };
+use thaw_sim::{Evictor, OnLost};
 
 /// A loaded, validated scenario.
 #[derive(Clone, Debug)]
@@ -179,6 +180,109 @@ fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
     if d == Some(SimDuration::ZERO) {
         p.add(path, format!("`{path}` must be longer than 0s"), None);
     }
+}
+
+/// `[client.pool]`: a preset and its overrides.
+fn pool_settings(
+    p: &mut Problems,
+    f: &ScenarioFile,
+    fn_timeout: SimDuration,
+    strategy: Strategy,
+) -> Option<PoolSettings> {
+    let Some(ps) = &f.client.pool else {
+        if strategy == Strategy::Pool {
+            p.add(
+                "client.strategy",
+                "`strategy = \"pool\"` needs a `[client.pool]` section",
+                Some("add `[client.pool]` with `preset = \"sequelize\"` (or another library)"),
+            );
+        }
+        return None;
+    };
+    if strategy != Strategy::Pool {
+        p.add(
+            "client.pool",
+            "`[client.pool]` is used only with `strategy = \"pool\"`",
+            Some("set `strategy = \"pool\"` under [client]"),
+        );
+        return None;
+    }
+    let Some(preset) = ps.preset else {
+        p.add(
+            "client.pool.preset",
+            "`[client.pool]` needs a `preset`",
+            Some("one of sequelize, sequelize-lambda-guide, pg-pool, mysql2, go-database-sql, sqlalchemy, hikaricp, serverless-mysql, sqlx, bb8"),
+        );
+        return None;
+    };
+    let (name, mut c) = match preset {
+        PoolPresetKey::Sequelize => ("sequelize", PoolConfig::sequelize()),
+        PoolPresetKey::SequelizeLambdaGuide => (
+            "sequelize-lambda-guide",
+            PoolConfig::sequelize_lambda_guide(fn_timeout),
+        ),
+        PoolPresetKey::PgPool => ("pg-pool", PoolConfig::pg_pool()),
+        PoolPresetKey::Mysql2 => ("mysql2", PoolConfig::mysql2()),
+        PoolPresetKey::GoDatabaseSql => ("go-database-sql", PoolConfig::go_database_sql()),
+        PoolPresetKey::Sqlalchemy => ("sqlalchemy", PoolConfig::sqlalchemy()),
+        PoolPresetKey::Hikaricp => ("hikaricp", PoolConfig::hikaricp()),
+        PoolPresetKey::ServerlessMysql => ("serverless-mysql", PoolConfig::serverless_mysql()),
+        PoolPresetKey::Sqlx => ("sqlx", PoolConfig::sqlx()),
+        PoolPresetKey::Bb8 => ("bb8", PoolConfig::bb8()),
+    };
+    if let Some(m) = ps.max {
+        c.max = m;
+    }
+    if let Some(m) = ps.min {
+        c.min = m;
+    }
+    if let Some(d) = dur(ps.idle_timeout) {
+        c.idle_timeout = Some(d);
+    }
+    if let Some(d) = dur(ps.acquire_timeout) {
+        c.acquire_timeout = if d.is_zero() { None } else { Some(d) };
+    }
+    if let Some(d) = dur(ps.evict) {
+        c.evictor = if d.is_zero() {
+            Evictor::None
+        } else {
+            match c.evictor {
+                Evictor::FixedInterval(_) => Evictor::FixedInterval(d),
+                Evictor::ReArmed(_) | Evictor::None | Evictor::PerConnection => Evictor::ReArmed(d),
+            }
+        };
+    }
+    if let Some(d) = dur(ps.max_lifetime) {
+        c.max_lifetime = if d.is_zero() { None } else { Some(d) };
+    }
+    if let Some(v) = ps.validation {
+        c.validation = match v {
+            ValidationKey::None => Validation::None,
+            ValidationKey::Flag => Validation::Flag,
+            ValidationKey::Peek => Validation::LivenessPeek,
+            ValidationKey::Ping => Validation::Ping,
+        };
+        if c.validation == Validation::None {
+            // Nothing checks a flag: the driver's close event removes.
+            c.on_lost = OnLost::Remove;
+        }
+    }
+    if let Some(o) = ps.order {
+        c.order = match o {
+            OrderKey::Lifo => IdleOrder::Lifo,
+            OrderKey::Fifo => IdleOrder::Fifo,
+        };
+    }
+    if let Err(e) = c.check() {
+        p.add("client.pool", format!("invalid pool: {e}"), None);
+        return None;
+    }
+    Some(PoolSettings {
+        preset: name.to_string(),
+        config: c,
+        close_after_invocation: ps.close_after_invocation.unwrap_or(false),
+        reset_at_start: ps.reset_at_start.unwrap_or(false),
+    })
 }
 
 fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
@@ -583,6 +687,20 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         pl.max_concurrency = c;
     }
     pl.tcp = tcp_config(&mut p, "function.tcp", &fs.tcp);
+    pl.handler = match (fs.handler, fs.callback_waits_for_empty_event_loop) {
+        (None | Some(HandlerKey::Async), None) => HandlerKind::Async,
+        (None | Some(HandlerKey::Async), Some(_)) => {
+            p.add(
+                "function.callback_waits_for_empty_event_loop",
+                "`callback_waits_for_empty_event_loop` applies only to `handler = \"callback\"`",
+                Some("an async handler's response does not wait for the event loop"),
+            );
+            HandlerKind::Async
+        }
+        (Some(HandlerKey::Callback), w) => HandlerKind::Callback {
+            waits_for_empty_event_loop: w.unwrap_or(true),
+        },
+    };
     cfg.platform = pl;
 
     // [client]
@@ -591,6 +709,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         cl.strategy = match s {
             StrategyKey::Global => Strategy::Global,
             StrategyKey::PerInvocation => Strategy::PerInvocation,
+            StrategyKey::Pool => Strategy::Pool,
         };
     }
     if let Some(c) = dur(f.client.connect_cpu) {
@@ -644,6 +763,17 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             name: h.name.clone(),
             requests: requests(&mut p, &format!("handlers[{i}].requests"), &h.requests),
         });
+    }
+    cl.pool = pool_settings(&mut p, &f, cfg.platform.timeout, cl.strategy);
+    if let Some(d) = dur(f.function.handler_rejects_after) {
+        if cl.strategy != Strategy::Pool {
+            p.add(
+                "function.handler_rejects_after",
+                "`handler_rejects_after` is modelled only with `strategy = \"pool\"`",
+                Some("set `strategy = \"pool\"` under [client]"),
+            );
+        }
+        cfg.platform.handler_rejects_after = Some(d);
     }
     cfg.client = cl;
 

@@ -119,6 +119,13 @@ pub struct FunctionSection {
     pub max_concurrency: Option<u32>,
     /// `most_recent` or `least_recent`.
     pub placement: Option<PlacementKey>,
+    /// `async` (default) or `callback`.
+    pub handler: Option<HandlerKey>,
+    /// With `handler = "callback"`: wait for an empty event loop before
+    /// the response (default true).
+    pub callback_waits_for_empty_event_loop: Option<bool>,
+    /// The handler's promise rejects this long after it starts (pool only).
+    pub handler_rejects_after: Option<Dur>,
     /// The environments' TCP settings.
     #[serde(default)]
     pub tcp: TcpSection,
@@ -164,6 +171,16 @@ pub struct KeepaliveSection {
     pub count: Option<u32>,
 }
 
+/// How the handler ends.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlerKey {
+    /// An async handler.
+    Async,
+    /// A callback handler.
+    Callback,
+}
+
 /// Connection strategy.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -172,6 +189,86 @@ pub enum StrategyKey {
     Global,
     /// Opened and closed in every invocation.
     PerInvocation,
+    /// A client pool per environment (`[client.pool]`).
+    Pool,
+}
+
+/// A pool preset.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolPresetKey {
+    /// Sequelize v6 defaults.
+    Sequelize,
+    /// The Sequelize AWS Lambda guide's pool.
+    SequelizeLambdaGuide,
+    /// node-postgres Pool.
+    PgPool,
+    /// mysql2 pool.
+    Mysql2,
+    /// Go database/sql.
+    GoDatabaseSql,
+    /// SQLAlchemy QueuePool.
+    Sqlalchemy,
+    /// HikariCP.
+    Hikaricp,
+    /// serverless-mysql.
+    ServerlessMysql,
+    /// sqlx.
+    Sqlx,
+    /// bb8.
+    Bb8,
+}
+
+/// Checkout validation.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationKey {
+    /// None.
+    None,
+    /// The driver's flag.
+    Flag,
+    /// Non-blocking read.
+    Peek,
+    /// A round trip.
+    Ping,
+}
+
+/// Idle checkout order.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKey {
+    /// Most recently released first.
+    Lifo,
+    /// Least recently released first.
+    Fifo,
+}
+
+/// `[client.pool]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// The library (required).
+    pub preset: Option<PoolPresetKey>,
+    /// Maximum connections.
+    pub max: Option<u32>,
+    /// Minimum connections.
+    pub min: Option<u32>,
+    /// Idle timeout.
+    pub idle_timeout: Option<Dur>,
+    /// Acquire timeout ("0s" = wait forever).
+    pub acquire_timeout: Option<Dur>,
+    /// Evictor interval (the preset's evictor kind; "0s" = none).
+    pub evict: Option<Dur>,
+    /// Maximum lifetime ("0s" = none).
+    pub max_lifetime: Option<Dur>,
+    /// none, flag, peek or ping.
+    pub validation: Option<ValidationKey>,
+    /// lifo or fifo.
+    pub order: Option<OrderKey>,
+    /// `connectionManager.close()` at the end of every invocation.
+    pub close_after_invocation: Option<bool>,
+    /// `initPools()` at the start of every warm invocation.
+    pub reset_at_start: Option<bool>,
 }
 
 /// `[client]`
@@ -192,6 +289,8 @@ pub struct ClientSection {
     pub read_routing: Option<RoutingKey>,
     /// Requests per invocation.
     pub requests: Option<Vec<RequestSection>>,
+    /// The pool of `strategy = "pool"`.
+    pub pool: Option<PoolSection>,
 }
 
 /// What a request does to the data.

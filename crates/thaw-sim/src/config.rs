@@ -3,6 +3,9 @@
 use thaw_core::SimDuration;
 use thaw_net::{MiddleboxConfig, TcpConfig};
 
+/// The client pool model (re-exported for scenario builders and tests).
+pub use thaw_client::{Evictor, IdleOrder, OnLost, PoolConfig, Validation};
+
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -109,6 +112,31 @@ pub struct PlatformConfig {
     pub placement: Placement,
     /// The environments' kernel TCP settings and socket options.
     pub tcp: TcpConfig,
+    /// How the handler ends (Node.js runtime semantics).
+    pub handler: HandlerKind,
+    /// The handler's promise rejects this long after the handler starts,
+    /// for a reason outside the model, leaving its pending pool work (an
+    /// acquire and its timer, a connection being opened) in the event loop
+    /// (the Sequelize guide's race). Only with `Strategy::Pool`.
+    pub handler_rejects_after: Option<SimDuration>,
+}
+
+/// How the runtime decides that an invocation is over (docs/model.md,
+/// runtime; lambda-platform.md A2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// An async handler: the response is sent and the environment frozen as
+    /// soon as the handler's promise resolves; pending timers and sockets
+    /// survive the freeze (default).
+    Async,
+    /// A callback handler. With `waits_for_empty_event_loop` (Node's
+    /// `callbackWaitsForEmptyEventLoop`, default true) the response waits
+    /// until the event loop is empty: no armed pool timers and no open
+    /// pooled sockets; otherwise it behaves like [`HandlerKind::Async`].
+    Callback {
+        /// `context.callbackWaitsForEmptyEventLoop`.
+        waits_for_empty_event_loop: bool,
+    },
 }
 
 impl Default for PlatformConfig {
@@ -125,6 +153,8 @@ impl Default for PlatformConfig {
             max_concurrency: 1000,
             placement: Placement::MostRecent,
             tcp: TcpConfig::default(),
+            handler: HandlerKind::Async,
+            handler_rejects_after: None,
         }
     }
 }
@@ -137,6 +167,25 @@ pub enum Strategy {
     Global,
     /// Open, use, close in every invocation.
     PerInvocation,
+    /// A client pool per environment, created at init (module scope); each
+    /// request acquires a connection and releases it after the reply
+    /// ([`ClientConfig::pool`]).
+    Pool,
+}
+
+/// `[client.pool]`: the pool of [`Strategy::Pool`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The preset's name (for timelines).
+    pub preset: String,
+    /// The pool's knobs (a preset with overrides).
+    pub config: PoolConfig,
+    /// Close the pool at the end of every invocation (the Sequelize guide's
+    /// `connectionManager.close()`).
+    pub close_after_invocation: bool,
+    /// Replace the pool at the start of every invocation (the guide's
+    /// `connectionManager.initPools()`).
+    pub reset_at_start: bool,
 }
 
 /// What a request does to the server's data.
@@ -214,6 +263,8 @@ pub struct ClientConfig {
     /// The library's connect timeout (TCP connect plus the server's
     /// handshake); `None` = wait for the kernel (mysql2 and ioredis: 10 s).
     pub connect_timeout: Option<SimDuration>,
+    /// The pool, with [`Strategy::Pool`].
+    pub pool: Option<PoolSettings>,
 }
 
 impl ClientConfig {
@@ -253,6 +304,7 @@ impl Default for ClientConfig {
             read_routing: thaw_db::ReadRouting::Primary,
             connect_cpu: SimDuration::from_micros(470),
             connect_timeout: None,
+            pool: None,
         }
     }
 }

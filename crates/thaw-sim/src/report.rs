@@ -41,11 +41,17 @@ pub enum ErrorKind {
     /// time (RDS Proxy `ConnectionBorrowTimeout`, PgBouncer
     /// `query_wait_timeout`).
     PoolTimeout,
+    /// The function's client pool was closed (an acquire after
+    /// `connectionManager.close()` / `pool.end()`).
+    PoolClosed,
+    /// The handler's promise rejected for a reason outside the model
+    /// (`function.handler_rejects_after`).
+    HandlerError,
 }
 
 impl ErrorKind {
     /// All kinds, for documentation and validation of expectations.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::Etimedout,
         ErrorKind::Econnreset,
         ErrorKind::Epipe,
@@ -59,6 +65,8 @@ impl ErrorKind {
         ErrorKind::RequestTimeout,
         ErrorKind::Throttled,
         ErrorKind::PoolTimeout,
+        ErrorKind::PoolClosed,
+        ErrorKind::HandlerError,
     ];
 
     /// The name in reports.
@@ -77,6 +85,8 @@ impl ErrorKind {
             ErrorKind::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorKind::Throttled => "THROTTLED",
             ErrorKind::PoolTimeout => "POOL_TIMEOUT",
+            ErrorKind::PoolClosed => "POOL_CLOSED",
+            ErrorKind::HandlerError => "HANDLER_ERROR",
         }
     }
 

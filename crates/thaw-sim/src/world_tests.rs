@@ -909,3 +909,292 @@ fn another_seed_gives_other_poisson_arrivals() {
     assert_eq!(arrivals(1), a);
     assert_ne!(arrivals(2), a);
 }
+
+// ----- client pool (strategy = pool) -------------------------------------
+
+mod pool_wiring {
+    use super::*;
+    use crate::{HandlerKind, PoolConfig, PoolSettings};
+
+    fn pool_cfg(arrivals: &[u64], preset: &str, config: PoolConfig) -> SimConfig {
+        let mut cfg = base(arrivals);
+        cfg.platform.timeout = SimDuration::from_secs(30);
+        cfg.client.strategy = Strategy::Pool;
+        cfg.client.pool = Some(PoolSettings {
+            preset: preset.into(),
+            config,
+            close_after_invocation: false,
+            reset_at_start: false,
+        });
+        cfg
+    }
+
+    /// Frozen intervals per environment from the trace: [freeze, thaw).
+    fn frozen_spans(rs: &[TraceRecord]) -> Vec<(String, u64, u64)> {
+        let mut open: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut spans = Vec::new();
+        for r in rs {
+            if r.event == "freeze" {
+                open.insert(r.component.clone(), t(r));
+            } else if r.event == "invoke" && r.text.contains("thaws") {
+                let env = format!("env-{}", u(r, "env"));
+                if let Some(from) = open.remove(&env) {
+                    spans.push((env, from, t(r)));
+                }
+            } else if r.event == "reap" {
+                open.remove(&r.component);
+            }
+        }
+        for (env, from) in open {
+            spans.push((env, from, u64::MAX));
+        }
+        spans
+    }
+
+    fn assert_no_timer_while_frozen(rs: &[TraceRecord]) {
+        let spans = frozen_spans(rs);
+        for r in rs.iter().filter(|r| r.event == "runtime_timer") {
+            for (env, from, to) in &spans {
+                assert!(
+                    !(r.component == *env && t(r) > *from && t(r) < *to),
+                    "runtime timer of {env} fired at {} while frozen ({from}..{to})",
+                    t(r)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn idle_timer_is_frozen_and_runs_late_at_thaw_events_first() {
+        // pg-pool: 10 s per-connection idle timer armed at the release.
+        let mut cfg = pool_cfg(&[0, 60 * SEC], "pg-pool", PoolConfig::pg_pool());
+        cfg.platform.thaw_order = ThawOrder::EventsFirst;
+        let (r, rs) = run_traced(&cfg);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        assert_no_timer_while_frozen(&rs);
+        let fired: Vec<_> = recs(&rs, "env-1", "runtime_timer")
+            .into_iter()
+            .filter(|r| s(r, "timer") == "pool")
+            .collect();
+        assert_eq!(fired.len(), 1, "{fired:#?}");
+        // Due 10 s after the first release, delivered at the thaw.
+        assert_eq!(t(fired[0]), 60 * SEC);
+        let released = COLD;
+        assert_eq!(u(fired[0], "late_ns"), 60 * SEC - (released + 10 * SEC));
+        // Events first: the late idle timer removes conn-1 before the
+        // handler runs, so a second connection is opened.
+        assert_eq!(r.metrics.connections_opened, 2);
+        assert!(rs
+            .iter()
+            .any(|r| r.text.contains("idle timer: removed conn-1")));
+    }
+
+    #[test]
+    fn handler_first_reuses_before_the_late_idle_timer() {
+        let cfg = pool_cfg(&[0, 60 * SEC], "pg-pool", PoolConfig::pg_pool());
+        let (r, rs) = run_traced(&cfg);
+        assert_no_timer_while_frozen(&rs);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        // The handler takes conn-1 first; the stale idle timer does nothing.
+        assert_eq!(r.metrics.connections_opened, 1);
+        let grant = recs(&rs, "inv-2", "pool_grant");
+        assert_eq!(grant.len(), 1);
+        assert_eq!(u(grant[0], "conn"), 1);
+    }
+
+    #[test]
+    fn peek_sees_fin_and_opens_a_new_connection() {
+        let mut cfg = pool_cfg(
+            &[0, 90 * SEC],
+            "go-database-sql",
+            PoolConfig::go_database_sql(),
+        );
+        cfg.platform.frozen_kernel = FrozenKernel::Running;
+        cfg.server.idle_timeout = Some(SimDuration::from_secs(30));
+        let (r, rs) = run_traced(&cfg);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        let peeks = recs(&rs, "env-1", "pool_peek");
+        assert_eq!(peeks.len(), 1);
+        assert_eq!(field(peeks[0], "alive"), &Value::Bool(false));
+        assert_eq!(r.metrics.connections_opened, 2);
+    }
+
+    #[test]
+    fn peek_says_alive_for_a_healthy_idle_connection() {
+        let cfg = pool_cfg(
+            &[0, 90 * SEC],
+            "go-database-sql",
+            PoolConfig::go_database_sql(),
+        );
+        let (r, rs) = run_traced(&cfg);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        let peeks = recs(&rs, "env-1", "pool_peek");
+        assert_eq!(peeks.len(), 1);
+        assert_eq!(field(peeks[0], "alive"), &Value::Bool(true));
+        assert_eq!(r.metrics.connections_opened, 1);
+        // Warm: one request on the reused connection.
+        assert_eq!(r.outcomes[1].latency, d(WARM_REQUEST));
+    }
+
+    #[test]
+    fn ping_validation_round_trip() {
+        let cfg = pool_cfg(&[0, 90 * SEC], "sqlx", PoolConfig::sqlx());
+        let (r, rs) = run_traced(&cfg);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        let res = recs(&rs, "env-1", "pool_ping_result");
+        assert_eq!(res.len(), 1);
+        assert_eq!(field(res[0], "alive"), &Value::Bool(true));
+        // Ping round trip, then the request.
+        assert_eq!(r.outcomes[1].latency, d(2 * WARM_REQUEST));
+    }
+
+    #[test]
+    fn grant_sends_on_the_pooled_connection() {
+        let cfg = pool_cfg(&[0], "sequelize", PoolConfig::sequelize());
+        let (r, rs) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].error, None);
+        assert_eq!(r.outcomes[0].latency, d(COLD));
+        let g = one(&rs, "inv-1", "pool_grant");
+        assert_eq!(u(g, "conn"), 1);
+        let req = one(&rs, "inv-1", "request");
+        assert_eq!(t(req), t(g));
+    }
+
+    #[test]
+    fn acquire_timeout_fails_with_pool_timeout() {
+        let mut cfg = pool_cfg(
+            &[0],
+            "sequelize",
+            PoolConfig {
+                acquire_timeout: Some(SimDuration::from_millis(100)),
+                ..PoolConfig::sequelize()
+            },
+        );
+        // A slow path: the handshake takes longer than the acquire timeout.
+        cfg.network.client_latency = SimDuration::from_millis(100);
+        cfg.network.server_latency = SimDuration::from_millis(100);
+        let (r, _) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!(o.error, Some(ErrorKind::PoolTimeout));
+        assert!(o
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("ConnectionAcquireTimeoutError"));
+        assert_eq!(o.latency, d(INIT + 100 * MS));
+    }
+
+    #[test]
+    fn closed_pool_fails_the_next_acquire() {
+        let mut cfg = pool_cfg(&[0, 10 * SEC], "sequelize", PoolConfig::sequelize());
+        cfg.client
+            .pool
+            .as_mut()
+            .expect("pool")
+            .close_after_invocation = true;
+        let (r, _) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].error, None);
+        assert_eq!(r.outcomes[1].error, Some(ErrorKind::PoolClosed));
+        // With initPools() at the start, the warm invocation works.
+        cfg.client.pool.as_mut().expect("pool").reset_at_start = true;
+        let (r, _) = run_traced(&cfg);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        assert_eq!(r.metrics.connections_opened, 2);
+    }
+
+    #[test]
+    fn callback_waits_until_the_pool_drains() {
+        let mut cfg = pool_cfg(&[0], "sequelize", PoolConfig::sequelize());
+        cfg.platform.handler = HandlerKind::Callback {
+            waits_for_empty_event_loop: true,
+        };
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!(o.error, None);
+        // Idle 10 s, swept by the 1 s evictor: the response waits for it.
+        assert!(o.latency > d(10 * SEC) && o.latency < d(12 * SEC), "{o:?}");
+        assert!(!recs(&rs, "inv-1", "waits_for_event_loop").is_empty());
+        // Without waiting: like async.
+        cfg.platform.handler = HandlerKind::Callback {
+            waits_for_empty_event_loop: false,
+        };
+        let (r, _) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].latency, d(COLD));
+    }
+
+    #[test]
+    fn callback_with_min_one_runs_to_the_function_timeout() {
+        let mut cfg = pool_cfg(
+            &[0],
+            "sequelize",
+            PoolConfig {
+                min: 1,
+                ..PoolConfig::sequelize()
+            },
+        );
+        cfg.platform.timeout = SimDuration::from_secs(5);
+        cfg.platform.handler = HandlerKind::Callback {
+            waits_for_empty_event_loop: true,
+        };
+        let (r, _) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].error, Some(ErrorKind::FunctionTimeout));
+    }
+
+    #[test]
+    fn abandoned_acquire_survives_the_freeze_and_its_grant_goes_back() {
+        // The handler rejects 5 ms in, during the connection setup CPU: the
+        // acquire stays queued; its setup (a runtime timer) waits for the
+        // thaw; the connection then goes to the abandoned acquire first and
+        // straight back to the pool, and on to the new invocation.
+        let mut cfg = pool_cfg(&[0, 20 * SEC], "pg-pool", PoolConfig::pg_pool());
+        cfg.platform.handler_rejects_after = Some(SimDuration::from_millis(5));
+        cfg.client.pool.as_mut().expect("pool").config.max = 1;
+        let (r, rs) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].error, Some(ErrorKind::HandlerError));
+        // The setup finished at the thaw: SYN at 20 s.
+        let connect = recs(&rs, "env-1", "connect");
+        assert_eq!(connect.len(), 1);
+        assert_eq!(t(connect[0]), 20 * SEC);
+        // inv-2 gets the connection after the abandoned acquire gave it
+        // back, before its own rejection at 5 ms.
+        assert_eq!(r.outcomes[1].error, None);
+        assert_eq!(r.outcomes[1].latency, d(CONNECT_AND_REQUEST));
+        let g = one(&rs, "inv-2", "pool_grant");
+        assert_eq!(u(g, "conn"), 1);
+        assert_eq!(r.metrics.connections_opened, 1);
+    }
+
+    #[test]
+    fn pool_keepalive_applies_to_pooled_sockets() {
+        // mysql2 enables keepalive (idle 7200 s, interval 1 s, count 10);
+        // with a running frozen kernel the probes go out while frozen.
+        let probes = |config: PoolConfig| {
+            let mut cfg = pool_cfg(&[0, 9000 * SEC], "x", config);
+            cfg.platform.frozen_kernel = FrozenKernel::Running;
+            cfg.platform.reap = ReapPolicy::Fixed(SimDuration::from_secs(10_000));
+            let (_, rs) = run_traced(&cfg);
+            rs.iter().filter(|r| is_probe(r)).count()
+        };
+        assert!(probes(PoolConfig::mysql2()) > 0);
+        assert_eq!(probes(PoolConfig::pg_pool()), 0);
+    }
+
+    #[test]
+    fn idle_close_event_is_processed_only_while_running() {
+        // The server closes at ~5 s while env-1 is frozen. The frozen guest
+        // kernel (running) ACKs the FIN, but the driver's close event waits
+        // for the thaw: `lost` runs at 60 s, and with events first it runs
+        // before the handler acquires.
+        let mut cfg = pool_cfg(&[0, 60 * SEC], "pg-pool", PoolConfig::pg_pool());
+        cfg.server.idle_timeout = Some(SimDuration::from_secs(5));
+        cfg.platform.frozen_kernel = FrozenKernel::Running;
+        cfg.platform.thaw_order = ThawOrder::EventsFirst;
+        let (r, rs) = run_traced(&cfg);
+        let lost = recs(&rs, "env-1", "pool_lost");
+        assert_eq!(lost.len(), 1);
+        assert_eq!(t(lost[0]), 60 * SEC);
+        // Removed before the handler: the request goes on a new connection.
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        assert_eq!(r.metrics.connections_opened, 2);
+    }
+}

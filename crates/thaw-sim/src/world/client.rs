@@ -23,6 +23,10 @@ impl World<'_> {
             .map(|i| i.func)
             .unwrap_or(0);
         let nreq = self.cfg.client.requests_of(func).len();
+        if self.cfg.client.strategy == Strategy::Pool {
+            self.pool_advance(env, nreq);
+            return;
+        }
         let e = &self.envs[(env - 1) as usize];
         let inv = e.inv.as_ref().expect("advance without invocation");
         if inv.step >= nreq {
@@ -211,6 +215,10 @@ impl World<'_> {
             self.schedule(self.q.now(), Ev::AppNotice { sock: s, notice });
             return;
         }
+        if self.cfg.client.strategy == Strategy::Pool {
+            self.pool_notice(env, s, notice);
+            return;
+        }
         let is_current = self.envs[(env - 1) as usize].conn == Some(s);
         if !is_current {
             return;
@@ -236,66 +244,7 @@ impl World<'_> {
             (
                 Some(p @ (Phase::Handshake | Phase::AwaitReply)),
                 Notice::Readable | Notice::Eof | Notice::Error(_),
-            ) => {
-                let r = self
-                    .sock_mut(s)
-                    .map(|l| l.tcb.recv())
-                    .unwrap_or(RecvResult::Eof);
-                match r {
-                    RecvResult::WouldBlock => {}
-                    RecvResult::Data(Payload(MSG_HELLO)) if p == Phase::Handshake => {
-                        self.send_request(env, s)
-                    }
-                    RecvResult::Data(Payload(m))
-                        if msg_kind(m) == MSG_RESPONSE && p == Phase::AwaitReply =>
-                    {
-                        let (id, step, func) = {
-                            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
-                            inv.step += 1;
-                            (inv.id, inv.step - 1, inv.func)
-                        };
-                        self.reply_effects(env, func, step, decode_response(m).0);
-                        if self.wants(Level::Timeline) {
-                            let name = self.cfg.client.requests_of(func)[step].name.clone();
-                            self.emit(
-                                Level::Timeline,
-                                format!("inv-{id}"),
-                                "reply",
-                                vec![("request", name.as_str().into())],
-                                format!("inv-{id} {name}: reply received"),
-                            );
-                        }
-                        self.advance(env);
-                    }
-                    RecvResult::Data(Payload(
-                        m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE
-                        | MSG_ERR_IDLE_IN_TX),
-                    )) => {
-                        let (kind, text) = server::reject_text(self.cfg.server.kind, m);
-                        self.fail(env, kind, text.to_string());
-                    }
-                    RecvResult::Data(Payload(
-                        m @ (MSG_ERR_PROXY_FULL | MSG_ERR_POOL_TIMEOUT | MSG_ERR_PROXY_IDLE),
-                    )) => {
-                        let (kind, text) = self.proxy_error_text(m);
-                        self.fail(env, kind, text.to_string());
-                    }
-                    RecvResult::Data(_) => {}
-                    RecvResult::Eof => self.fail(
-                        env,
-                        ErrorKind::Eof,
-                        if p == Phase::Handshake {
-                            "connection closed by the server during the handshake (EOF)".into()
-                        } else {
-                            "connection closed by the server: read() returned 0 (EOF)".into()
-                        },
-                    ),
-                    RecvResult::Err(e) => {
-                        let (kind, detail) = self.explain(s, Some(e), "read");
-                        self.fail(env, kind, detail);
-                    }
-                }
-            }
+            ) => self.on_reply_notice(env, s, p),
             (None | Some(Phase::Init | Phase::Work), Notice::Eof | Notice::Error(_)) => {
                 // The driver notices while idle (event loop running) and
                 // drops the connection; the next use reconnects.
@@ -316,6 +265,69 @@ impl World<'_> {
                 self.app_close(s, "closed by the client after it saw the connection end");
             }
             _ => {}
+        }
+    }
+
+    /// A socket event while the invocation waits for the server's greeting
+    /// or a reply.
+    pub(super) fn on_reply_notice(&mut self, env: u32, s: SockRef, p: Phase) {
+        let r = self
+            .sock_mut(s)
+            .map(|l| l.tcb.recv())
+            .unwrap_or(RecvResult::Eof);
+        match r {
+            RecvResult::WouldBlock => {}
+            RecvResult::Data(Payload(MSG_HELLO)) if p == Phase::Handshake => {
+                self.send_request(env, s)
+            }
+            RecvResult::Data(Payload(m))
+                if msg_kind(m) == MSG_RESPONSE && p == Phase::AwaitReply =>
+            {
+                let (id, step, func) = {
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.step += 1;
+                    (inv.id, inv.step - 1, inv.func)
+                };
+                self.reply_effects(env, func, step, decode_response(m).0);
+                if self.wants(Level::Timeline) {
+                    let name = self.cfg.client.requests_of(func)[step].name.clone();
+                    self.emit(
+                        Level::Timeline,
+                        format!("inv-{id}"),
+                        "reply",
+                        vec![("request", name.as_str().into())],
+                        format!("inv-{id} {name}: reply received"),
+                    );
+                }
+                self.pool_release_held(env, false);
+                self.advance(env);
+            }
+            RecvResult::Data(Payload(
+                m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE | MSG_ERR_IDLE_IN_TX),
+            )) => {
+                let (kind, text) = server::reject_text(self.cfg.server.kind, m);
+                self.fail(env, kind, text.to_string());
+            }
+            RecvResult::Data(Payload(
+                m @ (MSG_ERR_PROXY_FULL | MSG_ERR_POOL_TIMEOUT | MSG_ERR_PROXY_IDLE),
+            )) => {
+                let (kind, text) = self.proxy_error_text(m);
+                self.fail(env, kind, text.to_string());
+            }
+            RecvResult::Data(_) => {}
+            RecvResult::Eof => self.fail(
+                env,
+                ErrorKind::Eof,
+                if p == Phase::Handshake {
+                    "connection closed by the server during the handshake (EOF)".into()
+                } else {
+                    "connection closed by the server: read() returned 0 (EOF)".into()
+                },
+            ),
+            RecvResult::Err(e) => {
+                let (kind, detail) = self.explain(s, Some(e), "read");
+                self.fail(env, kind, detail);
+            }
         }
     }
 
@@ -352,6 +364,8 @@ impl World<'_> {
     }
 
     pub(super) fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
+        // A pooled connection in use goes back to the pool as broken.
+        self.pool_release_held(env, true);
         if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
             self.envs[(env - 1) as usize].tx_keys.clear();
             self.app_close(s, "closed by the client after the error");

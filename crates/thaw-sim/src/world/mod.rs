@@ -5,6 +5,7 @@
 mod client;
 mod net;
 mod platform;
+mod pool;
 mod proxy;
 #[cfg(test)]
 mod proxy_tests;
@@ -213,6 +214,11 @@ enum Phase {
     /// TCP is up; waiting for the server's greeting.
     Handshake,
     AwaitReply,
+    /// Waiting for a connection from the client pool.
+    PoolWait,
+    /// The callback was called; the runtime waits for an empty event loop
+    /// (`callbackWaitsForEmptyEventLoop`).
+    Draining,
 }
 
 struct Inv {
@@ -230,6 +236,10 @@ struct Inv {
     read: Option<(thaw_db::ReadToken, u64)>,
     /// When the current request was sent.
     sent_at: SimTime,
+    /// The pool acquire this invocation waits for.
+    waiter: Option<thaw_client::WaiterId>,
+    /// The pooled connection this invocation holds.
+    held: Option<thaw_client::ConnId>,
 }
 
 struct Env {
@@ -247,6 +257,16 @@ struct Env {
     deferred_kernel: Vec<(SockRef, TimerKind, u32)>,
     deferred_app: Vec<(SockRef, Notice)>,
     since: SimTime,
+    /// The client pool (module scope), with `Strategy::Pool`.
+    pool: Option<Box<thaw_client::Pool>>,
+    /// The pool's connections as the world sees them.
+    pconns: BTreeMap<thaw_client::ConnId, pool::PConn>,
+    /// Socket → pooled connection.
+    psock: BTreeMap<SockRef, thaw_client::ConnId>,
+    /// Runtime timers that came due while frozen.
+    deferred_rt: Vec<pool::RtTimer>,
+    /// Next acquire id.
+    next_waiter: u64,
 }
 
 struct ServerConn {
@@ -371,6 +391,17 @@ enum Ev {
     ProxyBackendIdle {
         backend: proxy::PRef,
         gen: u32,
+    },
+    /// A timer of the environment's runtime (event loop): it does not fire
+    /// while the environment is frozen.
+    Runtime {
+        env: u32,
+        timer: pool::RtTimer,
+    },
+    /// The handler's promise rejects (`function.handler_rejects_after`).
+    HandlerRejects {
+        env: u32,
+        seq: u64,
     },
 }
 
@@ -630,6 +661,7 @@ impl<'t> World<'t> {
                             format!("env-{env} init finished (cold start)"),
                         );
                     }
+                    self.pool_init(env);
                     self.start_handler(env);
                 }
             }
@@ -687,6 +719,12 @@ impl<'t> World<'t> {
             Ev::ProxyWait { client, gen } => self.on_proxy_wait_timeout(client, gen),
             Ev::ProxyClientIdle { client, gen } => self.on_proxy_client_idle(client, gen),
             Ev::ProxyBackendIdle { backend, gen } => self.on_proxy_backend_idle(backend, gen),
+            Ev::Runtime { env, timer } => self.on_runtime_timer(env, timer),
+            Ev::HandlerRejects { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.on_handler_rejects(env);
+                }
+            }
         }
     }
 

@@ -43,6 +43,8 @@ impl World<'_> {
                     stale_reads: 0,
                     read: None,
                     sent_at: now,
+                    waiter: None,
+                    held: None,
                 });
             }
             if was == EnvState::Frozen {
@@ -121,10 +123,17 @@ impl World<'_> {
                 stale_reads: 0,
                 read: None,
                 sent_at: now,
+                waiter: None,
+                held: None,
             }),
             deferred_kernel: Vec::new(),
             deferred_app: Vec::new(),
             since: now,
+            pool: None,
+            pconns: BTreeMap::new(),
+            psock: BTreeMap::new(),
+            deferred_rt: Vec::new(),
+            next_waiter: 0,
         });
         self.live_envs += 1;
         let init = self.cfg.platform.init_duration;
@@ -147,6 +156,7 @@ impl World<'_> {
         let e = &mut self.envs[(env - 1) as usize];
         let kernel = std::mem::take(&mut e.deferred_kernel);
         let app = std::mem::take(&mut e.deferred_app);
+        let rt = std::mem::take(&mut e.deferred_rt);
         // Kernel timers that came due while frozen fire as soon as the vCPU
         // runs again; then the handler and the queued socket events, in the
         // order the scenario chose.
@@ -155,19 +165,39 @@ impl World<'_> {
             self.schedule(now, Ev::TcpTimer { sock, kind, gen });
         }
         let n_app = app.len();
+        let n_rt = rt.len();
+        // Overdue runtime (event-loop) timers take the same place as the
+        // queued socket events.
         match self.cfg.platform.thaw_order {
             ThawOrder::HandlerFirst => {
                 self.schedule(now, Ev::StartHandler { env, seq });
                 for (sock, notice) in app {
                     self.schedule(now, Ev::AppNotice { sock, notice });
                 }
+                for timer in rt {
+                    self.schedule(now, Ev::Runtime { env, timer });
+                }
             }
             ThawOrder::EventsFirst => {
                 for (sock, notice) in app {
                     self.schedule(now, Ev::AppNotice { sock, notice });
                 }
+                for timer in rt {
+                    self.schedule(now, Ev::Runtime { env, timer });
+                }
                 self.schedule(now, Ev::StartHandler { env, seq });
             }
+        }
+        if n_rt > 0 && self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "thaw_runtime_timers",
+                vec![("runtime_timers", n_rt.into())],
+                format!(
+                    "env-{env} thaw: {n_rt} runtime timer(s) that came due while frozen now run, late"
+                ),
+            );
         }
         if (n_kernel > 0 || n_app > 0) && self.wants(Level::Timeline) {
             self.emit(
@@ -192,6 +222,13 @@ impl World<'_> {
             inv.seq
         };
         self.schedule(now + timeout, Ev::FunctionTimeout { env, seq });
+        if let Some(d) = self.cfg.platform.handler_rejects_after {
+            self.schedule(now + d, Ev::HandlerRejects { env, seq });
+        }
+        self.pool_handler_start(env);
+        if !self.inv_matches(env, seq) {
+            return;
+        }
         let work = self.cfg.platform.handler_time;
         if work.is_zero() {
             self.advance(env);
@@ -287,6 +324,10 @@ impl World<'_> {
             e.inv = None;
             e.deferred_app.clear();
             e.deferred_kernel.clear();
+            e.deferred_rt.clear();
+            e.pool = None;
+            e.pconns.clear();
+            e.psock.clear();
             std::mem::take(&mut e.socks)
         };
         self.live_envs -= 1;

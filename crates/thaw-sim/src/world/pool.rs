@@ -1,0 +1,783 @@
+//! `client.strategy = "pool"`: a thaw-client [`Pool`] per environment,
+//! created at init (module scope), wired to sockets and to runtime timers
+//! that do not fire while the environment is frozen.
+use super::*;
+use crate::config::{HandlerKind, PoolSettings};
+use thaw_client::{ConnId, OpenError, Pool, PoolAction, PoolError, Probe, TimerId, WaiterId};
+
+/// The cap on a validation ping's wait when requests have no timeout.
+const PING_CAP: SimDuration = SimDuration::from_secs(5);
+
+/// Where a pooled connection is, as the world sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// Connection setup CPU (before the SYN).
+    Cpu,
+    /// SYN sent.
+    Connecting,
+    /// TCP up, waiting for the server's greeting.
+    Handshake,
+    /// Handed to the pool (`opened`).
+    Ready,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PConn {
+    pub(super) sock: Option<SockRef>,
+    pub(super) stage: Stage,
+    /// A validation ping is in flight (its generation).
+    pub(super) ping: Option<u32>,
+    pub(super) ping_gen: u32,
+    /// `lost` was reported to the pool.
+    pub(super) lost: bool,
+}
+
+/// A timer of the environment's runtime (Node's event loop, a driver's
+/// `setTimeout`): deferred while frozen, overdue on thaw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RtTimer {
+    /// A timer the pool armed.
+    Pool(TimerId),
+    /// The connection setup CPU of a pooled connection is done.
+    ConnCpu(ConnId),
+    /// The driver's connect timeout for a pooled connection.
+    ConnectTimeout(ConnId),
+    /// A validation ping's deadline.
+    PingTimeout(ConnId, u32),
+}
+
+impl World<'_> {
+    fn pool_settings(&self) -> Option<&PoolSettings> {
+        if self.cfg.client.strategy == Strategy::Pool {
+            self.cfg.client.pool.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// Creates the environment's pool at init (module scope).
+    pub(super) fn pool_init(&mut self, env: u32) {
+        let Some(ps) = self.pool_settings() else {
+            return;
+        };
+        let pool = Pool::new(ps.config);
+        let name = ps.preset.clone();
+        self.envs[(env - 1) as usize].pool = Some(Box::new(pool));
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "pool_created",
+                vec![("preset", name.as_str().into())],
+                format!("env-{env} creates its {name} pool at init (module scope)"),
+            );
+        }
+        self.pool_call(env, |p, now, out| p.start(now, out));
+    }
+
+    /// At the start of a warm invocation: the guide's `initPools()`.
+    pub(super) fn pool_handler_start(&mut self, env: u32) {
+        let Some(ps) = self.pool_settings() else {
+            return;
+        };
+        if !ps.reset_at_start {
+            return;
+        }
+        let cold = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .map(|i| i.cold)
+            .unwrap_or(true);
+        if !cold {
+            self.pool_call(env, |p, now, out| p.reset(now, out));
+        }
+    }
+
+    /// The next step of an invocation with a pool: acquire for the next
+    /// request, or end the invocation.
+    pub(super) fn pool_advance(&mut self, env: u32, nreq: usize) {
+        let (step, id) = {
+            let inv = self.envs[(env - 1) as usize]
+                .inv
+                .as_ref()
+                .expect("advance without invocation");
+            (inv.step, inv.id)
+        };
+        if step >= nreq {
+            self.pool_end_invocation(env);
+            return;
+        }
+        let e = &mut self.envs[(env - 1) as usize];
+        let waiter = WaiterId(e.next_waiter);
+        e.next_waiter += 1;
+        {
+            let inv = e.inv.as_mut().expect("inv");
+            inv.waiter = Some(waiter);
+            inv.phase = Phase::PoolWait;
+        }
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "pool_acquire",
+                vec![("waiter", waiter.0.into())],
+                format!("inv-{id} asks the pool for a connection ({waiter})"),
+            );
+        }
+        self.pool_call(env, move |p, now, out| p.acquire(now, waiter, out));
+    }
+
+    fn pool_end_invocation(&mut self, env: u32) {
+        let Some(ps) = self.pool_settings() else {
+            return;
+        };
+        if ps.close_after_invocation {
+            self.pool_call(env, |p, now, out| p.close(now, out));
+            if self.envs[(env - 1) as usize].inv.is_none() {
+                return;
+            }
+        }
+        let waits = matches!(
+            self.cfg.platform.handler,
+            HandlerKind::Callback {
+                waits_for_empty_event_loop: true
+            }
+        );
+        if waits && !self.event_loop_empty(env) {
+            let id = {
+                let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                inv.phase = Phase::Draining;
+                inv.id
+            };
+            if self.wants(Level::Timeline) {
+                let socks = self.envs[(env - 1) as usize].pconns.len();
+                let timers = self.envs[(env - 1) as usize]
+                    .pool
+                    .as_ref()
+                    .is_some_and(|p| p.has_armed_timers());
+                self.emit(
+                    Level::Timeline,
+                    format!("inv-{id}"),
+                    "waits_for_event_loop",
+                    vec![("pool_sockets", socks.into()), ("pool_timers", timers.into())],
+                    format!(
+                        "inv-{id} called back, but callbackWaitsForEmptyEventLoop: the response waits while the pool keeps the event loop busy ({socks} socket(s), timers armed: {timers})"
+                    ),
+                );
+            }
+            return;
+        }
+        self.finish(env, None, None);
+    }
+
+    /// The handler's promise rejected: the invocation ends with an error;
+    /// a pending acquire stays in the pool (its timer armed; a later grant
+    /// goes straight back), and a held connection is released as broken.
+    pub(super) fn on_handler_rejects(&mut self, env: u32) {
+        let (id, waiting) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("matched");
+            if inv.phase == Phase::Draining {
+                // Already called back: the rejection changes nothing.
+                return;
+            }
+            (inv.id, inv.waiter.take())
+        };
+        if self.wants(Level::Timeline) {
+            let left = match waiting {
+                Some(w) => format!("; {w} stays pending in the pool with its timers"),
+                None => String::new(),
+            };
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "handler_rejects",
+                vec![],
+                format!("inv-{id}: the handler's promise rejects{left}"),
+            );
+        }
+        self.fail(
+            env,
+            ErrorKind::HandlerError,
+            "the handler's promise rejected (function.handler_rejects_after)".into(),
+        );
+    }
+
+    /// Nothing of the pool keeps Node's event loop alive.
+    fn event_loop_empty(&self, env: u32) -> bool {
+        let e = &self.envs[(env - 1) as usize];
+        e.pconns.is_empty() && !e.pool.as_ref().is_some_and(|p| p.has_armed_timers())
+    }
+
+    fn check_drain(&mut self, env: u32) {
+        let draining = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .is_some_and(|i| i.phase == Phase::Draining);
+        if draining && self.event_loop_empty(env) {
+            self.finish(env, None, None);
+        }
+    }
+
+    /// Gives the held connection back (after the reply, or broken after an
+    /// error). No-op without one.
+    pub(super) fn pool_release_held(&mut self, env: u32, broken: bool) {
+        let held = match self.envs[(env - 1) as usize].inv.as_mut() {
+            Some(inv) => inv.held.take(),
+            None => None,
+        };
+        if let Some(conn) = held {
+            self.pool_call(env, move |p, now, out| p.release(now, conn, broken, out));
+        }
+    }
+
+    /// Feeds the pool one input and carries out its effects.
+    fn pool_call(&mut self, env: u32, f: impl FnOnce(&mut Pool, SimTime, &mut Vec<PoolAction>)) {
+        let now = self.q.now();
+        let mut out = Vec::new();
+        {
+            let Some(pool) = self.envs[(env - 1) as usize].pool.as_deref_mut() else {
+                return;
+            };
+            f(pool, now, &mut out);
+            let st = pool.stats();
+            assert!(
+                st.in_use + st.validating <= pool.config().max,
+                "pool in use above max"
+            );
+        }
+        for a in out {
+            if self.envs[(env - 1) as usize].state == EnvState::Reaped {
+                return;
+            }
+            self.pool_effect(env, a);
+        }
+        self.check_drain(env);
+    }
+
+    fn pool_effect(&mut self, env: u32, a: PoolAction) {
+        let now = self.q.now();
+        match a {
+            PoolAction::Note(n) => {
+                if self.wants(Level::Timeline) {
+                    self.emit(
+                        Level::Timeline,
+                        format!("env-{env}"),
+                        "pool",
+                        vec![],
+                        format!("pool: {n}"),
+                    );
+                }
+            }
+            PoolAction::ArmTimer { id, at } => {
+                self.schedule(
+                    at.max(now),
+                    Ev::Runtime {
+                        env,
+                        timer: RtTimer::Pool(id),
+                    },
+                );
+            }
+            PoolAction::Open { conn } => {
+                self.envs[(env - 1) as usize].pconns.insert(
+                    conn,
+                    PConn {
+                        sock: None,
+                        stage: Stage::Cpu,
+                        ping: None,
+                        ping_gen: 0,
+                        lost: false,
+                    },
+                );
+                let cost = self.connect_cpu();
+                if self.wants(Level::Timeline) {
+                    self.emit(
+                        Level::Timeline,
+                        format!("env-{env}"),
+                        "pool_open",
+                        vec![("conn", conn.0.into()), ("cpu_ns", cost.as_nanos().into())],
+                        format!(
+                            "pool opens {conn}: {cost} of connection setup at {} MB",
+                            self.cfg.platform.memory_mb
+                        ),
+                    );
+                }
+                self.schedule(
+                    now + cost,
+                    Ev::Runtime {
+                        env,
+                        timer: RtTimer::ConnCpu(conn),
+                    },
+                );
+                if let Some(t) = self.cfg.client.connect_timeout {
+                    self.schedule(
+                        now + t,
+                        Ev::Runtime {
+                            env,
+                            timer: RtTimer::ConnectTimeout(conn),
+                        },
+                    );
+                }
+            }
+            PoolAction::Grant { waiter, conn } => {
+                let pc = self.envs[(env - 1) as usize].pconns.get(&conn).copied();
+                // The world's invariant: a granted connection is open, ready,
+                // and not one whose close event the pool has processed.
+                let pc = pc.expect("pool granted a connection the world does not know");
+                assert!(
+                    pc.stage == Stage::Ready && !pc.lost && pc.ping.is_none(),
+                    "pool granted {conn} in stage {:?} (lost {})",
+                    pc.stage,
+                    pc.lost
+                );
+                let s = pc.sock.expect("ready connection has a socket");
+                let current = self.envs[(env - 1) as usize]
+                    .inv
+                    .as_ref()
+                    .is_some_and(|i| i.waiter == Some(waiter));
+                if current {
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.waiter = None;
+                    inv.held = Some(conn);
+                    let id = inv.id;
+                    if self.wants(Level::Timeline) {
+                        let name = self.sock_name(s);
+                        self.emit(
+                            Level::Timeline,
+                            format!("inv-{id}"),
+                            "pool_grant",
+                            vec![("conn", conn.0.into())],
+                            format!("inv-{id} gets {conn} ({name})"),
+                        );
+                    }
+                    self.send_request(env, s);
+                } else {
+                    // Nobody waits for it any more: straight back.
+                    self.pool_call(env, move |p, now, out| p.release(now, conn, false, out));
+                }
+            }
+            PoolAction::Fail { waiter, error } => {
+                let current = self.envs[(env - 1) as usize]
+                    .inv
+                    .as_ref()
+                    .is_some_and(|i| i.waiter == Some(waiter));
+                if !current {
+                    return;
+                }
+                self.envs[(env - 1) as usize]
+                    .inv
+                    .as_mut()
+                    .expect("inv")
+                    .waiter = None;
+                let preset = self
+                    .pool_settings()
+                    .map(|p| p.preset.clone())
+                    .unwrap_or_default();
+                let (kind, detail) = match error {
+                    PoolError::AcquireTimeout { waited } => (
+                        ErrorKind::PoolTimeout,
+                        if preset.starts_with("sequelize") {
+                            format!(
+                                "SequelizeConnectionAcquireTimeoutError: Operation timeout (acquire waited {waited})"
+                            )
+                        } else {
+                            format!("{preset} pool: acquire timed out after {waited}")
+                        },
+                    ),
+                    PoolError::Closed => (
+                        ErrorKind::PoolClosed,
+                        if preset.starts_with("sequelize") {
+                            "ConnectionManager.getConnection was called after the connection manager was closed!".to_string()
+                        } else {
+                            format!("{preset} pool: acquire after the pool was closed")
+                        },
+                    ),
+                    PoolError::Open(e) => (
+                        match e {
+                            OpenError::Refused => ErrorKind::Econnrefused,
+                            OpenError::TimedOut => ErrorKind::Etimedout,
+                            OpenError::Reset => ErrorKind::Econnreset,
+                            OpenError::TooManyConnections => ErrorKind::TooManyConnections,
+                        },
+                        format!("{preset} pool: opening a connection failed: {}", e.name()),
+                    ),
+                };
+                self.fail(env, kind, detail);
+            }
+            PoolAction::Close { conn, reason } => {
+                let Some(pc) = self.envs[(env - 1) as usize].pconns.remove(&conn) else {
+                    return;
+                };
+                if let Some(s) = pc.sock {
+                    self.envs[(env - 1) as usize].psock.remove(&s);
+                    self.app_close(s, &format!("pool closes {conn}: {}", reason.name()));
+                }
+            }
+            PoolAction::Validate { conn, method } => match method {
+                Probe::LivenessPeek => {
+                    let s = self.envs[(env - 1) as usize]
+                        .pconns
+                        .get(&conn)
+                        .and_then(|p| p.sock);
+                    let (alive, why) = self.peek(s);
+                    if self.wants(Level::Timeline) {
+                        self.emit(
+                            Level::Timeline,
+                            format!("env-{env}"),
+                            "pool_peek",
+                            vec![("conn", conn.0.into()), ("alive", alive.into())],
+                            format!(
+                                "liveness check of {conn}: non-blocking read {why} → {}",
+                                if alive { "alive" } else { "dead" }
+                            ),
+                        );
+                    }
+                    self.pool_call(env, move |p, now, out| p.validated(now, conn, alive, out));
+                }
+                Probe::Ping => self.start_ping(env, conn),
+            },
+        }
+    }
+
+    /// A non-blocking read of an idle socket: dead on EOF (FIN received),
+    /// a pending error, or unread unsolicited data (MySQL's 4031 packet);
+    /// a silently dropped path looks alive.
+    fn peek(&self, s: Option<SockRef>) -> (bool, &'static str) {
+        let Some(l) = s.and_then(|s| self.sock(s)) else {
+            return (false, "fails (socket gone)");
+        };
+        if l.tcb.unread() > 0 {
+            return (false, "finds unsolicited data");
+        }
+        if l.tcb.pending_error().is_some() {
+            return (false, "returns an error");
+        }
+        use thaw_net::TcpState as T;
+        match l.tcb.state() {
+            T::CloseWait | T::LastAck | T::Closing | T::TimeWait | T::Closed => {
+                (false, "returns 0 (FIN received)")
+            }
+            _ => (true, "would block"),
+        }
+    }
+
+    fn start_ping(&mut self, env: u32, conn: ConnId) {
+        let now = self.q.now();
+        let s = self.envs[(env - 1) as usize]
+            .pconns
+            .get(&conn)
+            .and_then(|p| p.sock);
+        let mut out = self.buf();
+        let res = match s.and_then(|s| self.sock_mut(s)) {
+            Some(l) => l.tcb.send(
+                now,
+                Payload(encode_request(crate::config::RequestOp::Ping, false)),
+                &mut out,
+            ),
+            None => Err(Errno::Epipe),
+        };
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "pool_ping",
+                vec![("conn", conn.0.into())],
+                format!("validation ping on {conn}"),
+            );
+        }
+        match (res, s) {
+            (Ok(()), Some(s)) => {
+                let gen = {
+                    let pc = self.envs[(env - 1) as usize]
+                        .pconns
+                        .get_mut(&conn)
+                        .expect("pconn");
+                    pc.ping_gen += 1;
+                    pc.ping = Some(pc.ping_gen);
+                    pc.ping_gen
+                };
+                let t = self
+                    .cfg
+                    .client
+                    .requests
+                    .first()
+                    .and_then(|r| r.timeout)
+                    .unwrap_or(PING_CAP)
+                    .min(PING_CAP);
+                self.schedule(
+                    now + t,
+                    Ev::Runtime {
+                        env,
+                        timer: RtTimer::PingTimeout(conn, gen),
+                    },
+                );
+                self.apply(s, out);
+            }
+            _ => {
+                self.recycle(out);
+                self.pool_call(env, move |p, now, out| p.validated(now, conn, false, out));
+            }
+        }
+    }
+
+    fn ping_done(&mut self, env: u32, conn: ConnId, alive: bool) {
+        if let Some(pc) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+            pc.ping = None;
+        }
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "pool_ping_result",
+                vec![("conn", conn.0.into()), ("alive", alive.into())],
+                format!(
+                    "validation ping on {conn}: {}",
+                    if alive {
+                        "reply, alive"
+                    } else {
+                        "failed, dead"
+                    }
+                ),
+            );
+        }
+        self.pool_call(env, move |p, now, out| p.validated(now, conn, alive, out));
+    }
+
+    /// A runtime timer is due: it waits for the thaw if the environment is
+    /// frozen.
+    pub(super) fn on_runtime_timer(&mut self, env: u32, timer: RtTimer) {
+        let e = &mut self.envs[(env - 1) as usize];
+        match e.state {
+            EnvState::Reaped => return,
+            EnvState::Frozen => {
+                e.deferred_rt.push(timer);
+                return;
+            }
+            EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
+        }
+        if self.wants(Level::Detail) {
+            let (kind, late) = match timer {
+                RtTimer::Pool(id) => ("pool", self.q.now().saturating_since(id.at)),
+                RtTimer::ConnCpu(_) => ("connect_cpu", SimDuration::ZERO),
+                RtTimer::ConnectTimeout(_) => ("connect_timeout", SimDuration::ZERO),
+                RtTimer::PingTimeout(..) => ("ping_timeout", SimDuration::ZERO),
+            };
+            self.emit(
+                Level::Detail,
+                format!("env-{env}"),
+                "runtime_timer",
+                vec![("timer", kind.into()), ("late_ns", late.as_nanos().into())],
+                format!("runtime timer {timer:?} runs ({late} late)"),
+            );
+        }
+        match timer {
+            RtTimer::Pool(id) => {
+                self.pool_call(env, move |p, now, out| p.timer(now, id, out));
+            }
+            RtTimer::ConnCpu(conn) => self.pool_connect(env, conn),
+            RtTimer::ConnectTimeout(conn) => {
+                let stage = self.envs[(env - 1) as usize]
+                    .pconns
+                    .get(&conn)
+                    .map(|p| p.stage);
+                if matches!(
+                    stage,
+                    Some(Stage::Cpu | Stage::Connecting | Stage::Handshake)
+                ) {
+                    self.pool_open_failed(env, conn, OpenError::TimedOut);
+                }
+            }
+            RtTimer::PingTimeout(conn, gen) => {
+                let pinging = self.envs[(env - 1) as usize]
+                    .pconns
+                    .get(&conn)
+                    .and_then(|p| p.ping);
+                if pinging == Some(gen) {
+                    self.ping_done(env, conn, false);
+                }
+            }
+        }
+    }
+
+    /// The SYN of a pooled connection.
+    fn pool_connect(&mut self, env: u32, conn: ConnId) {
+        let now = self.q.now();
+        let ok = self.envs[(env - 1) as usize]
+            .pconns
+            .get(&conn)
+            .is_some_and(|p| p.stage == Stage::Cpu);
+        if !ok {
+            return;
+        }
+        let remote = self.front_addr;
+        let Some(port) = self.alloc_port(env) else {
+            self.pool_open_failed(env, conn, OpenError::Refused);
+            return;
+        };
+        let local = Addr { host: env, port };
+        let mut cfg = self.cfg.platform.tcp;
+        let keepalive = self.pool_settings().is_some_and(|p| p.config.keepalive);
+        if keepalive && cfg.keepalive.is_none() {
+            // mysql2 `enableKeepAlive`: `setKeepAlive(true, initialDelay)`
+            // leaves TCP_KEEPIDLE at the kernel's 7200 s; libuv sets
+            // KEEPINTVL 1 s and KEEPCNT 10 (tcp-servers-pools.md §3.1).
+            cfg.keepalive = Some(thaw_net::Keepalive {
+                idle: SimDuration::from_secs(7200),
+                interval: SimDuration::from_secs(1),
+                count: 10,
+            });
+        }
+        let mut out = self.buf();
+        let tcb = Tcb::connect(now, cfg, local, remote, &mut out);
+        let s = self.alloc_sock(tcb, Owner::Env(env));
+        self.connections_opened += 1;
+        {
+            let e = &mut self.envs[(env - 1) as usize];
+            e.socks.push(s);
+            e.psock.insert(s, conn);
+            let pc = e.pconns.get_mut(&conn).expect("pconn");
+            pc.sock = Some(s);
+            pc.stage = Stage::Connecting;
+        }
+        if self.wants(Level::Timeline) {
+            let name = self.sock_name(s);
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "connect",
+                vec![("port", port.into()), ("conn", conn.0.into())],
+                format!("{name}: connect() sends SYN for pooled {conn}"),
+            );
+        }
+        self.apply(s, out);
+    }
+
+    fn pool_opened(&mut self, env: u32, conn: ConnId) {
+        if let Some(pc) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+            pc.stage = Stage::Ready;
+        }
+        self.pool_call(env, move |p, now, out| p.opened(now, conn, out));
+    }
+
+    fn pool_open_failed(&mut self, env: u32, conn: ConnId, err: OpenError) {
+        if let Some(pc) = self.envs[(env - 1) as usize].pconns.remove(&conn) {
+            if let Some(s) = pc.sock {
+                self.envs[(env - 1) as usize].psock.remove(&s);
+                self.app_close(s, &format!("opening pooled {conn} failed: {}", err.name()));
+            }
+        }
+        self.pool_call(env, move |p, now, out| p.open_failed(now, conn, err, out));
+    }
+
+    /// A socket event of a pooled connection reaches the running
+    /// environment's code.
+    pub(super) fn pool_notice(&mut self, env: u32, s: SockRef, notice: Notice) {
+        let Some(conn) = self.envs[(env - 1) as usize].psock.get(&s).copied() else {
+            return;
+        };
+        let Some(pc) = self.envs[(env - 1) as usize].pconns.get(&conn).copied() else {
+            return;
+        };
+        match pc.stage {
+            Stage::Cpu => {}
+            Stage::Connecting => match notice {
+                Notice::Connected => {
+                    if self.cfg.server.handshake {
+                        if let Some(p) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+                            p.stage = Stage::Handshake;
+                        }
+                    } else {
+                        self.pool_opened(env, conn);
+                    }
+                }
+                Notice::Error(_) | Notice::Eof => {
+                    let err = self.read_error(s);
+                    let e = match err {
+                        Some(Errno::Econnrefused) => OpenError::Refused,
+                        Some(Errno::Etimedout) => OpenError::TimedOut,
+                        _ => OpenError::Reset,
+                    };
+                    self.pool_open_failed(env, conn, e);
+                }
+                Notice::Readable => {}
+            },
+            Stage::Handshake => {
+                let r = self
+                    .sock_mut(s)
+                    .map(|l| l.tcb.recv())
+                    .unwrap_or(RecvResult::Eof);
+                match r {
+                    RecvResult::WouldBlock => {}
+                    RecvResult::Data(Payload(MSG_HELLO)) => self.pool_opened(env, conn),
+                    RecvResult::Data(Payload(MSG_ERR_MAXCLIENTS | MSG_ERR_PROXY_FULL)) => {
+                        self.pool_open_failed(env, conn, OpenError::TooManyConnections)
+                    }
+                    RecvResult::Data(_) | RecvResult::Eof => {
+                        self.pool_open_failed(env, conn, OpenError::Reset)
+                    }
+                    RecvResult::Err(Errno::Etimedout) => {
+                        self.pool_open_failed(env, conn, OpenError::TimedOut)
+                    }
+                    RecvResult::Err(_) => self.pool_open_failed(env, conn, OpenError::Reset),
+                }
+            }
+            Stage::Ready if pc.ping.is_some() => {
+                let r = self
+                    .sock_mut(s)
+                    .map(|l| l.tcb.recv())
+                    .unwrap_or(RecvResult::Eof);
+                match r {
+                    RecvResult::WouldBlock => {}
+                    RecvResult::Data(Payload(m)) if msg_kind(m) == MSG_RESPONSE => {
+                        self.ping_done(env, conn, true)
+                    }
+                    RecvResult::Data(_) | RecvResult::Eof | RecvResult::Err(_) => {
+                        self.ping_done(env, conn, false)
+                    }
+                }
+            }
+            Stage::Ready => {
+                let held = self.envs[(env - 1) as usize]
+                    .inv
+                    .as_ref()
+                    .filter(|i| i.held == Some(conn))
+                    .map(|i| i.phase);
+                match held {
+                    Some(Phase::AwaitReply) => match notice {
+                        Notice::Readable | Notice::Eof | Notice::Error(_) => {
+                            self.on_reply_notice(env, s, Phase::AwaitReply)
+                        }
+                        Notice::Connected => {}
+                    },
+                    Some(_) => {}
+                    None => {
+                        // Idle in the pool: the driver processes the close
+                        // or error event (unsolicited data stays unread).
+                        if matches!(notice, Notice::Eof | Notice::Error(_)) && !pc.lost {
+                            if let Some(p) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+                                p.lost = true;
+                            }
+                            if self.wants(Level::Timeline) {
+                                let name = self.sock_name(s);
+                                self.emit(
+                                    Level::Timeline,
+                                    format!("env-{env}"),
+                                    "pool_lost",
+                                    vec![("conn", conn.0.into())],
+                                    format!(
+                                        "{name}: the driver sees idle {conn} end ({}) and tells the pool",
+                                        match notice {
+                                            Notice::Eof => "FIN".to_string(),
+                                            Notice::Error(e) => e.name().to_string(),
+                                            _ => String::new(),
+                                        }
+                                    ),
+                                );
+                            }
+                            self.pool_call(env, move |p, now, out| p.lost(now, conn, out));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
