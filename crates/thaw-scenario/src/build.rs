@@ -923,6 +923,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(v) = fsv.handshake {
         sv.handshake = v;
     }
+    if let Some(t) = dur(fsv.handshake_timeout) {
+        sv.handshake_timeout = (!t.is_zero()).then_some(t);
+    }
     if let Some(v) = dur(fsv.evict_min_idle) {
         sv.evict_min_idle = v;
     }

@@ -548,6 +548,9 @@ pub struct ServerSection {
     pub max_connect_errors: Option<u32>,
     /// The server speaks first; the client waits for its greeting.
     pub handshake: Option<bool>,
+    /// How long the server waits for the answer to its greeting
+    /// (MySQL connect_timeout; "0s" = forever).
+    pub handshake_timeout: Option<Dur>,
     /// Upstash soft limit.
     pub soft_limit: Option<u32>,
     /// Upstash hard limit.

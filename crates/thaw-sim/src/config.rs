@@ -414,6 +414,11 @@ pub struct ServerConfig {
     /// The server speaks first (greeting/authentication) and the client
     /// waits for it before its first request (MySQL, PostgreSQL).
     pub handshake: bool,
+    /// With a handshake: how long the server waits for the client's answer
+    /// to its greeting before aborting with "Bad handshake" (MySQL
+    /// `connect_timeout`, 10 s); an abort counts as an interrupted
+    /// connection for `max_connect_errors`. `None` = wait forever.
+    pub handshake_timeout: Option<SimDuration>,
     /// Upstash soft limit: above it, idle connections are evicted.
     pub soft_limit: Option<u32>,
     /// Upstash hard limit: at it, new connections are rejected.
@@ -445,6 +450,7 @@ impl ServerConfig {
             memory_per_connection: 0,
             max_connect_errors: 0,
             handshake: false,
+            handshake_timeout: None,
             soft_limit: None,
             hard_limit: None,
             evict_min_idle: SimDuration::ZERO,
@@ -477,6 +483,7 @@ impl ServerConfig {
                 backlog: 151,
                 max_connect_errors: 100,
                 handshake: true,
+                handshake_timeout: Some(SimDuration::from_secs(10)),
                 ..base
             },
             ServerKind::Postgres => ServerConfig {

@@ -368,6 +368,9 @@ enum Ev {
         env: u32,
         seq: u64,
     },
+    HandshakeTimeout {
+        conn: ConnRef,
+    },
     ServerIdle {
         conn: ConnRef,
         gen: u32,
@@ -715,6 +718,7 @@ impl<'t> World<'t> {
                 }
             }
             Ev::ServerIdle { conn, gen } => self.on_server_idle(conn, gen),
+            Ev::HandshakeTimeout { conn } => self.on_handshake_timeout(conn),
             Ev::MbExpire { client, server } => self.on_mb_expire(client, server),
             Ev::ProxyWait { client, gen } => self.on_proxy_wait_timeout(client, gen),
             Ev::ProxyClientIdle { client, gen } => self.on_proxy_client_idle(client, gen),

@@ -288,6 +288,9 @@ impl World<'_> {
                 let _ = ls.tcb.send(now, Payload(MSG_HELLO), &mut out);
             }
             self.apply(s, out);
+            if let Some(t) = self.cfg.server.handshake_timeout {
+                self.schedule(now + t, Ev::HandshakeTimeout { conn: c });
+            }
         }
         self.arm_server_idle(c, now);
         // Data that arrived while the connection waited in the accept queue
@@ -484,6 +487,33 @@ impl World<'_> {
         self.free_conn(c);
         self.server_open -= 1;
         self.app_close(s, why);
+    }
+
+    /// The client did not answer the greeting in time: "Bad handshake"
+    /// (MySQL `connect_timeout`); an interrupted connection for its host.
+    pub(super) fn on_handshake_timeout(&mut self, c: ConnRef) {
+        let Some((false, key, s, peer)) = self
+            .conn(c)
+            .map(|c| (c.established, c.host_key, c.sock, c.peer))
+        else {
+            return;
+        };
+        if self.wants(Level::Timeline) {
+            let t = self.cfg.server.handshake_timeout.unwrap_or_default();
+            self.emit(
+                Level::Timeline,
+                self.cfg.server.name.clone(),
+                "bad_handshake",
+                vec![],
+                format!(
+                    "{} aborts the connection from {}: no answer to its greeting within connect_timeout {t} (Bad handshake)",
+                    self.cfg.server.name,
+                    self.addr_name(peer)
+                ),
+            );
+        }
+        self.connect_error(key, "bad handshake (connect_timeout)");
+        self.server_close(c, s, "bad handshake");
     }
 
     /// The connection ended from the client's side.
