@@ -17,8 +17,8 @@ use crate::workload::Arrivals;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use thaw_core::{
-    BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, TraceRecord,
-    TraceSink, Value,
+    BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, SlotRef, Slots,
+    TraceRecord, TraceSink, Value,
 };
 use thaw_net::{
     Addr, Dir, Errno, Middlebox, Notice, Payload, RecvResult, Segment, Tcb, TcpAction, TcpNote,
@@ -148,17 +148,10 @@ const LAST_EPHEMERAL: u16 = 60999;
 /// The CPU share of one full vCPU: 1769 MB (AWS Lambda).
 const MB_PER_VCPU: u64 = 1769;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SockRef {
-    idx: u32,
-    inc: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct ConnRef {
-    idx: u32,
-    inc: u32,
-}
+/// A socket in the world's arena.
+type SockRef = SlotRef<LiveSock>;
+/// A connection the server application holds.
+type ConnRef = SlotRef<ServerConn>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Owner {
@@ -174,16 +167,11 @@ enum Owner {
     /// A proxy-side client socket still in the handshake.
     ProxyPending,
     /// A client connection the proxy holds.
-    ProxyClient(proxy::PRef),
+    ProxyClient(proxy::ClientRef),
     /// One of the proxy's database connections.
-    ProxyBackend(proxy::PRef),
+    ProxyBackend(proxy::BackendRef),
     /// Closed by its application; the kernel finishes it alone.
     Kernel,
-}
-
-struct SockSlot {
-    inc: u32,
-    live: Option<LiveSock>,
 }
 
 struct LiveSock {
@@ -295,11 +283,6 @@ enum Work {
     Request(ConnRef),
 }
 
-struct ConnSlot {
-    inc: u32,
-    live: Option<ServerConn>,
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Hop {
     Middlebox(Dir),
@@ -381,18 +364,18 @@ enum Ev {
     },
     /// A client's wait for a database connection is over (borrow timeout).
     ProxyWait {
-        client: proxy::PRef,
+        client: proxy::ClientRef,
         gen: u32,
     },
     /// Check whether a proxy client connection has been idle too long.
     ProxyClientIdle {
-        client: proxy::PRef,
+        client: proxy::ClientRef,
         gen: u32,
     },
     /// Check an idle database connection of the proxy (idle timeout,
     /// lifetime).
     ProxyBackendIdle {
-        backend: proxy::PRef,
+        backend: proxy::BackendRef,
         gen: u32,
     },
     /// A timer of the environment's runtime (event loop): it does not fire
@@ -438,8 +421,7 @@ struct World<'t> {
     detector: thaw_db::StaleDetector,
     use_seq: u64,
     live_envs: u32,
-    socks: Vec<SockSlot>,
-    free_socks: Vec<u32>,
+    socks: Slots<LiveSock>,
     demux: BTreeMap<(Addr, Addr), SockRef>,
     server_addr: Addr,
     /// Where the functions connect: the proxy if there is one, else the
@@ -447,8 +429,7 @@ struct World<'t> {
     front_addr: Addr,
     /// The connection proxy, if configured.
     proxy: Option<proxy::Proxy>,
-    conns: Vec<ConnSlot>,
-    free_conns: Vec<u32>,
+    conns: Slots<ServerConn>,
     server_open: u64,
     server_peak: u64,
     /// Cores busy with server work, and the work waiting for a core.
@@ -510,14 +491,12 @@ impl<'t> World<'t> {
             detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
             live_envs: 0,
-            socks: Vec::new(),
-            free_socks: Vec::new(),
+            socks: Slots::new(),
             demux: BTreeMap::new(),
             server_addr,
             front_addr,
             proxy,
-            conns: Vec::new(),
-            free_conns: Vec::new(),
+            conns: Slots::new(),
             server_open: 0,
             server_peak: 0,
             cpu_busy: 0,
@@ -758,42 +737,17 @@ impl<'t> World<'t> {
             last_note: None,
             peer: None,
         };
-        let s = match self.free_socks.pop() {
-            Some(idx) => {
-                let slot = &mut self.socks[idx as usize];
-                slot.inc += 1;
-                slot.live = Some(live);
-                SockRef { idx, inc: slot.inc }
-            }
-            None => {
-                self.socks.push(SockSlot {
-                    inc: 0,
-                    live: Some(live),
-                });
-                SockRef {
-                    idx: self.socks.len() as u32 - 1,
-                    inc: 0,
-                }
-            }
-        };
+        let s = self.socks.insert(live);
         self.demux.insert(key, s);
         s
     }
 
     fn sock(&self, s: SockRef) -> Option<&LiveSock> {
-        let slot = self.socks.get(s.idx as usize)?;
-        if slot.inc != s.inc {
-            return None;
-        }
-        slot.live.as_ref()
+        self.socks.get(s)
     }
 
     fn sock_mut(&mut self, s: SockRef) -> Option<&mut LiveSock> {
-        let slot = self.socks.get_mut(s.idx as usize)?;
-        if slot.inc != s.inc {
-            return None;
-        }
-        slot.live.as_mut()
+        self.socks.get_mut(s)
     }
 
     fn maybe_free(&mut self, s: SockRef) {
@@ -813,8 +767,7 @@ impl<'t> World<'t> {
         if self.demux.get(&key) == Some(&s) {
             self.demux.remove(&key);
         }
-        self.socks[s.idx as usize].live = None;
-        self.free_socks.push(s.idx);
+        self.socks.remove(s);
         if is_env_host(host) {
             self.connections_closed += 1;
             if let Some(e) = self.envs.get_mut((host - 1) as usize) {
@@ -824,47 +777,19 @@ impl<'t> World<'t> {
     }
 
     fn alloc_conn(&mut self, c: ServerConn) -> ConnRef {
-        match self.free_conns.pop() {
-            Some(idx) => {
-                let slot = &mut self.conns[idx as usize];
-                slot.inc += 1;
-                slot.live = Some(c);
-                ConnRef { idx, inc: slot.inc }
-            }
-            None => {
-                self.conns.push(ConnSlot {
-                    inc: 0,
-                    live: Some(c),
-                });
-                ConnRef {
-                    idx: self.conns.len() as u32 - 1,
-                    inc: 0,
-                }
-            }
-        }
+        self.conns.insert(c)
     }
 
     fn conn(&self, c: ConnRef) -> Option<&ServerConn> {
-        let slot = self.conns.get(c.idx as usize)?;
-        if slot.inc != c.inc {
-            return None;
-        }
-        slot.live.as_ref()
+        self.conns.get(c)
     }
 
     fn conn_mut(&mut self, c: ConnRef) -> Option<&mut ServerConn> {
-        let slot = self.conns.get_mut(c.idx as usize)?;
-        if slot.inc != c.inc {
-            return None;
-        }
-        slot.live.as_mut()
+        self.conns.get_mut(c)
     }
 
     fn free_conn(&mut self, c: ConnRef) {
-        if self.conn(c).is_some() {
-            self.conns[c.idx as usize].live = None;
-            self.free_conns.push(c.idx);
-        }
+        self.conns.remove(c);
     }
 
     fn into_result(mut self) -> RunResult {
@@ -881,8 +806,7 @@ impl<'t> World<'t> {
             connections_alive: self
                 .socks
                 .iter()
-                .filter_map(|s| s.live.as_ref())
-                .filter(|l| is_env_host(l.tcb.local().host))
+                .filter(|(_, l)| is_env_host(l.tcb.local().host))
                 .count() as u64,
             server_at_end: self.server_open,
             server_memory_peak: self.server_peak * self.cfg.server.memory_per_connection,

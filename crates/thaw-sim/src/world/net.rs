@@ -395,9 +395,9 @@ impl World<'_> {
             match e.state {
                 EnvState::Reaped => return,
                 EnvState::Frozen if self.cfg.platform.frozen_kernel == FrozenKernel::Silent => {
-                    let live = self.socks[s.idx as usize]
-                        .live
-                        .as_ref()
+                    let live = self
+                        .socks
+                        .get(s)
                         .is_some_and(|l| l.tcb.timer_current(kind, gen));
                     if live {
                         e.deferred_kernel.push((s, kind, gen));

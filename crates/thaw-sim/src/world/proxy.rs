@@ -25,80 +25,17 @@
 use super::*;
 use crate::config::{PoolMode, ProxyConfig, ProxyKind, PGBOUNCER_JANITOR};
 
-/// A slot reference in one of the proxy's arenas (clients or backends).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct PRef {
-    idx: u32,
-    inc: u32,
-}
-
-/// A slot arena with generation counters and a free list.
-struct Slots<T> {
-    slots: Vec<(u32, Option<T>)>,
-    free: Vec<u32>,
-}
-
-impl<T> Slots<T> {
-    fn new() -> Self {
-        Slots {
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-
-    fn alloc(&mut self, v: T) -> PRef {
-        match self.free.pop() {
-            Some(idx) => {
-                let slot = &mut self.slots[idx as usize];
-                slot.0 += 1;
-                slot.1 = Some(v);
-                PRef { idx, inc: slot.0 }
-            }
-            None => {
-                self.slots.push((0, Some(v)));
-                PRef {
-                    idx: self.slots.len() as u32 - 1,
-                    inc: 0,
-                }
-            }
-        }
-    }
-
-    fn get(&self, r: PRef) -> Option<&T> {
-        let slot = self.slots.get(r.idx as usize)?;
-        if slot.0 != r.inc {
-            return None;
-        }
-        slot.1.as_ref()
-    }
-
-    fn get_mut(&mut self, r: PRef) -> Option<&mut T> {
-        let slot = self.slots.get_mut(r.idx as usize)?;
-        if slot.0 != r.inc {
-            return None;
-        }
-        slot.1.as_mut()
-    }
-
-    fn remove(&mut self, r: PRef) -> Option<T> {
-        let slot = self.slots.get_mut(r.idx as usize)?;
-        if slot.0 != r.inc {
-            return None;
-        }
-        let v = slot.1.take();
-        if v.is_some() {
-            self.free.push(r.idx);
-        }
-        v
-    }
-}
+/// A client connection in the proxy's arena.
+pub(super) type ClientRef = SlotRef<Client>;
+/// A backend (database) connection in the proxy's arena.
+pub(super) type BackendRef = SlotRef<Backend>;
 
 /// A client connection the proxy holds.
-struct Client {
+pub(super) struct Client {
     sock: SockRef,
     peer: Addr,
     /// The backend lent or assigned to this client.
-    backend: Option<PRef>,
+    backend: Option<BackendRef>,
     /// RDS Proxy pinned the session to its backend.
     pinned: bool,
     /// The server reported an open transaction after the last reply.
@@ -126,12 +63,12 @@ enum BackendState {
 }
 
 /// One of the proxy's connections to the server.
-struct Backend {
+pub(super) struct Backend {
     sock: SockRef,
     /// Number shown in the timeline (#1, #2, ...).
     id: u64,
     state: BackendState,
-    client: Option<PRef>,
+    client: Option<ClientRef>,
     opened_at: SimTime,
     idle_since: SimTime,
     idle_gen: u32,
@@ -152,9 +89,9 @@ pub(super) struct Proxy {
     clients: Slots<Client>,
     backends: Slots<Backend>,
     /// Idle backends; the last is the most recently returned.
-    idle: Vec<PRef>,
+    idle: Vec<BackendRef>,
     /// Clients waiting for a backend, oldest first.
-    waiters: VecDeque<PRef>,
+    waiters: VecDeque<ClientRef>,
     /// Backends open (connecting included).
     open: u32,
     /// Backends not yet usable (TCP handshake or greeting).
@@ -331,14 +268,14 @@ impl World<'_> {
         self.proxy.as_mut().expect("proxy event without a proxy")
     }
 
-    fn client_name(&self, c: PRef) -> String {
+    fn client_name(&self, c: ClientRef) -> String {
         match self.px().clients.get(c) {
             Some(cl) => self.addr_name(cl.peer),
             None => "a client".to_string(),
         }
     }
 
-    fn backend_name(&self, b: PRef) -> String {
+    fn backend_name(&self, b: BackendRef) -> String {
         let noun = self.px().noun();
         match self.px().backends.get(b) {
             Some(be) => {
@@ -399,7 +336,7 @@ impl World<'_> {
         res
     }
 
-    pub(super) fn set_proxy_zombie(&mut self, c: PRef, zombie: bool) {
+    pub(super) fn set_proxy_zombie(&mut self, c: ClientRef, zombie: bool) {
         let now = self.q.now();
         let Some(p) = self.proxy.as_mut() else { return };
         let Some(cl) = p.clients.get_mut(c) else {
@@ -456,7 +393,7 @@ impl World<'_> {
             self.apply(s, out);
             return;
         }
-        let c = self.px_mut().clients.alloc(Client {
+        let c = self.px_mut().clients.insert(Client {
             sock: s,
             peer,
             backend: None,
@@ -513,7 +450,7 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn proxy_client_notice(&mut self, c: PRef, s: SockRef, notice: Notice) {
+    pub(super) fn proxy_client_notice(&mut self, c: ClientRef, s: SockRef, notice: Notice) {
         let now = self.q.now();
         match notice {
             Notice::Connected => {}
@@ -552,7 +489,7 @@ impl World<'_> {
 
     /// The client has a request to run: forward it on its backend, or
     /// wait for one.
-    fn proxy_client_request(&mut self, c: PRef) {
+    fn proxy_client_request(&mut self, c: ClientRef) {
         let now = self.q.now();
         let Some(cl) = self.px().clients.get(c) else {
             return;
@@ -637,7 +574,7 @@ impl World<'_> {
     }
 
     /// Lends backend `b` to client `c` and forwards its request.
-    fn proxy_assign(&mut self, b: PRef, c: PRef) {
+    fn proxy_assign(&mut self, b: BackendRef, c: ClientRef) {
         let now = self.q.now();
         let waited = {
             let p = self.px_mut();
@@ -681,7 +618,7 @@ impl World<'_> {
     }
 
     /// Sends the client's next request on its backend.
-    fn proxy_forward(&mut self, c: PRef) {
+    fn proxy_forward(&mut self, c: ClientRef) {
         let (p, b) = {
             let Some(cl) = self.px_mut().clients.get_mut(c) else {
                 return;
@@ -709,7 +646,7 @@ impl World<'_> {
     }
 
     /// A request that changes session state went through.
-    fn proxy_pin(&mut self, c: PRef, b: PRef) {
+    fn proxy_pin(&mut self, c: ClientRef, b: BackendRef) {
         match self.px().cfg.kind {
             ProxyKind::RdsProxy(_) => {
                 let newly = {
@@ -752,7 +689,7 @@ impl World<'_> {
     /// The proxy ends a client connection (or the client ended it): gives
     /// its backend back, or closes it if a transaction or request was
     /// open (the server rolls back).
-    fn proxy_drop_client(&mut self, c: PRef, msg: Option<u64>, why: &str) {
+    fn proxy_drop_client(&mut self, c: ClientRef, msg: Option<u64>, why: &str) {
         let Some(s) = self.px().clients.get(c).map(|cl| cl.sock) else {
             return;
         };
@@ -798,7 +735,7 @@ impl World<'_> {
         self.proxy_pump();
     }
 
-    pub(super) fn arm_proxy_client_idle(&mut self, c: PRef, from: SimTime) {
+    pub(super) fn arm_proxy_client_idle(&mut self, c: ClientRef, from: SimTime) {
         let Some(t) = self.px().client_idle_timeout() else {
             return;
         };
@@ -811,7 +748,7 @@ impl World<'_> {
         self.q.push(at, Ev::ProxyClientIdle { client: c, gen });
     }
 
-    pub(super) fn on_proxy_client_idle(&mut self, c: PRef, gen: u32) {
+    pub(super) fn on_proxy_client_idle(&mut self, c: ClientRef, gen: u32) {
         let now = self.q.now();
         let Some(t) = self.px().client_idle_timeout() else {
             return;
@@ -868,7 +805,7 @@ impl World<'_> {
         self.proxy_drop_client(c, msg, &why);
     }
 
-    pub(super) fn on_proxy_wait_timeout(&mut self, c: PRef, gen: u32) {
+    pub(super) fn on_proxy_wait_timeout(&mut self, c: ClientRef, gen: u32) {
         let now = self.q.now();
         let Some(cl) = self.px().clients.get(c) else {
             return;
@@ -970,7 +907,7 @@ impl World<'_> {
             p.open += 1;
             p.connecting += 1;
             p.backend_peak = p.backend_peak.max(p.open as u64);
-            p.backends.alloc(Backend {
+            p.backends.insert(Backend {
                 sock: s,
                 id,
                 state: BackendState::Connecting,
@@ -1003,7 +940,7 @@ impl World<'_> {
         true
     }
 
-    pub(super) fn proxy_backend_notice(&mut self, b: PRef, s: SockRef, notice: Notice) {
+    pub(super) fn proxy_backend_notice(&mut self, b: BackendRef, s: SockRef, notice: Notice) {
         let Some(state) = self.px().backends.get(b).map(|be| be.state) else {
             return;
         };
@@ -1064,7 +1001,7 @@ impl World<'_> {
         }
     }
 
-    fn proxy_backend_ready(&mut self, b: PRef) {
+    fn proxy_backend_ready(&mut self, b: BackendRef) {
         {
             let p = self.px_mut();
             let Some(be) = p.backends.get_mut(b) else {
@@ -1078,7 +1015,7 @@ impl World<'_> {
 
     /// A backend has no client: the oldest waiter gets it, or it goes to
     /// the pool (or is closed: lifetime, idle cap).
-    fn proxy_backend_free(&mut self, b: PRef, how: Freed) {
+    fn proxy_backend_free(&mut self, b: BackendRef, how: Freed) {
         let now = self.q.now();
         let Some(opened) = self.px().backends.get(b).map(|be| be.opened_at) else {
             return;
@@ -1124,7 +1061,7 @@ impl World<'_> {
 
     /// PgBouncer: check the idle backend at its next idle or lifetime
     /// deadline (RDS Proxy keeps idle connections up to its idle cap).
-    fn arm_proxy_backend_idle(&mut self, b: PRef) {
+    fn arm_proxy_backend_idle(&mut self, b: BackendRef) {
         let ProxyKind::PgBouncer(pg) = self.px().cfg.kind else {
             return;
         };
@@ -1145,7 +1082,7 @@ impl World<'_> {
         self.q.push(at, Ev::ProxyBackendIdle { backend: b, gen });
     }
 
-    pub(super) fn on_proxy_backend_idle(&mut self, b: PRef, gen: u32) {
+    pub(super) fn on_proxy_backend_idle(&mut self, b: BackendRef, gen: u32) {
         let now = self.q.now();
         let ProxyKind::PgBouncer(pg) = self.px().cfg.kind else {
             return;
@@ -1176,7 +1113,7 @@ impl World<'_> {
     }
 
     /// The proxy closes one of its backends.
-    fn proxy_close_backend(&mut self, b: PRef, why: &str) {
+    fn proxy_close_backend(&mut self, b: BackendRef, why: &str) {
         if self.wants(Level::Timeline) {
             let text = format!(
                 "{} closes {}: {why} ({} open before)",
@@ -1197,7 +1134,7 @@ impl World<'_> {
     }
 
     /// Removes a backend from the books.
-    fn proxy_forget_backend(&mut self, b: PRef) -> Option<Backend> {
+    fn proxy_forget_backend(&mut self, b: BackendRef) -> Option<Backend> {
         let p = self.px_mut();
         let be = p.backends.remove(b)?;
         p.idle.retain(|x| *x != b);
@@ -1210,7 +1147,7 @@ impl World<'_> {
     }
 
     /// A backend connection ended from the server's side (or failed).
-    fn proxy_backend_lost(&mut self, b: PRef, why: &str) {
+    fn proxy_backend_lost(&mut self, b: BackendRef, why: &str) {
         let Some(be) = self.proxy_forget_backend(b) else {
             return;
         };
@@ -1272,7 +1209,7 @@ impl World<'_> {
 
     /// A reply came back on a backend: relay it, and take the backend back
     /// unless the client keeps it (pinned, in a transaction, session mode).
-    fn proxy_backend_reply(&mut self, b: PRef, m: u64) {
+    fn proxy_backend_reply(&mut self, b: BackendRef, m: u64) {
         let now = self.q.now();
         let Some(c) = self.px().backends.get(b).and_then(|be| be.client) else {
             return;

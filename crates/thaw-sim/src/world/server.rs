@@ -305,24 +305,14 @@ impl World<'_> {
     fn evict_idle(&mut self, n: u64) {
         let now = self.q.now();
         let min_idle = self.cfg.server.evict_min_idle;
-        let mut idle: Vec<(SimTime, u32, ConnRef, SockRef, Addr)> = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter_map(|(i, slot)| {
-                let c = slot.live.as_ref()?;
-                (c.pending == 0 && now.saturating_since(c.last_activity) >= min_idle).then_some((
-                    c.last_activity,
-                    i as u32,
-                    ConnRef {
-                        idx: i as u32,
-                        inc: slot.inc,
-                    },
-                    c.sock,
-                    c.peer,
-                ))
-            })
-            .collect();
+        let mut idle: Vec<(SimTime, u32, ConnRef, SockRef, Addr)> =
+            self.conns
+                .iter()
+                .filter_map(|(r, c)| {
+                    (c.pending == 0 && now.saturating_since(c.last_activity) >= min_idle)
+                        .then_some((c.last_activity, r.index(), r, c.sock, c.peer))
+                })
+                .collect();
         idle.sort_by_key(|(t, i, ..)| (*t, *i));
         for (last, _, c, s, peer) in idle.into_iter().take(n as usize) {
             self.server_evicted += 1;
