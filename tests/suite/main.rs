@@ -2,5 +2,6 @@
 mod bad_input;
 mod pool_properties;
 mod properties;
+mod retry_properties;
 mod scenarios;
 mod server_properties;

@@ -200,6 +200,7 @@ fn config(p: &Params) -> SimConfig {
                     timeout: p.request_timeout_ms.map(ms),
                     op: thaw_sim::RequestOp::Ping,
                     pin: false,
+                    idempotent: false,
                 })
                 .collect(),
             connect_timeout: Some(SimDuration::from_secs(10)),

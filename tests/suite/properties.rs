@@ -75,6 +75,7 @@ fn config(p: &Params) -> SimConfig {
                 timeout: None,
                 op: thaw_sim::RequestOp::Ping,
                 pin: false,
+                idempotent: false,
             }],
             ..ClientConfig::default()
         },

@@ -106,6 +106,7 @@ fn config(p: &Params) -> SimConfig {
                 timeout: None,
                 op: thaw_sim::RequestOp::Ping,
                 pin: false,
+                idempotent: false,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
@@ -184,6 +185,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
         timeout: None,
         op,
         pin: false,
+        idempotent: false,
     };
     let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
     at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
@@ -369,6 +371,7 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
         timeout: p.request_timeout_ms.map(SimDuration::from_millis),
         op,
         pin,
+        idempotent: false,
     };
     SimConfig {
         name: "proxy-prop".into(),

@@ -12,6 +12,7 @@ use thaw_sim::{
     ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig, ServerKind,
     SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
 };
+use thaw_sim::{ErrorKind, RetrySettings};
 use thaw_sim::{Evictor, OnLost};
 
 /// A loaded, validated scenario.
@@ -153,6 +154,7 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 timeout: dur(r.timeout),
                 op,
                 pin: r.pin.unwrap_or(false),
+                idempotent: r.idempotent.unwrap_or(false),
             }
         })
         .collect()
@@ -180,6 +182,85 @@ fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
     if d == Some(SimDuration::ZERO) {
         p.add(path, format!("`{path}` must be longer than 0s"), None);
     }
+}
+
+/// `strategy = "http"`: every request is a call of its own, in its own
+/// autocommit session, straight to the server.
+fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig) {
+    if f.proxy.is_some() {
+        p.add(
+            "client.strategy",
+            "`strategy = \"http\"` does not go through a `[proxy]`",
+            Some("remove `[proxy]`, or use a connection strategy"),
+        );
+    }
+    if f.client.autocommit == Some(false) {
+        p.add(
+            "client.autocommit",
+            "with `strategy = \"http\"` every request runs in its own autocommit session",
+            Some("remove `autocommit = false`"),
+        );
+    }
+    let lists = std::iter::once(("client.requests".to_string(), &cl.requests)).chain(
+        cl.handlers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("handlers[{i}].requests"), &h.requests)),
+    );
+    for (path, reqs) in lists {
+        for (i, r) in reqs.iter().enumerate() {
+            if matches!(
+                r.op,
+                RequestOp::Begin | RequestOp::Commit | RequestOp::Rollback
+            ) {
+                p.add(
+                    format!("{path}[{i}].op"),
+                    "a transaction needs a connection; with `strategy = \"http\"` every request is its own autocommit session",
+                    Some("use `strategy = \"global\"` for transactions"),
+                );
+            }
+        }
+    }
+}
+
+/// `[client.retry]`.
+fn retry_settings(p: &mut Problems, r: &RetrySection) -> RetrySettings {
+    let mut rs = RetrySettings::default();
+    if let Some(c) = r.count {
+        rs.count = c;
+    }
+    if let Some(b) = dur(r.backoff) {
+        rs.backoff = b;
+    }
+    if let Some(m) = dur(r.backoff_max) {
+        if m < rs.backoff {
+            p.add(
+                "client.retry.backoff_max",
+                format!("`backoff_max` ({m}) is below `backoff` ({})", rs.backoff),
+                Some("the cap of the backoff must be at least its base"),
+            );
+        }
+        rs.backoff_max = Some(m);
+    }
+    if let Some(on) = &r.on {
+        rs.on.clear();
+        for (i, name) in on.iter().enumerate() {
+            match ErrorKind::ALL.iter().find(|k| k.name() == name.as_str()) {
+                Some(ErrorKind::FunctionTimeout) => p.add(
+                    format!("client.retry.on[{i}]"),
+                    "FUNCTION_TIMEOUT cannot be retried: the invocation is over",
+                    None,
+                ),
+                Some(k) => rs.on.push(*k),
+                None => p.add(
+                    format!("client.retry.on[{i}]"),
+                    format!("unknown error kind `{name}`"),
+                    Some("e.g. ECONNRESET, EPIPE, EOF, ETIMEDOUT, REQUEST_TIMEOUT"),
+                ),
+            }
+        }
+    }
+    rs
 }
 
 /// `[client.pool]`: a preset and its overrides.
@@ -710,7 +791,18 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             StrategyKey::Global => Strategy::Global,
             StrategyKey::PerInvocation => Strategy::PerInvocation,
             StrategyKey::Pool => Strategy::Pool,
+            StrategyKey::Http => Strategy::Http,
         };
+    }
+    if let Some(o) = dur(f.client.http_overhead) {
+        if cl.strategy != Strategy::Http {
+            p.add(
+                "client.http_overhead",
+                "`http_overhead` is used only with `strategy = \"http\"`",
+                Some("set `strategy = \"http\"` under [client]"),
+            );
+        }
+        cl.http_overhead = o;
     }
     if let Some(c) = dur(f.client.connect_cpu) {
         cl.connect_cpu = c;
@@ -721,6 +813,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     }
     if let Some(reqs) = &f.client.requests {
         cl.requests = requests(&mut p, "client.requests", reqs);
+    }
+    if let Some(r) = &f.client.retry {
+        cl.retry = retry_settings(&mut p, r);
     }
     if let Some(v) = f.client.autocommit {
         cl.autocommit = v;
@@ -765,6 +860,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         });
     }
     cl.pool = pool_settings(&mut p, &f, cfg.platform.timeout, cl.strategy);
+    if cl.strategy == Strategy::Http {
+        http_checks(&mut p, &f, &cl);
+    }
     if let Some(d) = dur(f.function.handler_rejects_after) {
         if cl.strategy != Strategy::Pool {
             p.add(
@@ -1227,5 +1325,107 @@ at = ["0s"]
         assert!(out.contains("outside RDS Proxy's range 1..100"), "{out}");
         assert!(out.contains("above max_connections_percent"), "{out}");
         assert!(out.contains("above RDS Proxy's maximum of 3600s"), "{out}");
+    }
+
+    #[test]
+    fn client_retry_defaults_and_overrides() {
+        let s = load(
+            "r.toml",
+            r#"
+[[client.requests]]
+name = "INCR n"
+op = "write"
+key = 1
+idempotent = true
+
+[client.retry]
+count = 2
+backoff = "50ms"
+backoff_max = "1s"
+on = ["ECONNRESET", "REQUEST_TIMEOUT"]
+
+[workload]
+at = ["0s"]
+"#,
+            &[],
+        )
+        .expect("loads");
+        let r = &s.config.client.retry;
+        assert_eq!(r.count, 2);
+        assert_eq!(r.backoff, SimDuration::from_millis(50));
+        assert_eq!(r.backoff_max, Some(SimDuration::from_secs(1)));
+        assert_eq!(
+            r.on,
+            vec![
+                thaw_sim::ErrorKind::Econnreset,
+                thaw_sim::ErrorKind::RequestTimeout
+            ]
+        );
+        assert!(s.config.client.requests[0].idempotent);
+        let d = load("d.toml", "[workload]\nat = [\"0s\"]\n", &[]).expect("loads");
+        assert_eq!(d.config.client.retry, thaw_sim::RetrySettings::default());
+        assert!(!d.config.client.requests[0].idempotent);
+    }
+
+    #[test]
+    fn client_retry_rejects_unknown_kinds_and_a_low_cap() {
+        let e = errors(
+            r#"
+[client.retry]
+count = 1
+backoff = "2s"
+backoff_max = "1s"
+on = ["ECONNRESET", "ENOPE", "FUNCTION_TIMEOUT"]
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        assert!(e.contains("unknown error kind `ENOPE`"), "{e}");
+        assert!(e.contains("FUNCTION_TIMEOUT cannot be retried"), "{e}");
+        assert!(e.contains("is below `backoff`"), "{e}");
+    }
+
+    #[test]
+    fn http_strategy_rejects_transactions_and_proxies() {
+        let e = errors(
+            r#"
+[client]
+strategy = "http"
+
+[[client.requests]]
+name = "BEGIN"
+op = "begin"
+
+[server]
+preset = "postgres"
+
+[proxy]
+preset = "pgbouncer"
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        assert!(e.contains("a transaction needs a connection"), "{e}");
+        assert!(e.contains("does not go through a `[proxy]`"), "{e}");
+        let e = errors(
+            r#"
+[client]
+http_overhead = "5ms"
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        assert!(e.contains("`http_overhead` is used only with"), "{e}");
+        let s = load(
+            "h.toml",
+            "[client]\nstrategy = \"http\"\nhttp_overhead = \"7ms\"\n\n[workload]\nat = [\"0s\"]\n",
+            &[],
+        )
+        .expect("loads");
+        assert_eq!(s.config.client.strategy, thaw_sim::Strategy::Http);
+        assert_eq!(s.config.client.http_overhead, SimDuration::from_millis(7));
     }
 }

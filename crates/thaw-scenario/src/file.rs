@@ -191,6 +191,8 @@ pub enum StrategyKey {
     PerInvocation,
     /// A client pool per environment (`[client.pool]`).
     Pool,
+    /// A connectionless HTTP API (Upstash REST): no connection kept.
+    Http,
 }
 
 /// A pool preset.
@@ -291,6 +293,26 @@ pub struct ClientSection {
     pub requests: Option<Vec<RequestSection>>,
     /// The pool of `strategy = "pool"`.
     pub pool: Option<PoolSection>,
+    /// `[client.retry]`: retries of failed requests.
+    pub retry: Option<RetrySection>,
+    /// Extra latency per request with `strategy = "http"` (default 5ms).
+    pub http_overhead: Option<Dur>,
+}
+
+/// `[client.retry]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    /// Retries after the first attempt (default 0 = none).
+    pub count: Option<u32>,
+    /// Delay before a retry (default "0s"); with `backoff_max`, the base
+    /// of an exponential backoff with full jitter.
+    pub backoff: Option<Dur>,
+    /// Cap of the exponential backoff with full jitter.
+    pub backoff_max: Option<Dur>,
+    /// Error kinds retried (default ECONNRESET, EPIPE, EOF, ETIMEDOUT,
+    /// REQUEST_TIMEOUT).
+    pub on: Option<Vec<String>>,
 }
 
 /// What a request does to the data.
@@ -326,6 +348,9 @@ pub struct RequestSection {
     /// The statement changes session state (SET, prepared statement,
     /// temporary table...): RDS Proxy pins the session.
     pub pin: Option<bool>,
+    /// Applying the request twice is harmless (default false): a retried
+    /// write applied twice is then not counted as a duplicate write.
+    pub idempotent: Option<bool>,
 }
 
 /// `[[handlers]]`: another function.

@@ -171,6 +171,14 @@ pub enum Strategy {
     /// request acquires a connection and releases it after the reply
     /// ([`ClientConfig::pool`]).
     Pool,
+    /// A connectionless HTTP API (Upstash REST/GraphQL, seed 002): no TCP
+    /// state is kept between requests and the server has no connection
+    /// limit; each request costs [`ClientConfig::http_overhead`] plus the
+    /// server's service time plus one round trip, and runs in its own short
+    /// autocommit session. Modelled without sockets (a timer): the
+    /// middlebox, the server's cores, connection limits and idle timeout do
+    /// not apply; the data model (stale reads, duplicate writes) does.
+    Http,
 }
 
 /// `[client.pool]`: the pool of [`Strategy::Pool`].
@@ -219,6 +227,9 @@ pub struct RequestSpec {
     /// temporary table, a session advisory lock...): RDS Proxy pins the
     /// client connection to its database connection (§2.6).
     pub pin: bool,
+    /// Applying the request twice is harmless (a retried write that was
+    /// already applied is not counted as a duplicate write).
+    pub idempotent: bool,
 }
 
 impl RequestSpec {
@@ -229,6 +240,7 @@ impl RequestSpec {
             timeout: None,
             op: RequestOp::Ping,
             pin: false,
+            idempotent: false,
         }
     }
 }
@@ -265,6 +277,47 @@ pub struct ClientConfig {
     pub connect_timeout: Option<SimDuration>,
     /// The pool, with [`Strategy::Pool`].
     pub pool: Option<PoolSettings>,
+    /// `[client.retry]`: how failed requests are retried.
+    pub retry: RetrySettings,
+    /// Extra latency of one request with [`Strategy::Http`] (seed 002:
+    /// "about 5 ms latency overhead").
+    pub http_overhead: SimDuration,
+}
+
+/// `[client.retry]`: the client retries a request that failed with one of
+/// the listed errors, on a new connection (seed 002; serverless-mysql,
+/// Go `database/sql` on `ErrBadConn`, ioredis `retryStrategy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Retries after the first attempt (0 = none).
+    pub count: u32,
+    /// Delay before each retry; with `backoff_max`, the base of an
+    /// exponential backoff with full jitter.
+    pub backoff: SimDuration,
+    /// Cap of the exponential backoff; `Some` = full jitter: each delay is
+    /// drawn uniformly from [0, min(backoff_max, backoff × 2^retry)] from
+    /// the RNG stream "client".
+    pub backoff_max: Option<SimDuration>,
+    /// Error kinds that are retried.
+    pub on: Vec<crate::report::ErrorKind>,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        use crate::report::ErrorKind;
+        RetrySettings {
+            count: 0,
+            backoff: SimDuration::ZERO,
+            backoff_max: None,
+            on: vec![
+                ErrorKind::Econnreset,
+                ErrorKind::Epipe,
+                ErrorKind::Eof,
+                ErrorKind::Etimedout,
+                ErrorKind::RequestTimeout,
+            ],
+        }
+    }
 }
 
 impl ClientConfig {
@@ -305,6 +358,8 @@ impl Default for ClientConfig {
             connect_cpu: SimDuration::from_micros(470),
             connect_timeout: None,
             pool: None,
+            retry: RetrySettings::default(),
+            http_overhead: SimDuration::from_millis(5),
         }
     }
 }

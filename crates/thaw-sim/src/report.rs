@@ -135,6 +135,10 @@ pub struct Outcome {
     pub function: u16,
     /// Reads that missed a write completed before they began.
     pub stale_reads: u64,
+    /// Non-idempotent writes of this invocation that the server applied
+    /// again because a retry resent them after an earlier attempt had
+    /// already been applied (one per extra application).
+    pub duplicate_writes: u64,
 }
 
 /// Per-invocation entry of the JSON report.
@@ -161,7 +165,7 @@ pub struct InvocationJson {
     /// Reads of this invocation that missed a write completed before they
     /// began.
     pub stale_reads: u64,
-    /// Duplicate writes caused by this invocation (no model produces them yet).
+    /// Non-idempotent writes of this invocation applied again by a retry.
     pub duplicate_writes: u64,
 }
 
@@ -178,7 +182,7 @@ impl From<&Outcome> for InvocationJson {
             latency_s: o.latency.as_secs_f64(),
             function: String::new(),
             stale_reads: o.stale_reads,
-            duplicate_writes: 0,
+            duplicate_writes: o.duplicate_writes,
         }
     }
 }
@@ -204,7 +208,7 @@ pub struct Metrics {
     pub zombie_connection_seconds: f64,
     /// Reads that missed a write completed before they began.
     pub stale_reads: u64,
-    /// Writes applied twice (no model produces them yet).
+    /// Non-idempotent writes applied again by a client retry.
     pub duplicate_writes: u64,
     /// Events processed.
     pub events: u64,
@@ -251,6 +255,7 @@ pub(crate) type Parts = (
     u64,
     BTreeMap<ErrorKind, u64>,
     Histogram<u64>,
+    u64,
 );
 
 /// Streams outcomes into metrics; keeps per-invocation rows only if asked.
@@ -260,6 +265,7 @@ pub struct Collector {
     invocations: u64,
     cold: u64,
     stale: u64,
+    duplicates: u64,
     errors: BTreeMap<ErrorKind, u64>,
     latency: Histogram<u64>,
 }
@@ -274,6 +280,7 @@ impl Collector {
             invocations: 0,
             cold: 0,
             stale: 0,
+            duplicates: 0,
             errors: BTreeMap::new(),
             // 1 ns .. ~1 h at 3 significant digits: fixed memory.
             latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
@@ -286,6 +293,7 @@ impl Collector {
         self.invocations += 1;
         self.cold += o.cold as u64;
         self.stale += o.stale_reads;
+        self.duplicates += o.duplicate_writes;
         if let Some(e) = o.error {
             *self.errors.entry(e).or_insert(0) += 1;
         }
@@ -309,6 +317,7 @@ impl Collector {
             self.stale,
             self.errors,
             self.latency,
+            self.duplicates,
         )
     }
 }
@@ -344,11 +353,20 @@ pub(crate) struct WorldTotals {
     pub proxy_pinned: u64,
     pub proxy_zombie_ns: u128,
     pub end: SimTime,
+    /// Duplicate writes applied after their invocation had ended (a retry
+    /// that was still in flight), per invocation id.
+    pub late_duplicates: BTreeMap<u64, u64>,
 }
 
 pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
-    let (mut rows, invocations, cold, stale, errors, hist) = c.into_parts();
+    let (mut rows, invocations, cold, stale, errors, hist, dups) = c.into_parts();
     rows.sort_by_key(|o| o.id);
+    for o in rows.iter_mut() {
+        if let Some(n) = w.late_duplicates.get(&o.id) {
+            o.duplicate_writes += n;
+        }
+    }
+    let duplicates = dups + w.late_duplicates.values().sum::<u64>();
     let q = |p: f64| {
         if hist.is_empty() {
             0.0
@@ -369,7 +387,7 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         server_connections_peak: w.server_peak,
         zombie_connection_seconds: w.zombie_ns as f64 / 1e9,
         stale_reads: stale,
-        duplicate_writes: 0,
+        duplicate_writes: duplicates,
         events: w.events,
         environments: w.environments,
         connections_opened: w.connections_opened,

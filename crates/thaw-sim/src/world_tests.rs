@@ -473,6 +473,7 @@ fn request_timeout() {
         timeout: Some(d(50 * MS)),
         op: crate::config::RequestOp::Ping,
         pin: false,
+        idempotent: false,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
@@ -1196,5 +1197,354 @@ mod pool_wiring {
         // Removed before the handler: the request goes on a new connection.
         assert!(r.outcomes.iter().all(|o| o.error.is_none()));
         assert_eq!(r.metrics.connections_opened, 2);
+    }
+}
+
+// ----- client retries and duplicate writes ---------------------------------
+
+mod retry {
+    use super::*;
+    use crate::config::{RequestOp, RetrySettings};
+
+    fn write_req(timeout: u64, idempotent: bool) -> RequestSpec {
+        RequestSpec {
+            name: "INCR n".into(),
+            timeout: Some(d(timeout)),
+            op: RequestOp::Write(7),
+            pin: false,
+            idempotent,
+        }
+    }
+
+    /// A firewall that forgets an established flow after `established` of
+    /// silence and drops untracked packets both ways.
+    fn firewall(established: u64) -> Option<NamedMiddlebox> {
+        Some(NamedMiddlebox {
+            name: "fw".into(),
+            config: MiddleboxConfig {
+                timeouts: StateTimeouts {
+                    established: d(established),
+                    ..StateTimeouts::uniform(d(120 * SEC))
+                },
+                untracked_from_client: Untracked::Drop,
+                untracked_from_server: Untracked::Drop,
+            },
+        })
+    }
+
+    /// Every write is applied after 3 s, when the firewall (2 s) has
+    /// forgotten the flow: every reply is lost and every attempt times out
+    /// after 5 s.
+    fn lost_replies(count: u32, idempotent: bool) -> SimConfig {
+        let mut cfg = base(&[0]);
+        cfg.platform.timeout = d(60 * SEC);
+        cfg.server.service_time = d(3 * SEC);
+        cfg.middlebox = firewall(2 * SEC);
+        cfg.client.requests = vec![write_req(5 * SEC, idempotent)];
+        cfg.client.retry = RetrySettings {
+            count,
+            ..RetrySettings::default()
+        };
+        cfg
+    }
+
+    /// inv-2 finds its warm connection's flow forgotten: RST (ECONNRESET).
+    fn reset_cfg(retry: RetrySettings) -> SimConfig {
+        let mut cfg = base(&[0, 30 * SEC]);
+        cfg.middlebox = Some(NamedMiddlebox {
+            name: "nat".into(),
+            config: MiddleboxConfig {
+                timeouts: StateTimeouts {
+                    established: d(10 * SEC),
+                    ..StateTimeouts::uniform(d(120 * SEC))
+                },
+                untracked_from_client: Untracked::Rst,
+                untracked_from_server: Untracked::Drop,
+            },
+        });
+        cfg.client.retry = retry;
+        cfg
+    }
+
+    #[test]
+    fn no_retry_by_default() {
+        let (r, rs) = run_traced(&reset_cfg(RetrySettings::default()));
+        assert_eq!(r.outcomes[1].error, Some(ErrorKind::Econnreset));
+        assert!(recs(&rs, "inv-2", "retry").is_empty());
+    }
+
+    #[test]
+    fn retry_reconnects_after_the_backoff_and_succeeds() {
+        let (r, rs) = run_traced(&reset_cfg(RetrySettings {
+            count: 2,
+            backoff: d(10 * MS),
+            ..RetrySettings::default()
+        }));
+        let o = &r.outcomes[1];
+        assert_eq!(o.error, None);
+        let retry = one(&rs, "inv-2", "retry");
+        assert_eq!(t(retry), 30 * SEC + 500 * US);
+        assert_eq!(u(retry, "attempt"), 2);
+        assert_eq!(s(retry, "error"), "ECONNRESET");
+        assert!(retry
+            .text
+            .starts_with("inv-2 retries GET (attempt 2 of 3) after ECONNRESET"));
+        // RST after one round trip to the NAT, the backoff, then a new
+        // connection: connect CPU, handshake, request.
+        assert_eq!(
+            o.latency,
+            d(500 * US + 10 * MS + CPU_128 + CONNECT_AND_REQUEST)
+        );
+        assert_eq!(r.metrics.connections_opened, 2);
+        assert_eq!(o.duplicate_writes, 0);
+    }
+
+    #[test]
+    fn errors_not_listed_are_not_retried() {
+        let (r, rs) = run_traced(&reset_cfg(RetrySettings {
+            count: 2,
+            on: vec![ErrorKind::Etimedout],
+            ..RetrySettings::default()
+        }));
+        assert_eq!(r.outcomes[1].error, Some(ErrorKind::Econnreset));
+        assert!(recs(&rs, "inv-2", "retry").is_empty());
+    }
+
+    #[test]
+    fn retry_count_bounds_the_attempts() {
+        let mut cfg = base(&[0]);
+        cfg.server.service_time = d(SEC);
+        cfg.client.requests = vec![RequestSpec {
+            timeout: Some(d(50 * MS)),
+            ..RequestSpec::ping("GET foo")
+        }];
+        cfg.client.retry = RetrySettings {
+            count: 2,
+            ..RetrySettings::default()
+        };
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!(o.error, Some(ErrorKind::RequestTimeout));
+        let retries = recs(&rs, "inv-1", "retry");
+        assert_eq!(retries.len(), 2);
+        assert_eq!(u(retries[1], "attempt"), 3);
+        // Three attempts, each on a new connection with a 0 s backoff.
+        assert_eq!(o.latency, d(INIT + 3 * (CPU_128 + RTT + 50 * MS)));
+        assert_eq!(r.metrics.connections_opened, 3);
+        // A stale timer of an earlier attempt never ends a later one.
+        assert_eq!(recs(&rs, "inv-1", "outcome").len(), 1);
+    }
+
+    #[test]
+    fn jittered_backoff_is_deterministic_and_bounded() {
+        let mut cfg = base(&[0]);
+        cfg.server.service_time = d(SEC);
+        cfg.client.requests = vec![RequestSpec {
+            timeout: Some(d(50 * MS)),
+            ..RequestSpec::ping("GET foo")
+        }];
+        cfg.client.retry = RetrySettings {
+            count: 4,
+            backoff: d(100 * MS),
+            backoff_max: Some(d(300 * MS)),
+            ..RetrySettings::default()
+        };
+        let draws = |cfg: &SimConfig| -> Vec<u64> {
+            let (_, rs) = run_traced(cfg);
+            recs(&rs, "inv-1", "retry")
+                .iter()
+                .map(|r| u(r, "backoff_ns"))
+                .collect()
+        };
+        let a = draws(&cfg);
+        assert_eq!(a, draws(&cfg));
+        assert_eq!(a.len(), 4);
+        for (i, b) in a.iter().enumerate() {
+            let cap = ((100 * MS) << i).min(300 * MS);
+            assert!(*b <= cap, "retry {i}: backoff {b} above {cap}");
+        }
+        cfg.seed += 1;
+        assert_ne!(a, draws(&cfg));
+    }
+
+    #[test]
+    fn pool_retry_releases_the_broken_connection_and_acquires_again() {
+        let mut cfg = reset_cfg(RetrySettings {
+            count: 1,
+            ..RetrySettings::default()
+        });
+        cfg.workload = WorkloadConfig::At(vec![d(0), d(5 * SEC)]);
+        if let Some(mb) = cfg.middlebox.as_mut() {
+            mb.config.timeouts.established = d(2 * SEC);
+        }
+        cfg.client.strategy = Strategy::Pool;
+        cfg.client.pool = Some(crate::PoolSettings {
+            preset: "pg-pool".into(),
+            config: crate::PoolConfig::pg_pool(),
+            close_after_invocation: false,
+            reset_at_start: false,
+        });
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[1];
+        assert_eq!(o.error, None, "{o:?}");
+        let retry = one(&rs, "inv-2", "retry");
+        assert_eq!(s(retry, "error"), "ECONNRESET");
+        // Two acquires: the first gets the pooled connection the NAT forgot,
+        // the second a new one.
+        assert_eq!(recs(&rs, "inv-2", "pool_acquire").len(), 2);
+        assert_eq!(r.metrics.connections_opened, 2);
+    }
+
+    #[test]
+    fn write_applied_twice_is_one_duplicate() {
+        let (r, rs) = run_traced(&lost_replies(1, false));
+        let o = &r.outcomes[0];
+        // Both replies are lost: the invocation fails after its retry.
+        assert_eq!(o.error, Some(ErrorKind::RequestTimeout));
+        assert_eq!(o.duplicate_writes, 1);
+        assert_eq!(r.metrics.duplicate_writes, 1);
+        let dup = one(&rs, "inv-1", "duplicate_write");
+        assert_eq!(u(dup, "key"), 7);
+        assert!(dup.text.starts_with("DUPLICATE WRITE: key 7 applied twice"));
+    }
+
+    #[test]
+    fn each_extra_application_counts_once() {
+        let (r, rs) = run_traced(&lost_replies(2, false));
+        assert_eq!(r.outcomes[0].duplicate_writes, 2);
+        assert_eq!(r.metrics.duplicate_writes, 2);
+        assert_eq!(recs(&rs, "inv-1", "duplicate_write").len(), 2);
+    }
+
+    #[test]
+    fn idempotent_write_applied_twice_is_not_counted() {
+        let (r, rs) = run_traced(&lost_replies(1, true));
+        assert_eq!(r.outcomes[0].duplicate_writes, 0);
+        assert_eq!(r.metrics.duplicate_writes, 0);
+        assert!(recs(&rs, "inv-1", "duplicate_write").is_empty());
+        assert_eq!(recs(&rs, "inv-1", "idempotent_reapplied").len(), 1);
+    }
+
+    #[test]
+    fn without_retries_nothing_is_tracked() {
+        let (r, rs) = run_traced(&lost_replies(0, false));
+        assert_eq!(r.outcomes[0].error, Some(ErrorKind::RequestTimeout));
+        assert_eq!(r.metrics.duplicate_writes, 0);
+        assert!(recs(&rs, "inv-1", "retry").is_empty());
+    }
+
+    #[test]
+    fn duplicate_applied_after_the_invocation_ended_is_still_its_own() {
+        // Request timeout 2 s < service 3 s, and the firewall (1 s) drops
+        // the client's FINs, so the server still applies both writes; the
+        // retry's is applied after the invocation has given up: it still
+        // counts for that invocation.
+        let mut cfg = base(&[0]);
+        cfg.platform.timeout = d(60 * SEC);
+        cfg.server.service_time = d(3 * SEC);
+        cfg.middlebox = firewall(SEC);
+        cfg.client.requests = vec![write_req(2 * SEC, false)];
+        cfg.client.retry = RetrySettings {
+            count: 1,
+            ..RetrySettings::default()
+        };
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!(o.error, Some(ErrorKind::RequestTimeout));
+        assert_eq!(o.duplicate_writes, 1);
+        assert_eq!(r.metrics.duplicate_writes, 1);
+        let dup = one(&rs, "inv-1", "duplicate_write");
+        assert!(t(dup) > one(&rs, "inv-1", "outcome").t.as_nanos());
+    }
+}
+
+// ----- connectionless HTTP access ------------------------------------------
+
+mod http {
+    use super::*;
+    use crate::config::{RequestOp, RetrySettings};
+
+    fn http_cfg(arrivals: &[u64]) -> SimConfig {
+        let mut cfg = base(arrivals);
+        cfg.client.strategy = Strategy::Http;
+        cfg
+    }
+
+    #[test]
+    fn each_request_costs_overhead_service_and_one_round_trip() {
+        let mut cfg = http_cfg(&[0, 30 * SEC]);
+        cfg.client.requests = vec![RequestSpec::ping("GET a"), RequestSpec::ping("GET b")];
+        let (r, rs) = run_traced(&cfg);
+        let per_request = 5 * MS + SERVICE + RTT;
+        // No connect CPU, no handshake: the cold start and two requests.
+        assert_eq!(r.outcomes[0].latency, d(INIT + 2 * per_request));
+        assert_eq!(r.outcomes[1].latency, d(2 * per_request));
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+        assert_eq!(r.metrics.connections_opened, 0);
+        assert_eq!(r.metrics.server_connections_peak, 0);
+        assert_eq!(recs(&rs, "inv-1", "reply").len(), 2);
+        cfg.client.http_overhead = d(20 * MS);
+        let (r, _) = run_traced(&cfg);
+        assert_eq!(r.outcomes[1].latency, d(2 * (20 * MS + SERVICE + RTT)));
+    }
+
+    #[test]
+    fn no_connection_limit_and_nothing_goes_stale_across_a_freeze() {
+        let mut cfg = http_cfg(&[0, 0, 0, 100 * SEC]);
+        cfg.server.max_connections = 1;
+        cfg.server.idle_timeout = Some(d(5 * SEC));
+        let (r, _) = run_traced(&cfg);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()), "{r:?}");
+        assert_eq!(r.metrics.server_rejected, 0);
+    }
+
+    #[test]
+    fn writes_and_reads_go_through_the_data_model() {
+        // As pymysql-replica-lag: a write at 10 s, reads routed to a replica
+        // that lags 5 s at 12 s (misses it) and 20 s (sees it).
+        let mut cfg = http_cfg(&[12 * SEC, 20 * SEC]);
+        cfg.client.requests = vec![RequestSpec {
+            op: RequestOp::Read(1),
+            ..RequestSpec::ping("GET k")
+        }];
+        cfg.client.handlers = vec![crate::HandlerSpec {
+            name: "create".into(),
+            requests: vec![RequestSpec {
+                op: RequestOp::Write(1),
+                ..RequestSpec::ping("SET k")
+            }],
+        }];
+        cfg.workload =
+            WorkloadConfig::Mixed(vec![(d(10 * SEC), 1), (d(12 * SEC), 0), (d(20 * SEC), 0)]);
+        cfg.server.replicas = vec![d(5 * SEC)];
+        cfg.client.read_routing = thaw_db::ReadRouting::Replica(0);
+        let (r, _) = run_traced(&cfg);
+        let stale: Vec<u64> = r.outcomes.iter().map(|o| o.stale_reads).collect();
+        assert_eq!(stale, vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn a_retried_http_write_that_was_applied_is_a_duplicate() {
+        // The request timeout (3 ms) is shorter than one call (~6.1 ms):
+        // the server applies both attempts although the client gave up on
+        // each.
+        let mut cfg = http_cfg(&[0]);
+        cfg.client.requests = vec![RequestSpec {
+            timeout: Some(d(3 * MS)),
+            op: RequestOp::Write(1),
+            ..RequestSpec::ping("INCR n")
+        }];
+        cfg.client.retry = RetrySettings {
+            count: 1,
+            ..RetrySettings::default()
+        };
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!(o.error, Some(ErrorKind::RequestTimeout));
+        assert_eq!(o.duplicate_writes, 1);
+        assert_eq!(r.metrics.duplicate_writes, 1);
+        assert_eq!(recs(&rs, "inv-1", "retry").len(), 1);
+        // A late reply of the first attempt does not end the second.
+        assert_eq!(o.latency, d(INIT + 6 * MS));
     }
 }

@@ -27,6 +27,19 @@ impl World<'_> {
             self.pool_advance(env, nreq);
             return;
         }
+        if self.cfg.client.strategy == Strategy::Http {
+            let step = self.envs[(env - 1) as usize]
+                .inv
+                .as_ref()
+                .expect("advance without invocation")
+                .step;
+            if step >= nreq {
+                self.finish(env, None, None);
+            } else {
+                self.send_http(env);
+            }
+            return;
+        }
         let e = &self.envs[(env - 1) as usize];
         let inv = e.inv.as_ref().expect("advance without invocation");
         if inv.step >= nreq {
@@ -48,6 +61,7 @@ impl World<'_> {
         }
         let seq = inv.seq;
         let id = inv.id;
+        let attempt = inv.retries;
         let cost = self.connect_cpu();
         self.envs[(env - 1) as usize]
             .inv
@@ -55,7 +69,7 @@ impl World<'_> {
             .expect("inv")
             .phase = Phase::ConnectCpu;
         if let Some(t) = self.cfg.client.connect_timeout {
-            self.schedule(now + t, Ev::ConnectTimeout { env, seq });
+            self.schedule(now + t, Ev::ConnectTimeout { env, seq, attempt });
         }
         if self.wants(Level::Timeline) {
             self.emit(
@@ -129,9 +143,9 @@ impl World<'_> {
 
     pub(super) fn send_request(&mut self, env: u32, s: SockRef) {
         let now = self.q.now();
-        let (id, seq, step, func) = {
+        let (id, seq, step, func, attempt) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
-            (inv.id, inv.seq, inv.step, inv.func)
+            (inv.id, inv.seq, inv.step, inv.func, inv.retries)
         };
         let spec = self.cfg.client.requests_of(func)[step].clone();
         let mut out = self.buf();
@@ -179,7 +193,25 @@ impl World<'_> {
                     );
                 }
                 if let Some(t) = spec.timeout {
-                    self.schedule(now + t, Ev::RequestTimeout { env, seq, step });
+                    self.schedule(
+                        now + t,
+                        Ev::RequestTimeout {
+                            env,
+                            seq,
+                            step,
+                            attempt,
+                        },
+                    );
+                }
+                if self.cfg.client.retry.count > 0 {
+                    if let (crate::config::RequestOp::Write(_), Some(ls)) = (spec.op, self.sock(s))
+                    {
+                        let key = (ls.tcb.local(), ls.tcb.remote());
+                        self.write_ids
+                            .entry(key)
+                            .or_default()
+                            .push_back((id, step, func));
+                    }
                 }
                 self.apply(s, out);
             }
@@ -192,6 +224,142 @@ impl World<'_> {
                 );
             }
         }
+    }
+
+    /// `strategy = "http"`: sends the current request as one HTTP call (no
+    /// socket is modelled). It reaches the server after one way plus the
+    /// HTTP overhead, runs for the service time, and the reply takes one
+    /// way back: overhead + service time + one round trip.
+    fn send_http(&mut self, env: u32) {
+        let now = self.q.now();
+        let (id, seq, step, func, attempt) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
+            (inv.id, inv.seq, inv.step, inv.func, inv.retries)
+        };
+        let spec = self.cfg.client.requests_of(func)[step].clone();
+        let token = match spec.op {
+            crate::config::RequestOp::Read(key) => {
+                Some((self.detector.read_invoked(key, now, env as u64, id), key))
+            }
+            _ => None,
+        };
+        {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            inv.read = token;
+            inv.sent_at = now;
+            inv.phase = Phase::AwaitReply;
+        }
+        let overhead = self.cfg.client.http_overhead;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "request",
+                vec![
+                    ("request", spec.name.as_str().into()),
+                    ("transport", "http".into()),
+                ],
+                format!(
+                    "inv-{id} sends {} over HTTP (no connection kept; {overhead} of HTTP overhead)",
+                    spec.name
+                ),
+            );
+        }
+        if let Some(t) = spec.timeout {
+            self.schedule(
+                now + t,
+                Ev::RequestTimeout {
+                    env,
+                    seq,
+                    step,
+                    attempt,
+                },
+            );
+        }
+        let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
+        let at = now + one_way + overhead + self.cfg.server.service_time;
+        self.schedule(
+            at,
+            Ev::HttpApply {
+                env,
+                seq,
+                id,
+                func,
+                step,
+                attempt,
+            },
+        );
+    }
+
+    /// `strategy = "http"`: the server runs the request in a short
+    /// autocommit session of its own and answers (even if the client has
+    /// given up: the server cannot know).
+    pub(super) fn on_http_apply(&mut self, env: u32, seq: u64, w: WriteId, attempt: u32) {
+        self.effect();
+        let now = self.q.now();
+        let (id, step, func) = w;
+        let op = self.cfg.client.requests_of(func)[step].op;
+        let session = self.cluster.open(
+            now,
+            thaw_db::SessionConfig {
+                autocommit: true,
+                isolation: self.cfg.client.isolation,
+            },
+        );
+        let value = self.apply_op(now, session, encode_request(op, false));
+        self.cluster.close(now, session);
+        if let crate::config::RequestOp::Write(key) = op {
+            let committed = decode_version(value).is_some_and(|v| v != thaw_db::UNCOMMITTED);
+            if self.cfg.client.retry.count > 0 && committed {
+                self.write_applied((id, step, func), key);
+            }
+        }
+        let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
+        self.schedule(
+            now + one_way,
+            Ev::HttpReply {
+                env,
+                seq,
+                step,
+                attempt,
+                value,
+            },
+        );
+    }
+
+    /// `strategy = "http"`: a reply reaches the function; ignored unless it
+    /// answers the attempt the invocation still waits for.
+    pub(super) fn on_http_reply(
+        &mut self,
+        env: u32,
+        seq: u64,
+        step: usize,
+        attempt: u32,
+        value: u64,
+    ) {
+        if !self.inv_matches(env, seq) {
+            return;
+        }
+        let (id, func) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            if inv.step != step || inv.retries != attempt || inv.phase != Phase::AwaitReply {
+                return;
+            }
+            inv.step += 1;
+            (inv.id, inv.func)
+        };
+        self.reply_effects(env, func, step, value);
+        if self.wants(Level::Timeline) {
+            let name = self.cfg.client.requests_of(func)[step].name.clone();
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "reply",
+                vec![("request", name.as_str().into())],
+                format!("inv-{id} {name}: reply received"),
+            );
+        }
+        self.advance(env);
     }
 
     /// A socket event reaches an environment's code (now, or at thaw).
@@ -364,6 +532,9 @@ impl World<'_> {
     }
 
     pub(super) fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
+        if self.try_retry(env, kind, &detail) {
+            return;
+        }
         // A pooled connection in use goes back to the pool as broken.
         self.pool_release_held(env, true);
         if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
@@ -371,6 +542,142 @@ impl World<'_> {
             self.app_close(s, "closed by the client after the error");
         }
         self.finish(env, Some(kind), Some(detail));
+    }
+
+    /// `[client.retry]`: if the failed request may be retried, drops the
+    /// broken connection as after an error (global and per-invocation: the
+    /// next attempt opens a new one; pool: released as broken, acquired
+    /// again), waits for the backoff and resends the same request. Returns
+    /// whether it retries.
+    fn try_retry(&mut self, env: u32, kind: ErrorKind, detail: &str) -> bool {
+        let rc = &self.cfg.client.retry;
+        if rc.count == 0 || !rc.on.contains(&kind) || kind == ErrorKind::FunctionTimeout {
+            return false;
+        }
+        let (count, base, cap) = (rc.count, rc.backoff, rc.backoff_max);
+        let Some(inv) = self.envs[(env - 1) as usize].inv.as_ref() else {
+            return false;
+        };
+        // Only a request in progress is retried (not the handler's own
+        // failure, nor an error seen while draining the event loop).
+        let in_request = matches!(
+            inv.phase,
+            Phase::ConnectCpu
+                | Phase::Connecting
+                | Phase::Handshake
+                | Phase::AwaitReply
+                | Phase::PoolWait
+        );
+        if !in_request || inv.retries >= count {
+            return false;
+        }
+        let (id, seq, step, func, retry) = (inv.id, inv.seq, inv.step, inv.func, inv.retries + 1);
+        self.pool_release_held(env, true);
+        if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+            self.envs[(env - 1) as usize].tx_keys.clear();
+            self.app_close(s, "closed by the client after the error, before retrying");
+        }
+        let delay = match cap {
+            None => base,
+            Some(cap) => {
+                // Full jitter: uniform in [0, min(cap, base × 2^(retry-1))].
+                let exp = base
+                    .as_nanos()
+                    .saturating_mul(1u64 << (retry - 1).min(62))
+                    .min(cap.as_nanos());
+                SimDuration::from_nanos(self.client_rng.random_range(0..=exp))
+            }
+        };
+        let now = self.q.now();
+        {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            inv.retries = retry;
+            if let Some((token, _)) = inv.read.take() {
+                self.detector.read_abandoned(token);
+            }
+            inv.waiter = None;
+            // Waiting out the backoff: the handler's code is suspended.
+            inv.phase = Phase::Work;
+        }
+        if self.wants(Level::Timeline) {
+            let name = self.cfg.client.requests_of(func)[step].name.clone();
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "retry",
+                vec![
+                    ("request", name.as_str().into()),
+                    ("attempt", (retry + 1).into()),
+                    ("error", kind.name().into()),
+                    ("backoff_ns", delay.as_nanos().into()),
+                ],
+                format!(
+                    "inv-{id} retries {name} (attempt {} of {}) after {kind} ({detail}); backoff {delay}",
+                    retry + 1,
+                    count + 1
+                ),
+            );
+        }
+        self.schedule(now + delay, Ev::WorkFinished { env, seq });
+        true
+    }
+
+    /// The server applied a tracked write request (`[client.retry]`): a
+    /// second application of the same (invocation, request) write that is
+    /// not idempotent is a duplicate write of that invocation.
+    pub(super) fn write_applied(&mut self, w: WriteId, key: u64) {
+        let n = {
+            let n = self.write_apps.entry(w).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n < 2 {
+            return;
+        }
+        let (inv_id, step, func) = w;
+        let idempotent = self
+            .cfg
+            .client
+            .requests_of(func)
+            .get(step)
+            .is_some_and(|r| r.idempotent);
+        if !idempotent {
+            match self
+                .envs
+                .iter_mut()
+                .filter_map(|e| e.inv.as_mut())
+                .find(|i| i.id == inv_id)
+            {
+                Some(inv) => inv.duplicate_writes += 1,
+                None => *self.late_duplicates.entry(inv_id).or_insert(0) += 1,
+            }
+        }
+        if self.wants(Level::Timeline) {
+            let times = match n {
+                2 => "twice".to_string(),
+                n => format!("{n} times"),
+            };
+            let text = if idempotent {
+                format!(
+                    "inv-{inv_id} write of key {key} applied {times}: idempotent, so harmless (not a duplicate write)"
+                )
+            } else {
+                format!(
+                    "DUPLICATE WRITE: key {key} applied {times} by inv-{inv_id} (the first attempt reached the server before the connection failed)"
+                )
+            };
+            self.emit(
+                Level::Timeline,
+                format!("inv-{inv_id}"),
+                if idempotent {
+                    "idempotent_reapplied"
+                } else {
+                    "duplicate_write"
+                },
+                vec![("key", key.into()), ("applications", (n as u64).into())],
+                text,
+            );
+        }
     }
 
     /// What a reply means for the data: a read's result goes to the
@@ -487,6 +794,7 @@ impl World<'_> {
             latency,
             function: inv.func,
             stale_reads: inv.stale_reads,
+            duplicate_writes: inv.duplicate_writes,
         });
         self.use_seq += 1;
         let key = self.use_seq;

@@ -228,6 +228,10 @@ struct Inv {
     waiter: Option<thaw_client::WaiterId>,
     /// The pooled connection this invocation holds.
     held: Option<thaw_client::ConnId>,
+    /// Retries of the current request so far (`[client.retry]`).
+    retries: u32,
+    /// Non-idempotent writes of this invocation applied again by a retry.
+    duplicate_writes: u64,
 }
 
 struct Env {
@@ -326,6 +330,8 @@ enum Ev {
         env: u32,
         seq: u64,
         step: usize,
+        /// Which attempt of the request armed it.
+        attempt: u32,
     },
     Deliver {
         seg: Segment,
@@ -350,6 +356,8 @@ enum Ev {
     ConnectTimeout {
         env: u32,
         seq: u64,
+        /// Which attempt of the request armed it.
+        attempt: u32,
     },
     HandshakeTimeout {
         conn: ConnRef,
@@ -388,6 +396,23 @@ enum Ev {
     HandlerRejects {
         env: u32,
         seq: u64,
+    },
+    /// `strategy = "http"`: the server runs a request (no connection).
+    HttpApply {
+        env: u32,
+        seq: u64,
+        id: u64,
+        func: u16,
+        step: usize,
+        attempt: u32,
+    },
+    /// `strategy = "http"`: the reply reaches the function.
+    HttpReply {
+        env: u32,
+        seq: u64,
+        step: usize,
+        attempt: u32,
+        value: u64,
     },
 }
 
@@ -458,7 +483,22 @@ struct World<'t> {
     sock_bufs: Vec<Vec<SockRef>>,
     connections_opened: u64,
     connections_closed: u64,
+    /// Jitter of the client's retry backoff.
+    client_rng: SimRng,
+    /// Writes sent and not yet applied by the server, per client
+    /// connection (local, remote), in send order: how the omniscient world
+    /// knows which invocation's request the server applies (only with
+    /// `[client.retry]`).
+    write_ids: BTreeMap<(Addr, Addr), VecDeque<WriteId>>,
+    /// Applications of each tracked write, per (invocation, request step).
+    write_apps: BTreeMap<WriteId, u32>,
+    /// Duplicate writes applied after their invocation had ended.
+    late_duplicates: BTreeMap<u64, u64>,
 }
+
+/// A write request as the client sent it: (invocation id, request step,
+/// function).
+type WriteId = (u64, usize, u16);
 
 impl<'t> World<'t> {
     fn new(cfg: SimConfig, trace: &'t mut dyn TraceSink, keep_rows: bool) -> Self {
@@ -519,6 +559,10 @@ impl<'t> World<'t> {
             sock_bufs: Vec::new(),
             connections_opened: 0,
             connections_closed: 0,
+            client_rng: rngs.stream("client"),
+            write_ids: BTreeMap::new(),
+            write_apps: BTreeMap::new(),
+            late_duplicates: BTreeMap::new(),
             cfg,
         }
     }
@@ -669,10 +713,16 @@ impl<'t> World<'t> {
                     self.on_function_timeout(env);
                 }
             }
-            Ev::RequestTimeout { env, seq, step } => {
+            Ev::RequestTimeout {
+                env,
+                seq,
+                step,
+                attempt,
+            } => {
                 if self.inv_matches(env, seq) {
                     let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
-                    if inv.step == step && inv.phase == Phase::AwaitReply {
+                    if inv.step == step && inv.retries == attempt && inv.phase == Phase::AwaitReply
+                    {
                         let spec = &self.cfg.client.requests_of(inv.func)[step];
                         let name = spec.name.clone();
                         let t = spec.timeout.unwrap_or_default();
@@ -691,8 +741,13 @@ impl<'t> World<'t> {
             Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
             Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
             Ev::WorkDone { work } => self.on_work_done(work),
-            Ev::ConnectTimeout { env, seq } => {
-                if self.inv_matches(env, seq) {
+            Ev::ConnectTimeout { env, seq, attempt } => {
+                if self.inv_matches(env, seq)
+                    && self.envs[(env - 1) as usize]
+                        .inv
+                        .as_ref()
+                        .is_some_and(|i| i.retries == attempt)
+                {
                     self.on_connect_timeout(env);
                 }
             }
@@ -708,6 +763,21 @@ impl<'t> World<'t> {
                     self.on_handler_rejects(env);
                 }
             }
+            Ev::HttpApply {
+                env,
+                seq,
+                id,
+                func,
+                step,
+                attempt,
+            } => self.on_http_apply(env, seq, (id, step, func), attempt),
+            Ev::HttpReply {
+                env,
+                seq,
+                step,
+                attempt,
+                value,
+            } => self.on_http_reply(env, seq, step, attempt, value),
         }
     }
 
@@ -737,6 +807,11 @@ impl<'t> World<'t> {
             last_note: None,
             peer: None,
         };
+        if !self.write_ids.is_empty() {
+            // A new connection on this 4-tuple: the old one's writes that
+            // never reached the server application never will.
+            self.write_ids.remove(&key);
+        }
         let s = self.socks.insert(live);
         self.demux.insert(key, s);
         s
@@ -819,6 +894,7 @@ impl<'t> World<'t> {
             proxy_pinned: px.map(|p| p.pinned).unwrap_or(0),
             proxy_zombie_ns: px.map(|p| p.zombie_ns).unwrap_or(0),
             end,
+            late_duplicates: std::mem::take(&mut self.late_duplicates),
         };
         report::finish(self.collector, totals)
     }

@@ -45,6 +45,8 @@ impl World<'_> {
                     sent_at: now,
                     waiter: None,
                     held: None,
+                    retries: 0,
+                    duplicate_writes: 0,
                 });
             }
             if was == EnvState::Frozen {
@@ -99,6 +101,7 @@ impl World<'_> {
                 latency: SimDuration::ZERO,
                 function: func,
                 stale_reads: 0,
+                duplicate_writes: 0,
             });
             return;
         }
@@ -125,6 +128,8 @@ impl World<'_> {
                 sent_at: now,
                 waiter: None,
                 held: None,
+                retries: 0,
+                duplicate_writes: 0,
             }),
             deferred_kernel: Vec::new(),
             deferred_app: Vec::new(),
@@ -341,7 +346,7 @@ impl World<'_> {
     pub(super) fn on_function_timeout(&mut self, env: u32) {
         self.effect();
         let now = self.q.now();
-        let (id, arrival, cold, func, stale, read) = {
+        let (id, arrival, cold, func, stale, read, dups) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
             (
                 inv.id,
@@ -350,6 +355,7 @@ impl World<'_> {
                 inv.func,
                 inv.stale_reads,
                 inv.read,
+                inv.duplicate_writes,
             )
         };
         if let Some((token, _)) = read {
@@ -377,6 +383,7 @@ impl World<'_> {
             latency: now.saturating_since(arrival),
             function: func,
             stale_reads: stale,
+            duplicate_writes: dups,
         });
         self.discard_env(env);
     }

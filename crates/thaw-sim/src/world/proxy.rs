@@ -633,6 +633,9 @@ impl World<'_> {
             cl.inflight = Some(p);
             (p, b)
         };
+        if !self.write_ids.is_empty() && decode_request(p).0 == OP_WRITE {
+            self.proxy_carry_write_id(c, b);
+        }
         if request_pins(p) {
             self.proxy_pin(c, b);
         }
@@ -642,6 +645,31 @@ impl World<'_> {
         if let Err(e) = self.proxy_send(s, p) {
             let why = format!("write failed with {}", e.name());
             self.proxy_backend_lost(b, &why);
+        }
+    }
+
+    /// `[client.retry]` bookkeeping: the write the client sent (identified
+    /// by its connection to the proxy) now travels on the backend's
+    /// connection to the server.
+    fn proxy_carry_write_id(&mut self, c: ClientRef, b: BackendRef) {
+        let Some(cs) = self.px().clients.get(c).map(|cl| cl.sock) else {
+            return;
+        };
+        let Some(bs) = self.px().backends.get(b).map(|be| be.sock) else {
+            return;
+        };
+        let (Some(ck), Some(bk)) = (
+            self.sock(cs).map(|l| (l.tcb.remote(), l.tcb.local())),
+            self.sock(bs).map(|l| (l.tcb.local(), l.tcb.remote())),
+        ) else {
+            return;
+        };
+        let id = self.write_ids.get_mut(&ck).and_then(|q| q.pop_front());
+        if self.write_ids.get(&ck).is_some_and(|q| q.is_empty()) {
+            self.write_ids.remove(&ck);
+        }
+        if let Some(id) = id {
+            self.write_ids.entry(bk).or_default().push_back(id);
         }
     }
 

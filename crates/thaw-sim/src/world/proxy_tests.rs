@@ -44,6 +44,7 @@ fn req(name: &str, op: RequestOp, pin: bool) -> RequestSpec {
         timeout: None,
         op,
         pin,
+        idempotent: false,
     }
 }
 
@@ -450,4 +451,43 @@ fn the_middlebox_stays_between_the_functions_and_the_proxy() {
         .iter()
         .all(|f| f.text.contains("rds-proxy:") && !f.text.contains("server:")));
     assert!(recs(&rs, "rds-proxy", "proxy_backend_lost").is_empty());
+}
+
+#[test]
+fn retried_write_through_the_proxy_is_a_duplicate() {
+    // The firewall between the function and the proxy forgets the flow
+    // after 2 s; the server takes 3 s per request: the reply to the first
+    // attempt is dropped, the client times out (5 s) and retries on a new
+    // connection to the proxy, which forwards the write again.
+    use thaw_net::{MiddleboxConfig, StateTimeouts, Untracked};
+    let mut cfg = pgb(&[0], PgBouncerConfig::default());
+    cfg.platform.timeout = d(60 * SEC);
+    cfg.server.service_time = d(3 * SEC);
+    cfg.middlebox = Some(crate::NamedMiddlebox {
+        name: "fw".into(),
+        config: MiddleboxConfig {
+            timeouts: StateTimeouts {
+                established: d(2 * SEC),
+                ..StateTimeouts::uniform(d(120 * SEC))
+            },
+            untracked_from_client: Untracked::Drop,
+            untracked_from_server: Untracked::Drop,
+        },
+    });
+    cfg.client.requests = vec![RequestSpec {
+        timeout: Some(d(5 * SEC)),
+        op: RequestOp::Write(4),
+        ..RequestSpec::ping("INSERT")
+    }];
+    cfg.client.retry = crate::RetrySettings {
+        count: 1,
+        ..crate::RetrySettings::default()
+    };
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[0].duplicate_writes, 1, "{:?}", r.outcomes[0]);
+    assert_eq!(r.metrics.duplicate_writes, 1);
+    assert_eq!(
+        rs.iter().filter(|r| r.event == "duplicate_write").count(),
+        1
+    );
 }

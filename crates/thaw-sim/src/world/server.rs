@@ -447,7 +447,7 @@ impl World<'_> {
     }
 
     /// Runs a request's operation on the data; returns the reply's value.
-    fn apply_op(&mut self, now: SimTime, session: thaw_db::SessionId, p: u64) -> u64 {
+    pub(super) fn apply_op(&mut self, now: SimTime, session: thaw_db::SessionId, p: u64) -> u64 {
         let (code, key) = decode_request(p);
         let commit = |r: Option<thaw_db::CommitRecord>| encode_version(r.map(|c| c.version));
         match code {
@@ -573,7 +573,27 @@ impl World<'_> {
         let s = conn.sock;
         let session = conn.session;
         let op = conn.ops.pop_front().unwrap_or(MSG_REQUEST);
+        let peer = conn.peer;
         let value = self.apply_op(now, session, op);
+        if !self.write_ids.is_empty() && msg_kind(op) == MSG_REQUEST {
+            let (code, key) = decode_request(op);
+            if code == OP_WRITE {
+                let conn_key = (peer, self.server_addr);
+                let w = self
+                    .write_ids
+                    .get_mut(&conn_key)
+                    .and_then(|q| q.pop_front());
+                if self.write_ids.get(&conn_key).is_some_and(|q| q.is_empty()) {
+                    self.write_ids.remove(&conn_key);
+                }
+                // Applied = committed now (autocommit); a write inside a
+                // transaction is applied by its COMMIT (not tracked).
+                let committed = decode_version(value).is_some_and(|v| v != thaw_db::UNCOMMITTED);
+                if let (Some(w), true) = (w, committed) {
+                    self.write_applied(w, key);
+                }
+            }
+        }
         // The transaction status rides on every reply; only a proxy reads it.
         let in_tx = self.proxy.is_some()
             && self

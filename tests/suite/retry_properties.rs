@@ -1,0 +1,187 @@
+//! Property tests of client retries (`[client.retry]`) over random
+//! failure-inducing configurations: slow servers, request timeouts shorter
+//! than the service time, middleboxes that forget flows (and drop or reset
+//! untracked packets), server idle timeouts, freezes between invocations;
+//! connection strategies global and per_invocation, and connectionless HTTP.
+//!
+//! Invariants: no panic; every invocation ends exactly once; the connection
+//! balance holds; an invocation never has more duplicate writes than it had
+//! retries; without retries there are no duplicate writes; the metric is the
+//! sum of the per-invocation counts.
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use thaw_core::{SimDuration, TraceRecord, TraceSink};
+use thaw_net::{MiddleboxConfig, StateTimeouts, Untracked};
+use thaw_sim::{
+    ClientConfig, ErrorKind, NamedMiddlebox, PlatformConfig, RequestOp, RequestSpec, RetrySettings,
+    ServerConfig, SimConfig, Strategy as ConnStrategy, WorkloadConfig,
+};
+
+/// Counts `retry` records per invocation.
+#[derive(Default)]
+struct RetryCounter(BTreeMap<u64, u64>);
+
+impl TraceSink for RetryCounter {
+    fn wants(&self, level: thaw_core::Level) -> bool {
+        level == thaw_core::Level::Timeline
+    }
+
+    fn record(&mut self, r: TraceRecord) {
+        if r.event == "retry" {
+            if let Some(id) = r.component.strip_prefix("inv-") {
+                *self.0.entry(id.parse().expect("inv id")).or_insert(0) += 1;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Params {
+    count: u32,
+    backoff_ms: u64,
+    jitter: bool,
+    retry_timeouts: bool,
+    strategy: u8,
+    service_ms: u64,
+    cores: u32,
+    timeout_ms: Option<u64>,
+    mb: Option<(u64, bool, bool)>,
+    idle_ms: Option<u64>,
+    idempotent: Vec<bool>,
+    arrivals_ms: Vec<u64>,
+}
+
+fn params() -> impl Strategy<Value = Params> {
+    (
+        (0u32..=3, 0u64..500, any::<bool>(), any::<bool>(), 0u8..3),
+        (
+            1u64..4_000,
+            0u32..=2,
+            prop::option::of(100u64..5_000),
+            prop::option::of((200u64..5_000, any::<bool>(), any::<bool>())),
+            prop::option::of(500u64..20_000),
+        ),
+        prop::collection::vec(any::<bool>(), 1..=3),
+        prop::collection::vec(0u64..30_000, 1..=6),
+    )
+        .prop_map(
+            |(
+                (count, backoff_ms, jitter, retry_timeouts, strategy),
+                (service_ms, cores, timeout_ms, mb, idle_ms),
+                idempotent,
+                arrivals_ms,
+            )| Params {
+                count,
+                backoff_ms,
+                jitter,
+                retry_timeouts,
+                strategy,
+                service_ms,
+                cores,
+                timeout_ms,
+                mb,
+                idle_ms,
+                idempotent,
+                arrivals_ms,
+            },
+        )
+}
+
+fn config(p: &Params) -> SimConfig {
+    let ms = SimDuration::from_millis;
+    let mut on = vec![ErrorKind::Econnreset, ErrorKind::Epipe, ErrorKind::Eof];
+    if p.retry_timeouts {
+        on.extend([ErrorKind::Etimedout, ErrorKind::RequestTimeout]);
+    }
+    let mut arrivals = p.arrivals_ms.clone();
+    arrivals.sort_unstable();
+    SimConfig {
+        name: "retry-prop".into(),
+        seed: 3,
+        platform: PlatformConfig {
+            timeout: SimDuration::from_secs(60),
+            ..PlatformConfig::default()
+        },
+        client: ClientConfig {
+            strategy: match p.strategy {
+                0 => ConnStrategy::Global,
+                1 => ConnStrategy::PerInvocation,
+                _ => ConnStrategy::Http,
+            },
+            requests: p
+                .idempotent
+                .iter()
+                .enumerate()
+                .map(|(i, &idempotent)| RequestSpec {
+                    name: format!("SET k{i}"),
+                    timeout: p.timeout_ms.map(ms),
+                    op: RequestOp::Write(i as u64 % 2),
+                    pin: false,
+                    idempotent,
+                })
+                .collect(),
+            retry: RetrySettings {
+                count: p.count,
+                backoff: ms(p.backoff_ms),
+                backoff_max: p.jitter.then(|| ms(p.backoff_ms * 4)),
+                on,
+            },
+            ..ClientConfig::default()
+        },
+        middlebox: p.mb.map(|(est, drop_client, drop_server)| NamedMiddlebox {
+            name: "mb".into(),
+            config: MiddleboxConfig {
+                timeouts: StateTimeouts {
+                    established: ms(est),
+                    ..StateTimeouts::uniform(SimDuration::from_secs(120))
+                },
+                untracked_from_client: if drop_client {
+                    Untracked::Drop
+                } else {
+                    Untracked::Rst
+                },
+                untracked_from_server: if drop_server {
+                    Untracked::Drop
+                } else {
+                    Untracked::Rst
+                },
+            },
+        }),
+        server: ServerConfig {
+            service_time: ms(p.service_ms),
+            cores: p.cores,
+            idle_timeout: p.idle_ms.map(ms),
+            ..ServerConfig::default()
+        },
+        workload: WorkloadConfig::At(arrivals.into_iter().map(ms).collect()),
+        ..SimConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn duplicates_are_bounded_by_retries(p in params()) {
+        let cfg = config(&p);
+        let mut sink = RetryCounter::default();
+        let r = thaw_sim::run(&cfg, &mut sink, true).expect("run finishes");
+        let m = &r.metrics;
+        prop_assert_eq!(r.outcomes.len(), p.arrivals_ms.len());
+        prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
+        let mut sum = 0;
+        for o in &r.outcomes {
+            let retries = sink.0.get(&o.id).copied().unwrap_or(0);
+            prop_assert!(retries <= p.count as u64 * p.idempotent.len() as u64, "{:?}", o);
+            prop_assert!(o.duplicate_writes <= retries, "{} duplicates > {} retries: {:?}", o.duplicate_writes, retries, o);
+            if p.count == 0 {
+                prop_assert_eq!(o.duplicate_writes, 0);
+            }
+            sum += o.duplicate_writes;
+        }
+        prop_assert_eq!(m.duplicate_writes, sum);
+    }
+}
