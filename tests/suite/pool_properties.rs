@@ -190,6 +190,13 @@ fn config(p: &Params) -> SimConfig {
                 },
             },
             handler_rejects_after: p.rejects_ms.map(ms),
+            // Varied by the arrival count (keeps the generated inputs as
+            // they were): SIGTERM at reap closes the pool's connections.
+            extension: match p.arrivals_ms.len() % 3 {
+                0 => thaw_sim::Extension::None,
+                1 => thaw_sim::Extension::Internal,
+                _ => thaw_sim::Extension::External,
+            },
             ..PlatformConfig::default()
         },
         client: ClientConfig {
@@ -209,6 +216,7 @@ fn config(p: &Params) -> SimConfig {
                 config: pool,
                 close_after_invocation: p.close_after,
                 reset_at_start: p.reset_at_start,
+                zombie_cleanup: (p.preset == 7).then(thaw_sim::ServerlessMysql::default),
             }),
             ..ClientConfig::default()
         },

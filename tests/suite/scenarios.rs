@@ -92,3 +92,36 @@ fn fix_scenario_fails_again_with_the_old_timeout() {
     assert!(!r.passed());
     assert_eq!(r.json["invocations"][1]["error"], "ETIMEDOUT");
 }
+
+#[test]
+fn graceful_shutdown_without_extension_leaves_zombies() {
+    let rel = std::path::Path::new("sim-scenarios/examples/graceful-shutdown-extension.toml");
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    for ext in ["none", "internal"] {
+        let set = format!("function.extension={ext}");
+        let s = load("shutdown", &text, &[set]).unwrap();
+        let r = run_scenario(&s, None, &mut thaw_core::NullSink).unwrap();
+        let z = r.json["metrics"]["zombie_connection_seconds"]
+            .as_f64()
+            .unwrap();
+        // Five Sleep connections until wait_timeout 28800 s.
+        assert!((z - 144_000.0).abs() < 0.01, "{ext}: {z}");
+        assert!(!r.passed(), "{ext}: the zombie bound must fail");
+    }
+}
+
+#[test]
+fn serverless_mysql_zombies_without_cleanup_fail_as_the_seed() {
+    let rel = std::path::Path::new("sim-scenarios/incidents/serverless-mysql-zombies.toml");
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let s = load(
+        "no-cleanup",
+        &text,
+        &["client.pool.preset=mysql2".to_string()],
+    )
+    .unwrap();
+    let r = run_scenario(&s, None, &mut thaw_core::NullSink).unwrap();
+    let m = &r.json["metrics"];
+    assert_eq!(m["errors_by_kind"]["TOO_MANY_CONNECTIONS"], 49);
+    assert_eq!(m["server_killed"], 0);
+}

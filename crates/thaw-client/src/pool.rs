@@ -74,6 +74,9 @@ struct Conn {
     idle_gen: u64,
     /// Current lifetime timer generation (0: none).
     life_gen: u64,
+    /// Go's `ErrBadConn` attempts the acquire that got it had used before
+    /// this grant (cached connections discarded, failed sends).
+    bad_before: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,7 +201,7 @@ impl Core {
 
     // ---- inputs -------------------------------------------------------
 
-    fn acquire(&mut self, now: SimTime, w: WaiterId, cx: &mut Ctx) {
+    fn acquire(&mut self, now: SimTime, w: WaiterId, prior_bad: u32, cx: &mut Ctx) {
         if self.closed {
             cx.out.push(PoolAction::Fail {
                 waiter: w,
@@ -211,8 +214,12 @@ impl Core {
             since: now,
             timer_gen: 0,
             state: WaitState::Queued,
-            discarded: 0,
-            new_only: false,
+            discarded: prior_bad,
+            // Go's last attempt is on a new connection (`alwaysNewConn`).
+            new_only: cx
+                .cfg
+                .retry_on_bad_conn
+                .is_some_and(|r| prior_bad > 0 && prior_bad >= r.attempts.saturating_sub(1).max(1)),
         });
         self.dispense(now, cx);
         if let (Some(d), Some(i)) = (cx.cfg.acquire_timeout, self.waiter_index(w)) {
@@ -638,6 +645,7 @@ impl Core {
             "granting {c}, which is in use"
         );
         conn.slot = Slot::InUse { waiter: w.id };
+        conn.bad_before = w.discarded;
         conn.uses += 1;
         conn.idle_gen = 0;
         let idle_for = now.saturating_since(conn.last_released);
@@ -781,6 +789,7 @@ impl Core {
                 retire: false,
                 idle_gen: 0,
                 life_gen: 0,
+                bad_before: 0,
             },
         );
         self.opening += 1;
@@ -968,8 +977,42 @@ impl Pool {
             "{waiter} is already waiting"
         );
         let (core, mut cx) = self.split(Which::Current, out);
-        core.acquire(now, waiter, &mut cx);
+        core.acquire(now, waiter, 0, &mut cx);
         self.finish();
+    }
+
+    /// Go's `db.retry()` after a request failed with `ErrBadConn` (nothing
+    /// was written): acquire again for `waiter`, `prior_bad` attempts of
+    /// [`crate::RetryOnBadConn`] already used by this request. The attempts
+    /// share one budget with the cached connections discarded at checkout:
+    /// once `attempts - 1` are used the acquire waits for a new connection.
+    /// Panics if `waiter` is already waiting.
+    pub fn acquire_after_bad_conn(
+        &mut self,
+        now: SimTime,
+        waiter: WaiterId,
+        prior_bad: u32,
+        out: &mut Vec<PoolAction>,
+    ) {
+        self.begin_started(now, out);
+        assert!(
+            self.find_waiter(waiter).is_none(),
+            "{waiter} is already waiting"
+        );
+        let (core, mut cx) = self.split(Which::Current, out);
+        core.acquire(now, waiter, prior_bad, &mut cx);
+        self.finish();
+    }
+
+    /// `ErrBadConn` attempts the acquire that was granted `conn` had used
+    /// before the grant (`None` once `conn` is closed).
+    pub fn bad_conn_attempts_before(&self, conn: ConnId) -> Option<u32> {
+        let which = self.find_conn(conn)?;
+        let core = match which {
+            Which::Current => &self.current,
+            Which::Retired(i) => &self.retired[i],
+        };
+        Some(core.conns[&conn].bad_before)
     }
 
     /// Give back a granted connection; `broken` = the caller saw it fail

@@ -12,7 +12,7 @@ use thaw_sim::{
     ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig, ServerKind,
     SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
 };
-use thaw_sim::{ErrorKind, RetrySettings};
+use thaw_sim::{ErrorKind, Extension, RetrySettings};
 use thaw_sim::{Evictor, OnLost};
 
 /// A loaded, validated scenario.
@@ -363,6 +363,8 @@ fn pool_settings(
         config: c,
         close_after_invocation: ps.close_after_invocation.unwrap_or(false),
         reset_at_start: ps.reset_at_start.unwrap_or(false),
+        zombie_cleanup: (preset == PoolPresetKey::ServerlessMysql)
+            .then(thaw_sim::ServerlessMysql::default),
     })
 }
 
@@ -749,6 +751,13 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         pl.thaw_order = match k {
             ThawOrderKey::HandlerFirst => ThawOrder::HandlerFirst,
             ThawOrderKey::EventsFirst => ThawOrder::EventsFirst,
+        };
+    }
+    if let Some(k) = fs.extension {
+        pl.extension = match k {
+            ExtensionKey::None => Extension::None,
+            ExtensionKey::Internal => Extension::Internal,
+            ExtensionKey::External => Extension::External,
         };
     }
     if let Some(k) = fs.placement {

@@ -126,9 +126,24 @@ pub struct FunctionSection {
     pub callback_waits_for_empty_event_loop: Option<bool>,
     /// The handler's promise rejects this long after it starts (pool only).
     pub handler_rejects_after: Option<Dur>,
+    /// `none` (default), `internal` or `external`: which extensions are
+    /// registered (an external one gets the runtime SIGTERM at shutdown).
+    pub extension: Option<ExtensionKey>,
     /// The environments' TCP settings.
     #[serde(default)]
     pub tcp: TcpSection,
+}
+
+/// Registered Lambda extensions.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionKey {
+    /// None.
+    None,
+    /// An internal extension only.
+    Internal,
+    /// An external extension (SIGTERM to the runtime at shutdown).
+    External,
 }
 
 /// `[*.tcp]`: sysctls and socket options.

@@ -4,7 +4,7 @@ use thaw_core::SimDuration;
 use thaw_net::{MiddleboxConfig, TcpConfig};
 
 /// The client pool model (re-exported for scenario builders and tests).
-pub use thaw_client::{Evictor, IdleOrder, OnLost, PoolConfig, Validation};
+pub use thaw_client::{Evictor, IdleOrder, OnLost, PoolConfig, ServerlessMysql, Validation};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -78,6 +78,33 @@ pub enum ThawOrder {
     EventsFirst,
 }
 
+/// Which Lambda extensions the function registers (lambda-platform.md A1
+/// "Shutdown"): it decides whether the runtime gets SIGTERM when an idle
+/// environment is shut down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extension {
+    /// No extension: no SIGTERM; the environment vanishes with its
+    /// connections open (default).
+    None,
+    /// Only an internal extension: extensions get Shutdown, the runtime no
+    /// SIGTERM; connections are left open.
+    Internal,
+    /// A registered external extension: the runtime gets SIGTERM and
+    /// 300 ms in which the function closes its connections.
+    External,
+}
+
+impl Extension {
+    /// The time the runtime gets between SIGTERM and SIGKILL, if it gets
+    /// SIGTERM at all.
+    pub fn sigterm_grace(self) -> Option<SimDuration> {
+        match self {
+            Extension::None | Extension::Internal => None,
+            Extension::External => Some(SimDuration::from_millis(300)),
+        }
+    }
+}
+
 /// Which idle environment serves an invocation when several are warm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -119,6 +146,9 @@ pub struct PlatformConfig {
     /// acquire and its timer, a connection being opened) in the event loop
     /// (the Sequelize guide's race). Only with `Strategy::Pool`.
     pub handler_rejects_after: Option<SimDuration>,
+    /// Registered extensions: with [`Extension::External`] the runtime gets
+    /// SIGTERM at an idle shutdown (reap) and closes its connections.
+    pub extension: Extension,
 }
 
 /// How the runtime decides that an invocation is over (docs/model.md,
@@ -155,6 +185,7 @@ impl Default for PlatformConfig {
             tcp: TcpConfig::default(),
             handler: HandlerKind::Async,
             handler_rejects_after: None,
+            extension: Extension::None,
         }
     }
 }
@@ -194,6 +225,9 @@ pub struct PoolSettings {
     /// Replace the pool at the start of every invocation (the guide's
     /// `connectionManager.initPools()`).
     pub reset_at_start: bool,
+    /// serverless-mysql's zombie cleanup in `end()` after every invocation
+    /// (preset `serverless-mysql`; tcp-servers-pools.md §3.1).
+    pub zombie_cleanup: Option<ServerlessMysql>,
 }
 
 /// What a request does to the server's data.

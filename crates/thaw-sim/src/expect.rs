@@ -45,6 +45,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "syn_dropped",
     "server_rejected",
     "server_evicted",
+    "server_killed",
     "proxy_backend_peak",
     "proxy_client_peak",
     "proxy_borrow_timeouts",

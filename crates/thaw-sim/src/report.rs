@@ -233,6 +233,9 @@ pub struct Metrics {
     pub server_rejected: u64,
     /// Idle connections the server evicted (Upstash soft limit).
     pub server_evicted: u64,
+    /// Sleep connections a client KILLed (serverless-mysql's zombie
+    /// cleanup in `end()`).
+    pub server_killed: u64,
     /// Most database connections the proxy had open at once (connecting
     /// included); 0 without a proxy.
     pub proxy_backend_peak: u64,
@@ -347,6 +350,7 @@ pub(crate) struct WorldTotals {
     pub syn_dropped: u64,
     pub server_rejected: u64,
     pub server_evicted: u64,
+    pub server_killed: u64,
     pub proxy_backend_peak: u64,
     pub proxy_client_peak: u64,
     pub proxy_borrow_timeouts: u64,
@@ -398,6 +402,7 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         syn_dropped: w.syn_dropped,
         server_rejected: w.server_rejected,
         server_evicted: w.server_evicted,
+        server_killed: w.server_killed,
         proxy_backend_peak: w.proxy_backend_peak,
         proxy_client_peak: w.proxy_client_peak,
         proxy_borrow_timeouts: w.proxy_borrow_timeouts,

@@ -926,6 +926,7 @@ mod pool_wiring {
             config,
             close_after_invocation: false,
             reset_at_start: false,
+            zombie_cleanup: None,
         });
         cfg
     }
@@ -1383,6 +1384,7 @@ mod retry {
             config: crate::PoolConfig::pg_pool(),
             close_after_invocation: false,
             reset_at_start: false,
+            zombie_cleanup: None,
         });
         let (r, rs) = run_traced(&cfg);
         let o = &r.outcomes[1];
@@ -1546,5 +1548,257 @@ mod http {
         assert_eq!(recs(&rs, "inv-1", "retry").len(), 1);
         // A late reply of the first attempt does not end the second.
         assert_eq!(o.latency, d(INIT + 6 * MS));
+    }
+}
+
+// ----- shutdown phase: SIGTERM with an external extension ----------------
+
+mod shutdown {
+    use super::*;
+    use crate::{Extension, PoolConfig, PoolSettings};
+
+    /// One cold invocation with a global connection, reaped 10 s after
+    /// its freeze (at COLD).
+    fn cfg(ext: Extension) -> SimConfig {
+        let mut cfg = base(&[0]);
+        cfg.platform.reap = ReapPolicy::Fixed(d(10 * SEC));
+        cfg.platform.extension = ext;
+        cfg
+    }
+
+    #[test]
+    fn external_extension_closes_the_connection_at_reap() {
+        let (r, rs) = run_traced(&cfg(Extension::External));
+        let reap_t = COLD + 10 * SEC;
+        let sig = one(&rs, "env-1", "shutdown_sigterm");
+        assert_eq!(t(sig), reap_t);
+        assert_eq!(u(sig, "connections"), 1);
+        assert_eq!(u(sig, "grace_ns"), 300 * MS);
+        // The FIN reaches the server one way later; it closes its side.
+        let closes = recs(&rs, "server", "close");
+        assert_eq!(closes.len(), 1);
+        assert_eq!(t(closes[0]), reap_t + ONE_WAY);
+        // SIGKILL after the 300 ms: the environment vanishes then.
+        assert_eq!(t(one(&rs, "env-1", "reap")), reap_t + 300 * MS);
+        assert_eq!(r.metrics.server_connections_at_end, 0);
+        // A zombie only while frozen; none after the shutdown.
+        assert_zombie(&r, 10 * SEC);
+        assert!(recs(&rs, "env-1", "shutdown_no_sigterm").is_empty());
+    }
+
+    #[test]
+    fn without_sigterm_the_connection_stays_open() {
+        for ext in [Extension::None, Extension::Internal] {
+            let (r, rs) = run_traced(&cfg(ext));
+            let reap_t = COLD + 10 * SEC;
+            assert!(recs(&rs, "env-1", "shutdown_sigterm").is_empty());
+            assert_eq!(
+                recs(&rs, "env-1", "shutdown_no_sigterm").len(),
+                usize::from(ext == Extension::Internal)
+            );
+            assert_eq!(t(one(&rs, "env-1", "reap")), reap_t);
+            assert!(recs(&rs, "server", "close").is_empty());
+            // No idle timeout by default: the zombie lives to the end.
+            assert_eq!(r.metrics.server_connections_at_end, 1);
+        }
+    }
+
+    #[test]
+    fn arrival_during_the_shutdown_phase_is_a_cold_start() {
+        let reap_t = COLD + 10 * SEC;
+        let mut c = cfg(Extension::External);
+        c.workload = WorkloadConfig::At(vec![d(0), d(reap_t + 100 * MS)]);
+        let (r, _) = run_traced(&c);
+        let o = &r.outcomes[1];
+        assert_eq!((o.container, o.cold, o.error), (2, true, None));
+        assert_eq!(r.metrics.environments, 2);
+    }
+
+    #[test]
+    fn external_extension_closes_every_pooled_connection() {
+        let mut c = cfg(Extension::External);
+        c.workload = WorkloadConfig::At(vec![d(0)]);
+        c.platform.timeout = SimDuration::from_secs(30);
+        c.client.strategy = Strategy::Pool;
+        let mut pc = PoolConfig::go_database_sql();
+        pc.min = 2;
+        c.client.pool = Some(PoolSettings {
+            preset: "go-database-sql".into(),
+            config: pc,
+            close_after_invocation: false,
+            reset_at_start: false,
+            zombie_cleanup: None,
+        });
+        let (r, rs) = run_traced(&c);
+        let sig = one(&rs, "env-1", "shutdown_sigterm");
+        let held = u(sig, "connections");
+        assert!(held >= 1, "{held}");
+        assert_eq!(recs(&rs, "server", "close").len() as u64, held);
+        assert_eq!(r.metrics.server_connections_at_end, 0);
+    }
+}
+
+// ----- serverless-mysql: zombie cleanup in end() --------------------------
+
+mod serverless_mysql {
+    use super::*;
+    use crate::{PoolConfig, PoolSettings, ServerlessMysql};
+
+    /// Four environments at 0 s (reaped after 10 s: zombies, the server
+    /// has no idle timeout), then one invocation at `late`.
+    fn cfg(max_connections: u32, late: u64) -> SimConfig {
+        let mut cfg = base(&[0, 0, 0, 0, late]);
+        cfg.platform.reap = ReapPolicy::Fixed(d(10 * SEC));
+        cfg.server.max_connections = max_connections;
+        cfg.client.strategy = Strategy::Pool;
+        cfg.client.pool = Some(PoolSettings {
+            preset: "serverless-mysql".into(),
+            config: PoolConfig::serverless_mysql(),
+            close_after_invocation: false,
+            reset_at_start: false,
+            zombie_cleanup: Some(ServerlessMysql::default()),
+        });
+        cfg
+    }
+
+    #[test]
+    fn above_utilisation_end_kills_the_zombies_of_other_clients() {
+        // 5/5 in use at inv-5's end(): the four zombies are idle ~20 s.
+        let (r, rs) = run_traced(&cfg(5, 20 * SEC));
+        let k = one(&rs, "inv-5", "zombie_kill");
+        assert_eq!(u(k, "used"), 5);
+        assert_eq!(u(k, "killed"), 4);
+        // The oldest Time is 20 s (whole seconds since the last command).
+        assert_eq!(u(k, "min_idle_ns"), 20 * SEC);
+        assert_eq!(r.metrics.server_killed, 4);
+        // Only inv-5's own connection is left.
+        assert_eq!(r.metrics.server_connections_at_end, 1);
+        assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+    }
+
+    #[test]
+    fn at_or_below_utilisation_nothing_is_killed() {
+        // 5/10 = 0.5 and nobody idle > 900 s.
+        let (r, rs) = run_traced(&cfg(10, 20 * SEC));
+        assert!(recs(&rs, "inv-5", "zombie_kill").is_empty());
+        assert_eq!(r.metrics.server_killed, 0);
+        assert_eq!(r.metrics.server_connections_at_end, 5);
+    }
+
+    #[test]
+    fn below_utilisation_connections_idle_past_zombie_max_timeout_die() {
+        // 5/10 but the zombies are idle > 900 s: killed at ≥ 900 s.
+        let (r, rs) = run_traced(&cfg(10, 1000 * SEC));
+        let k = one(&rs, "inv-5", "zombie_kill");
+        assert_eq!(u(k, "min_idle_ns"), 900 * SEC);
+        assert_eq!(u(k, "killed"), 4);
+        assert_eq!(r.metrics.server_killed, 4);
+    }
+
+    #[test]
+    fn young_sleepers_are_spared_and_the_callers_own_is_never_killed() {
+        // One environment only: its own connection is the oldest but it is
+        // the caller's; nothing else to kill even at 1/1.
+        let mut c = cfg(1, 20 * SEC);
+        c.workload = WorkloadConfig::At(vec![d(0), d(2000 * SEC)]);
+        c.platform.reap = ReapPolicy::Fixed(d(5000 * SEC));
+        let (r, rs) = run_traced(&c);
+        assert!(rs.iter().all(|x| x.event != "zombie_kill"));
+        assert_eq!(r.metrics.server_killed, 0);
+        assert_eq!(r.outcomes[1].container, 1);
+        // 4/4 in use at 2 s (inv-5 reuses a warm environment), but the
+        // sleepers are idle < zombieMinTimeout (3 s): spared.
+        let (r, rs) = run_traced(&cfg(4, 2 * SEC));
+        assert!(rs.iter().all(|x| x.event != "zombie_kill"));
+        assert!(!r.outcomes[4].cold);
+        assert_eq!(r.metrics.server_killed, 0);
+    }
+}
+
+// ----- Go database/sql: ErrBadConn retry on a failed send ---------------
+
+mod bad_conn {
+    use super::*;
+    use crate::{PoolConfig, PoolSettings, Validation};
+
+    /// go-database-sql without its liveness check: the server idle-closes
+    /// the pooled connection at 30 s while env-1 is frozen with a running
+    /// kernel; keepalive probes after the server forgot the socket get RST,
+    /// so the idle socket holds ECONNRESET when the handler (first on
+    /// thaw) writes to it.
+    fn cfg(pool: PoolConfig, second: u64) -> SimConfig {
+        let mut cfg = base(&[0, second]);
+        cfg.platform.timeout = SimDuration::from_secs(30);
+        cfg.platform.frozen_kernel = FrozenKernel::Running;
+        cfg.platform.reap = ReapPolicy::Fixed(d(10_000 * SEC));
+        cfg.platform.tcp.keepalive = Some(keepalive_2s());
+        cfg.server.idle_timeout = Some(d(30 * SEC));
+        cfg.client.strategy = Strategy::Pool;
+        cfg.client.pool = Some(PoolSettings {
+            preset: "go-database-sql".into(),
+            config: pool,
+            close_after_invocation: false,
+            reset_at_start: false,
+            zombie_cleanup: None,
+        });
+        cfg
+    }
+
+    fn no_peek() -> PoolConfig {
+        PoolConfig {
+            validation: Validation::None,
+            on_lost: crate::OnLost::Remove,
+            ..PoolConfig::go_database_sql()
+        }
+    }
+
+    #[test]
+    fn send_failure_is_retried_on_a_new_connection_without_a_client_retry() {
+        let (r, rs) = run_traced(&cfg(no_peek(), 200 * SEC));
+        assert!(
+            r.outcomes.iter().all(|o| o.error.is_none()),
+            "{:?}",
+            r.outcomes
+        );
+        let b = one(&rs, "inv-2", "bad_conn_retry");
+        assert_eq!(t(b), 200 * SEC);
+        assert_eq!(u(b, "attempt"), 2);
+        assert_eq!(u(b, "conn"), 1);
+        assert!(recs(&rs, "inv-2", "retry").is_empty());
+        let grants = recs(&rs, "inv-2", "pool_grant");
+        assert_eq!(grants.len(), 2);
+        assert_eq!(u(grants[1], "conn"), 2);
+        assert_eq!(t(one(&rs, "inv-2", "request")), t(grants[1]));
+        assert_eq!(r.metrics.connections_opened, 2);
+    }
+
+    #[test]
+    fn without_the_policy_the_send_failure_fails_the_invocation() {
+        let pool = PoolConfig {
+            retry_on_bad_conn: None,
+            ..no_peek()
+        };
+        let (r, rs) = run_traced(&cfg(pool, 200 * SEC));
+        assert_eq!(r.outcomes[1].error, Some(ErrorKind::Epipe));
+        assert!(rs.iter().all(|x| x.event != "bad_conn_retry"));
+        // One attempt only: attempts = 1 retries nothing either.
+        let pool = PoolConfig {
+            retry_on_bad_conn: Some(thaw_client::RetryOnBadConn { attempts: 1 }),
+            ..no_peek()
+        };
+        let (r, _) = run_traced(&cfg(pool, 200 * SEC));
+        assert_eq!(r.outcomes[1].error, Some(ErrorKind::Epipe));
+    }
+
+    #[test]
+    fn failure_after_the_request_was_written_is_not_retried() {
+        // No keepalive: the socket sits in CLOSE_WAIT, the write succeeds,
+        // the server's kernel answers RST: ErrInvalidConn, not retried.
+        let mut c = cfg(no_peek(), 200 * SEC);
+        c.platform.tcp.keepalive = None;
+        let (r, rs) = run_traced(&c);
+        assert!(r.outcomes[1].error.is_some(), "{:?}", r.outcomes);
+        assert!(rs.iter().all(|x| x.event != "bad_conn_retry"));
+        assert_eq!(r.metrics.connections_opened, 1);
     }
 }

@@ -203,6 +203,49 @@ fn go_err_bad_conn_policy_switches_to_a_new_connection() {
 }
 
 #[test]
+fn err_bad_conn_after_a_send_shares_the_attempt_budget() {
+    let mut h = H::new(PoolConfig {
+        max_idle: None,
+        ..PoolConfig::go_database_sql()
+    });
+    let cs: Vec<ConnId> = (1..=3).map(|x| h.checkout_new(ms(0), x)).collect();
+    for (i, c) in cs.iter().enumerate() {
+        h.release(ms(1 + i as u64), *c, false);
+    }
+    // First attempt: a cached connection, no attempt used before it.
+    let v = h.acquire(ms(10), 9);
+    assert_eq!(validates(&v), vec![(cs[2], Probe::LivenessPeek)]);
+    assert_eq!(
+        grants(&h.validated(ms(10), cs[2], true)),
+        vec![(w(9), cs[2])]
+    );
+    assert_eq!(h.pool.bad_conn_attempts_before(cs[2]), Some(0));
+    // Its send failed (ErrBadConn): the second attempt may use a cached one.
+    h.release(ms(11), cs[2], true);
+    let mut out = Vec::new();
+    h.pool.acquire_after_bad_conn(ms(11), w(10), 1, &mut out);
+    let v = h.record(out);
+    assert_eq!(validates(&v), vec![(cs[1], Probe::LivenessPeek)]);
+    assert_eq!(
+        grants(&h.validated(ms(11), cs[1], true)),
+        vec![(w(10), cs[1])]
+    );
+    assert_eq!(h.pool.bad_conn_attempts_before(cs[1]), Some(1));
+    // Failed again: the last attempt is on a new connection, although
+    // cs[0] is idle.
+    h.release(ms(12), cs[1], true);
+    let mut out = Vec::new();
+    h.pool.acquire_after_bad_conn(ms(12), w(11), 2, &mut out);
+    let v = h.record(out);
+    assert!(validates(&v).is_empty());
+    let o = opens(&v);
+    assert_eq!(o.len(), 1);
+    assert_eq!(grants(&h.opened(ms(13), o[0])), vec![(w(11), o[0])]);
+    assert_eq!(h.pool.bad_conn_attempts_before(o[0]), Some(2));
+    assert_eq!(h.pool.conn_state(cs[0]), Some(ConnState::Idle));
+}
+
+#[test]
 fn waiter_timing_out_during_a_probe_returns_the_connection() {
     let mut h = H::new(PoolConfig::bb8());
     let a = h.checkout_new(ms(0), 1);

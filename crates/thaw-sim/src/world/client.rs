@@ -217,6 +217,9 @@ impl World<'_> {
             }
             Err(e) => {
                 self.recycle(out);
+                if self.pool_bad_conn_retry(env, e, &spec.name) {
+                    return;
+                }
                 self.fail(
                     env,
                     ErrorKind::from_errno(e),
@@ -370,7 +373,8 @@ impl World<'_> {
                 self.envs[(env - 1) as usize].deferred_app.push((s, notice));
                 return;
             }
-            EnvState::Reaped => return,
+            // Closed at SIGTERM: nothing else reaches the code.
+            EnvState::Reaped | EnvState::ShuttingDown => return,
             EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
         }
         let phase = self.envs[(env - 1) as usize].inv.as_ref().map(|i| i.phase);

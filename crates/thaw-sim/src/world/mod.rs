@@ -11,7 +11,9 @@ mod proxy;
 mod proxy_tests;
 mod server;
 
-use crate::config::{FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder};
+use crate::config::{
+    Extension, FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder,
+};
 use crate::report::{self, Collector, ErrorKind, Outcome, RunResult, WorldTotals};
 use crate::workload::Arrivals;
 use rand::Rng;
@@ -189,6 +191,10 @@ enum EnvState {
     Busy,
     Idle,
     Frozen,
+    /// The shutdown phase after SIGTERM (`function.extension = "external"`):
+    /// the runtime closes its connections; the kernel runs; nothing else
+    /// reaches the code.
+    ShuttingDown,
     Reaped,
 }
 
@@ -319,6 +325,11 @@ enum Ev {
         gen: u32,
     },
     Reap {
+        env: u32,
+        gen: u32,
+    },
+    /// The shutdown phase is over: SIGKILL, the environment vanishes.
+    ShutdownDone {
         env: u32,
         gen: u32,
     },
@@ -468,6 +479,8 @@ struct World<'t> {
     syn_dropped: u64,
     server_rejected: u64,
     server_evicted: u64,
+    /// Sleep connections KILLed by serverless-mysql's zombie cleanup.
+    killed_zombies: u64,
     mb: Option<Middlebox>,
     /// When each tracked flow's expiry timer is due (one live timer a flow).
     mb_timers: BTreeMap<(Addr, Addr), SimTime>,
@@ -547,6 +560,7 @@ impl<'t> World<'t> {
             syn_dropped: 0,
             server_rejected: 0,
             server_evicted: 0,
+            killed_zombies: 0,
             mb,
             mb_timers: BTreeMap::new(),
             zombies: 0,
@@ -708,6 +722,7 @@ impl<'t> World<'t> {
             }
             Ev::Freeze { env, gen } => self.on_freeze(env, gen),
             Ev::Reap { env, gen } => self.on_reap(env, gen),
+            Ev::ShutdownDone { env, gen } => self.on_shutdown_done(env, gen),
             Ev::FunctionTimeout { env, seq } => {
                 if self.inv_matches(env, seq) {
                     self.on_function_timeout(env);
@@ -888,6 +903,7 @@ impl<'t> World<'t> {
             syn_dropped: self.syn_dropped,
             server_rejected: self.server_rejected,
             server_evicted: self.server_evicted,
+            server_killed: self.killed_zombies,
             proxy_backend_peak: px.map(|p| p.backend_peak).unwrap_or(0),
             proxy_client_peak: px.map(|p| p.client_peak).unwrap_or(0),
             proxy_borrow_timeouts: px.map(|p| p.borrow_timeouts).unwrap_or(0),

@@ -310,7 +310,11 @@ impl World<'_> {
                     }
                     return;
                 }
-                EnvState::Frozen | EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
+                EnvState::Frozen
+                | EnvState::Initializing
+                | EnvState::Busy
+                | EnvState::Idle
+                | EnvState::ShuttingDown => {}
             }
         }
         if self.detail {
@@ -404,7 +408,11 @@ impl World<'_> {
                     }
                     return;
                 }
-                EnvState::Frozen | EnvState::Initializing | EnvState::Busy | EnvState::Idle => {}
+                EnvState::Frozen
+                | EnvState::Initializing
+                | EnvState::Busy
+                | EnvState::Idle
+                | EnvState::ShuttingDown => {}
             }
         }
         let mut out = self.buf();

@@ -299,6 +299,21 @@ impl World<'_> {
             (e.since, e.socks.len())
         };
         self.effect();
+        if let Some(grace) = self.cfg.platform.extension.sigterm_grace() {
+            self.start_shutdown(env, grace);
+            return;
+        }
+        if self.cfg.platform.extension == Extension::Internal && self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "shutdown_no_sigterm",
+                vec![("sockets", socks.into())],
+                format!(
+                    "env-{env} shutdown without SIGTERM (internal extension only: extensions get Shutdown, the runtime no signal): connections left open"
+                ),
+            );
+        }
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
@@ -308,6 +323,89 @@ impl World<'_> {
                 format!(
                     "env-{env} reaped after {} idle: {socks} socket(s) vanish with it, no FIN or RST is sent",
                     now.saturating_since(since)
+                ),
+            );
+        }
+        self.discard_env(env);
+    }
+
+    /// Idle shutdown (SPINDOWN) with a registered external extension: the
+    /// runtime gets SIGTERM and `grace` before SIGKILL (lambda-platform.md
+    /// A1 "Shutdown"). The environment runs again for the shutdown phase:
+    /// overdue kernel timers fire, the function's SIGTERM handler closes
+    /// every connection it holds (its client or pool; the guest kernel sends
+    /// the FINs), and no other code runs (socket events and runtime timers
+    /// queued while frozen are dropped). After `grace` the environment
+    /// vanishes as on a plain reap.
+    fn start_shutdown(&mut self, env: u32, grace: SimDuration) {
+        let now = self.q.now();
+        let (kernel, socks) = {
+            let e = &mut self.envs[(env - 1) as usize];
+            if let Some(k) = e.idle_key.take() {
+                self.idle.remove(&(e.func, k, env));
+            }
+            e.state = EnvState::ShuttingDown;
+            e.gen += 1;
+            e.conn = None;
+            e.tx_keys.clear();
+            e.deferred_app.clear();
+            e.deferred_rt.clear();
+            e.pool = None;
+            e.pconns.clear();
+            e.psock.clear();
+            (std::mem::take(&mut e.deferred_kernel), e.socks.clone())
+        };
+        let gen = self.envs[(env - 1) as usize].gen;
+        // The environment runs: its server-side peers are no zombies now.
+        self.set_env_zombies(env, false);
+        for (sock, kind, g) in kernel {
+            self.schedule(now, Ev::TcpTimer { sock, kind, gen: g });
+        }
+        let open: Vec<SockRef> = socks
+            .into_iter()
+            .filter(|s| {
+                self.sock(*s).is_some_and(|l| {
+                    l.owner == Owner::Env(env) && l.tcb.state() != thaw_net::TcpState::Closed
+                })
+            })
+            .collect();
+        let k = open.len();
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "shutdown_sigterm",
+                vec![("connections", k.into()), ("grace_ns", grace.as_nanos().into())],
+                format!(
+                    "env-{env} shutdown after {} idle: SIGTERM (external extension registered); the runtime closes {k} connection(s) within {grace}",
+                    now.saturating_since(self.envs[(env - 1) as usize].since)
+                ),
+            );
+        }
+        for s in open {
+            self.app_close(s, "the function's SIGTERM handler closes its connection");
+        }
+        self.schedule(now + grace, Ev::ShutdownDone { env, gen });
+    }
+
+    /// The shutdown phase is over: SIGKILL; the environment vanishes.
+    pub(super) fn on_shutdown_done(&mut self, env: u32, gen: u32) {
+        {
+            let e = &self.envs[(env - 1) as usize];
+            if e.gen != gen || e.state != EnvState::ShuttingDown {
+                return;
+            }
+        }
+        self.effect();
+        if self.wants(Level::Timeline) {
+            let socks = self.envs[(env - 1) as usize].socks.len();
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "reap",
+                vec![("sockets", socks.into())],
+                format!(
+                    "env-{env} removed after its shutdown phase (SIGKILL): {socks} socket(s) left vanish with it"
                 ),
             );
         }

@@ -131,6 +131,12 @@ impl World<'_> {
         let Some(ps) = self.pool_settings() else {
             return;
         };
+        if let Some(sm) = ps.zombie_cleanup {
+            self.serverless_mysql_end(env, sm);
+        }
+        let Some(ps) = self.pool_settings() else {
+            return;
+        };
         if ps.close_after_invocation {
             self.pool_call(env, |p, now, out| p.close(now, out));
             if self.envs[(env - 1) as usize].inv.is_none() {
@@ -168,6 +174,156 @@ impl World<'_> {
             return;
         }
         self.finish(env, None, None);
+    }
+
+    /// serverless-mysql's `end()` (tcp-servers-pools.md §3.1, rows
+    /// "serverless-mysql" and "serverless-mysql details"): it reads the
+    /// server's connection count and `@@max_connections` (the processlist
+    /// every `end()`, `usedConnsFreq` 0; `maxConnsFreq`'s 15 s cache is not
+    /// modelled: `max_connections` never changes in a run) and the largest
+    /// processlist `Time` (whole seconds since the last command); above
+    /// `connUtilization` it KILLs the Sleep connections of other clients
+    /// idle at least `clamp(max age, zombieMinTimeout, zombieMaxTimeout)`,
+    /// otherwise those idle ≥ `zombieMaxTimeout`. The queries cost no time
+    /// and send no packets here (the server state is read directly); a
+    /// killed connection is closed by the server silently (FIN, no error
+    /// packet). Only with the server reached directly (no proxy). The
+    /// library's `quit()` when nothing could be killed is not modelled.
+    fn serverless_mysql_end(&mut self, env: u32, sm: thaw_client::ServerlessMysql) {
+        if self.cfg.proxy.is_some() {
+            return;
+        }
+        let now = self.q.now();
+        let secs = |d: SimDuration| SimDuration::from_secs(d.as_nanos() / 1_000_000_000);
+        let used = self.server_open;
+        let max = self.cfg.server.max_connections;
+        let max_age = self
+            .conns
+            .iter()
+            .map(|(_, c)| secs(now.saturating_since(c.last_activity)))
+            .max()
+            .unwrap_or(SimDuration::ZERO);
+        let used32 = u32::try_from(used).unwrap_or(u32::MAX);
+        let Some(threshold) = sm.zombie_kill_threshold(used32, max, max_age) else {
+            return;
+        };
+        let mut victims: Vec<(SimTime, u32, ConnRef, SockRef)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.established
+                    && c.pending == 0
+                    && c.peer.host != env
+                    && secs(now.saturating_since(c.last_activity)) >= threshold
+            })
+            .map(|(r, c)| (c.last_activity, r.index(), r, c.sock))
+            .collect();
+        if victims.is_empty() {
+            return;
+        }
+        victims.sort_by_key(|(t, i, ..)| (*t, *i));
+        let n = victims.len();
+        let id = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .map(|i| i.id)
+            .unwrap_or(0);
+        self.killed_zombies += n as u64;
+        if self.wants(Level::Timeline) {
+            let over =
+                u64::from(used32) * 1000 > u64::from(max) * u64::from(sm.conn_utilization_permille);
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "zombie_kill",
+                vec![
+                    ("used", used.into()),
+                    ("max_connections", max.into()),
+                    ("killed", n.into()),
+                    ("min_idle_ns", threshold.as_nanos().into()),
+                ],
+                format!(
+                    "inv-{id} end() (serverless-mysql): {used}/{max} connections in use{}; KILLs {n} Sleep connection(s) of other clients idle ≥ {threshold}",
+                    if over {
+                        format!(" > connUtilization {}", f64::from(sm.conn_utilization_permille) / 1000.0)
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+        for (_, _, c, s) in victims {
+            self.server_close(c, s, "KILL from serverless-mysql's zombie cleanup");
+        }
+    }
+
+    /// Go database/sql's `ErrBadConn` retry (`db.retry()`, pool config
+    /// `retry_on_bad_conn`; tcp-servers-pools.md §3.1): the write of a
+    /// request on a pooled connection failed at send (EPIPE, ECONNRESET)
+    /// before anything was written, which go-sql-driver reports as
+    /// `driver.ErrBadConn`. If the request has attempts left (the
+    /// connections the pool discarded at checkout count too), the
+    /// connection goes back as broken and the request acquires again at
+    /// once: cached-or-new, the last attempt on a new connection. This is
+    /// not a client retry (`[client.retry]` counts nothing). A failure
+    /// after the request was written is `ErrInvalidConn` and takes the
+    /// usual error path. Returns whether it retries.
+    pub(super) fn pool_bad_conn_retry(&mut self, env: u32, e: Errno, request: &str) -> bool {
+        if !matches!(e, Errno::Epipe | Errno::Econnreset) {
+            return false;
+        }
+        let Some(attempts) = self
+            .pool_settings()
+            .and_then(|ps| ps.config.retry_on_bad_conn)
+            .map(|r| r.attempts)
+        else {
+            return false;
+        };
+        let e_ref = &self.envs[(env - 1) as usize];
+        let (Some(pool), Some(held), Some(id)) = (
+            e_ref.pool.as_deref(),
+            e_ref.inv.as_ref().and_then(|i| i.held),
+            e_ref.inv.as_ref().map(|i| i.id),
+        ) else {
+            return false;
+        };
+        let used = pool.bad_conn_attempts_before(held).unwrap_or(0) + 1;
+        if used >= attempts {
+            return false;
+        }
+        let last = used + 1 >= attempts;
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "bad_conn_retry",
+                vec![
+                    ("request", request.into()),
+                    ("conn", held.0.into()),
+                    ("attempt", (used + 1).into()),
+                    ("error", e.name().into()),
+                ],
+                format!(
+                    "inv-{id} {request}: write {} on {held} before anything was sent: driver.ErrBadConn; database/sql retries (attempt {} of {attempts}, {})",
+                    e.name(),
+                    used + 1,
+                    if last { "on a new connection" } else { "cached or new connection" }
+                ),
+            );
+        }
+        self.pool_release_held(env, true);
+        let e = &mut self.envs[(env - 1) as usize];
+        let waiter = WaiterId(e.next_waiter);
+        e.next_waiter += 1;
+        let Some(inv) = e.inv.as_mut() else {
+            return true;
+        };
+        inv.waiter = Some(waiter);
+        inv.phase = Phase::PoolWait;
+        self.pool_call(env, move |p, now, out| {
+            p.acquire_after_bad_conn(now, waiter, used, out)
+        });
+        true
     }
 
     /// The handler's promise rejected: the invocation ends with an error;
@@ -547,7 +703,7 @@ impl World<'_> {
     pub(super) fn on_runtime_timer(&mut self, env: u32, timer: RtTimer) {
         let e = &mut self.envs[(env - 1) as usize];
         match e.state {
-            EnvState::Reaped => return,
+            EnvState::Reaped | EnvState::ShuttingDown => return,
             EnvState::Frozen => {
                 e.deferred_rt.push(timer);
                 return;
