@@ -297,11 +297,17 @@ fn write_text(
         "  server connections: peak {}, open at end {}; zombie connection-seconds {:.3}; connections opened by functions {}",
         m.server_connections_peak, m.server_connections_at_end, m.zombie_connection_seconds, m.connections_opened
     )?;
-    if m.server_rejected + m.server_evicted + m.syn_dropped > 0 || m.server_memory_peak_bytes > 0 {
+    if m.server_rejected + m.server_evicted + m.server_killed + m.syn_dropped > 0
+        || m.server_memory_peak_bytes > 0
+    {
         writeln!(
             out,
-            "  server: refused {}, evicted {}, SYNs dropped {}, memory peak {} bytes",
-            m.server_rejected, m.server_evicted, m.syn_dropped, m.server_memory_peak_bytes
+            "  server: refused {}, evicted {}, killed by clients {}, SYNs dropped {}, memory peak {} bytes",
+            m.server_rejected,
+            m.server_evicted,
+            m.server_killed,
+            m.syn_dropped,
+            m.server_memory_peak_bytes
         )?;
     }
     if m.stale_reads + m.duplicate_writes > 0 {

@@ -323,14 +323,14 @@ pub struct ClientConfig {
 /// Go `database/sql` on `ErrBadConn`, ioredis `retryStrategy`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetrySettings {
-    /// Retries after the first attempt (0 = none).
+    /// Retries of each request after its first attempt (0 = none).
     pub count: u32,
     /// Delay before each retry; with `backoff_max`, the base of an
     /// exponential backoff with full jitter.
     pub backoff: SimDuration,
     /// Cap of the exponential backoff; `Some` = full jitter: each delay is
-    /// drawn uniformly from [0, min(backoff_max, backoff × 2^retry)] from
-    /// the RNG stream "client".
+    /// drawn uniformly from [0, min(backoff_max, backoff × 2^(retry − 1))]
+    /// (retry = 1 for the first retry) from the RNG stream "client".
     pub backoff_max: Option<SimDuration>,
     /// Error kinds that are retried.
     pub on: Vec<crate::report::ErrorKind>,

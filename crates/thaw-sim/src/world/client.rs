@@ -349,6 +349,8 @@ impl World<'_> {
                 return;
             }
             inv.step += 1;
+            // `retry.count` is per request: the next request starts afresh.
+            inv.retries = 0;
             (inv.id, inv.func)
         };
         self.reply_effects(env, func, step, value);
@@ -458,6 +460,8 @@ impl World<'_> {
                 let (id, step, func) = {
                     let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
                     inv.step += 1;
+                    // `retry.count` is per request: the next request starts afresh.
+                    inv.retries = 0;
                     (inv.id, inv.step - 1, inv.func)
                 };
                 self.reply_effects(env, func, step, decode_response(m).0);
