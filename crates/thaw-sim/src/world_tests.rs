@@ -49,7 +49,7 @@ fn base(arrivals: &[u64]) -> SimConfig {
 }
 
 /// Runs `cfg` with a full trace and checks the connection balance.
-fn run_traced(cfg: &SimConfig) -> (RunResult, Vec<TraceRecord>) {
+pub(crate) fn run_traced(cfg: &SimConfig) -> (RunResult, Vec<TraceRecord>) {
     let mut sink = VecSink::default();
     let r = crate::run(cfg, &mut sink, true).expect("run finishes");
     let m = &r.metrics;
@@ -62,9 +62,22 @@ fn run_traced(cfg: &SimConfig) -> (RunResult, Vec<TraceRecord>) {
     (r, sink.records)
 }
 
-fn recs<'a>(rs: &'a [TraceRecord], component: &str, event: &str) -> Vec<&'a TraceRecord> {
+/// The records of `component` with event name `event`.
+pub(crate) fn recs<'a>(
+    rs: &'a [TraceRecord],
+    component: &str,
+    event: &str,
+) -> Vec<&'a TraceRecord> {
     rs.iter()
         .filter(|r| r.component == component && r.event == event)
+        .collect()
+}
+
+/// The times (ns) of those records.
+pub(crate) fn times(rs: &[TraceRecord], component: &str, event: &str) -> Vec<u64> {
+    recs(rs, component, event)
+        .iter()
+        .map(|r| r.t.as_nanos())
         .collect()
 }
 

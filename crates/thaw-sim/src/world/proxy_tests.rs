@@ -12,8 +12,8 @@
 use crate::config::{
     PgBouncerConfig, PoolMode, ProxyConfig, ProxyKind, RdsProxyConfig, RequestOp, PGBOUNCER_JANITOR,
 };
-use crate::{ErrorKind, RequestSpec, RunResult, SimConfig, Strategy, WorkloadConfig};
-use thaw_core::{SimDuration, TraceRecord, VecSink};
+use crate::{ErrorKind, RequestSpec, SimConfig, Strategy, WorkloadConfig};
+use thaw_core::SimDuration;
 
 const US: u64 = 1_000;
 const MS: u64 = 1_000_000;
@@ -66,31 +66,7 @@ fn pgb(arrivals: &[u64], p: PgBouncerConfig) -> SimConfig {
     with_proxy(arrivals, ProxyKind::PgBouncer(p))
 }
 
-fn run_traced(cfg: &SimConfig) -> (RunResult, Vec<TraceRecord>) {
-    let mut sink = VecSink::default();
-    let r = crate::run(cfg, &mut sink, true).expect("run finishes");
-    let m = &r.metrics;
-    assert_eq!(
-        m.connections_opened,
-        m.connections_closed + m.connections_open_at_end,
-        "connection balance: {m:?}"
-    );
-    assert_eq!(m.invocations, r.outcomes.len() as u64);
-    (r, sink.records)
-}
-
-fn recs<'a>(rs: &'a [TraceRecord], component: &str, event: &str) -> Vec<&'a TraceRecord> {
-    rs.iter()
-        .filter(|r| r.component == component && r.event == event)
-        .collect()
-}
-
-fn times(rs: &[TraceRecord], component: &str, event: &str) -> Vec<u64> {
-    recs(rs, component, event)
-        .iter()
-        .map(|r| r.t.as_nanos())
-        .collect()
-}
+use crate::world_tests::{recs, run_traced, times};
 
 #[test]
 fn borrows_per_request_and_reuses_the_pooled_connection() {
