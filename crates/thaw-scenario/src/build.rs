@@ -355,7 +355,24 @@ fn pool_settings(
         };
     }
     if let Err(e) = c.check() {
-        p.add("client.pool", format!("invalid pool: {e}"), None);
+        // Point at the key that is wrong when there is one.
+        let (path, hint) = match e {
+            thaw_client::ConfigError::ZeroMax => ("client.pool.max", None),
+            thaw_client::ConfigError::MinAboveMax => (
+                if ps.min.is_some() {
+                    "client.pool.min"
+                } else {
+                    "client.pool.max"
+                },
+                Some("the preset's min applies unless you set `min`"),
+            ),
+            thaw_client::ConfigError::ZeroEvictorPeriod => ("client.pool.evict", None),
+            thaw_client::ConfigError::UncheckedMark
+            | thaw_client::ConfigError::ZeroAttempts
+            | thaw_client::ConfigError::ZeroRetryDelay
+            | thaw_client::ConfigError::ZeroMaxUses => ("client.pool", None),
+        };
+        p.add(path, format!("invalid pool: {e}"), hint);
         return None;
     }
     Some(PoolSettings {
