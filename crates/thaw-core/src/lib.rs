@@ -12,11 +12,13 @@
 pub mod queue;
 pub mod rng;
 pub mod slots;
+pub mod text;
 pub mod time;
 pub mod trace;
 
 pub use queue::{BudgetExceeded, EventQueue};
 pub use rng::{RngStreams, SimRng};
 pub use slots::{SlotRef, Slots};
+pub use text::did_you_mean;
 pub use time::{ParseDurationError, SimDuration, SimTime};
 pub use trace::{Level, NullSink, TraceRecord, TraceSink, Value, VecSink};

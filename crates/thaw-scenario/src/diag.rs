@@ -654,30 +654,8 @@ pub fn diagnostic_at(
     .with_help_opt(help)
 }
 
-// ---------------------------------------------------------------------------
-// did_you_mean
-// ---------------------------------------------------------------------------
-
-/// The candidate closest to `unknown`, if any is close enough
-/// (Jaro-Winkler similarity at least 0.8, or a case-insensitive match).
-pub fn did_you_mean<'a>(
-    unknown: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let lower = unknown.to_lowercase();
-    let mut best: Option<(f64, &str)> = None;
-    for c in candidates {
-        let score = if c.to_lowercase() == lower {
-            1.0
-        } else {
-            strsim::jaro_winkler(unknown, c)
-        };
-        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, c));
-        }
-    }
-    best.map(|(_, c)| c.to_string())
-}
+/// Spelling suggestions: one rule for every message (thaw-core).
+pub use thaw_core::did_you_mean;
 
 // ---------------------------------------------------------------------------
 // parse_toml

@@ -126,16 +126,8 @@ pub struct ExpectationResult {
 }
 
 fn closest(word: &str, candidates: &[&str]) -> Option<String> {
-    candidates
-        .iter()
-        .map(|c| (strsim_like(word, c), *c))
-        .filter(|(d, _)| *d <= 3)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| format!("did you mean `{c}`?"))
-}
-
-fn strsim_like(a: &str, b: &str) -> usize {
-    strsim::levenshtein(a, b)
+    thaw_core::did_you_mean(word, candidates.iter().copied())
+        .map(|c| format!("did you mean `{c}`?"))
 }
 
 impl Expectation {
