@@ -1019,24 +1019,16 @@ impl Pool {
     /// (`release(err)`, `client.release(true)`). Panics if `conn` is not in
     /// use.
     pub fn release(&mut self, now: SimTime, conn: ConnId, broken: bool, out: &mut Vec<PoolAction>) {
-        self.begin_started(now, out);
-        let which = self
-            .find_conn(conn)
-            .expect("released connection belongs to the pool");
-        let (core, mut cx) = self.split(which, out);
-        core.release(now, conn, broken, &mut cx);
-        self.finish();
+        self.with_conn(now, conn, out, "released", |core, cx| {
+            core.release(now, conn, broken, cx)
+        });
     }
 
     /// A connection the pool asked for ([`PoolAction::Open`]) is ready.
     pub fn opened(&mut self, now: SimTime, conn: ConnId, out: &mut Vec<PoolAction>) {
-        self.begin_started(now, out);
-        let which = self
-            .find_conn(conn)
-            .expect("opened connection belongs to the pool");
-        let (core, mut cx) = self.split(which, out);
-        core.opened(now, conn, &mut cx);
-        self.finish();
+        self.with_conn(now, conn, out, "opened", |core, cx| {
+            core.opened(now, conn, cx)
+        });
     }
 
     /// Opening `conn` failed.
@@ -1047,13 +1039,9 @@ impl Pool {
         error: OpenError,
         out: &mut Vec<PoolAction>,
     ) {
-        self.begin_started(now, out);
-        let which = self
-            .find_conn(conn)
-            .expect("failed connection belongs to the pool");
-        let (core, mut cx) = self.split(which, out);
-        core.open_failed(now, conn, error, &mut cx);
-        self.finish();
+        self.with_conn(now, conn, out, "failed", |core, cx| {
+            core.open_failed(now, conn, error, cx)
+        });
     }
 
     /// The driver processed a close or error event for `conn` (FIN, RST, an
@@ -1078,13 +1066,9 @@ impl Pool {
         alive: bool,
         out: &mut Vec<PoolAction>,
     ) {
-        self.begin_started(now, out);
-        let which = self
-            .find_conn(conn)
-            .expect("validated connection belongs to the pool");
-        let (core, mut cx) = self.split(which, out);
-        core.validated(now, conn, alive, &mut cx);
-        self.finish();
+        self.with_conn(now, conn, out, "validated", |core, cx| {
+            core.validated(now, conn, alive, cx)
+        });
     }
 
     /// A timer armed with [`PoolAction::ArmTimer`] fired, at its `at` or
@@ -1191,6 +1175,25 @@ impl Pool {
     fn begin(&mut self, now: SimTime) {
         assert!(now >= self.last_now, "time went backwards");
         self.last_now = now;
+    }
+
+    /// Runs one input on the pool object that owns `conn` (one that none
+    /// owns is a bug of the caller: `what` says which input).
+    fn with_conn(
+        &mut self,
+        now: SimTime,
+        conn: ConnId,
+        out: &mut Vec<PoolAction>,
+        what: &str,
+        f: impl FnOnce(&mut Core, &mut Ctx<'_>),
+    ) {
+        self.begin_started(now, out);
+        let which = self
+            .find_conn(conn)
+            .unwrap_or_else(|| panic!("{what} connection belongs to the pool"));
+        let (core, mut cx) = self.split(which, out);
+        f(core, &mut cx);
+        self.finish();
     }
 
     fn begin_started(&mut self, now: SimTime, out: &mut Vec<PoolAction>) {
