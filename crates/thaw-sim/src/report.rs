@@ -307,11 +307,6 @@ impl Collector {
         }
     }
 
-    /// Outcomes kept, in completion order.
-    pub fn rows(&self) -> &[Outcome] {
-        &self.rows
-    }
-
     pub(crate) fn into_parts(self) -> Parts {
         (
             self.rows,

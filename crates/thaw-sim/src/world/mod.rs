@@ -916,12 +916,6 @@ impl<'t> World<'t> {
     }
 }
 
-impl LiveSock {
-    fn tcb_head_kind(&self) -> Option<&'static str> {
-        self.tcb.head_kind()
-    }
-}
-
 fn vcpu_share(mem: u32) -> String {
     if mem as u64 >= MB_PER_VCPU {
         "all".to_string()

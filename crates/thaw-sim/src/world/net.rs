@@ -504,7 +504,7 @@ impl World<'_> {
             TcpNote::Retransmit { attempt, next_rto } => {
                 let what = self
                     .sock(s)
-                    .and_then(|l| l.tcb_head_kind())
+                    .and_then(|l| l.tcb.head_kind())
                     .unwrap_or("segment");
                 (
                     Level::Timeline,
