@@ -251,16 +251,6 @@ pub struct Metrics {
     pub proxy_zombie_connection_seconds: f64,
 }
 
-pub(crate) type Parts = (
-    Vec<Outcome>,
-    u64,
-    u64,
-    u64,
-    BTreeMap<ErrorKind, u64>,
-    Histogram<u64>,
-    u64,
-);
-
 /// Streams outcomes into metrics; keeps per-invocation rows only if asked.
 pub struct Collector {
     keep_rows: bool,
@@ -306,18 +296,6 @@ impl Collector {
             self.rows.push(o);
         }
     }
-
-    pub(crate) fn into_parts(self) -> Parts {
-        (
-            self.rows,
-            self.invocations,
-            self.cold,
-            self.stale,
-            self.errors,
-            self.latency,
-            self.duplicates,
-        )
-    }
 }
 
 /// The result of a run.
@@ -358,7 +336,16 @@ pub(crate) struct WorldTotals {
 }
 
 pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
-    let (mut rows, invocations, cold, stale, errors, hist, dups) = c.into_parts();
+    let Collector {
+        mut rows,
+        invocations,
+        cold,
+        stale,
+        errors,
+        latency: hist,
+        duplicates: dups,
+        ..
+    } = c;
     rows.sort_by_key(|o| o.id);
     for o in rows.iter_mut() {
         if let Some(n) = w.late_duplicates.get(&o.id) {
