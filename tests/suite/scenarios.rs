@@ -2,7 +2,7 @@
 //! its snapshot, and two runs produce byte-identical traces.
 use thaw_core::Level;
 use thaw_scenario::{load, run_scenario, Scenario};
-use thaw_sim::jsonl::{JsonlSink, TimelineSink};
+use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
 use thaw_tests::{scenario_files, workspace_root};
 
 fn load_file(rel: &std::path::Path) -> Scenario {
@@ -54,17 +54,21 @@ fn every_scenario_meets_its_expectations() {
 fn every_scenario_timeline_matches_its_snapshot() {
     for rel in scenario_files() {
         let s = load_file(&rel);
-        let mut sink = TimelineSink {
-            lines: Vec::new(),
+        // The sink the CLI prints the timeline with.
+        let mut sink = StreamTimeline {
+            w: Vec::new(),
             verbose: false,
+            quiet: false,
             also: None,
+            error: None,
         };
         run_scenario(&s, None, &mut sink).expect("run finishes");
+        let text = String::from_utf8(sink.w).expect("UTF-8 timeline");
         let name = rel
             .with_extension("")
             .to_string_lossy()
             .replace(['/', '\\'], "__");
-        insta::assert_snapshot!(name, sink.lines.join("\n"));
+        insta::assert_snapshot!(name, text.strip_suffix('\n').unwrap_or(&text));
     }
 }
 

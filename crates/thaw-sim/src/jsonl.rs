@@ -82,35 +82,6 @@ pub fn timeline_line(rec: &TraceRecord) -> String {
     )
 }
 
-/// Keeps the timeline-level records (and optionally details) as text lines,
-/// and forwards every record to an optional second sink.
-pub struct TimelineSink<'a> {
-    /// The lines so far.
-    pub lines: Vec<String>,
-    /// Include detail records in `lines`.
-    pub verbose: bool,
-    /// Another sink that receives every record (e.g. a JSONL file).
-    pub also: Option<&'a mut dyn TraceSink>,
-}
-
-impl TraceSink for TimelineSink<'_> {
-    fn wants(&self, level: Level) -> bool {
-        level == Level::Timeline
-            || self.verbose
-            || self.also.as_ref().is_some_and(|s| s.wants(level))
-    }
-    fn record(&mut self, rec: TraceRecord) {
-        if rec.level == Level::Timeline || self.verbose {
-            self.lines.push(timeline_line(&rec));
-        }
-        if let Some(s) = self.also.as_mut() {
-            if s.wants(rec.level) {
-                s.record(rec);
-            }
-        }
-    }
-}
-
 /// Writes timeline lines to `w` as they happen (nothing is buffered), and
 /// forwards every record to an optional second sink.
 pub struct StreamTimeline<'a, W: Write> {
