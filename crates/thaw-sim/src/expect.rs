@@ -343,4 +343,34 @@ mod tests {
         assert!(Expectation::parse("invocation[0].error == EOF").is_err());
         assert!(Expectation::parse("metrics.errors < many").is_err());
     }
+
+    #[test]
+    fn name_lists_match_the_report() {
+        // The lists feed validation and did-you-mean; the report is the truth.
+        let r = crate::run(&crate::SimConfig::default(), &mut thaw_core::NullSink, true).unwrap();
+        let metrics = serde_json::to_value(&r.metrics).unwrap();
+        let mut keys: Vec<&str> = metrics
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = METRIC_NAMES.to_vec();
+        keys.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(keys, names);
+        let row =
+            serde_json::to_value(crate::report::InvocationJson::from(&r.outcomes[0])).unwrap();
+        let mut fields: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "id")
+            .collect();
+        let mut listed = INVOCATION_FIELDS.to_vec();
+        fields.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(fields, listed);
+    }
 }
