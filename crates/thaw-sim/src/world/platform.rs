@@ -339,20 +339,9 @@ impl World<'_> {
     /// vanishes as on a plain reap.
     fn start_shutdown(&mut self, env: u32, grace: SimDuration) {
         let now = self.q.now();
+        self.drop_app_state(env, EnvState::ShuttingDown);
         let (kernel, socks) = {
             let e = &mut self.envs[(env - 1) as usize];
-            if let Some(k) = e.idle_key.take() {
-                self.idle.remove(&(e.func, k, env));
-            }
-            e.state = EnvState::ShuttingDown;
-            e.gen += 1;
-            e.conn = None;
-            e.tx_keys.clear();
-            e.deferred_app.clear();
-            e.deferred_rt.clear();
-            e.pool = None;
-            e.pconns.clear();
-            e.psock.clear();
             (std::mem::take(&mut e.deferred_kernel), e.socks.clone())
         };
         let gen = self.envs[(env - 1) as usize].gen;
@@ -412,25 +401,33 @@ impl World<'_> {
         self.discard_env(env);
     }
 
+    /// The runtime's state goes (shutdown or reset): off the warm list, its
+    /// timers void, its client, pool, queued events and transaction gone.
+    /// Sockets and kernel timers are the caller's business.
+    fn drop_app_state(&mut self, env: u32, state: EnvState) {
+        let e = &mut self.envs[(env - 1) as usize];
+        if let Some(k) = e.idle_key.take() {
+            self.idle.remove(&(e.func, k, env));
+        }
+        e.state = state;
+        e.gen += 1;
+        e.conn = None;
+        e.tx_keys.clear();
+        e.deferred_app.clear();
+        e.deferred_rt.clear();
+        e.pool = None;
+        e.pconns.clear();
+        e.psock.clear();
+    }
+
     /// Reap or reset: the environment and its kernel vanish; nothing is
     /// sent on their behalf.
     pub(super) fn discard_env(&mut self, env: u32) {
+        self.drop_app_state(env, EnvState::Reaped);
         let socks = {
             let e = &mut self.envs[(env - 1) as usize];
-            if let Some(k) = e.idle_key.take() {
-                self.idle.remove(&(e.func, k, env));
-            }
-            e.state = EnvState::Reaped;
-            e.gen += 1;
-            e.conn = None;
-            e.tx_keys.clear();
             e.inv = None;
-            e.deferred_app.clear();
             e.deferred_kernel.clear();
-            e.deferred_rt.clear();
-            e.pool = None;
-            e.pconns.clear();
-            e.psock.clear();
             std::mem::take(&mut e.socks)
         };
         self.live_envs -= 1;
