@@ -5,24 +5,28 @@ use super::*;
 impl World<'_> {
     // ----- network -------------------------------------------------------
 
+    fn trace_send(&mut self, seg: &Segment) {
+        if self.detail {
+            self.emit(
+                Level::Detail,
+                self.component_of(seg.src.host),
+                "send",
+                seg_fields(seg),
+                format!(
+                    "{} → {}: {seg}",
+                    self.addr_name(seg.src),
+                    self.addr_name(seg.dst)
+                ),
+            );
+        }
+    }
+
     pub(super) fn route(&mut self, seg: Segment, from: Option<SockRef>) {
         let now = self.q.now();
         let to = from.and_then(|f| self.sock(f)).and_then(|l| l.peer);
         if let Some(latency) = self.proxy_link(&seg) {
             // The proxy's own link to the server: no middlebox on it.
-            if self.detail {
-                self.emit(
-                    Level::Detail,
-                    self.component_of(seg.src.host),
-                    "send",
-                    seg_fields(&seg),
-                    format!(
-                        "{} → {}: {seg}",
-                        self.addr_name(seg.src),
-                        self.addr_name(seg.dst)
-                    ),
-                );
-            }
+            self.trace_send(&seg);
             self.schedule(
                 now + latency,
                 Ev::Deliver {
@@ -47,19 +51,7 @@ impl World<'_> {
                 self.cfg.network.server_latency,
             )
         };
-        if self.detail {
-            self.emit(
-                Level::Detail,
-                self.component_of(seg.src.host),
-                "send",
-                seg_fields(&seg),
-                format!(
-                    "{} → {}: {seg}",
-                    self.addr_name(seg.src),
-                    self.addr_name(seg.dst)
-                ),
-            );
-        }
+        self.trace_send(&seg);
         if self.mb.is_some() {
             let dir = if from_server {
                 Dir::FromServer
