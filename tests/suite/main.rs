@@ -5,3 +5,4 @@ mod properties;
 mod retry_properties;
 mod scenarios;
 mod server_properties;
+mod time_overflow;

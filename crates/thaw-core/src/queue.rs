@@ -2,6 +2,11 @@
 //!
 //! Two events scheduled for the same instant are popped in the order they
 //! were pushed. This is the whole tie-breaking rule, and models rely on it.
+//!
+//! An event scheduled at [`SimTime::MAX`], the end of time (see
+//! [`crate::time`]), is never due: it is not stored, only counted
+//! ([`EventQueue::events_beyond_end`]). So a run whose remaining events all
+//! lie beyond the end finishes normally, and `now` is always before `MAX`.
 use crate::time::{SimDuration, SimTime};
 use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::PeekMut;
@@ -60,6 +65,8 @@ pub struct EventQueue<E> {
     now: SimTime,
     popped: u64,
     budget: u64,
+    /// Events scheduled at `SimTime::MAX` and therefore dropped.
+    beyond_end: u64,
 }
 
 const LANE_INDEX: usize = 128;
@@ -90,6 +97,7 @@ impl<E> EventQueue<E> {
             now: SimTime::ZERO,
             popped: 0,
             budget,
+            beyond_end: 0,
         }
     }
 
@@ -103,6 +111,12 @@ impl<E> EventQueue<E> {
         self.popped
     }
 
+    /// Number of events scheduled at [`SimTime::MAX`] (directly or by a
+    /// delay that saturated there): never due, so never stored.
+    pub fn events_beyond_end(&self) -> u64 {
+        self.beyond_end
+    }
+
     /// Number of events still pending.
     pub fn len(&self) -> usize {
         self.heap.len() + self.lanes.iter().map(|(_, l)| l.len()).sum::<usize>()
@@ -114,7 +128,12 @@ impl<E> EventQueue<E> {
     }
 
     /// Schedules `event` at `at`. Scheduling in the past is a model bug.
+    /// At [`SimTime::MAX`] the event is never due and is dropped (counted
+    /// in [`EventQueue::events_beyond_end`]).
     pub fn push(&mut self, at: SimTime, event: E) {
+        if self.drop_if_beyond_end(at) {
+            return;
+        }
         let entry = self.entry(at, event);
         self.heap.push(entry);
     }
@@ -122,9 +141,14 @@ impl<E> EventQueue<E> {
     /// Schedules `event` after `delay` from now, in the lane of that delay
     /// when there is one (or room for one). Ordering is the same as `push`.
     /// Lanes are assigned to the first delays seen and kept: use `push` for
-    /// events whose delays are all different.
+    /// events whose delays are all different. A delay that reaches
+    /// [`SimTime::MAX`] (the sum saturates) drops the event, as `push` does.
     pub fn push_after(&mut self, delay: SimDuration, event: E) {
-        let entry = self.entry(self.now + delay, event);
+        let at = self.now.saturating_add(delay);
+        if self.drop_if_beyond_end(at) {
+            return;
+        }
+        let entry = self.entry(at, event);
         let idx = self.lane_for(delay);
         match idx {
             // `now` never decreases, so one delay's events are in order.
@@ -154,6 +178,16 @@ impl<E> EventQueue<E> {
                 l if self.lanes[l as usize - 1].0 == delay => return Some(l as usize - 1),
                 _ => slot = (slot + 1) % LANE_INDEX,
             }
+        }
+    }
+
+    /// True (and counted) when `at` is the end of time: never due.
+    fn drop_if_beyond_end(&mut self, at: SimTime) -> bool {
+        if at == SimTime::MAX {
+            self.beyond_end += 1;
+            true
+        } else {
+            false
         }
     }
 
@@ -280,6 +314,53 @@ mod tests {
         let pb: Vec<_> = std::iter::from_fn(|| b.pop().unwrap()).collect();
         assert_eq!(pa, pb);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn events_at_the_end_of_time_are_never_due() {
+        let mut q = EventQueue::with_lanes(100, 4);
+        let last = SimTime::from_nanos(u64::MAX - 1);
+        q.push(SimTime::MAX, "never-push");
+        q.push(SimTime::from_secs(2), "b");
+        q.push_after(SimDuration::MAX, "never-after");
+        q.push(last, "last1");
+        q.push_after(SimDuration::from_secs(1), "a");
+        q.push(last, "last2");
+        assert_eq!(q.len(), 4);
+        assert_eq!(q.events_beyond_end(), 2);
+        assert_eq!(q.pop().unwrap(), Some((SimTime::from_secs(1), "a")));
+        // Once time has moved, a delay that passes the end saturates there.
+        q.push_after(SimDuration::from_nanos(u64::MAX - 1), "never-saturated");
+        q.push_after(SimDuration::from_nanos(u64::MAX - 1), "never-same-lane");
+        q.push_after(SimDuration::from_secs(1), "c");
+        assert_eq!(q.events_beyond_end(), 4);
+        let rest: Vec<_> = std::iter::from_fn(|| q.pop().unwrap()).collect();
+        assert_eq!(
+            rest,
+            vec![
+                (SimTime::from_secs(2), "b"),
+                (SimTime::from_secs(2), "c"),
+                (last, "last1"),
+                (last, "last2"),
+            ]
+        );
+        assert!(q.is_empty());
+        assert_eq!(q.now(), last);
+        assert_eq!(q.events_processed(), 5);
+        // Nothing is ever due at the end, even when it is the only event.
+        q.push(SimTime::MAX, "never");
+        assert_eq!(q.pop().unwrap(), None);
+        assert_eq!(q.events_beyond_end(), 5);
+    }
+
+    #[test]
+    fn dropped_events_do_not_spend_the_budget() {
+        let mut q = EventQueue::new(1);
+        q.push(SimTime::MAX, 0);
+        q.push(SimTime::MAX, 1);
+        q.push(SimTime::from_secs(1), 2);
+        assert_eq!(q.pop().unwrap(), Some((SimTime::from_secs(1), 2)));
+        assert_eq!(q.pop().unwrap(), None);
     }
 
     #[test]

@@ -1,4 +1,23 @@
 //! Simulated time: integer nanoseconds since the start of a run.
+//!
+//! # Time saturates
+//!
+//! [`SimTime::MAX`] (`u64::MAX` ns, about 584 years) is the end of
+//! representable time and means "never". Durations come from the scenario
+//! and each is validated alone, so their sums can pass the end:
+//! `SimTime + SimDuration` and `SimDuration + SimDuration` saturate at
+//! `MAX` instead of overflowing, and so do [`SimDuration::from_secs`] and
+//! its siblings, [`SimDuration::saturating_mul`] and
+//! [`SimDuration::mul_ratio`]. An instant computed past the end is
+//! `SimTime::MAX`, and an event scheduled at `MAX` is never due: the
+//! [`EventQueue`](crate::EventQueue) does not store it (it counts it in
+//! `events_beyond_end`), so the current time of a run is always before
+//! `MAX`.
+//!
+//! `SimTime - SimTime` still panics when the result would be negative:
+//! use it only where the earlier instant is known to be earlier (a past
+//! `now`), and [`SimTime::saturating_since`] wherever an operand can be
+//! `MAX` or is derived from input.
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 
@@ -17,16 +36,19 @@ const NS_PER_S: u64 = 1_000_000_000;
 impl SimTime {
     /// The start of every run.
     pub const ZERO: SimTime = SimTime(0);
-    /// The far future: used as "never".
+    /// The end of representable time (about 584 years): "never". Sums
+    /// that pass it saturate here, and an event scheduled at `MAX` is never
+    /// due (see the [module documentation](self)).
     pub const MAX: SimTime = SimTime(u64::MAX);
 
     /// An instant `ns` nanoseconds after the start.
     pub const fn from_nanos(ns: u64) -> Self {
         SimTime(ns)
     }
-    /// An instant `s` whole seconds after the start.
+    /// An instant `s` whole seconds after the start, saturating at
+    /// [`SimTime::MAX`].
     pub const fn from_secs(s: u64) -> Self {
-        SimTime(s * NS_PER_S)
+        SimTime(s.saturating_mul(NS_PER_S))
     }
     /// Nanoseconds since the start.
     pub const fn as_nanos(self) -> u64 {
@@ -56,17 +78,17 @@ impl SimDuration {
     pub const fn from_nanos(ns: u64) -> Self {
         SimDuration(ns)
     }
-    /// `us` microseconds.
+    /// `us` microseconds, saturating at [`SimDuration::MAX`].
     pub const fn from_micros(us: u64) -> Self {
-        SimDuration(us * NS_PER_US)
+        SimDuration(us.saturating_mul(NS_PER_US))
     }
-    /// `ms` milliseconds.
+    /// `ms` milliseconds, saturating at [`SimDuration::MAX`].
     pub const fn from_millis(ms: u64) -> Self {
-        SimDuration(ms * NS_PER_MS)
+        SimDuration(ms.saturating_mul(NS_PER_MS))
     }
-    /// `s` seconds.
+    /// `s` seconds, saturating at [`SimDuration::MAX`].
     pub const fn from_secs(s: u64) -> Self {
-        SimDuration(s * NS_PER_S)
+        SimDuration(s.saturating_mul(NS_PER_S))
     }
     /// Length in nanoseconds.
     pub const fn as_nanos(self) -> u64 {
@@ -152,7 +174,7 @@ impl SimDuration {
             let d = ch
                 .to_digit(10)
                 .ok_or_else(|| ParseDurationError::BadNumber(s.to_string()))?;
-            if place % 10 != 0 {
+            if !place.is_multiple_of(10) {
                 return Err(ParseDurationError::TooPrecise(s.to_string()));
             }
             place /= 10;
@@ -202,10 +224,12 @@ impl fmt::Display for ParseDurationError {
 
 impl std::error::Error for ParseDurationError {}
 
+/// Saturating: an instant past the end of time is [`SimTime::MAX`],
+/// "never".
 impl Add<SimDuration> for SimTime {
     type Output = SimTime;
     fn add(self, d: SimDuration) -> SimTime {
-        SimTime(self.0.checked_add(d.0).expect("simulated time overflow"))
+        self.saturating_add(d)
     }
 }
 
@@ -215,6 +239,9 @@ impl AddAssign<SimDuration> for SimTime {
     }
 }
 
+/// The time from `earlier` to `self`. A negative result is a model bug
+/// and panics: where an operand can be [`SimTime::MAX`] or comes from
+/// input, use [`SimTime::saturating_since`].
 impl Sub<SimTime> for SimTime {
     type Output = SimDuration;
     fn sub(self, earlier: SimTime) -> SimDuration {
@@ -226,10 +253,11 @@ impl Sub<SimTime> for SimTime {
     }
 }
 
+/// Saturating at [`SimDuration::MAX`].
 impl Add for SimDuration {
     type Output = SimDuration;
     fn add(self, o: SimDuration) -> SimDuration {
-        SimDuration(self.0.checked_add(o.0).expect("duration overflow"))
+        self.saturating_add(o)
     }
 }
 
@@ -337,6 +365,76 @@ mod tests {
             SimDuration::parse("999999999999999999999999999999999999d"),
             Err(ParseDurationError::TooLarge(_)) | Err(ParseDurationError::BadNumber(_))
         ));
+    }
+
+    #[test]
+    fn sums_saturate_at_the_end_of_time() {
+        let ns = SimDuration::from_nanos;
+        // Below the end, sums are exact.
+        assert_eq!(
+            SimTime::from_secs(5) + ns(7),
+            SimTime::from_nanos(5_000_000_007)
+        );
+        assert_eq!(
+            SimTime::from_nanos(u64::MAX - 10) + ns(10),
+            SimTime::from_nanos(u64::MAX)
+        );
+        assert_eq!(ns(u64::MAX - 3) + ns(3), SimDuration::MAX);
+        // Past it, they stay at the end.
+        assert_eq!(SimTime::from_nanos(u64::MAX - 10) + ns(11), SimTime::MAX);
+        assert_eq!(SimTime::MAX + ns(1), SimTime::MAX);
+        assert_eq!(SimTime::from_secs(1) + SimDuration::MAX, SimTime::MAX);
+        let mut t = SimTime::from_nanos(u64::MAX / 2 + 1);
+        t += SimDuration::from_nanos(u64::MAX / 2 + 1);
+        assert_eq!(t, SimTime::MAX);
+        assert_eq!(SimDuration::MAX + ns(1), SimDuration::MAX);
+        assert_eq!(
+            ns(u64::MAX / 2 + 1) + ns(u64::MAX / 2 + 1),
+            SimDuration::MAX
+        );
+        // "213503d" twice: each alone is valid input.
+        let d = SimDuration::parse("213503d").unwrap();
+        assert_eq!(SimTime::ZERO + d + d, SimTime::MAX);
+        assert_eq!(d + d, SimDuration::MAX);
+    }
+
+    #[test]
+    fn constructors_and_products_saturate() {
+        assert_eq!(SimTime::from_secs(u64::MAX), SimTime::MAX);
+        assert_eq!(SimDuration::from_secs(u64::MAX), SimDuration::MAX);
+        assert_eq!(SimDuration::from_millis(u64::MAX), SimDuration::MAX);
+        assert_eq!(SimDuration::from_micros(u64::MAX), SimDuration::MAX);
+        assert_eq!(
+            SimDuration::from_secs(18_446_744_073).as_nanos(),
+            18_446_744_073_000_000_000
+        );
+        assert_eq!(SimDuration::from_secs(18_446_744_074), SimDuration::MAX);
+        assert_eq!(SimDuration::MAX.saturating_mul(2), SimDuration::MAX);
+        assert_eq!(SimDuration::MAX.mul_ratio(1769, 128), SimDuration::MAX);
+        assert_eq!(
+            SimDuration::from_secs(10).mul_ratio(1769, 128),
+            SimDuration::from_nanos(138_203_125_000)
+        );
+    }
+
+    #[test]
+    fn differences_near_the_end() {
+        assert_eq!(SimTime::MAX - SimTime::ZERO, SimDuration::MAX);
+        assert_eq!(SimTime::MAX - SimTime::MAX, SimDuration::ZERO);
+        assert_eq!(
+            SimTime::ZERO.saturating_since(SimTime::MAX),
+            SimDuration::ZERO
+        );
+        assert_eq!(
+            SimTime::MAX.saturating_since(SimTime::from_nanos(u64::MAX - 4)),
+            SimDuration::from_nanos(4)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "time subtraction went negative")]
+    fn negative_differences_are_a_bug() {
+        let _ = SimTime::from_secs(1) - SimTime::MAX;
     }
 
     #[test]

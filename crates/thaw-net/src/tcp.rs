@@ -1,6 +1,6 @@
 //! A Linux TCP endpoint (one socket) as a sans-IO state machine.
 //!
-//! Rules follow shared/reference/tcp-servers-pools.md Part 1: the close
+//! Rules follow Linux (docs/sources.md, section 5): the close
 //! table of `tcp_close()`, `tcp_fin()`, `tcp_rcv_state_process()`,
 //! `tcp_reset()`, the retransmission give-up test `retransmits_timed_out()`
 //! with `tcp_model_timeout()`, orphan retries, the FIN_WAIT2 and TIME_WAIT
@@ -327,15 +327,18 @@ fn timer_index(kind: TimerKind) -> usize {
 pub const RTO_FALLBACK: SimDuration = SimDuration::from_secs(3);
 
 /// `tcp_model_timeout()`: the time `boundary` retransmissions take with
-/// exponential backoff from `rto_base`, capped at `rto_max`.
+/// exponential backoff from `rto_base`, capped at `rto_max`. Saturates at
+/// [`SimDuration::MAX`].
 pub fn model_timeout(boundary: u32, rto_base: SimDuration, rto_max: SimDuration) -> SimDuration {
     let base = rto_base.as_nanos().max(1);
+    // At most 63, so 2^(k+1) − 1 below is at most u64::MAX.
     let thresh = (rto_max.as_nanos() / base).max(1).ilog2();
+    let doublings = |k: u32| u64::MAX >> (63 - k);
     if boundary <= thresh {
-        rto_base.saturating_mul((1u64 << (boundary + 1)) - 1)
+        rto_base.saturating_mul(doublings(boundary))
     } else {
         rto_base
-            .saturating_mul((1u64 << (thresh + 1)) - 1)
+            .saturating_mul(doublings(thresh))
             .saturating_add(rto_max.saturating_mul((boundary - thresh) as u64))
     }
 }
@@ -547,11 +550,14 @@ impl Tcb {
                 self.rttvar = SimDuration::from_nanos(sample.as_nanos() / 2);
             }
             Some(srtt) => {
-                let diff = srtt.as_nanos().abs_diff(sample.as_nanos());
-                self.rttvar = SimDuration::from_nanos((3 * self.rttvar.as_nanos() + diff) / 4);
-                self.srtt = Some(SimDuration::from_nanos(
-                    (7 * srtt.as_nanos() + sample.as_nanos()) / 8,
-                ));
+                // In 128 bits: a sample can be as long as the input's
+                // latencies (up to ~584 years); the means never exceed
+                // their largest input, so they fit in 64 bits again.
+                let (srtt, sample) = (srtt.as_nanos() as u128, sample.as_nanos() as u128);
+                let diff = srtt.abs_diff(sample);
+                let rttvar = (3 * self.rttvar.as_nanos() as u128 + diff) / 4;
+                self.rttvar = SimDuration::from_nanos(rttvar as u64);
+                self.srtt = Some(SimDuration::from_nanos(((7 * srtt + sample) / 8) as u64));
             }
         }
         self.rto = self.base_rto();

@@ -1,5 +1,5 @@
 //! Unit tests for the TCP endpoint: one test per transition, timer and RST
-//! rule of shared/reference/tcp-servers-pools.md Part 1.
+//! rule of the Linux TCP sources listed in docs/sources.md.
 //!
 //! The harness below wires two [`Tcb`]s (client and server) through a wire
 //! with a fixed one-way latency. Packets can be lost on the way to either side
@@ -481,6 +481,17 @@ fn model_timeout_agrees_with_the_reference_schedule() {
     }
 }
 
+#[test]
+fn model_timeout_saturates_at_the_end_of_time() {
+    // rto_max / base = 2^64 − 1: the threshold is 63 doublings.
+    let (one, max) = (dur(1), SimDuration::MAX);
+    assert_eq!(model_timeout(62, one, max), dur(u64::MAX >> 1));
+    assert_eq!(model_timeout(63, one, max), max);
+    assert_eq!(model_timeout(255, one, max), max);
+    assert_eq!(model_timeout(255, max, max), max);
+    assert_eq!(model_timeout(255, dur(200 * MS), dur(u64::MAX / 2)), max);
+}
+
 // ---- handshake and RTT -------------------------------------------------------
 
 #[test]
@@ -590,6 +601,26 @@ fn second_rtt_sample_is_smoothed() {
     n.run_for(dur(20 * MS));
     assert_eq!(n.tcb(Client).unacked(), 0);
     assert_eq!(n.tcb(Client).rto(), dur(320 * MS));
+}
+
+#[test]
+fn rtt_samples_of_centuries_are_smoothed_without_overflow() {
+    // One-way latency 2^61 ns (~73 years): samples of 2^62 ns, and
+    // 7·SRTT no longer fits in 64 bits. RTOs that never fire first.
+    let cfg = TcpConfig {
+        rto_initial: SimDuration::MAX,
+        rto_max: SimDuration::MAX,
+        ..TcpConfig::default()
+    };
+    let l = 1u64 << 61;
+    let mut n = Net::established(cfg, cfg, dur(l));
+    // SRTT 2^62, RTTVAR 2^61: RTO = 2^62 + 4·2^61.
+    assert_eq!(n.tcb(Client).rto(), dur(3 << 62));
+    n.send(Client, 1).unwrap();
+    n.run_for(dur(2 * l));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    // Second sample 2^62: SRTT 2^62, RTTVAR (3·2^61 + 0)/4 = 3·2^59.
+    assert_eq!(n.tcb(Client).rto(), dur((1 << 62) + (3 << 61)));
 }
 
 // ---- connect(): SYN retries, ECONNREFUSED ------------------------------------

@@ -27,7 +27,9 @@ impl Arrivals {
         }
     }
 
-    /// The next arrival and the function it invokes.
+    /// The next arrival and the function it invokes; `None` when there is
+    /// none left, or when it would come at `SimTime::MAX` (the end of time:
+    /// it never comes, nor does any later one).
     pub fn next_invocation(&mut self) -> Option<(SimTime, u16)> {
         let i = self.next_index;
         let mut func = 0;
@@ -57,6 +59,11 @@ impl Arrivals {
                 self.last.saturating_add(gap)
             }
         };
+        if t == SimTime::MAX {
+            // The end of time: this arrival never comes, and neither does
+            // any later one (they are in order).
+            return None;
+        }
         self.next_index += 1;
         self.last = t;
         Some((t, func))
@@ -86,6 +93,32 @@ mod tests {
         assert_eq!(n, 20_000);
         let rate = n as f64 / last.as_secs_f64();
         assert!((rate - 10.0).abs() < 0.3, "rate {rate}");
+    }
+
+    #[test]
+    fn arrivals_at_the_end_of_time_never_come() {
+        // Gaps of ~10^6 years saturate at the end of time.
+        let cfg = WorkloadConfig::Poisson {
+            rate_per_s: 1e-15,
+            start: SimDuration::ZERO,
+            count: 5,
+        };
+        let mut a = Arrivals::new(cfg, RngStreams::new(1).stream("workload"));
+        assert_eq!(a.next_invocation(), None);
+        assert_eq!(a.next_invocation(), None);
+        let cfg = WorkloadConfig::Poisson {
+            rate_per_s: 1.0,
+            start: SimDuration::MAX,
+            count: 5,
+        };
+        let mut a = Arrivals::new(cfg, RngStreams::new(1).stream("workload"));
+        assert_eq!(a.next_invocation(), None);
+        let last = SimDuration::from_nanos(u64::MAX - 1);
+        let cfg = WorkloadConfig::At(vec![SimDuration::ZERO, last, SimDuration::MAX]);
+        let mut a = Arrivals::new(cfg, RngStreams::new(1).stream("workload"));
+        assert_eq!(a.next_invocation(), Some((SimTime::ZERO, 0)));
+        assert_eq!(a.next_invocation(), Some((SimTime::ZERO + last, 0)));
+        assert_eq!(a.next_invocation(), None);
     }
 
     #[test]

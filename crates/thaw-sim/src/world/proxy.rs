@@ -1,5 +1,5 @@
 //! A connection proxy between the functions and the server: Amazon RDS
-//! Proxy (tcp-servers-pools.md §2.6) or PgBouncer (§2.5).
+//! Proxy (AWS-Proxy) or PgBouncer (PgB; both in docs/sources.md).
 //!
 //! The functions connect to the proxy (`PROXY_HOST`) over the usual path
 //! (links and the middlebox, if any); the proxy opens its own TCP
@@ -236,13 +236,16 @@ impl Proxy {
 
     /// When a timeout due at `deadline` is acted on: at once for RDS
     /// Proxy; at PgBouncer's next janitor run strictly after it (its
-    /// checks are `age > timeout`, every 1/3 s).
+    /// checks are `age > timeout`, every 1/3 s). A janitor run past the
+    /// end of time is `SimTime::MAX`: never.
     fn due(&self, deadline: SimTime) -> SimTime {
         match self.cfg.kind {
             ProxyKind::RdsProxy(_) => deadline,
             ProxyKind::PgBouncer(_) => {
                 let p = PGBOUNCER_JANITOR.as_nanos();
-                SimTime::from_nanos((deadline.as_nanos() / p + 1) * p)
+                (deadline.as_nanos() / p + 1)
+                    .checked_mul(p)
+                    .map_or(SimTime::MAX, SimTime::from_nanos)
             }
         }
     }
@@ -1101,7 +1104,10 @@ impl World<'_> {
             Some(t) => lifetime_at.min(be.idle_since + t),
             None => lifetime_at,
         };
-        let at = self.px().due(deadline);
+        // The lifetime can run out before the backend is first free (a
+        // server whose accept takes longer than `server_lifetime`): then
+        // the next janitor run after now closes it.
+        let at = self.px().due(deadline.max(self.q.now()));
         let Some(be) = self.px_mut().backends.get_mut(b) else {
             return;
         };

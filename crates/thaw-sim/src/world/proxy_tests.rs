@@ -361,6 +361,31 @@ fn server_lifetime_zero_uses_each_connection_once() {
 }
 
 #[test]
+fn a_backend_older_than_its_lifetime_when_first_free_closes_at_the_next_janitor_run() {
+    // The server greets only after an accept of 3700 s: the client's
+    // invocation has timed out by then, and the new backend is older than
+    // server_lifetime (3600 s) the moment it goes to the pool. Its check
+    // goes to the janitor run after that moment (not the one after its
+    // lifetime ran out, which is already past).
+    let mut cfg = pgb(&[0], PgBouncerConfig::default());
+    cfg.server.handshake = true;
+    cfg.server.accept_cpu = d(3700 * SEC);
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[0].error, Some(ErrorKind::FunctionTimeout));
+    let closes = recs(&rs, "pgbouncer", "proxy_close_backend");
+    assert_eq!(closes.len(), 1, "{closes:#?}");
+    assert!(
+        closes[0].text.contains("older than server_lifetime"),
+        "{closes:#?}"
+    );
+    let greeted = FIRST_AT_PROXY + 3700 * SEC;
+    let p = PGBOUNCER_JANITOR.as_nanos();
+    let at = closes[0].t.as_nanos();
+    assert!(at > greeted && at <= greeted + 2 * LINK + p, "{at}");
+    assert_eq!(at % p, 0);
+}
+
+#[test]
 fn a_refused_server_connection_reaches_the_waiting_client() {
     // PgBouncer may open 2, the server accepts 1.
     let mut cfg = pgb(
