@@ -1,5 +1,5 @@
 //! Pool configuration: the knobs real client pools expose, and presets with
-//! the defaults from `tcp-servers-pools.md` §3.1 (each preset names its row).
+//! the defaults from the libraries' code (each preset names its sources in docs/sources.md).
 use std::fmt;
 use thaw_core::SimDuration;
 
@@ -275,8 +275,7 @@ impl PoolConfig {
         Ok(())
     }
 
-    /// Sequelize v6 (pool = sequelize-pool), rows "Sequelize v6" and
-    /// "sequelize-pool evictor" (src: seq, seq-pool): `max: 5`, `min: 0`,
+    /// Sequelize v6 (pool = sequelize-pool) (docs/sources.md: seq, seq-pool): `max: 5`, `min: 0`,
     /// `idle: 10000` ms, `acquire: 60000` ms (`ConnectionAcquireTimeoutError`),
     /// `evict: 1000` ms one-shot `setTimeout` re-armed on release and after
     /// each sweep, sync `validate()` flag check, LIFO, `maxUses` ∞, no
@@ -306,7 +305,7 @@ impl PoolConfig {
         }
     }
 
-    /// The Sequelize AWS Lambda guide's pool (seed 003; incident I8, PR
+    /// The Sequelize AWS Lambda guide's pool (S4; sequelize #12819, PR
     /// #12642): `max: 2, min: 0, idle: 0, acquire: 3000, evict:
     /// CURRENT_LAMBDA_FUNCTION_TIMEOUT`, otherwise [`PoolConfig::sequelize`].
     /// The guide pairs it with `initPools()` ([`crate::Pool::reset`]) at the
@@ -323,8 +322,7 @@ impl PoolConfig {
         }
     }
 
-    /// node-postgres Pool (pg-pool 3.14.0 / pg 8.23.0), rows "node-postgres
-    /// Pool" and "pg-pool error path" (src: pg-pool, pg): `max: 10`, `min:
+    /// node-postgres Pool (pg-pool 3.14.0 / pg 8.23.0) (docs/sources.md: pg-pool, pg): `max: 10`, `min:
     /// 0`, `idleTimeoutMillis: 10000` as a per-client `setTimeout` armed on
     /// release (only above `min`), `connectionTimeoutMillis: 0` = wait
     /// forever, no validation, LIFO `_idle.pop()`, `maxUses` ∞,
@@ -353,8 +351,7 @@ impl PoolConfig {
         }
     }
 
-    /// mysql2 pool (3.23.4), rows "mysql2 pool" and "mysql2 pool removal"
-    /// (src: mysql2): `connectionLimit: 10`, `maxIdle` = `connectionLimit`
+    /// mysql2 pool (3.23.4) (docs/sources.md: mysql2): `connectionLimit: 10`, `maxIdle` = `connectionLimit`
     /// so the idle reaper is never started (`idleTimeout: 60000` is inert),
     /// no acquire timeout (`waitForConnections: true`, `queueLimit: 0`), no
     /// validation, LIFO `_freeConnections.pop()`, `enableKeepAlive: true`
@@ -397,8 +394,7 @@ impl PoolConfig {
         }
     }
 
-    /// Go database/sql with go-sql-driver/mysql, rows "Go database/sql", "Go
-    /// `ErrBadConn` retry" and "go-sql-driver/mysql" (src: go-sql,
+    /// Go database/sql with go-sql-driver/mysql (docs/sources.md: go-sql,
     /// go-mysql): `MaxOpenConns` 0 = unlimited (`u32::MAX`), `MaxIdleConns`
     /// 2 (extra connections closed on return), `ConnMaxIdleTime` and
     /// `ConnMaxLifetime` 0 = off (no cleaner), only the `ctx` deadline as an
@@ -427,7 +423,7 @@ impl PoolConfig {
         }
     }
 
-    /// SQLAlchemy QueuePool (2.0), row "SQLAlchemy QueuePool" (src: SQLA):
+    /// SQLAlchemy QueuePool (2.0) (docs/sources.md: SQLA):
     /// `pool_size` 5 + `max_overflow` 10 = `max` 15, overflow connections
     /// closed on return (`max_idle` 5), `pool_timeout` 30 s, `pool_recycle`
     /// −1 (off), `pool_pre_ping` False, FIFO (`use_lifo=False`). A
@@ -455,7 +451,7 @@ impl PoolConfig {
         }
     }
 
-    /// HikariCP (6.0.1-SNAPSHOT), row "HikariCP" (src: Hikari):
+    /// HikariCP (6.0.1-SNAPSHOT) (docs/sources.md: Hikari):
     /// `maximumPoolSize` 10, `minimumIdle` = max (filled), `idleTimeout`
     /// 600 s (effective only if `minimumIdle < maximumPoolSize`),
     /// `maxLifetime` 1800 s as a per-connection task (variance not modelled),
@@ -487,7 +483,7 @@ impl PoolConfig {
         }
     }
 
-    /// sqlx PoolOptions, rows "sqlx PoolOptions" and "sqlx reaper" (src:
+    /// sqlx PoolOptions (docs/sources.md:
     /// sqlx): `max_connections` 10, `min_connections` 0, `idle_timeout` 10
     /// min, `max_lifetime` 30 min, `acquire_timeout` 30 s,
     /// `test_before_acquire` true (ping; a failed one closes the connection
@@ -516,7 +512,7 @@ impl PoolConfig {
         }
     }
 
-    /// bb8 (0.9.1), rows "bb8" and "bb8 reaper" (src: bb8): `max_size` 10,
+    /// bb8 (0.9.1) (docs/sources.md: bb8): `max_size` 10,
     /// `min_idle` None, `idle_timeout` 10 min, `max_lifetime` 30 min,
     /// `connection_timeout` 30 s, `retry_connection: true`,
     /// `test_on_check_out` true, `reaper_rate` 30 s, FIFO queue strategy.
@@ -569,8 +565,7 @@ impl FullJitter {
     }
 }
 
-/// serverless-mysql (2.1.0), rows "serverless-mysql", "serverless-mysql
-/// details" and "serverless-mysql dead-socket handling" (src: slsmysql): one
+/// serverless-mysql (2.1.0) (docs/sources.md: slsmysql): one
 /// mysql2 connection per container plus zombie cleanup in `end()`. The
 /// world uses these values; the pool model only sees [`ServerlessMysql::pool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,14 +10,14 @@
 //! - [`config`]: [`PoolConfig`] (max/min, idle timeout and evictor kind,
 //!   acquire timeout, lifetime, validation, checkout order, max uses,
 //!   keepalive, Go's `ErrBadConn` retry) with presets from
-//!   `tcp-servers-pools.md` §3.1, and [`ServerlessMysql`].
+//!   the libraries' code (docs/sources.md), and [`ServerlessMysql`].
 //! - [`action`]: ids, timers (kind + generation), effects, errors, notes.
 //! - [`pool`]: the state machine.
 //!
 //! Timers are the runtime's: the world freezes them with the environment
 //! and delivers overdue ones on thaw. The pool receives them late and does
 //! what the library does (a late acquire timer still fails its waiter —
-//! incident I8; a late sweep closes what is idle past the timeout).
+//! sequelize #12819; a late sweep closes what is idle past the timeout).
 #![warn(missing_docs)]
 
 pub mod action;

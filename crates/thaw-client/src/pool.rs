@@ -5,7 +5,7 @@
 //! world holds the timers and delivers overdue ones on thaw, so the pool
 //! simply sees `timer(now, id)` with `now` long after the timer's `at`. It
 //! then does what the library does: a late acquire timer fails its waiter
-//! even if a connection became available in the same instant (incident I8),
+//! even if a connection became available in the same instant (sequelize #12819),
 //! a late sweep closes whatever is idle past the timeout at `now`.
 use crate::action::{
     CloseReason, ConnId, Epoch, InvalidBy, OpenError, PoolAction, PoolError, PoolNote, TimerId,

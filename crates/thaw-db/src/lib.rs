@@ -4,7 +4,7 @@
 //! `now` and record what comes back.
 //! - [`store`]: a multi-versioned store (MVCC) with sessions, autocommit,
 //!   READ COMMITTED / REPEATABLE READ transactions and snapshots: the
-//!   mechanism of seed 000 (a global PyMySQL connection with autocommit off
+//!   mechanism of S1 in docs/sources.md (a global PyMySQL connection with autocommit off
 //!   keeps a REPEATABLE READ snapshot alive across invocations).
 //! - [`replica`]: read replicas with a constant lag, and read routing.
 //! - [`cluster`]: a primary with its replicas, forwarding commits.

@@ -99,7 +99,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// PyMySQL's default against MySQL: `autocommit=False`, REPEATABLE READ.
-    /// The configuration of seed 000.
+    /// The configuration of S1, the PyMySQL article (docs/sources.md).
     pub const PYMYSQL: SessionConfig = SessionConfig {
         autocommit: false,
         isolation: Isolation::RepeatableRead,

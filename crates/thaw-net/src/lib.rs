@@ -4,7 +4,7 @@
 //! Models take `(now, input)` and push effects into a caller-owned buffer;
 //! they never schedule, sleep or print. The simulator (thaw-sim) turns the
 //! effects into events and trace records. Every default and rule here is
-//! sourced in docs/model.md (shared/reference/tcp-servers-pools.md).
+//! sourced in docs/model.md (sources listed in docs/sources.md).
 #![warn(missing_docs)]
 
 pub mod middlebox;

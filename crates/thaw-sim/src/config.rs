@@ -78,8 +78,8 @@ pub enum ThawOrder {
     EventsFirst,
 }
 
-/// Which Lambda extensions the function registers (lambda-platform.md A1
-/// "Shutdown"): it decides whether the runtime gets SIGTERM when an idle
+/// Which Lambda extensions the function registers (AWS-Ext in
+/// docs/sources.md): it decides whether the runtime gets SIGTERM when an idle
 /// environment is shut down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Extension {
@@ -152,7 +152,7 @@ pub struct PlatformConfig {
 }
 
 /// How the runtime decides that an invocation is over (docs/model.md,
-/// runtime; lambda-platform.md A2).
+/// runtime; AWS-Node in docs/sources.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HandlerKind {
     /// An async handler: the response is sent and the environment frozen as
@@ -202,7 +202,7 @@ pub enum Strategy {
     /// request acquires a connection and releases it after the reply
     /// ([`ClientConfig::pool`]).
     Pool,
-    /// A connectionless HTTP API (Upstash REST/GraphQL, seed 002): no TCP
+    /// A connectionless HTTP API (Upstash REST/GraphQL; Upstash article S3): no TCP
     /// state is kept between requests and the server has no connection
     /// limit; each request costs [`ClientConfig::http_overhead`] plus the
     /// server's service time plus one round trip, and runs in its own short
@@ -226,7 +226,7 @@ pub struct PoolSettings {
     /// `connectionManager.initPools()`).
     pub reset_at_start: bool,
     /// serverless-mysql's zombie cleanup in `end()` after every invocation
-    /// (preset `serverless-mysql`; tcp-servers-pools.md §3.1).
+    /// (preset `serverless-mysql`; slsmysql in docs/sources.md).
     pub zombie_cleanup: Option<ServerlessMysql>,
 }
 
@@ -280,7 +280,7 @@ impl RequestSpec {
 }
 
 /// Another function: its own environments, the same settings, its own
-/// requests (seed 000's "create" and "list" functions).
+/// requests (the "create" and "list" functions of S1, the PyMySQL article).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandlerSpec {
     /// Function name (`inv-N` lines say which function ran).
@@ -313,13 +313,13 @@ pub struct ClientConfig {
     pub pool: Option<PoolSettings>,
     /// `[client.retry]`: how failed requests are retried.
     pub retry: RetrySettings,
-    /// Extra latency of one request with [`Strategy::Http`] (seed 002:
+    /// Extra latency of one request with [`Strategy::Http`] (Upstash, S3:
     /// "about 5 ms latency overhead").
     pub http_overhead: SimDuration,
 }
 
 /// `[client.retry]`: the client retries a request that failed with one of
-/// the listed errors, on a new connection (seed 002; serverless-mysql,
+/// the listed errors, on a new connection (Upstash, S3; serverless-mysql,
 /// Go `database/sql` on `ErrBadConn`, ioredis `retryStrategy`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetrySettings {
@@ -443,7 +443,7 @@ pub enum ServerKind {
     /// PostgreSQL (`max_connections`, superuser reserve, 53300, 57P05).
     Postgres,
     /// Upstash: Redis protocol with soft/hard connection limits and idle
-    /// eviction (seed 002).
+    /// eviction (the Upstash article, S3).
     Upstash,
 }
 
@@ -622,7 +622,7 @@ impl PoolMode {
     }
 }
 
-/// Amazon RDS Proxy settings (tcp-servers-pools.md §2.6).
+/// Amazon RDS Proxy settings (AWS-Proxy in docs/sources.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RdsProxyConfig {
     /// `MaxConnectionsPercent` (1..=100): the pool bound is this share of
@@ -652,7 +652,7 @@ impl Default for RdsProxyConfig {
     }
 }
 
-/// PgBouncer settings (tcp-servers-pools.md §2.5).
+/// PgBouncer settings (PgB in docs/sources.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PgBouncerConfig {
     /// `pool_mode`.

@@ -1,4 +1,4 @@
-//! Every preset matches its row in tcp-servers-pools.md §3.1.
+//! Every preset matches its library's defaults (docs/model.md 11.3, docs/sources.md).
 use super::d;
 use crate::{
     ConfigError, Evictor, IdleOrder, MinScope, OnLost, OnOpenFailure, PoolConfig, RetryOnBadConn,

@@ -126,7 +126,7 @@ fn handler_before_the_overdue_sweep_gets_the_stale_connection() {
 
 #[test]
 fn pg_pool_idle_timer_fires_on_thaw() {
-    // I3: idle timers frozen with the function; overdue on thaw.
+    // node-postgres #2718: idle timers frozen with the function; overdue on thaw.
     let mut h = H::new(PoolConfig::pg_pool());
     let a = h.checkout_new(secs(0), 1);
     h.release(secs(1), a, false);
@@ -138,7 +138,7 @@ fn pg_pool_idle_timer_fires_on_thaw() {
 
 #[test]
 fn acquire_timer_armed_before_freeze_fails_the_waiter_on_thaw() {
-    // I8 / the guide's race: the acquire timer and the pending connect both
+    // sequelize #12819 / the guide's race: the acquire timer and the pending connect both
     // straddle the freeze; on thaw the timers phase runs first.
     let mut h = H::new(PoolConfig::sequelize_lambda_guide(d(60)));
     let a = h.acquire(ms(0), 1);

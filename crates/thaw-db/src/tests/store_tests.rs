@@ -11,7 +11,7 @@ const RC_OFF: SessionConfig = SessionConfig {
     isolation: Isolation::ReadCommitted,
 };
 
-/// Seed 000: a loader creates key 1; session A (the `get_users` function's
+/// S1 (the PyMySQL article): a loader creates key 1; session A (the `get_users` function's
 /// global connection) reads it at 0 s; session B (`create_user`, autocommit)
 /// writes it at 10 s; A reads again at 60 s (a later invocation), commits at
 /// 70 s, reads at 80 s. Returns the history and A's three reads.

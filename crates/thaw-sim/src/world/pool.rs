@@ -176,8 +176,8 @@ impl World<'_> {
         self.finish(env, None, None);
     }
 
-    /// serverless-mysql's `end()` (tcp-servers-pools.md §3.1, rows
-    /// "serverless-mysql" and "serverless-mysql details"): it reads the
+    /// serverless-mysql's `end()` (serverless-mysql 2.1.0 `index.js`, slsmysql
+    /// in docs/sources.md): it reads the
     /// server's connection count and `@@max_connections` (the processlist
     /// every `end()`, `usedConnsFreq` 0; `maxConnsFreq`'s 15 s cache is not
     /// modelled: `max_connections` never changes in a run) and the largest
@@ -258,7 +258,7 @@ impl World<'_> {
     }
 
     /// Go database/sql's `ErrBadConn` retry (`db.retry()`, pool config
-    /// `retry_on_bad_conn`; tcp-servers-pools.md §3.1): the write of a
+    /// `retry_on_bad_conn`; go-sql in docs/sources.md): the write of a
     /// request on a pooled connection failed at send (EPIPE, ECONNRESET)
     /// before anything was written, which go-sql-driver reports as
     /// `driver.ErrBadConn`. If the request has attempts left (the
@@ -775,7 +775,7 @@ impl World<'_> {
         if keepalive && cfg.keepalive.is_none() {
             // mysql2 `enableKeepAlive`: `setKeepAlive(true, initialDelay)`
             // leaves TCP_KEEPIDLE at the kernel's 7200 s; libuv sets
-            // KEEPINTVL 1 s and KEEPCNT 10 (tcp-servers-pools.md §3.1).
+            // KEEPINTVL 1 s and KEEPCNT 10 (docs/sources.md: mysql2, Node).
             cfg.keepalive = Some(thaw_net::Keepalive {
                 idle: SimDuration::from_secs(7200),
                 interval: SimDuration::from_secs(1),
