@@ -161,3 +161,135 @@ fn handler_keys_are_checked() {
     );
     load("ok.toml", &ok, &[]).expect("handler keys load");
 }
+
+/// The Upstash scenario with its arrival list replaced.
+fn upstash_with_at(at: &str) -> String {
+    std::fs::read_to_string(
+        thaw_tests::workspace_root().join("sim-scenarios/seeds/upstash-etimedout.toml"),
+    )
+    .unwrap()
+    .replace(r#"at = ["0s", "95s", "400s"]"#, &format!("at = [{at}]"))
+}
+
+#[test]
+fn repeated_problems_are_counted_and_capped() {
+    let at: Vec<String> = (0..3000).rev().map(|i| format!("\"{i}s\"")).collect();
+    let e = load("desc.toml", &upstash_with_at(&at.join(",")), &[]).unwrap_err();
+    assert_eq!(e.diagnostics.total(), 2999);
+    assert!(e.diagnostics.complete());
+    assert_eq!(e.diagnostics.len(), thaw_scenario::diag::MAX_SHOWN_PER_KIND);
+    assert_eq!(e.diagnostics.summary(), "has 2999 problems");
+    let out = e.render();
+    assert!(out.contains("and 2989 more problems like this"), "{out}");
+    // Linear: ten pictures of at most a few short lines each.
+    assert!(out.len() < 6_000, "{} bytes", out.len());
+}
+
+#[test]
+fn long_lines_are_clipped_around_the_span() {
+    let mut at: Vec<String> = (0..30_000).map(|i| format!("\"{i}s\"")).collect();
+    at.push("\"-1s\"".into());
+    let e = load("long.toml", &upstash_with_at(&at.join(",")), &[]).unwrap_err();
+    let out = e.render();
+    assert!(out.contains("negative duration `-1s`"), "{out}");
+    assert!(out.contains("\"-1s\""), "the value is shown: {out}");
+    assert!(out.lines().all(|l| l.chars().count() < 260), "{out}");
+}
+
+#[test]
+fn limits_are_reported_not_run() {
+    let ones = vec!["\"1s\""; thaw_scenario::limits::MAX_ARRAY_LEN + 1].join(",");
+    let e = load("array.toml", &upstash_with_at(&ones), &[]).unwrap_err();
+    assert!(e.render().contains("100001 entries"), "{}", e.render());
+    let big = format!("# {}\n", "x".repeat(thaw_scenario::limits::MAX_FILE_BYTES));
+    let e = load("big.toml", &big, &[]).unwrap_err();
+    assert!(
+        e.render().contains("at most 1048576 bytes"),
+        "{}",
+        e.render()
+    );
+    let huge = upstash_with_at("\"0s\"").replace(
+        "[workload]\nat = [\"0s\"]",
+        "[workload]\npoisson = { rate = 1.0, count = 9200000000000000000 }",
+    );
+    let e = load("huge.toml", &huge, &[]).unwrap_err();
+    assert!(
+        e.render().contains("more arrivals than thaw runs at once"),
+        "{}",
+        e.render()
+    );
+}
+
+#[test]
+fn unset_and_keepalive_enabled() {
+    use thaw_scenario::{load_with, Override};
+    let text = upstash_with_at("\"0s\", \"95s\"");
+    let s = load_with(
+        "u.toml",
+        &text,
+        &[Override::Unset("function.tcp.user_timeout".into())],
+    )
+    .unwrap();
+    assert_eq!(s.config.platform.tcp.user_timeout, None);
+    let e = load_with("u.toml", &text, &[Override::Unset("workload.nope".into())]).unwrap_err();
+    assert!(e.render().contains("nothing to unset"), "{}", e.render());
+    // Set after unset, in order.
+    let s = load_with(
+        "u.toml",
+        &text,
+        &[
+            Override::Unset("server.idle_timeout".into()),
+            Override::Set("server.idle_timeout=61s".into()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.config.server.idle_timeout,
+        Some(thaw_core::SimDuration::from_secs(61))
+    );
+    let redis = format!("{GOOD}\n").replace("[server]\n", "[server]\npreset = \"redis7\"\n");
+    let on = load("r.toml", &redis, &[]).unwrap();
+    assert!(on.config.server.tcp.keepalive.is_some());
+    assert!(
+        on.notes.iter().any(|n| n.contains("keepalive")),
+        "{:?}",
+        on.notes
+    );
+    let off = load(
+        "r.toml",
+        &redis,
+        &["server.tcp.keepalive.enabled=false".into()],
+    )
+    .unwrap();
+    assert!(off.config.server.tcp.keepalive.is_none());
+    assert!(off.notes.iter().all(|n| !n.contains("keepalive")));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Any span on any line renders: small, with the true line number, and
+    /// without reaching into miette with a column it cannot format.
+    #[test]
+    fn any_span_renders_bounded(
+        lines in proptest::collection::vec("[a-z =\"\\[\\],é]{0,300}", 1..6),
+        long in 0usize..200_000,
+        pick in 0usize..1_000_000,
+        len in 0usize..400,
+    ) {
+        let mut lines = lines;
+        lines.push("x".repeat(long));
+        let text = lines.join("\n");
+        let start = pick % (text.len() + 1);
+        let d = thaw_scenario::Diagnostic::at("f.toml", &text, start..start + len, "problem")
+            .with_label("here");
+        let out = d.render(&text);
+        proptest::prop_assert!(out.contains("problem"));
+        proptest::prop_assert!(out.len() < 4_000, "{} bytes", out.len());
+        let header = format!("f.toml:{}:", d.line);
+        proptest::prop_assert!(out.contains(&header), "{}", out);
+    }
+}

@@ -2,12 +2,17 @@
 //!
 //! Exit codes: 0 the run finished and every expectation held; 1 an
 //! expectation failed; 2 usage or scenario error; 3 the run could not
-//! finish (event budget exceeded); 4 an output file could not be written.
-use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
+//! finish (event budget exceeded); 4 an output could not be written.
+mod out;
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use out::{JsonReport, Out, TextRows};
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use thaw_core::Level;
-use thaw_scenario::{load, run_scenario_with, Report};
+use thaw_scenario::diag::parse_seed;
+use thaw_scenario::limits::MAX_FILE_BYTES;
+use thaw_scenario::{load_with, run_scenario_streaming, Override, Report, Scenario};
 use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
 
 #[derive(Parser)]
@@ -30,64 +35,87 @@ enum Format {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario file and print its timeline (or JSON report).
-    Run {
-        /// The scenario file (TOML).
-        file: String,
-        /// Seed for the run's random streams (default: the file's, else 1).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Override a value by its dotted path, e.g. server.idle_timeout=310s.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        sets: Vec<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Write every event as JSON lines to this file.
-        #[arg(long, value_name = "FILE")]
-        trace: Option<String>,
-        /// Include every packet and timer in the text timeline.
-        #[arg(long, short)]
-        verbose: bool,
-        /// Totals only: no timeline and no per-invocation rows (memory does
-        /// not grow with the number of invocations).
-        #[arg(long)]
-        summary: bool,
-    },
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The scenario file (TOML); `-` reads it from standard input.
+    file: String,
+    /// Seed for the run's random streams, 0..=18446744073709551615
+    /// (default: the file's, else 1).
+    #[arg(long, value_parser = seed_arg, allow_hyphen_values = true)]
+    seed: Option<u64>,
+    /// Override a value by its dotted path, e.g. server.idle_timeout=310s.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
+    /// Remove a key the file writes (its default or preset value applies),
+    /// e.g. --unset function.tcp.keepalive. Applied in order with --set.
+    #[arg(long = "unset", value_name = "PATH")]
+    unsets: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write every event as JSON lines to this file.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<String>,
+    /// Include every packet and timer in the text timeline.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Totals only: no timeline and no per-invocation rows (verdicts are the
+    /// same).
+    #[arg(long)]
+    summary: bool,
+}
+
+fn seed_arg(s: &str) -> Result<u64, String> {
+    parse_seed(s)
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
-        Command::Run {
-            file,
-            seed,
-            sets,
-            format,
-            trace,
-            verbose,
-            summary,
-        } => cmd_run(
-            &file,
-            seed,
-            &sets,
-            format,
-            trace.as_deref(),
-            verbose,
-            summary,
-        ),
+        Command::Run(args) => {
+            let sub = matches.subcommand_matches("run").expect("run matched");
+            let overrides = overrides_in_order(sub);
+            cmd_run(&args, &overrides)
+        }
     }
 }
 
+/// `--set` and `--unset` in the order they were written.
+fn overrides_in_order(m: &ArgMatches) -> Vec<Override> {
+    let mut all: Vec<(usize, Override)> = Vec::new();
+    for (id, make) in [
+        ("sets", Override::Set as fn(String) -> Override),
+        ("unsets", Override::Unset),
+    ] {
+        if let (Some(vals), Some(idx)) = (m.get_many::<String>(id), m.indices_of(id)) {
+            all.extend(idx.zip(vals).map(|(i, v)| (i, make(v.clone()))));
+        }
+    }
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, o)| o).collect()
+}
+
 fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
     {
         s.to_string()
     } else {
@@ -95,43 +123,120 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-fn rerun_command(file: &str, seed: u64, sets: &[String]) -> String {
-    let mut cmd = format!("thaw run {} --seed {seed}", shell_quote(file));
-    for s in sets {
-        cmd.push_str(&format!(" --set {}", shell_quote(s)));
+/// The command that reproduces this run exactly: same file, seed,
+/// overrides and outputs.
+fn rerun_command(args: &RunArgs, overrides: &[Override], seed: u64) -> String {
+    let mut cmd = format!("thaw run {} --seed {seed}", shell_quote(&args.file));
+    for o in overrides {
+        let [flag, v] = o.as_args();
+        cmd.push_str(&format!(" {flag} {}", shell_quote(v)));
+    }
+    if args.format == Format::Json {
+        cmd.push_str(" --format json");
+    }
+    if args.summary {
+        cmd.push_str(" --summary");
+    }
+    if args.verbose {
+        cmd.push_str(" --verbose");
+    }
+    if let Some(t) = &args.trace {
+        cmd.push_str(&format!(" --trace {}", shell_quote(t)));
+    }
+    if args.file == "-" {
+        cmd.push_str("   (with the same standard input)");
     }
     cmd
 }
 
-fn cmd_run(
-    file: &str,
-    seed: Option<u64>,
-    sets: &[String],
-    format: Format,
-    trace_path: Option<&str>,
-    verbose: bool,
-    summary: bool,
-) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
+/// Reads the scenario, refusing more than the size limit without reading
+/// it all.
+fn read_scenario(file: &str) -> Result<String, String> {
+    let mut buf = Vec::new();
+    let limit = MAX_FILE_BYTES as u64 + 1;
+    let read = if file == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut buf)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut buf))
+    };
+    let what = if file == "-" {
+        "the scenario from standard input".to_string()
+    } else {
+        format!("scenario file `{file}`")
+    };
+    read.map_err(|e| format!("cannot read {what}: {e}"))?;
+    if buf.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "{what} is larger than {MAX_FILE_BYTES} bytes (1 MiB), the most thaw reads; describe large workloads with `workload.poisson` (a rate and a count) instead of long lists"
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        format!(
+            "{what} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// True when `trace` names the scenario file itself (or the same inode).
+fn same_file(trace: &str, scenario: &str) -> bool {
+    if scenario == "-" {
+        return false;
+    }
+    match (
+        std::fs::canonicalize(trace),
+        std::fs::canonicalize(scenario),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => trace == scenario,
+    }
+}
+
+fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
+    let file = args.file.as_str();
+    let name = if file == "-" { "<stdin>" } else { file };
+    let text = match read_scenario(file) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read scenario file `{file}`: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let scenario = match load(file, &text, sets) {
+    let scenario = match load_with(name, &text, overrides) {
         Ok(s) => s,
         Err(err) => {
             eprint!("{}", err.render());
-            let n = err.diagnostics.len();
             eprintln!(
-                "error: `{file}` has {n} problem{}; nothing was run",
-                if n == 1 { "" } else { "s" }
+                "error: `{name}` {}; nothing was run",
+                err.diagnostics.summary()
             );
             return ExitCode::from(2);
         }
     };
-    let mut jsonl = match trace_path {
+    if !scenario.warnings.is_empty() {
+        eprint!(
+            "{}",
+            scenario.warnings.render(&text).replace("  × ", "  ⚠ ")
+        );
+        eprintln!(
+            "warning: `{name}` has {} setting{} that cannot act",
+            scenario.warnings.len(),
+            if scenario.warnings.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
+    if let Some(t) = &args.trace {
+        if same_file(t, file) {
+            eprintln!(
+                "error: --trace {t} would overwrite the scenario file itself; choose another file"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let mut jsonl = match &args.trace {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Some(JsonlSink::new(std::io::BufWriter::new(f), Level::Detail)),
             Err(e) => {
@@ -141,68 +246,92 @@ fn cmd_run(
         },
         None => None,
     };
-    let effective_seed = seed.unwrap_or(scenario.config.seed);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    if format == Format::Text && write_header(&mut out, &scenario, effective_seed).is_err() {
-        return ExitCode::from(4);
-    }
-    let mut timeline = StreamTimeline {
-        w: &mut out,
-        verbose,
-        quiet: summary || format == Format::Json,
-        also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
-        error: None,
-    };
-    let result = run_scenario_with(&scenario, seed, &mut timeline, !summary);
-    let write_error = timeline.error.take();
-    drop(timeline);
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = out.flush();
-            eprintln!("error: {e}");
-            eprintln!(
-                "seed {effective_seed}; rerun: {}",
-                rerun_command(file, effective_seed, sets)
-            );
-            return ExitCode::from(3);
+    let effective_seed = args.seed.unwrap_or(scenario.config.seed);
+    let mut out = Out::stdout();
+    // Rows stream as invocations end: into the JSON report directly, or
+    // into a temporary file while the text timeline prints.
+    let report = match args.format {
+        Format::Json => {
+            let mut rows = JsonReport::begin(&mut out, &scenario, effective_seed, args.summary);
+            let mut timeline = StreamTimeline {
+                w: std::io::sink(),
+                verbose: false,
+                quiet: true,
+                also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+                error: None,
+            };
+            let report = run_scenario_streaming(&scenario, args.seed, &mut timeline, &mut rows);
+            rows.end(&report, &scenario);
+            report
+        }
+        Format::Text => {
+            let _ = write_header(&mut out, &scenario, effective_seed);
+            let mut rows = match TextRows::new(args.summary, many_functions(&scenario)) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot create a temporary file for the invocation table: {e}"
+                    );
+                    return ExitCode::from(4);
+                }
+            };
+            let mut timeline = StreamTimeline {
+                w: &mut out,
+                verbose: args.verbose,
+                quiet: args.summary,
+                also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+                error: None,
+            };
+            let report = run_scenario_streaming(&scenario, args.seed, &mut timeline, &mut rows);
+            drop(timeline);
+            let _ = write_text(&mut out, &scenario, &report, args.summary, &mut rows);
+            report
         }
     };
-    if let Some(sink) = jsonl {
-        if let Err(e) = sink.finish() {
-            eprintln!("error: writing the trace failed: {e}");
-            return ExitCode::from(4);
-        }
+    let trace_error = jsonl.and_then(|sink| sink.finish().err());
+    let out_error = out.finish();
+    if let Some(e) = &out_error {
+        eprintln!("error: cannot write the report to standard output: {e}");
     }
-    let written = match format {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report.json).expect("report serializes")
-        ),
-        Format::Text => write_text(&mut out, &scenario, &report, summary),
-    };
-    if write_error.is_some() || written.is_err() || out.flush().is_err() {
+    if let Some(e) = &trace_error {
+        eprintln!(
+            "error: writing the trace file `{}` failed: {e}",
+            args.trace.as_deref().unwrap_or_default()
+        );
+    }
+    let rerun = rerun_command(args, overrides, report.seed);
+    if let Some(e) = report.stopped() {
+        eprintln!("error: {e}");
+        eprintln!("seed {}; rerun: {rerun}", report.seed);
+        return ExitCode::from(3);
+    }
+    if out_error.is_some() || trace_error.is_some() {
         return ExitCode::from(4);
     }
     if !report.passed() {
         let failed = report.expectations.iter().filter(|e| !e.passed).count();
         eprintln!(
-            "{failed} expectation(s) failed; seed {}; rerun: {}",
-            report.seed,
-            rerun_command(file, report.seed, sets)
+            "{failed} expectation(s) failed; seed {}; rerun: {rerun}",
+            report.seed
         );
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }
 
-fn write_header(
-    out: &mut impl Write,
-    scenario: &thaw_scenario::Scenario,
-    seed: u64,
-) -> std::io::Result<()> {
+fn many_functions(scenario: &Scenario) -> Option<Vec<String>> {
+    let cl = &scenario.config.client;
+    if cl.handlers.is_empty() {
+        return None;
+    }
+    Some(
+        (0..=cl.handlers.len())
+            .map(|i| cl.function_name(i as u16).to_string())
+            .collect(),
+    )
+}
+
+fn write_header(out: &mut impl Write, scenario: &Scenario, seed: u64) -> std::io::Result<()> {
     writeln!(
         out,
         "thaw {} — {} (seed {seed})",
@@ -214,66 +343,41 @@ fn write_header(
             writeln!(out, "  {}", l.trim())?;
         }
     }
+    for n in &scenario.notes {
+        writeln!(out, "  note: {n}")?;
+    }
     writeln!(out)?;
     writeln!(out, "timeline:")
 }
 
 fn write_text(
-    out: &mut impl Write,
-    scenario: &thaw_scenario::Scenario,
+    out: &mut Out,
+    scenario: &Scenario,
     report: &Report,
     summary: bool,
+    rows: &mut TextRows,
 ) -> std::io::Result<()> {
-    let many = !scenario.config.client.handlers.is_empty();
     if summary {
         writeln!(out, "  (not shown: --summary)")?;
     }
+    if let Some(e) = report.stopped() {
+        writeln!(out, "  stopped: {e}")?;
+    }
     writeln!(out)?;
     if !summary {
-        writeln!(out, "invocations:")?;
-        writeln!(
-            out,
-            "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}",
-            "id",
-            "at",
-            "env",
-            "cold",
-            "outcome",
-            "error",
-            "latency",
-            if many { "  function" } else { "" }
-        )?;
-        for o in &report.result.outcomes {
-            writeln!(
-                out,
-                "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}{}",
-                o.id,
-                o.at.to_string(),
-                if o.container == 0 {
-                    "-".to_string()
-                } else {
-                    format!("env-{}", o.container)
-                },
-                if o.cold { "yes" } else { "no" },
-                if o.error.is_some() { "error" } else { "ok" },
-                o.error.map(|e| e.name()).unwrap_or("-"),
-                o.latency.to_string(),
-                if many {
-                    format!("  {}", scenario.config.client.function_name(o.function))
-                } else {
-                    String::new()
-                },
-                if o.stale_reads > 0 {
-                    format!("  stale reads: {}", o.stale_reads)
-                } else {
-                    String::new()
-                }
-            )?;
-        }
+        rows.copy_to(out)?;
     }
     let m = &report.result.metrics;
     writeln!(out)?;
-    writeln!(out, "metrics:")?;
+    writeln!(
+        out,
+        "metrics:{}",
+        if report.stopped().is_some() {
+            " (of the invocations finished before the run stopped)"
+        } else {
+            ""
+        }
+    )?;
     writeln!(
         out,
         "  invocations {}  cold starts {}  errors {}  environments {}",
@@ -341,6 +445,9 @@ fn write_text(
                 e.actual
             )?;
         }
+    } else if !scenario.expectations.is_empty() && report.stopped().is_some() {
+        writeln!(out)?;
+        writeln!(out, "expectations: not checked (the run did not finish)")?;
     }
     Ok(())
 }

@@ -1,8 +1,13 @@
 //! From a parsed scenario file to a validated run configuration. Every
 //! semantic problem is collected (with its dotted path, located in the file
 //! afterwards), never just the first.
-use crate::diag::{diagnostic_at, parse_toml_partial, Diagnostics, Dur};
+use crate::diag::{
+    parse_toml_partial, without_indices, Diagnostic, Diagnostics, Dur, Locator, Override,
+    MAX_SHOWN_PER_KIND,
+};
 use crate::file::*;
+use crate::limits;
+use std::collections::BTreeMap;
 use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
@@ -24,38 +29,104 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// `[scenario].description`.
     pub description: String,
+    /// Settings that load but cannot act (e.g. a timer longer than the
+    /// function's timeout), located in the file.
+    pub warnings: Diagnostics,
+    /// Mechanisms a preset switches on that the file does not write (shown
+    /// at the head of the timeline).
+    pub notes: Vec<String>,
 }
 
 struct Problem {
     path: String,
     message: String,
     help: Option<String>,
+    /// Further problems of the same kind, counted and not shown.
+    more: u64,
 }
 
+/// Semantic problems, capped per kind so that a list of a million bad
+/// entries costs a count, not a million messages.
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+struct Problems {
+    list: Vec<Problem>,
+    /// Per kind (path without indices, and hint): problems shown, and the
+    /// index in `list` of the last one.
+    kinds: BTreeMap<(String, Option<String>), (usize, usize)>,
+}
 
 impl Problems {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>, help: Option<&str>) {
-        self.0.push(Problem {
-            path: path.into(),
-            message: message.into(),
-            help: help.map(str::to_string),
-        });
+        let path = path.into();
+        let help = help.map(str::to_string);
+        let kind = (without_indices(&path), help.clone());
+        match self.kinds.get_mut(&kind) {
+            Some((shown, last)) if *shown >= MAX_SHOWN_PER_KIND => {
+                self.list[*last].more += 1;
+            }
+            Some((shown, last)) => {
+                *shown += 1;
+                *last = self.list.len();
+                self.list.push(Problem {
+                    path,
+                    message: message.into(),
+                    help,
+                    more: 0,
+                });
+            }
+            None => {
+                self.kinds.insert(kind, (1, self.list.len()));
+                self.list.push(Problem {
+                    path,
+                    message: message.into(),
+                    help,
+                    more: 0,
+                });
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 }
 
 /// Parses, validates and builds a scenario. `file` names the source in
 /// diagnostics; `sets` are `--set PATH=VALUE` overrides applied first.
 pub fn load(file: &str, text: &str, sets: &[String]) -> Result<Scenario, LoadError> {
+    let overrides: Vec<Override> = sets.iter().cloned().map(Override::Set).collect();
+    load_with(file, text, &overrides)
+}
+
+/// Like [`load`], with `--set` and `--unset` overrides applied in order.
+pub fn load_with(file: &str, text: &str, overrides: &[Override]) -> Result<Scenario, LoadError> {
+    let sets = overrides;
+    if let Some(d) = limits::file_size(file, text) {
+        return Err(LoadError::new("", d.into()));
+    }
+    if sets.len() > limits::MAX_SETS {
+        let d = Diagnostic::at(
+            "--set",
+            "",
+            0..0,
+            format!(
+                "{} `--set`/`--unset` arguments; thaw takes at most {}",
+                sets.len(),
+                limits::MAX_SETS
+            ),
+        );
+        return Err(LoadError::new("", d.into()));
+    }
     // The file alone first, so that its own mistakes point into it.
     let scenario = check(file, text).map_err(|d| LoadError::new(text, d))?;
     if sets.is_empty() {
         return Ok(scenario);
     }
-    let with_sets =
-        crate::diag::apply_sets(text, sets).map_err(|d| LoadError::new(&sets.join("\n"), d))?;
+    let with_sets = crate::diag::apply_overrides(text, sets).map_err(|d| LoadError::new("", d))?;
     let name = format!("{file} (with --set)");
+    if let Some(d) = limits::file_size(&name, &with_sets) {
+        return Err(LoadError::new("", d.into()));
+    }
     check(&name, &with_sets).map_err(|d| LoadError::new(&with_sets, d))
 }
 
@@ -72,7 +143,7 @@ fn check(file: &str, text: &str) -> Result<Scenario, Diagnostics> {
         Err(more) => {
             // A blanked entry falls back to its default; do not report it
             // twice if that default trips a semantic check on the same line.
-            let lines: Vec<usize> = diags.iter().map(|d| d.line).collect();
+            let lines: std::collections::BTreeSet<usize> = diags.iter().map(|d| d.line).collect();
             diags
                 .0
                 .extend(more.0.into_iter().filter(|d| !lines.contains(&d.line)));
@@ -477,7 +548,7 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
                 None,
             );
         }
-        c.keepalive = Some(ka);
+        c.keepalive = k.enabled.unwrap_or(true).then_some(ka);
     }
     c
 }
@@ -668,6 +739,8 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
 fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostics> {
     let mut p = Problems::default();
     let mut cfg = SimConfig::default();
+    let mut notes: Vec<String> = Vec::new();
+    let mut warnings: Vec<(String, String, Option<String>)> = Vec::new();
 
     cfg.name = f.scenario.name.clone().unwrap_or_else(|| {
         std::path::Path::new(file)
@@ -676,7 +749,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             .unwrap_or_else(|| "scenario".into())
     });
     if let Some(s) = f.scenario.seed {
-        cfg.seed = s;
+        cfg.seed = s.0;
     }
     if let Some(b) = f.run.event_budget {
         if b == 0 {
@@ -890,6 +963,16 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         http_checks(&mut p, &f, &cl);
     }
     if let Some(d) = dur(f.function.handler_rejects_after) {
+        if d >= cfg.platform.timeout {
+            warnings.push((
+                "function.handler_rejects_after".to_string(),
+                format!(
+                    "handler_rejects_after {d} is not shorter than the function timeout {}: the timeout ends the invocation first, so this setting never acts",
+                    cfg.platform.timeout
+                ),
+                Some("make it shorter than `function.timeout`".to_string()),
+            ));
+        }
         if cl.strategy != Strategy::Pool {
             p.add(
                 "function.handler_rejects_after",
@@ -1085,6 +1168,23 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         // The preset's keepalive (Redis tcp-keepalive 300) stays unless the
         // file gives its own.
         stcp.keepalive = sv.tcp.keepalive;
+        if let Some(k) = stcp.keepalive {
+            notes.push(format!(
+                "preset `{}` turns on server TCP keepalive (idle {}, interval {}, {} probes), not written in this file; `--set server.tcp.keepalive.enabled=false` turns it off",
+                sv.kind.name(),
+                k.idle,
+                k.interval,
+                k.count
+            ));
+        }
+    }
+    if fsv.idle_timeout.is_none() {
+        if let Some(t) = sv.idle_timeout {
+            notes.push(format!(
+                "preset `{}` closes idle connections after {t} (server.idle_timeout), not written in this file",
+                sv.kind.name()
+            ));
+        }
     }
     sv.tcp = stcp;
     cfg.server = sv;
@@ -1164,6 +1264,13 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                 if ps.count == 0 {
                     p.add("workload.poisson.count", "`count` must be at least 1", None);
                 }
+                if ps.count > limits::MAX_ARRIVALS {
+                    p.add(
+                        "workload.poisson.count",
+                        format!("count {} is more arrivals than thaw runs at once ({})", ps.count, limits::MAX_ARRIVALS),
+                        Some("split the workload, or sweep smaller runs"),
+                    );
+                }
                 cfg.workload = WorkloadConfig::Poisson {
                     rate_per_s: ps.rate,
                     start: dur(ps.start).unwrap_or_default(),
@@ -1196,17 +1303,31 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
     }
 
-    if !p.0.is_empty() {
+    if !p.is_empty() {
+        let at = Locator::new(text);
         return Err(Diagnostics(
-            p.0.into_iter()
-                .map(|pr| diagnostic_at(file, text, &pr.path, pr.message, pr.help))
+            p.list
+                .into_iter()
+                .map(|pr| Diagnostic {
+                    more: pr.more,
+                    ..at.diagnostic(file, &pr.path, pr.message, pr.help)
+                })
                 .collect(),
         ));
     }
+    let at = Locator::new(text);
+    let warnings = Diagnostics(
+        warnings
+            .into_iter()
+            .map(|(path, message, help)| at.diagnostic(file, &path, message, help))
+            .collect(),
+    );
     Ok(Scenario {
         config: cfg,
         expectations,
         description: f.scenario.description.unwrap_or_default(),
+        warnings,
+        notes,
     })
 }
 

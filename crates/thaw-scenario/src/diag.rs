@@ -14,7 +14,7 @@
 //! * [`did_you_mean`]: spelling suggestions;
 //! * [`Dur`]: a duration field written as `"310s"`, `"200ms"`, `"5m"`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -26,6 +26,10 @@ use toml_edit::{ImDocument, Item, Table, Value};
 
 /// Upper bound on deserialization attempts in [`parse_toml`].
 const MAX_ATTEMPTS: usize = 200;
+/// Each attempt re-reads the whole text: attempts × file size stays under
+/// this many bytes, so a large file with many bad values is reported in
+/// bounded time (the first problems, and a note that there may be more).
+const ATTEMPT_BYTES: usize = 8 << 20;
 
 // ---------------------------------------------------------------------------
 // Diagnostic
@@ -51,6 +55,12 @@ pub struct Diagnostic {
     /// The text `span` points into when it is not the scenario file passed
     /// to [`Diagnostics::render`] (e.g. the `--set` argument itself).
     pub source: Option<String>,
+    /// Further problems of the same kind that are counted but not shown
+    /// (see [`MAX_SHOWN_PER_KIND`]).
+    pub more: u64,
+    /// False for a note about the report itself ("there may be more
+    /// problems"), which is not a problem of the file.
+    pub is_problem: bool,
 }
 
 impl Diagnostic {
@@ -68,6 +78,8 @@ impl Diagnostic {
             label: None,
             help: None,
             source: None,
+            more: 0,
+            is_problem: true,
         }
     }
 
@@ -94,16 +106,26 @@ impl Diagnostic {
     /// [`Diagnostic::source`] is set).
     pub fn render(&self, source: &str) -> String {
         let src = self.source.as_deref().unwrap_or(source);
+        self.render_in(src, &LineIndex::new(src))
+    }
+
+    /// Renders against `src` whose line starts are `lines`. Only a window
+    /// of the source around the span is handed to miette (the span's line,
+    /// clipped to [`MAX_SHOWN_LINE`] characters, with its neighbours when
+    /// they are short), so the cost does not grow with the file and no
+    /// column is too wide to render.
+    fn render_in(&self, src: &str, lines: &LineIndex) -> String {
         let span = clamp_span(src, self.span.clone());
         let name = format!("{}:{}:{}", self.file, self.line, self.col);
+        let clip = Clip::around(src, lines, span.clone(), name);
+        let label_span = clip.inner(span);
         let mut md = miette::MietteDiagnostic::new(self.message.clone()).with_label(
-            miette::LabeledSpan::new_primary_with_span(self.label.clone(), span),
+            miette::LabeledSpan::new_primary_with_span(self.label.clone(), label_span),
         );
         if let Some(help) = &self.help {
             md = md.with_help(help.clone());
         }
-        let report = miette::Report::new(md)
-            .with_source_code(miette::NamedSource::new(name, src.to_string()));
+        let report = miette::Report::new(md).with_source_code(clip);
         let handler =
             miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
                 .without_primary_span_start()
@@ -112,7 +134,140 @@ impl Diagnostic {
         if handler.render_report(&mut out, report.as_ref()).is_err() {
             out = format!("{self}\n");
         }
+        if self.more > 0 {
+            out.push_str(&format!(
+                "  … and {} more problem{} like this (not shown)\n",
+                self.more,
+                if self.more == 1 { "" } else { "s" }
+            ));
+        }
         out
+    }
+}
+
+/// Longest stretch of one source line shown in a diagnostic, in bytes.
+pub const MAX_SHOWN_LINE: usize = 160;
+
+/// Most problems of one kind (same key path, indices aside, and same hint)
+/// shown in full; the rest are counted in [`Diagnostic::more`].
+pub const MAX_SHOWN_PER_KIND: usize = 10;
+
+/// Byte offsets of line starts, computed once per source.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// 0-based line of byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+
+    /// Byte range of line `l` without its line break.
+    fn line(&self, text: &str, l: usize) -> Range<usize> {
+        let start = self.starts[l];
+        let end = self.starts.get(l + 1).map_or(text.len(), |&n| n - 1);
+        let end = if end > start && text.as_bytes()[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        start..end
+    }
+}
+
+/// The part of a source that a diagnostic shows, with its true position:
+/// miette reads only this, so its work and its columns stay small.
+struct Clip {
+    name: String,
+    text: String,
+    /// Byte offset of `text` in the whole source.
+    offset: usize,
+    /// 0-based line number of the first line of `text`.
+    first_line: usize,
+    line_count: usize,
+}
+
+impl Clip {
+    fn around(src: &str, lines: &LineIndex, span: Range<usize>, name: String) -> Clip {
+        let l = lines.line_of(span.start);
+        let own = lines.line(src, l);
+        let short = |r: &Range<usize>| r.end - r.start <= MAX_SHOWN_LINE;
+        if short(&own) {
+            // Neighbours too when they are short: the usual picture.
+            let first = if l > 0 && short(&lines.line(src, l - 1)) {
+                l - 1
+            } else {
+                l
+            };
+            let last = if l + 1 < lines.starts.len() && short(&lines.line(src, l + 1)) {
+                l + 1
+            } else {
+                l
+            };
+            // Through the last line's break, as miette reads a whole file.
+            let end = lines.starts.get(last + 1).copied().unwrap_or(src.len());
+            let range = lines.starts[first]..end;
+            return Clip {
+                name,
+                text: src[range.clone()].to_string(),
+                offset: range.start,
+                first_line: first,
+                line_count: last - first + 1,
+            };
+        }
+        // A long line: a window of it around the span's start.
+        let from = floor_char_boundary(
+            src,
+            span.start.saturating_sub(MAX_SHOWN_LINE / 3).max(own.start),
+        );
+        let to = floor_char_boundary(src, (from + MAX_SHOWN_LINE).min(own.end));
+        Clip {
+            name,
+            text: src[from..to].to_string(),
+            offset: from,
+            first_line: l,
+            line_count: 1,
+        }
+    }
+
+    /// `span` cut to what this clip shows.
+    fn inner(&self, span: Range<usize>) -> Range<usize> {
+        let end_of = self.offset + self.text.len();
+        let start = span.start.clamp(self.offset, end_of);
+        let end = span.end.clamp(start, end_of);
+        start..end
+    }
+}
+
+impl miette::SourceCode for Clip {
+    fn read_span<'a>(
+        &'a self,
+        _span: &miette::SourceSpan,
+        _before: usize,
+        _after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            self.text.as_bytes(),
+            (self.offset, self.text.len()).into(),
+            self.first_line,
+            0,
+            self.line_count,
+        )))
     }
 }
 
@@ -141,14 +296,40 @@ impl Diagnostics {
     /// Renders every diagnostic in miette's graphical style (no colors),
     /// each headed by `╭─[file:line:col]`.
     pub fn render(&self, source: &str) -> String {
+        let lines = LineIndex::new(source);
         let mut out = String::new();
         for (i, d) in self.0.iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
-            out.push_str(&d.render(source));
+            match d.source.as_deref() {
+                Some(own) => out.push_str(&d.render(own)),
+                None => out.push_str(&d.render_in(source, &lines)),
+            }
         }
         out
+    }
+    /// Every problem found: those shown and those only counted.
+    pub fn total(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|d| d.is_problem)
+            .map(|d| 1 + d.more)
+            .sum()
+    }
+    /// False when reading stopped before the whole file was checked (there
+    /// may be more problems than [`Diagnostics::total`]).
+    pub fn complete(&self) -> bool {
+        self.0.iter().all(|d| d.is_problem)
+    }
+    /// `has 3 problems` / `has at least 48 problems`, for the footer.
+    pub fn summary(&self) -> String {
+        let n = self.total();
+        format!(
+            "has {}{n} problem{}",
+            if self.complete() { "" } else { "at least " },
+            if n == 1 { "" } else { "s" }
+        )
     }
     /// Number of diagnostics.
     pub fn len(&self) -> usize {
@@ -637,21 +818,70 @@ pub fn diagnostic_at(
     message: String,
     help: Option<String>,
 ) -> Diagnostic {
-    let located = ImDocument::parse(text).ok().and_then(|doc| {
-        let entries = collect_entries(&doc);
-        let segs = segs_only(parse_path(path).ok()?);
-        (1..=segs.len())
-            .rev()
-            .find_map(|n| find_span(text, &entries, &segs[..n]).map(|s| (s, n == segs.len())))
-    });
-    match located {
-        Some((span, true)) => Diagnostic::at(file, text, span, message).with_label("here"),
-        Some((span, false)) => {
-            Diagnostic::at(file, text, span, message).with_label(format!("`{path}` belongs here"))
-        }
-        None => Diagnostic::at(file, text, 0..0, message),
+    Locator::new(text).diagnostic(file, path, message, help)
+}
+
+/// Places many paths in one text: the text is parsed once, so locating
+/// `n` problems costs one parse, not `n`.
+pub struct Locator<'t> {
+    text: &'t str,
+    entries: Option<Vec<Entry>>,
+}
+
+impl<'t> Locator<'t> {
+    /// Parses `text` once (a text that does not parse locates everything
+    /// at 1:1).
+    pub fn new(text: &'t str) -> Self {
+        let entries = ImDocument::parse(text)
+            .ok()
+            .map(|doc| collect_entries(&doc));
+        Locator { text, entries }
     }
-    .with_help_opt(help)
+
+    /// Like [`diagnostic_at`].
+    pub fn diagnostic(
+        &self,
+        file: &str,
+        path: &str,
+        message: String,
+        help: Option<String>,
+    ) -> Diagnostic {
+        let text = self.text;
+        let located = self.entries.as_ref().and_then(|entries| {
+            let segs = segs_only(parse_path(path).ok()?);
+            (1..=segs.len())
+                .rev()
+                .find_map(|n| find_span(text, entries, &segs[..n]).map(|s| (s, n == segs.len())))
+        });
+        match located {
+            Some((span, true)) => Diagnostic::at(file, text, span, message).with_label("here"),
+            Some((span, false)) => Diagnostic::at(file, text, span, message)
+                .with_label(format!("`{path}` belongs here")),
+            None => Diagnostic::at(file, text, 0..0, message),
+        }
+        .with_help_opt(help)
+    }
+}
+
+/// `workload.at[12]` → `workload.at[]`: the kind of a problem.
+pub(crate) fn without_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Spelling suggestions: one rule for every message (thaw-core).
@@ -660,6 +890,18 @@ pub use thaw_core::did_you_mean;
 // ---------------------------------------------------------------------------
 // parse_toml
 // ---------------------------------------------------------------------------
+
+impl ErrorKind {
+    /// Which of the four classes, for grouping repeated problems.
+    fn class(&self) -> u8 {
+        match self {
+            ErrorKind::UnknownField { .. } => 0,
+            ErrorKind::UnknownVariant { .. } => 1,
+            ErrorKind::Missing { .. } => 2,
+            ErrorKind::Value => 3,
+        }
+    }
+}
 
 enum ErrorKind {
     UnknownField { name: String, expected: Vec<String> },
@@ -789,6 +1031,10 @@ pub fn parse_toml_partial<T: DeserializeOwned>(file: &str, text: &str) -> (Optio
         Ok(doc) => doc,
         Err(e) => return (None, syntax_diagnostic(file, text, &e).into()),
     };
+    let too_long = crate::limits::arrays(file, text, &orig);
+    if !too_long.is_empty() {
+        return (None, Diagnostics(too_long));
+    }
     let orig_entries = collect_entries(&orig);
 
     let mut current = text.to_string();
@@ -801,7 +1047,18 @@ pub fn parse_toml_partial<T: DeserializeOwned>(file: &str, text: &str) -> (Optio
     let mut trial: Option<(Pending, String)> = None;
 
     let mut partial: Option<T> = None;
-    for _ in 0..MAX_ATTEMPTS {
+    let max_attempts = MAX_ATTEMPTS.min((ATTEMPT_BYTES / text.len().max(1)).max(2));
+    let mut attempts = 0;
+    let mut out_of_reads = false;
+    // Per kind (key path without indices, message class): diagnostics
+    // shown, and the index of the last one.
+    let mut kinds: BTreeMap<(String, u8), (usize, usize)> = BTreeMap::new();
+    loop {
+        if attempts == max_attempts {
+            out_of_reads = true;
+            break;
+        }
+        attempts += 1;
         let err = match toml::from_str::<T>(&current) {
             Ok(value) if diags.is_empty() => return (Some(value), Diagnostics(Vec::new())),
             Ok(value) => {
@@ -860,15 +1117,34 @@ pub fn parse_toml_partial<T: DeserializeOwned>(file: &str, text: &str) -> (Optio
             break;
         }
         let span_r = span.clone().unwrap_or(0..0);
-        diags.push(error_diagnostic(
-            file,
-            text,
-            &orig_entries,
-            missing,
-            span_r.clone(),
-            &msg,
-            &kind,
-        ));
+        let class = kind.class();
+        let path = innermost(&orig_entries, span_r.start)
+            .map(|i| without_indices(&format_path(&orig_entries[i].path)))
+            .unwrap_or_default();
+        match kinds.get_mut(&(path.clone(), class)) {
+            Some((shown, last)) if *shown >= MAX_SHOWN_PER_KIND => diags[*last].more += 1,
+            found => {
+                let d = error_diagnostic(
+                    file,
+                    text,
+                    &orig_entries,
+                    missing,
+                    span_r.clone(),
+                    &msg,
+                    &kind,
+                );
+                match found {
+                    Some((shown, last)) => {
+                        *shown += 1;
+                        *last = diags.len();
+                    }
+                    None => {
+                        kinds.insert((path, class), (1, diags.len()));
+                    }
+                }
+                diags.push(d);
+            }
+        }
         if matches!(kind, ErrorKind::Missing { .. }) || span.is_none() {
             break;
         }
@@ -910,6 +1186,21 @@ pub fn parse_toml_partial<T: DeserializeOwned>(file: &str, text: &str) -> (Optio
         ));
     }
     diags.sort_by_key(|d| d.span.start);
+    if out_of_reads {
+        let last = diags.last().map_or(0..0, |d| d.span.clone());
+        let found: u64 = diags.iter().map(|d| 1 + d.more).sum();
+        diags.push(Diagnostic {
+            is_problem: false,
+            ..Diagnostic::at(
+                file,
+                text,
+                last,
+                format!("stopped looking after {found} problems; there may be more"),
+            )
+            .with_help("fix these and run thaw again to see the rest")
+        });
+        partial = None;
+    }
     (partial, Diagnostics(diags))
 }
 
@@ -1609,27 +1900,223 @@ fn apply_one(doc: &mut toml_edit::DocumentMut, arg: &str) -> SetResult {
     set_at(Cur::Item(doc.as_item_mut()), 0, &ctx, value)
 }
 
+/// One change to a scenario's text from the command line, applied in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Override {
+    /// `--set PATH=VALUE`: set (or add) a key.
+    Set(String),
+    /// `--unset PATH`: remove a key (or array element) from the file, so that
+    /// its default (or its preset's value) applies.
+    Unset(String),
+}
+
+impl Override {
+    /// As written on the command line: `--set A=B` / `--unset A`.
+    pub fn as_args(&self) -> [&str; 2] {
+        match self {
+            Override::Set(a) => ["--set", a],
+            Override::Unset(a) => ["--unset", a],
+        }
+    }
+}
+
 /// Applies `--set PATH=VALUE` overrides to the TOML `text` and returns the new
 /// text. VALUE is parsed as a TOML value, or taken as a string if it is not
 /// one (`310s` → `"310s"`). Missing intermediate tables are created. Errors
 /// are reported for file `--set` with columns in the argument; if `text`
 /// itself is not valid TOML the error is reported for file `<scenario>`.
 pub fn apply_sets(text: &str, sets: &[String]) -> Result<String, Diagnostics> {
-    if sets.is_empty() {
+    let all: Vec<Override> = sets.iter().cloned().map(Override::Set).collect();
+    apply_overrides(text, &all)
+}
+
+/// Applies `--set` and `--unset` overrides, in order (see [`apply_sets`]).
+pub fn apply_overrides(text: &str, overrides: &[Override]) -> Result<String, Diagnostics> {
+    if overrides.is_empty() {
         return Ok(text.to_string());
     }
     let mut doc = match text.parse::<toml_edit::DocumentMut>() {
         Ok(d) => d,
         Err(e) => return Err(syntax_diagnostic("<scenario>", text, &e).into()),
     };
-    let errors: Vec<Diagnostic> = sets
+    let errors: Vec<Diagnostic> = overrides
         .iter()
-        .filter_map(|arg| apply_one(&mut doc, arg).err().map(|d| *d))
+        .filter_map(|o| {
+            match o {
+                Override::Set(arg) => apply_one(&mut doc, arg),
+                Override::Unset(path) => unset_one(&mut doc, path),
+            }
+            .err()
+            .map(|d| *d)
+        })
         .collect();
     if errors.is_empty() {
         Ok(doc.to_string())
     } else {
         Err(Diagnostics(errors))
+    }
+}
+
+fn unset_diag(arg: &str, span: Range<usize>, message: String) -> Diagnostic {
+    let mut d = Diagnostic::at("--unset", arg, span, message);
+    d.source = Some(arg.to_string());
+    d
+}
+
+/// `--unset PATH`: removes the key or array element at PATH.
+fn unset_one(doc: &mut toml_edit::DocumentMut, arg: &str) -> SetResult {
+    let path = arg.trim();
+    let base = arg.len() - arg.trim_start().len();
+    let segs = match parse_path(path) {
+        Ok(s) if !s.is_empty() => s,
+        Ok(_) => {
+            return fail(
+                unset_diag(arg, 0..arg.len(), "empty path in `--unset`".into())
+                    .with_help("write --unset PATH, e.g. --unset function.tcp.keepalive"),
+            )
+        }
+        Err((msg, r)) => {
+            return fail(
+                unset_diag(
+                    arg,
+                    base + r.start..base + r.end,
+                    format!("invalid path `{path}`: {msg}"),
+                )
+                .with_label(msg)
+                .with_help("paths look like `server.idle_timeout` or `workload.at[1]`"),
+            )
+        }
+    };
+    let absent = || {
+        fail(
+            unset_diag(
+                arg,
+                base..base + path.len(),
+                format!("`{path}` is not in the file: nothing to unset"),
+            )
+            .with_label("not written in the file")
+            .with_help(
+                "--unset removes what the file writes; a preset's own setting is changed with --set (e.g. --set server.tcp.keepalive.enabled=false)",
+            ),
+        )
+    };
+    if unset_at(Cur::Item(doc.as_item_mut()), &segs) {
+        Ok(())
+    } else {
+        absent()
+    }
+}
+
+/// Removes what `segs` names below `cur`; false if it is not there.
+fn unset_at(cur: Cur<'_>, segs: &[(Seg, Range<usize>)]) -> bool {
+    let Some(((seg, _), rest)) = segs.split_first() else {
+        return false;
+    };
+    let last = rest.is_empty();
+    match seg {
+        Seg::Key(k) => {
+            let table: &mut dyn toml_edit::TableLike = match cur {
+                Cur::Item(item) => match item.as_table_like_mut() {
+                    Some(t) => t,
+                    None => return false,
+                },
+                Cur::Table(t) => t,
+                Cur::Value(Value::InlineTable(t)) => t,
+                Cur::Value(_) => return false,
+            };
+            if last {
+                return table.remove(k).is_some();
+            }
+            match table.get_mut(k) {
+                Some(child) => unset_at(Cur::Item(child), rest),
+                None => false,
+            }
+        }
+        Seg::Index(n) => {
+            let n = *n;
+            match cur {
+                Cur::Item(Item::ArrayOfTables(a)) => {
+                    if last {
+                        let there = n < a.len();
+                        if there {
+                            a.remove(n);
+                        }
+                        return there;
+                    }
+                    match a.get_mut(n) {
+                        Some(t) => unset_at(Cur::Table(t), rest),
+                        None => false,
+                    }
+                }
+                Cur::Item(Item::Value(Value::Array(arr))) | Cur::Value(Value::Array(arr)) => {
+                    if last {
+                        let there = n < arr.len();
+                        if there {
+                            arr.remove(n);
+                        }
+                        return there;
+                    }
+                    match arr.get_mut(n) {
+                        Some(v) => unset_at(Cur::Value(v), rest),
+                        None => false,
+                    }
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Seed
+// ---------------------------------------------------------------------------
+
+/// What every seed message says: one type everywhere (file, `--set`,
+/// `--seed`).
+pub const SEED_HELP: &str =
+    "a seed is a whole number from 0 to 18446744073709551615; above 9223372036854775807 write it in quotes in the file";
+
+/// Parses a seed as written on the command line or in quotes in a file.
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let t = text.trim().replace('_', "");
+    t.parse::<u64>()
+        .map_err(|_| format!("`{}` is not a seed: {SEED_HELP}", text.trim()))
+}
+
+/// A run seed: any `u64`, written as a TOML integer or, for values a TOML
+/// integer cannot hold (above `i64::MAX`), as a string of digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seed(pub u64);
+
+struct SeedVisitor;
+
+impl Visitor<'_> for SeedVisitor {
+    type Value = Seed;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a seed (a whole number)")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Seed, E> {
+        parse_seed(v).map(Seed).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seed, E> {
+        u64::try_from(v)
+            .map(Seed)
+            .map_err(|_| E::custom(format!("`{v}` is not a seed: {SEED_HELP}")))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seed, E> {
+        Ok(Seed(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Seed, E> {
+        Err(E::custom(format!("`{v}` is not a seed: {SEED_HELP}")))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Seed, E> {
+        Err(E::custom(format!("`{v}` is not a seed: {SEED_HELP}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Seed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SeedVisitor)
     }
 }
 

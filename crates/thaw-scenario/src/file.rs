@@ -1,7 +1,7 @@
 //! The scenario file's shape: serde types with `deny_unknown_fields`.
 //! Every key is optional unless documented otherwise; defaults live in one
 //! place (thaw-sim's config defaults) and are applied by `build`.
-use crate::diag::Dur;
+use crate::diag::{Dur, Seed};
 use serde::Deserialize;
 
 /// A whole scenario file.
@@ -49,8 +49,9 @@ pub struct ScenarioMeta {
     pub name: Option<String>,
     /// What the scenario shows.
     pub description: Option<String>,
-    /// RNG seed (default 1); `--seed` overrides.
-    pub seed: Option<u64>,
+    /// RNG seed (default 1); `--seed` overrides. Any `u64`: as an integer,
+    /// or in quotes above `i64::MAX`.
+    pub seed: Option<Seed>,
 }
 
 /// `[run]`
@@ -178,6 +179,9 @@ pub struct TcpSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeepaliveSection {
+    /// SO_KEEPALIVE itself (default true when the table is present);
+    /// `false` turns off a preset's keepalive.
+    pub enabled: Option<bool>,
     /// TCP_KEEPIDLE.
     pub idle: Option<Dur>,
     /// TCP_KEEPINTVL.

@@ -4,11 +4,14 @@ pub mod diag;
 
 pub use diag::{
     apply_sets, diagnostic_at, did_you_mean, parse_toml, parse_toml_partial, span_of, Diagnostic,
-    Diagnostics, Dur,
+    Diagnostics, Dur, Override, Seed,
 };
 pub mod build;
 pub mod file;
+pub mod limits;
 
-pub use build::{load, LoadError, Scenario};
+pub use build::{load, load_with, LoadError, Scenario};
 pub mod runner;
-pub use runner::{run_scenario, run_scenario_with, Report};
+pub use runner::{
+    run_scenario, run_scenario_streaming, run_scenario_with, NoRowSink, Report, RowSink,
+};

@@ -14,5 +14,5 @@ mod world;
 mod world_tests;
 
 pub use config::*;
-pub use report::{ErrorKind, Metrics, Outcome, RunResult};
-pub use world::{run, RunError};
+pub use report::{ErrorKind, Metrics, NoRows, Outcome, OutcomeSink, RunResult};
+pub use world::{run, run_streaming, RunError};

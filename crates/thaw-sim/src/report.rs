@@ -1,5 +1,5 @@
 //! Outcomes of invocations, run metrics, and the JSON report object whose
-//! shape is a stable contract (shared/design/architecture.md).
+//! shape is a stable contract (README.md, `thaw run`; docs/model.md 8).
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -251,10 +251,35 @@ pub struct Metrics {
     pub proxy_zombie_connection_seconds: f64,
 }
 
-/// Streams outcomes into metrics; keeps per-invocation rows only if asked.
-pub struct Collector {
-    keep_rows: bool,
-    rows: Vec<Outcome>,
+/// Where finished invocations go: in id order, each as soon as nothing
+/// can change it any more (a retried write still in flight can add a
+/// duplicate to an invocation that has already ended).
+pub trait OutcomeSink {
+    /// One finished invocation.
+    fn outcome(&mut self, o: Outcome);
+}
+
+impl OutcomeSink for Vec<Outcome> {
+    fn outcome(&mut self, o: Outcome) {
+        self.push(o);
+    }
+}
+
+/// Keeps no rows: metrics only.
+pub struct NoRows;
+
+impl OutcomeSink for NoRows {
+    fn outcome(&mut self, _: Outcome) {}
+}
+
+/// Streams outcomes into metrics and, in id order, into an
+/// [`OutcomeSink`]. Holds only the rows that cannot be released yet (a
+/// lower id still running, or a retried write of theirs still in flight),
+/// so memory follows live invocations, not their number.
+pub(crate) struct Collector {
+    held: BTreeMap<u64, Outcome>,
+    /// The id released next.
+    next_id: u64,
     invocations: u64,
     cold: u64,
     stale: u64,
@@ -264,12 +289,10 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// A collector; `keep_rows` keeps every outcome (memory grows with the
-    /// number of invocations, so large runs turn it off).
-    pub fn new(keep_rows: bool) -> Self {
+    pub(crate) fn new() -> Self {
         Collector {
-            keep_rows,
-            rows: Vec::new(),
+            held: BTreeMap::new(),
+            next_id: 1,
             invocations: 0,
             cold: 0,
             stale: 0,
@@ -281,8 +304,51 @@ impl Collector {
         }
     }
 
-    /// Records one outcome.
-    pub fn record(&mut self, o: Outcome) {
+    /// Records one finished invocation (released later by
+    /// [`Collector::release`]).
+    pub(crate) fn record(&mut self, o: Outcome) {
+        self.held.insert(o.id, o);
+    }
+
+    /// A retried write of invocation `id` was applied again after the
+    /// invocation had ended: counted on its row when it is still held,
+    /// else only in the total.
+    pub(crate) fn late_duplicate(&mut self, id: u64) {
+        match self.held.get_mut(&id) {
+            Some(o) => o.duplicate_writes += 1,
+            None => self.duplicates += 1,
+        }
+    }
+
+    /// Releases, in id order, every held row that nothing can change any
+    /// more (`pending(id)`: a write of `id` may still be applied). Returns
+    /// the last id released, if any.
+    pub(crate) fn release(
+        &mut self,
+        pending: impl Fn(u64) -> bool,
+        sink: &mut dyn OutcomeSink,
+    ) -> Option<u64> {
+        let mut last = None;
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() != self.next_id || pending(self.next_id) {
+                break;
+            }
+            let o = entry.remove();
+            last = Some(o.id);
+            self.next_id += 1;
+            self.count(o, sink);
+        }
+        last
+    }
+
+    /// Releases every held row (the run is over).
+    pub(crate) fn flush(&mut self, sink: &mut dyn OutcomeSink) {
+        while let Some((_, o)) = self.held.pop_first() {
+            self.count(o, sink);
+        }
+    }
+
+    fn count(&mut self, o: Outcome, sink: &mut dyn OutcomeSink) {
         self.invocations += 1;
         self.cold += o.cold as u64;
         self.stale += o.stale_reads;
@@ -292,21 +358,23 @@ impl Collector {
         }
         self.latency
             .saturating_record(o.latency.as_nanos().clamp(1, 3_600_000_000_000));
-        if self.keep_rows {
-            self.rows.push(o);
-        }
+        sink.outcome(o);
     }
 }
 
 /// The result of a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunResult {
-    /// Outcomes in invocation-id order (empty if rows were not kept).
+    /// Outcomes in invocation-id order (empty if rows were not kept, or
+    /// were streamed to an [`OutcomeSink`]).
     pub outcomes: Vec<Outcome>,
     /// Totals.
     pub metrics: Metrics,
     /// Simulated time of the last event.
     pub end: SimTime,
+    /// Why the run stopped before its events ran out, if it did: the
+    /// totals and rows are those of the invocations finished by then.
+    pub stopped: Option<thaw_core::BudgetExceeded>,
 }
 
 /// Raw counters the world hands over at the end of a run.
@@ -330,29 +398,21 @@ pub(crate) struct WorldTotals {
     pub proxy_pinned: u64,
     pub proxy_zombie_ns: u128,
     pub end: SimTime,
-    /// Duplicate writes applied after their invocation had ended (a retry
-    /// that was still in flight), per invocation id.
-    pub late_duplicates: BTreeMap<u64, u64>,
+    pub stopped: Option<thaw_core::BudgetExceeded>,
 }
 
+/// The totals of a run whose rows have all been released.
 pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
+    debug_assert!(c.held.is_empty(), "rows still held at the end");
     let Collector {
-        mut rows,
         invocations,
         cold,
         stale,
         errors,
         latency: hist,
-        duplicates: dups,
+        duplicates,
         ..
     } = c;
-    rows.sort_by_key(|o| o.id);
-    for o in rows.iter_mut() {
-        if let Some(n) = w.late_duplicates.get(&o.id) {
-            o.duplicate_writes += n;
-        }
-    }
-    let duplicates = dups + w.late_duplicates.values().sum::<u64>();
     let q = |p: f64| {
         if hist.is_empty() {
             0.0
@@ -392,8 +452,9 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         proxy_zombie_connection_seconds: w.proxy_zombie_ns as f64 / 1e9,
     };
     RunResult {
-        outcomes: rows,
+        outcomes: Vec::new(),
         metrics,
         end: w.end,
+        stopped: w.stopped,
     }
 }

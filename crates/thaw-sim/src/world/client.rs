@@ -281,6 +281,11 @@ impl World<'_> {
         }
         let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
         let at = now + one_way + overhead + self.cfg.server.service_time;
+        if self.cfg.client.retry.count > 0 {
+            // The row of this invocation waits until the server has seen
+            // every attempt (a late one may be a duplicate).
+            *self.http_in_flight.entry(id).or_insert(0) += 1;
+        }
         self.schedule(
             at,
             Ev::HttpApply {
@@ -301,6 +306,12 @@ impl World<'_> {
         self.effect();
         let now = self.q.now();
         let (id, step, func) = w;
+        if let Some(n) = self.http_in_flight.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.http_in_flight.remove(&id);
+            }
+        }
         let op = self.cfg.client.requests_of(func)[step].op;
         let session = self.cluster.open(
             now,
@@ -657,7 +668,7 @@ impl World<'_> {
                 .find(|i| i.id == inv_id)
             {
                 Some(inv) => inv.duplicate_writes += 1,
-                None => *self.late_duplicates.entry(inv_id).or_insert(0) += 1,
+                None => self.collector.late_duplicate(inv_id),
             }
         }
         if self.wants(Level::Timeline) {
@@ -792,7 +803,7 @@ impl World<'_> {
                 text,
             );
         }
-        self.collector.record(Outcome {
+        self.record(Outcome {
             id: inv.id,
             at: inv.arrival,
             container: env,

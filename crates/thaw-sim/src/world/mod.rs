@@ -14,7 +14,9 @@ mod server;
 use crate::config::{
     Extension, FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder,
 };
-use crate::report::{self, Collector, ErrorKind, Outcome, RunResult, WorldTotals};
+use crate::report::{
+    self, Collector, ErrorKind, NoRows, Outcome, OutcomeSink, RunResult, WorldTotals,
+};
 use crate::workload::Arrivals;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -428,21 +430,43 @@ enum Ev {
 }
 
 /// Runs a scenario to completion. `keep_rows` keeps every invocation's
-/// outcome (turn it off for very large workloads: metrics still stream).
+/// outcome in [`RunResult::outcomes`] (turn it off for very large
+/// workloads, or stream rows with [`run_streaming`]).
 pub fn run(
     cfg: &SimConfig,
     trace: &mut dyn TraceSink,
     keep_rows: bool,
 ) -> Result<RunResult, RunError> {
-    let mut w = World::new(cfg.clone(), trace, keep_rows);
-    w.run()?;
-    Ok(w.into_result())
+    let mut rows = Vec::new();
+    let mut none = NoRows;
+    let sink: &mut dyn OutcomeSink = if keep_rows { &mut rows } else { &mut none };
+    let mut r = run_streaming(cfg, trace, sink);
+    if let Some(b) = r.stopped {
+        return Err(RunError::Budget(b));
+    }
+    r.outcomes = rows;
+    Ok(r)
+}
+
+/// Runs a scenario, handing each finished invocation to `rows` in id order
+/// as soon as it is final: memory follows live state, whatever the number
+/// of invocations. A run that exhausts its event budget still returns the
+/// totals so far, with [`RunResult::stopped`] saying so.
+pub fn run_streaming(
+    cfg: &SimConfig,
+    trace: &mut dyn TraceSink,
+    rows: &mut dyn OutcomeSink,
+) -> RunResult {
+    let mut w = World::new(cfg.clone(), trace, rows);
+    let stopped = w.run().err().map(|RunError::Budget(b)| b);
+    w.into_result(stopped)
 }
 
 struct World<'t> {
     cfg: SimConfig,
     q: EventQueue<Ev>,
     trace: &'t mut dyn TraceSink,
+    rows: &'t mut dyn OutcomeSink,
     timeline: bool,
     detail: bool,
     platform_rng: SimRng,
@@ -503,10 +527,12 @@ struct World<'t> {
     /// knows which invocation's request the server applies (only with
     /// `[client.retry]`).
     write_ids: BTreeMap<(Addr, Addr), VecDeque<WriteId>>,
-    /// Applications of each tracked write, per (invocation, request step).
+    /// Applications of each tracked write, per (invocation, request step);
+    /// pruned as invocations' rows are released.
     write_apps: BTreeMap<WriteId, u32>,
-    /// Duplicate writes applied after their invocation had ended.
-    late_duplicates: BTreeMap<u64, u64>,
+    /// `strategy = "http"` with retries: requests sent and not yet seen by
+    /// the server, per invocation.
+    http_in_flight: BTreeMap<u64, u32>,
 }
 
 /// A write request as the client sent it: (invocation id, request step,
@@ -514,7 +540,7 @@ struct World<'t> {
 type WriteId = (u64, usize, u16);
 
 impl<'t> World<'t> {
-    fn new(cfg: SimConfig, trace: &'t mut dyn TraceSink, keep_rows: bool) -> Self {
+    fn new(cfg: SimConfig, trace: &'t mut dyn TraceSink, rows: &'t mut dyn OutcomeSink) -> Self {
         let rngs = RngStreams::new(cfg.seed);
         let arrivals = Arrivals::new(cfg.workload.clone(), rngs.stream("workload"));
         let timeline = trace.wants(Level::Timeline);
@@ -567,7 +593,8 @@ impl<'t> World<'t> {
             zombie_ns: 0,
             zombie_mark: SimTime::ZERO,
             last_effect: SimTime::ZERO,
-            collector: Collector::new(keep_rows),
+            collector: Collector::new(),
+            rows,
             bufs: Vec::new(),
             notice_bufs: Vec::new(),
             sock_bufs: Vec::new(),
@@ -576,7 +603,7 @@ impl<'t> World<'t> {
             client_rng: rngs.stream("client"),
             write_ids: BTreeMap::new(),
             write_apps: BTreeMap::new(),
-            late_duplicates: BTreeMap::new(),
+            http_in_flight: BTreeMap::new(),
             cfg,
         }
     }
@@ -882,7 +909,28 @@ impl<'t> World<'t> {
         self.conns.remove(c);
     }
 
-    fn into_result(mut self) -> RunResult {
+    /// Records a finished invocation and releases every row that is final.
+    fn record(&mut self, o: Outcome) {
+        self.collector.record(o);
+        let (write_ids, http) = (&self.write_ids, &self.http_in_flight);
+        let pending = |id: u64| {
+            http.contains_key(&id)
+                || (!write_ids.is_empty() && write_ids.values().flatten().any(|w| w.0 == id))
+        };
+        if let Some(last) = self.collector.release(pending, &mut *self.rows) {
+            // No write of these invocations can be applied again.
+            while self
+                .write_apps
+                .first_key_value()
+                .is_some_and(|(w, _)| w.0 <= last)
+            {
+                self.write_apps.pop_first();
+            }
+        }
+    }
+
+    fn into_result(mut self, stopped: Option<BudgetExceeded>) -> RunResult {
+        self.collector.flush(&mut *self.rows);
         let end = self.last_effect;
         self.account_zombies(end);
         let px = self.proxy.as_mut().map(|p| p.totals(end));
@@ -910,7 +958,7 @@ impl<'t> World<'t> {
             proxy_pinned: px.map(|p| p.pinned).unwrap_or(0),
             proxy_zombie_ns: px.map(|p| p.zombie_ns).unwrap_or(0),
             end,
-            late_duplicates: std::mem::take(&mut self.late_duplicates),
+            stopped,
         };
         report::finish(self.collector, totals)
     }

@@ -91,7 +91,7 @@ impl World<'_> {
                     ),
                 );
             }
-            self.collector.record(Outcome {
+            self.record(Outcome {
                 id,
                 at: now,
                 container: 0,
@@ -330,8 +330,8 @@ impl World<'_> {
     }
 
     /// Idle shutdown (SPINDOWN) with a registered external extension: the
-    /// runtime gets SIGTERM and `grace` before SIGKILL (lambda-platform.md
-    /// A1 "Shutdown"). The environment runs again for the shutdown phase:
+    /// runtime gets SIGTERM and `grace` before SIGKILL (AWS-Ext in
+    /// docs/sources.md). The environment runs again for the shutdown phase:
     /// overdue kernel timers fire, the function's SIGTERM handler closes
     /// every connection it holds (its client or pool; the guest kernel sends
     /// the FINs), and no other code runs (socket events and runtime timers
@@ -468,7 +468,7 @@ impl World<'_> {
                 ),
             );
         }
-        self.collector.record(Outcome {
+        self.record(Outcome {
             id,
             at: arrival,
             container: env,
