@@ -132,6 +132,9 @@ fn invocations_still_running_at_the_end_are_not_counted() {
     assert_eq!(r.result.metrics.invocations, 1);
     assert_eq!(r.result.metrics.environments, 2);
     assert_eq!(field(&r, 1, "outcome"), "ok");
+    // ... and says so.
+    assert_eq!(r.result.metrics.unfinished, 1);
+    assert!(r.result.metrics.events_beyond_end >= 1);
     // An arrival 1 µs before the end: its init (322 ms) never ends.
     let r = run_text(
         "[workload]\nat = [\"0s\", \"18446744073709550615ns\"]\n",
@@ -139,6 +142,7 @@ fn invocations_still_running_at_the_end_are_not_counted() {
     );
     assert_eq!(r.result.metrics.invocations, 1);
     assert_eq!(r.result.metrics.environments, 2);
+    assert_eq!(r.result.metrics.unfinished, 1);
 }
 
 // ---- random durations up to the end of time ---------------------------------

@@ -433,6 +433,13 @@ fn write_text(
         )?;
     }
     writeln!(out, "  events {}", m.events)?;
+    if m.unfinished + m.events_beyond_end > 0 {
+        writeln!(
+            out,
+            "  invocations that never ended {}; events beyond the end of time {}",
+            m.unfinished, m.events_beyond_end
+        )?;
+    }
     if !report.expectations.is_empty() {
         writeln!(out)?;
         writeln!(out, "expectations:")?;

@@ -36,6 +36,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "stale_reads",
     "duplicate_writes",
     "events",
+    "events_beyond_end",
+    "unfinished",
     "environments",
     "connections_opened",
     "connections_closed",

@@ -212,6 +212,13 @@ pub struct Metrics {
     pub duplicate_writes: u64,
     /// Events processed.
     pub events: u64,
+    /// Events that would have happened after the end of representable
+    /// time (~584 years: a sum of very long durations) and never did.
+    pub events_beyond_end: u64,
+    /// Invocations that arrived but never ended: their end lies beyond the
+    /// end of time, or the run stopped first (event budget). They have no
+    /// row and are not in `invocations`.
+    pub unfinished: u64,
     /// Environments created.
     pub environments: u64,
     /// TCP connections the functions opened.
@@ -380,6 +387,8 @@ pub struct RunResult {
 /// Raw counters the world hands over at the end of a run.
 pub(crate) struct WorldTotals {
     pub events: u64,
+    pub events_beyond_end: u64,
+    pub arrived: u64,
     pub server_peak: u64,
     pub zombie_ns: u128,
     pub environments: u64,
@@ -435,6 +444,8 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         stale_reads: stale,
         duplicate_writes: duplicates,
         events: w.events,
+        events_beyond_end: w.events_beyond_end,
+        unfinished: w.arrived.saturating_sub(invocations),
         environments: w.environments,
         connections_opened: w.connections_opened,
         connections_closed: w.connections_closed,

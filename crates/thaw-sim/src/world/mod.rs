@@ -930,12 +930,26 @@ impl<'t> World<'t> {
     }
 
     fn into_result(mut self, stopped: Option<BudgetExceeded>) -> RunResult {
+        let beyond = self.q.events_beyond_end();
+        if beyond > 0 && stopped.is_none() && self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                "world".to_string(),
+                "beyond_end",
+                vec![("events", beyond.into())],
+                format!(
+                    "{beyond} event(s) would come after the end of representable time (~584 years after the start) and never happen"
+                ),
+            );
+        }
         self.collector.flush(&mut *self.rows);
         let end = self.last_effect;
         self.account_zombies(end);
         let px = self.proxy.as_mut().map(|p| p.totals(end));
         let totals = WorldTotals {
             events: self.q.events_processed(),
+            events_beyond_end: self.q.events_beyond_end(),
+            arrived: self.next_inv_id - 1,
             server_peak: self.server_peak,
             zombie_ns: self.zombie_ns,
             environments: self.envs.len() as u64,
