@@ -383,7 +383,10 @@ impl World<'_> {
         }
         let (last, pending, peer, s) = (conn.last_activity, conn.pending, conn.peer, conn.sock);
         if pending > 0 {
-            self.arm_server_idle(c, now);
+            // Busy, not idle: the timer is re-armed when the last pending
+            // request is answered (`answer`), not polled every period (a
+            // request queued behind centuries of CPU work would poll
+            // millions of times).
             return;
         }
         if now.saturating_since(last) < t {
@@ -611,12 +614,17 @@ impl World<'_> {
         self.apply(s, out);
         match res {
             Ok(()) => {
-                if let Some(conn) = self.conn_mut(c) {
-                    conn.last_activity = now;
-                }
-                if self.cfg.server.idle_in_transaction_timeout.is_some() {
-                    // The transaction may have opened or ended: the limit
-                    // that applies may have changed.
+                let idle_now = match self.conn_mut(c) {
+                    Some(conn) => {
+                        conn.last_activity = now;
+                        conn.pending == 0
+                    }
+                    None => false,
+                };
+                if idle_now || self.cfg.server.idle_in_transaction_timeout.is_some() {
+                    // Idle from now on (the timer waited for the answer), or
+                    // the transaction opened or ended and the limit that
+                    // applies may have changed.
                     self.arm_server_idle(c, now);
                 }
             }
