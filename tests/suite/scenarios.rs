@@ -129,3 +129,33 @@ fn serverless_mysql_zombies_without_cleanup_fail_as_the_seed() {
     assert_eq!(m["errors_by_kind"]["TOO_MANY_CONNECTIONS"], 49);
     assert_eq!(m["server_killed"], 0);
 }
+
+/// A scenario with a `[vary]` table carries its own property: `thaw check`
+/// over those ranges (a bounded number of cases here) must find no
+/// counterexample.
+#[test]
+fn every_vary_table_property_holds() {
+    let mut checked = 0;
+    for rel in scenario_files() {
+        let text = std::fs::read_to_string(workspace_root().join(&rel)).expect("readable");
+        let name = rel.to_string_lossy().replace('\\', "/");
+        let p = thaw_explore::Prepared::load(&name, &text, &[]).expect("loads");
+        if p.vary().is_empty() {
+            continue;
+        }
+        checked += 1;
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(128);
+        match thaw_explore::check::check(&p, p.vary(), cases, 1).expect("checkable") {
+            thaw_explore::check::Checked::Passed { .. } => {}
+            thaw_explore::check::Checked::Failed(ce) => panic!(
+                "{name}: counterexample {:?}: {}; rerun: thaw check {name} --cases {cases} --seed 1",
+                ce.settings(),
+                ce.reason
+            ),
+        }
+    }
+    assert!(checked >= 1, "no scenario carries a [vary] property");
+}

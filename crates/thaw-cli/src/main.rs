@@ -3,6 +3,7 @@
 //! Exit codes: 0 the run finished and every expectation held; 1 an
 //! expectation failed; 2 usage or scenario error; 3 the run could not
 //! finish (event budget exceeded); 4 an output could not be written.
+mod explore;
 mod out;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -36,6 +37,18 @@ enum Format {
 enum Command {
     /// Run a scenario file and print its timeline (or JSON report).
     Run(RunArgs),
+    /// Run every point of a grid of varied values (and seeds); one record
+    /// per run, JSON lines or CSV.
+    Sweep(explore::SweepArgs),
+    /// Join the outputs of `thaw sweep --shard 1/N … N/N` into the bytes
+    /// the unsharded sweep writes.
+    Merge(explore::MergeArgs),
+    /// Find every value of one key where the verdict flips, to the
+    /// nanosecond.
+    Boundary(explore::BoundaryArgs),
+    /// Property-test a scenario: random points of the varied ranges must
+    /// satisfy its [expect]; a failure is shrunk and written as a file.
+    Check(explore::CheckArgs),
 }
 
 #[derive(Args)]
@@ -68,7 +81,7 @@ struct RunArgs {
     summary: bool,
 }
 
-fn seed_arg(s: &str) -> Result<u64, String> {
+pub(crate) fn seed_arg(s: &str) -> Result<u64, String> {
     parse_seed(s)
 }
 
@@ -88,12 +101,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let overrides = matches
+        .subcommand()
+        .map(|(_, sub)| overrides_in_order(sub))
+        .unwrap_or_default();
     match cli.command {
-        Command::Run(args) => {
-            let sub = matches.subcommand_matches("run").expect("run matched");
-            let overrides = overrides_in_order(sub);
-            cmd_run(&args, &overrides)
-        }
+        Command::Run(args) => cmd_run(&args, &overrides),
+        Command::Sweep(args) => explore::cmd_sweep(&args, &overrides),
+        Command::Merge(args) => explore::cmd_merge(&args),
+        Command::Boundary(args) => explore::cmd_boundary(&args, &overrides),
+        Command::Check(args) => explore::cmd_check(&args, &overrides),
     }
 }
 
@@ -104,6 +121,10 @@ fn overrides_in_order(m: &ArgMatches) -> Vec<Override> {
         ("sets", Override::Set as fn(String) -> Override),
         ("unsets", Override::Unset),
     ] {
+        let known = m.ids().any(|i| i.as_str() == id);
+        if !known {
+            continue;
+        }
         if let (Some(vals), Some(idx)) = (m.get_many::<String>(id), m.indices_of(id)) {
             all.extend(idx.zip(vals).map(|(i, v)| (i, make(v.clone()))));
         }
@@ -112,7 +133,7 @@ fn overrides_in_order(m: &ArgMatches) -> Vec<Override> {
     all.into_iter().map(|(_, o)| o).collect()
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
@@ -151,7 +172,7 @@ fn rerun_command(args: &RunArgs, overrides: &[Override], seed: u64) -> String {
 
 /// Reads the scenario, refusing more than the size limit without reading
 /// it all.
-fn read_scenario(file: &str) -> Result<String, String> {
+pub(crate) fn read_scenario(file: &str) -> Result<String, String> {
     let mut buf = Vec::new();
     let limit = MAX_FILE_BYTES as u64 + 1;
     let read = if file == "-" {

@@ -102,10 +102,21 @@ fn thaw_args(cmd: &str) -> Option<Vec<String>> {
     Some(rest.to_vec())
 }
 
-fn run(claim: &Claim) -> Result<(), String> {
+/// A scratch directory that looks like the repository (the scenarios and
+/// crates linked in), so that commands writing files (`--out`, a
+/// counterexample) leave the checkout clean.
+fn scratch() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sim-scenarios", "crates"] {
+        std::os::unix::fs::symlink(root().join(name), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+fn run(claim: &Claim, dir: &Path) -> Result<(), String> {
     let args = thaw_args(&claim.line).ok_or("not a thaw command")?;
     let out = Command::new(env!("CARGO_BIN_EXE_thaw"))
-        .current_dir(root())
+        .current_dir(dir)
         .args(&args)
         .output()
         .map_err(|e| e.to_string())?;
@@ -196,8 +207,9 @@ fn every_command_in_the_docs_runs_as_documented() {
         }
     }
     assert!(claims.len() >= 10, "found only {} commands", claims.len());
+    let dir = scratch();
     for c in &claims {
-        if let Err(e) = run(c) {
+        if let Err(e) = run(c, dir.path()) {
             problems.push(e);
         }
     }

@@ -127,7 +127,14 @@ pub fn load_with(file: &str, text: &str, overrides: &[Override]) -> Result<Scena
     if let Some(d) = limits::file_size(&name, &with_sets) {
         return Err(LoadError::new("", d.into()));
     }
-    check(&name, &with_sets).map_err(|d| LoadError::new(&with_sets, d))
+    let mut scenario = check(&name, &with_sets).map_err(|d| LoadError::new(&with_sets, d))?;
+    // Warnings point into the text with the overrides applied, not into the
+    // file: they carry that text, so that rendering them against the file
+    // (as `thaw run` does) shows the lines they are about.
+    for w in &mut scenario.warnings.0 {
+        w.source.get_or_insert_with(|| with_sets.clone());
+    }
+    Ok(scenario)
 }
 
 /// Parses and validates, reporting shape errors (unknown keys, bad values)
@@ -164,7 +171,7 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    fn new(source: &str, diagnostics: Diagnostics) -> Self {
+    pub(crate) fn new(source: &str, diagnostics: Diagnostics) -> Self {
         LoadError {
             source: source.to_string(),
             diagnostics,
@@ -736,6 +743,12 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
 }
 
 #[allow(clippy::field_reassign_with_default)] // a builder: defaults, then overrides
+/// Validates and builds a parsed file; `text` is only read to place
+/// diagnostics.
+pub(crate) fn build_file(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostics> {
+    build(file, text, f)
+}
+
 fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostics> {
     let mut p = Problems::default();
     let mut cfg = SimConfig::default();
@@ -1290,6 +1303,17 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         },
     }
 
+    // [vary]: checked here so that a mistake shows in `thaw run` too.
+    for (path, spec) in &f.vary {
+        if let Err(e) = crate::vary::Vary::new(path, spec) {
+            p.add(
+                format!("vary.\"{path}\""),
+                e,
+                Some("e.g. \"server.idle_timeout\" = \"1s..600s\""),
+            );
+        }
+    }
+
     // [expect]
     let mut expectations = Vec::new();
     for (i, e) in f.expect.assert.iter().enumerate() {
@@ -1315,13 +1339,17 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                 .collect(),
         ));
     }
-    let at = Locator::new(text);
-    let warnings = Diagnostics(
-        warnings
-            .into_iter()
-            .map(|(path, message, help)| at.diagnostic(file, &path, message, help))
-            .collect(),
-    );
+    let warnings = if warnings.is_empty() {
+        Diagnostics::default()
+    } else {
+        let at = Locator::new(text);
+        Diagnostics(
+            warnings
+                .into_iter()
+                .map(|(path, message, help)| at.diagnostic(file, &path, message, help))
+                .collect(),
+        )
+    };
     Ok(Scenario {
         config: cfg,
         expectations,

@@ -221,9 +221,15 @@ impl Clip {
             // Through the last line's break, as miette reads a whole file.
             let end = lines.starts.get(last + 1).copied().unwrap_or(src.len());
             let range = lines.starts[first]..end;
+            let mut text = src[range.clone()].to_string();
+            if span.start == src.len() {
+                // At the very end (an unclosed string or array): miette
+                // shows no label past the last byte, so give it one blank.
+                text.push(' ');
+            }
             return Clip {
                 name,
-                text: src[range.clone()].to_string(),
+                text,
                 offset: range.start,
                 first_line: first,
                 line_count: last - first + 1,
@@ -235,9 +241,13 @@ impl Clip {
             span.start.saturating_sub(MAX_SHOWN_LINE / 3).max(own.start),
         );
         let to = floor_char_boundary(src, (from + MAX_SHOWN_LINE).min(own.end));
+        let mut text = src[from..to].to_string();
+        if span.start == src.len() {
+            text.push(' ');
+        }
         Clip {
             name,
-            text: src[from..to].to_string(),
+            text,
             offset: from,
             first_line: l,
             line_count: 1,
@@ -418,11 +428,23 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 // Paths
 // ---------------------------------------------------------------------------
 
-/// One step of a dotted path.
+/// One step of a dotted key path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Seg {
+pub enum Seg {
+    /// A table key.
     Key(String),
+    /// An array index.
     Index(usize),
+}
+
+/// The steps of a dotted key path such as `client.requests[0].timeout`
+/// (quoted keys allowed), or what is wrong with it.
+pub fn key_path(p: &str) -> Result<Vec<Seg>, String> {
+    match parse_path(p.trim()) {
+        Ok(s) if s.is_empty() => Err("empty path".to_string()),
+        Ok(s) => Ok(segs_only(s)),
+        Err((msg, _)) => Err(msg),
+    }
 }
 
 fn is_bare_key(k: &str) -> bool {

@@ -39,6 +39,11 @@ pub struct ScenarioFile {
     /// `[expect]`: assertions checked after the run.
     #[serde(default)]
     pub expect: ExpectSection,
+    /// `[vary]`: the ranges `thaw check FILE` draws from when no `--vary`
+    /// is given (key path → SPEC, e.g. `"server.idle_timeout" = "1s..600s"`);
+    /// `thaw run` ignores it.
+    #[serde(default)]
+    pub vary: std::collections::BTreeMap<String, String>,
 }
 
 /// `[scenario]`

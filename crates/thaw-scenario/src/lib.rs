@@ -9,8 +9,12 @@ pub use diag::{
 pub mod build;
 pub mod file;
 pub mod limits;
+pub mod prepared;
+pub mod vary;
 
 pub use build::{load, load_with, LoadError, Scenario};
+pub use prepared::Prepared;
+pub use vary::{Spec, Vary, VaryValue};
 pub mod runner;
 pub use runner::{
     run_scenario, run_scenario_streaming, run_scenario_with, NoRowSink, Report, RowSink,

@@ -626,14 +626,15 @@ impl World<'_> {
                 "retry",
                 vec![
                     ("request", name.as_str().into()),
-                    ("attempt", (retry + 1).into()),
+                    ("attempt", (u64::from(retry) + 1).into()),
                     ("error", kind.name().into()),
                     ("backoff_ns", delay.as_nanos().into()),
                 ],
+                // Widened: `count` may be u32::MAX (retry "forever").
                 format!(
                     "inv-{id} retries {name} (attempt {} of {}) after {kind} ({detail}); backoff {delay}",
-                    retry + 1,
-                    count + 1
+                    u64::from(retry) + 1,
+                    u64::from(count) + 1
                 ),
             );
         }

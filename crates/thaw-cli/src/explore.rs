@@ -1,0 +1,560 @@
+//! `thaw sweep`, `thaw merge`, `thaw boundary` and `thaw check`.
+use crate::{read_scenario, shell_quote};
+use clap::{Args, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use thaw_explore::boundary::{self, Query};
+use thaw_explore::check::{self, Checked};
+use thaw_explore::output::{merge, open_resumable};
+use thaw_explore::sweep::validate_vary;
+use thaw_explore::{Format, Prepared, Shard, Sweep, SweepError, Vary, VaryValue};
+use thaw_scenario::Override;
+use thaw_sim::expect::Expectation;
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SweepFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BoundaryFormat {
+    Text,
+    Json,
+}
+
+/// `thaw sweep`.
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The scenario file (TOML); `-` reads it from standard input.
+    pub file: String,
+    /// A key and its values: PATH=v1,v2,… or PATH=LO..HI/COUNT (evenly
+    /// spaced, both ends included), or PATH=LO..HI/COUNT:log. Several make
+    /// a grid (the last varies fastest).
+    #[arg(long = "vary", value_name = "PATH=SPEC", required = true)]
+    pub varies: Vec<String>,
+    /// Run every point with seeds 1..=N (default: once, with the file's
+    /// seed).
+    #[arg(long, value_name = "N")]
+    pub seeds: Option<u64>,
+    /// Threads (default: every core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Only shard K of N (runs with run mod N = K-1); `auto` takes K from
+    /// SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, and N from
+    /// SLURM_ARRAY_TASK_COUNT unless written (`auto/8`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Write records here (default: standard output). An existing file of
+    /// the same sweep is resumed: finished runs are kept and skipped.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<String>,
+    /// Record format.
+    #[arg(long, value_enum, default_value_t = SweepFormat::Jsonl)]
+    pub format: SweepFormat,
+    /// Override a value for every point, as with `thaw run --set`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Remove a key for every point, as with `thaw run --unset`.
+    #[arg(long = "unset", value_name = "PATH")]
+    pub unsets: Vec<String>,
+}
+
+/// `thaw merge`.
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The merged file to write.
+    pub out: PathBuf,
+    /// The shards' output files (`--shard 1/N` … `N/N`), in any order.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+}
+
+/// `thaw boundary`.
+#[derive(Args)]
+pub struct BoundaryArgs {
+    /// The scenario file (TOML); `-` reads it from standard input.
+    pub file: String,
+    /// The key and its range: PATH=LO..HI.
+    #[arg(long = "vary", value_name = "PATH=LO..HI")]
+    pub vary: String,
+    /// Points of the coarse grid that finds the flips (both ends included).
+    #[arg(long, default_value_t = 64)]
+    pub grid: u64,
+    /// Bisect until pass and fail are this close (default: 1ns for
+    /// durations, 1 for integers, 1e-9 relative for numbers).
+    #[arg(long, value_name = "D")]
+    pub resolution: Option<String>,
+    /// The property instead of the file's [expect], e.g.
+    /// "metrics.errors == 0".
+    #[arg(long, value_name = "EXPR")]
+    pub until: Option<String>,
+    /// Seed of every run (default: the file's).
+    #[arg(long, value_parser = crate::seed_arg, allow_hyphen_values = true)]
+    pub seed: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BoundaryFormat::Text)]
+    pub format: BoundaryFormat,
+    /// Override a value for every run, as with `thaw run --set`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Remove a key for every run, as with `thaw run --unset`.
+    #[arg(long = "unset", value_name = "PATH")]
+    pub unsets: Vec<String>,
+}
+
+/// `thaw check`.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The scenario file (TOML); `-` reads it from standard input.
+    pub file: String,
+    /// A key and its range: PATH=LO..HI (or LO..HI:log, or a list
+    /// v1,v2,…); default: the file's [vary] table.
+    #[arg(long = "vary", value_name = "PATH=LO..HI")]
+    pub varies: Vec<String>,
+    /// Random points to try.
+    #[arg(long, default_value_t = 256)]
+    pub cases: u32,
+    /// Seed of the generator that draws the points.
+    #[arg(long, default_value_t = 1, value_parser = crate::seed_arg, allow_hyphen_values = true)]
+    pub seed: u64,
+    /// Where to write the counterexample (default:
+    /// STEM.counterexample.toml in the current directory).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<String>,
+    /// Override a value for every point, as with `thaw run --set`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Remove a key for every point, as with `thaw run --unset`.
+    #[arg(long = "unset", value_name = "PATH")]
+    pub unsets: Vec<String>,
+}
+
+fn display_name(file: &str) -> &str {
+    if file == "-" {
+        "<stdin>"
+    } else {
+        file
+    }
+}
+
+/// Reads and validates the scenario once; exit 2 with every problem.
+fn prepare(file: &str, overrides: &[Override]) -> Result<Prepared, ExitCode> {
+    let name = display_name(file);
+    let text = read_scenario(file).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    Prepared::load(name, &text, overrides).map_err(|err| {
+        eprint!("{}", err.render());
+        eprintln!(
+            "error: `{name}` {}; nothing was run",
+            err.diagnostics.summary()
+        );
+        ExitCode::from(2)
+    })
+}
+
+fn parse_varies(args: &[String]) -> Result<Vec<Vary>, ExitCode> {
+    args.iter()
+        .map(|a| {
+            Vary::parse(a).map_err(|e| {
+                eprintln!("error: --vary {a}: {e}");
+                ExitCode::from(2)
+            })
+        })
+        .collect()
+}
+
+fn vary_error(e: SweepError, what: &str) -> ExitCode {
+    match e {
+        SweepError::Vary(m) => eprintln!("error: {m}"),
+        SweepError::Scenario(err) => {
+            eprint!("{}", err.render());
+            eprintln!(
+                "error: {what}: the scenario does not accept the varied values ({}); nothing was run",
+                err.diagnostics.summary()
+            );
+        }
+    }
+    ExitCode::from(2)
+}
+
+/// `--shard K/N`, `auto` or `auto/N`.
+fn shard_from(arg: Option<&str>) -> Result<Shard, String> {
+    let Some(arg) = arg else {
+        return Ok(Shard::ALL);
+    };
+    let Some(rest) = arg.strip_prefix("auto") else {
+        return Shard::parse(arg);
+    };
+    let env = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let (k, n_env) = if let Some(id) = env("SLURM_ARRAY_TASK_ID") {
+        // Slurm numbers tasks from --array's first index (0 or 1, or more).
+        let min = env("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
+        (id.saturating_sub(min) + 1, env("SLURM_ARRAY_TASK_COUNT"))
+    } else if let Some(i) = env("JOB_COMPLETION_INDEX") {
+        (i + 1, None)
+    } else {
+        return Err(
+            "--shard auto needs SLURM_ARRAY_TASK_ID (a Slurm array) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)".into(),
+        );
+    };
+    let n = match rest.strip_prefix('/') {
+        Some(n) => n
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{arg}`: N is not a number"))?,
+        None if rest.is_empty() => n_env.ok_or(
+            "--shard auto: the shard count is not in the environment (SLURM_ARRAY_TASK_COUNT); write it: --shard auto/N",
+        )?,
+        None => return Err(format!("`{arg}` is not K/N, auto or auto/N")),
+    };
+    Shard::parse(&format!("{k}/{n}"))
+}
+
+pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
+    let prepared = match prepare(&a.file, overrides) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let varies = match parse_varies(&a.varies) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    let format = match a.format {
+        SweepFormat::Jsonl => Format::Jsonl,
+        SweepFormat::Csv => Format::Csv,
+    };
+    let sweep = match Sweep::new(prepared, varies, a.seeds, format) {
+        Ok(s) => s,
+        Err(e) => return vary_error(e, "--vary"),
+    };
+    let shard = match shard_from(a.shard.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runs: Vec<u64> = (0..sweep.runs()).filter(|r| shard.owns(*r)).collect();
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        eprintln!("error: --jobs must be at least 1");
+        return ExitCode::from(2);
+    }
+    let (mut sink, done): (Box<dyn Write>, usize) = match &a.out {
+        Some(path) => {
+            if Path::new(path) == Path::new(&a.file) {
+                eprintln!("error: --out {path} would overwrite the scenario file");
+                return ExitCode::from(2);
+            }
+            match open_resumable(Path::new(path), &sweep, shard, &runs) {
+                Ok(r) => (Box::new(r.file), r.done),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout());
+            if let Some(h) = sweep.header() {
+                let _ = writeln!(w, "{h}");
+            }
+            (Box::new(w), 0)
+        }
+    };
+    let todo = &runs[done..];
+    let bar = progress(todo.len() as u64, done as u64, runs.len() as u64);
+    let mut failed = 0u64;
+    // Each record is written in one call, unbuffered with --out: a killed
+    // sweep leaves every finished record on disk (and at most one cut line,
+    // which a resume drops).
+    let result = sweep.run(todo, jobs, |_, line, exit| {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        sink.write_all(&bytes)?;
+        failed += (exit != 0) as u64;
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Err(e) = result.and_then(|_| sink.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the records: {e}");
+            return ExitCode::from(4);
+        }
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "sweep {}: {} run(s) of {}{}{}; {failed} did not pass (exit ≠ 0){}",
+        sweep.id(),
+        todo.len(),
+        sweep.runs(),
+        if shard == Shard::ALL {
+            String::new()
+        } else {
+            format!(" (shard {}/{}: {} runs)", shard.k, shard.n, runs.len())
+        },
+        if done > 0 {
+            format!(", {done} already in {}", a.out.as_deref().unwrap_or("-"))
+        } else {
+            String::new()
+        },
+        a.out
+            .as_deref()
+            .map_or(String::new(), |o| format!("; records in {o}"))
+    );
+    ExitCode::SUCCESS
+}
+
+/// A progress bar on stderr when it is a terminal.
+fn progress(todo: u64, done: u64, total: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || todo == 0 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_position(done);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+pub fn cmd_merge(a: &MergeArgs) -> ExitCode {
+    match merge(&a.out, &a.shards) {
+        Ok(n) => {
+            eprintln!(
+                "merged {} shard(s): {n} records in {}",
+                a.shards.len(),
+                a.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}; nothing was written");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn cmd_boundary(a: &BoundaryArgs, overrides: &[Override]) -> ExitCode {
+    let prepared = match prepare(&a.file, overrides) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let vary = match Vary::parse(&a.vary) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: --vary {}: {e}", a.vary);
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = validate_vary(&prepared, &vary) {
+        return vary_error(e, "--vary");
+    }
+    let until = match &a.until {
+        None => None,
+        Some(t) => match Expectation::parse(t) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                eprintln!(
+                    "error: --until `{t}`: {}{}",
+                    e.message,
+                    e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if until.is_none() && prepared.scenario().expectations.is_empty() {
+        eprintln!(
+            "error: `{}` has no [expect] assertions: give the property with --until EXPR",
+            display_name(&a.file)
+        );
+        return ExitCode::from(2);
+    }
+    let resolution = match &a.resolution {
+        None => None,
+        Some(r) => match VaryValue::parse(r) {
+            VaryValue::Duration(d) => Some(d.as_nanos() as f64),
+            VaryValue::Int(i) if i > 0 => Some(i as f64),
+            VaryValue::Float(f) if f > 0.0 => Some(f),
+            _ => {
+                eprintln!("error: --resolution `{r}` is not a positive duration or number");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let q = Query {
+        vary: &vary,
+        grid: a.grid,
+        resolution,
+        until,
+        seed: a.seed,
+    };
+    let found = match boundary::search(&prepared, &q) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let as_json = |v: &VaryValue| thaw_explore::sweep::toml_to_json(&v.to_toml());
+    match a.format {
+        BoundaryFormat::Json => {
+            let v = serde_json::json!({
+                "path": vary.path,
+                "range": vary.written,
+                "grid": a.grid,
+                "runs": found.runs,
+                "passes_at_lo": found.passes_at_lo,
+                "boundaries": found.boundaries.iter().map(|b| serde_json::json!({
+                    "pass": as_json(&b.pass),
+                    "fail": as_json(&b.fail),
+                    "runs": b.runs,
+                    "change": b.change,
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+        }
+        BoundaryFormat::Text => {
+            println!(
+                "{} in {} ({}-point grid{}): {} boundar{} in {} runs",
+                vary.path,
+                vary.written,
+                a.grid,
+                a.resolution
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(", resolution {r}")),
+                found.boundaries.len(),
+                if found.boundaries.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                found.runs
+            );
+            if found.boundaries.is_empty() {
+                println!(
+                    "  the property {} at every grid point (a flip narrower than the grid spacing can hide: raise --grid)",
+                    if found.passes_at_lo { "holds" } else { "fails" }
+                );
+            }
+            for b in &found.boundaries {
+                println!("  passes at {}, fails at {}: {}", b.pass, b.fail, b.change);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn cmd_check(a: &CheckArgs, overrides: &[Override]) -> ExitCode {
+    let prepared = match prepare(&a.file, overrides) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let varies = if a.varies.is_empty() {
+        prepared.vary().to_vec()
+    } else {
+        match parse_varies(&a.varies) {
+            Ok(v) => v,
+            Err(c) => return c,
+        }
+    };
+    for v in &varies {
+        if let Err(e) = validate_vary(&prepared, v) {
+            return vary_error(e, &format!("--vary {}={}", v.path, v.written));
+        }
+    }
+    if prepared.scenario().expectations.is_empty() {
+        eprintln!(
+            "error: `{}` has no [expect] assertions: they are the property thaw check tests",
+            display_name(&a.file)
+        );
+        return ExitCode::from(2);
+    }
+    let checked = match check::check(&prepared, &varies, a.cases, a.seed) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ranges: Vec<String> = varies
+        .iter()
+        .map(|v| format!("{} in {}", v.path, v.written))
+        .collect();
+    let ce = match checked {
+        Checked::Passed { cases } => {
+            println!(
+                "{cases} cases passed: every expectation held for {} (generator seed {})",
+                ranges.join(", "),
+                a.seed
+            );
+            return ExitCode::SUCCESS;
+        }
+        Checked::Failed(ce) => ce,
+    };
+    let mut how = format!("thaw check {}", shell_quote(&a.file));
+    for o in overrides {
+        let [flag, v] = o.as_args();
+        how.push_str(&format!(" {flag} {}", shell_quote(v)));
+    }
+    for v in &varies {
+        how.push_str(&format!(
+            " --vary {}",
+            shell_quote(&format!("{}={}", v.path, v.written))
+        ));
+    }
+    how.push_str(&format!(" --cases {} --seed {}", a.cases, a.seed));
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = Path::new(display_name(&a.file))
+            .file_stem()
+            .map_or("scenario".to_string(), |s| s.to_string_lossy().into_owned());
+        format!("{stem}.counterexample.toml")
+    });
+    if Path::new(&out) == Path::new(&a.file) {
+        eprintln!("error: --out {out} would overwrite the scenario file");
+        return ExitCode::from(2);
+    }
+    let text = match ce.file(&prepared, &how) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: the counterexample does not make a scenario file: {e}");
+            return ExitCode::from(4);
+        }
+    };
+    if let Err(e) = std::fs::write(&out, text) {
+        eprintln!("error: cannot write `{out}`: {e}");
+        return ExitCode::from(4);
+    }
+    println!(
+        "counterexample (case {} of {}): {}",
+        ce.case, a.cases, ce.reason
+    );
+    for (p, v) in ce.settings() {
+        println!("  {p} = {v}");
+    }
+    println!(
+        "shrunk in {} further runs; written to {out}",
+        ce.shrink_runs
+    );
+    println!("rerun: thaw run {}", shell_quote(&out));
+    ExitCode::from(1)
+}

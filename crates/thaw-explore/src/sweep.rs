@@ -1,0 +1,526 @@
+//! Sweeps: every point of a grid of varied values (and every seed), one
+//! record each, in a stable order whatever the number of threads or
+//! shards.
+//!
+//! Records are numbered by *run*: `run = point × seeds + (seed − 1)`,
+//! points in row-major order of the `--vary` list (the last varies
+//! fastest). Shard K of N owns the runs with `run mod N = K − 1`. Every
+//! record carries the sweep's id (a hash of everything that decides its
+//! results), its run number and the number of runs, so that shards can be
+//! merged and an interrupted sweep resumed, and refused when they belong
+//! to another sweep.
+use crate::point::{run_point, PointResult};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+use thaw_scenario::{LoadError, Prepared, Vary, VaryValue};
+use thaw_sim::expect::METRIC_NAMES;
+use thaw_sim::ErrorKind;
+
+/// Output format of a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// Shard K of N (1-based K).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 1..=n.
+    pub k: u64,
+    /// How many.
+    pub n: u64,
+}
+
+impl Shard {
+    /// The whole sweep.
+    pub const ALL: Shard = Shard { k: 1, n: 1 };
+
+    /// Parses `K/N`.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not K/N, e.g. 2/8"))?;
+        let k: u64 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("K in `{s}` is not a number"))?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("N in `{s}` is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("shard `{s}`: K must be between 1 and N (N ≥ 1)"));
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// Whether this shard owns `run`.
+    pub fn owns(&self, run: u64) -> bool {
+        run % self.n == self.k - 1
+    }
+}
+
+/// Why a sweep cannot start.
+#[derive(Debug)]
+pub enum SweepError {
+    /// A `--vary` is wrong in itself (path, SPEC, a key that cannot vary).
+    Vary(String),
+    /// A varied key does not fit the file (unknown key with did-you-mean,
+    /// wrong type): the diagnostics of `thaw run`.
+    Scenario(Box<LoadError>),
+}
+
+/// A planned sweep.
+pub struct Sweep {
+    prepared: Prepared,
+    varies: Vec<Vary>,
+    grids: Vec<Vec<VaryValue>>,
+    seeds: Option<u64>,
+    format: Format,
+    id: String,
+    expect_count: usize,
+}
+
+impl Sweep {
+    /// Plans a sweep of `prepared` over `varies` (a grid; `seeds` = N runs
+    /// every point with seeds 1..=N, else the file's seed), checking every
+    /// varied key at both ends of its grid before anything runs.
+    pub fn new(
+        prepared: Prepared,
+        varies: Vec<Vary>,
+        seeds: Option<u64>,
+        format: Format,
+    ) -> Result<Sweep, SweepError> {
+        if varies.is_empty() {
+            return Err(SweepError::Vary(
+                "nothing to vary: give at least one --vary PATH=SPEC".into(),
+            ));
+        }
+        if seeds == Some(0) {
+            return Err(SweepError::Vary("--seeds must be at least 1".into()));
+        }
+        let mut grids = Vec::new();
+        for v in &varies {
+            let g = v
+                .spec
+                .grid()
+                .map_err(|e| SweepError::Vary(format!("--vary {}={}: {e}", v.path, v.written)))?;
+            check_varies(&prepared, v, &g)?;
+            grids.push(g);
+        }
+        let id = sweep_id(&prepared, &varies, seeds, format);
+        let expect_count = prepared.scenario().expectations.len();
+        Ok(Sweep {
+            prepared,
+            varies,
+            grids,
+            seeds,
+            format,
+            id,
+            expect_count,
+        })
+    }
+
+    /// The sweep's id (16 hex digits).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Number of points (grid size).
+    pub fn points(&self) -> u64 {
+        self.grids.iter().map(|g| g.len() as u64).product()
+    }
+
+    /// Runs per point.
+    pub fn seeds_per_point(&self) -> u64 {
+        self.seeds.unwrap_or(1)
+    }
+
+    /// Number of records: points × seeds.
+    pub fn runs(&self) -> u64 {
+        self.points().saturating_mul(self.seeds_per_point())
+    }
+
+    /// The output format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The values and the seed of `run`.
+    pub fn run_values(&self, run: u64) -> (Vec<(&str, &VaryValue)>, Option<u64>) {
+        let per = self.seeds_per_point();
+        let mut point = run / per;
+        let seed = self.seeds.map(|_| run % per + 1);
+        let mut values = vec![None; self.grids.len()];
+        for (i, g) in self.grids.iter().enumerate().rev() {
+            let n = g.len() as u64;
+            values[i] = Some(&g[(point % n) as usize]);
+            point /= n;
+        }
+        let values = self
+            .varies
+            .iter()
+            .zip(values)
+            .map(|(v, x)| (v.path.as_str(), x.expect("every grid has a value")))
+            .collect();
+        (values, seed)
+    }
+
+    /// The CSV header line (CSV only).
+    pub fn header(&self) -> Option<String> {
+        if self.format != Format::Csv {
+            return None;
+        }
+        let mut cols: Vec<String> = vec![
+            "sweep".into(),
+            "run".into(),
+            "of".into(),
+            "point".into(),
+            "seed".into(),
+        ];
+        cols.extend(self.varies.iter().map(|v| v.path.clone()));
+        cols.extend(["passed", "exit"].map(String::from));
+        cols.extend(
+            METRIC_NAMES
+                .iter()
+                .filter(|m| **m != "errors_by_kind")
+                .map(|m| m.to_string()),
+        );
+        cols.extend(
+            ErrorKind::ALL
+                .iter()
+                .map(|k| format!("errors.{}", k.name())),
+        );
+        cols.extend((1..=self.expect_count).map(|i| format!("expect.{i}")));
+        cols.push("reason".into());
+        Some(
+            cols.iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    }
+
+    /// The record of `run`, one line without its line break, and the exit
+    /// status `thaw run` would have had at that point.
+    pub fn record(&self, run: u64) -> (String, u8) {
+        let (values, seed) = self.run_values(run);
+        let tv: Vec<(&str, toml::Value)> = values.iter().map(|(p, v)| (*p, v.to_toml())).collect();
+        let result = run_point(&self.prepared, &tv, seed);
+        let seed = seed.unwrap_or(self.prepared.scenario().config.seed);
+        let line = match self.format {
+            Format::Jsonl => self.json_record(run, &values, seed, &result),
+            Format::Csv => self.csv_record(run, &values, seed, &result),
+        };
+        (line, result.exit())
+    }
+
+    fn json_record(
+        &self,
+        run: u64,
+        values: &[(&str, &VaryValue)],
+        seed: u64,
+        result: &PointResult,
+    ) -> String {
+        let report = result.report();
+        let rec = JsonRecord {
+            sweep: &self.id,
+            run,
+            of: self.runs(),
+            point: run / self.seeds_per_point(),
+            seed,
+            values: Ordered(
+                values
+                    .iter()
+                    .map(|(p, v)| (*p, toml_to_json(&v.to_toml())))
+                    .collect(),
+            ),
+            passed: result.passed(),
+            exit: result.exit(),
+            error: match result {
+                PointResult::Invalid(e) => Some(e.diagnostics.to_string()),
+                PointResult::Ran(_) => None,
+            },
+            metrics: report.map(|r| &r.result.metrics),
+            expectations: report.map(|r| &r.expectations),
+            stopped: report.and_then(|r| r.json.get("stopped")),
+        };
+        serde_json::to_string(&rec).expect("records serialize")
+    }
+
+    fn csv_record(
+        &self,
+        run: u64,
+        values: &[(&str, &VaryValue)],
+        seed: u64,
+        result: &PointResult,
+    ) -> String {
+        let mut f: Vec<String> = vec![
+            self.id.clone(),
+            run.to_string(),
+            self.runs().to_string(),
+            (run / self.seeds_per_point()).to_string(),
+            seed.to_string(),
+        ];
+        f.extend(values.iter().map(|(_, v)| v.to_string()));
+        f.push(result.passed().to_string());
+        f.push(result.exit().to_string());
+        let metrics = result.report().map(|r| &r.json["metrics"]);
+        for m in METRIC_NAMES.iter().filter(|m| **m != "errors_by_kind") {
+            f.push(metrics.map_or(String::new(), |j| json_cell(&j[*m])));
+        }
+        for k in ErrorKind::ALL {
+            f.push(metrics.map_or(String::new(), |j| {
+                j["errors_by_kind"]
+                    .get(k.name())
+                    .map_or("0".to_string(), json_cell)
+            }));
+        }
+        let verdicts = result.report().map(|r| &r.expectations);
+        for i in 0..self.expect_count {
+            f.push(
+                verdicts
+                    .and_then(|v| v.get(i))
+                    .map_or(String::new(), |e| e.passed.to_string()),
+            );
+        }
+        f.push(if result.passed() {
+            String::new()
+        } else {
+            result.reason()
+        });
+        f.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")
+    }
+
+    /// Computes the records of `runs` (in that order) on `jobs` threads and
+    /// hands each line to `out` in order; `done` is told after each. Runs
+    /// share nothing mutable; at most a window of finished records waits
+    /// for a slower one, so memory is bounded by `jobs`, not by the runs.
+    pub fn run<E>(
+        &self,
+        runs: &[u64],
+        jobs: usize,
+        mut out: impl FnMut(u64, &str, u8) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let jobs = jobs.max(1);
+        let window = 64 * jobs;
+        let next = AtomicUsize::new(0);
+        // How many records `out` has taken: workers stay within a window.
+        let written = (Mutex::new(0usize), Condvar::new());
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel::<(usize, (String, u8))>();
+            for _ in 0..jobs {
+                let tx = tx.clone();
+                let (next, written, stop) = (&next, &written, &stop);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= runs.len() || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    {
+                        let (lock, cv) = written;
+                        let mut w = lock.lock().expect("no thread panics holding it");
+                        while i >= *w + window && !stop.load(Ordering::Relaxed) {
+                            w = cv.wait(w).expect("no thread panics holding it");
+                        }
+                    }
+                    let line = self.record(runs[i]);
+                    if tx.send((i, line)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            let mut pending: BTreeMap<usize, (String, u8)> = BTreeMap::new();
+            let mut n = 0usize;
+            let mut result = Ok(());
+            for (i, line) in rx {
+                pending.insert(i, line);
+                while let Some((line, exit)) = pending.remove(&n) {
+                    if let Err(e) = out(runs[n], &line, exit) {
+                        result = Err(e);
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    n += 1;
+                }
+                if result.is_err() {
+                    break;
+                }
+                let (lock, cv) = &written;
+                *lock.lock().expect("no thread panics holding it") = n;
+                cv.notify_all();
+            }
+            stop.store(true, Ordering::Relaxed);
+            written.1.notify_all();
+            result
+        })
+    }
+}
+
+/// Checks a varied key before anything runs: it must name a value (not a
+/// table or a list), and both ends of its range (or every value of its
+/// list) must fit the file's shape (a known key of the right type). Values
+/// that fit but are invalid at a point are that point's result (exit 2).
+pub fn validate_vary(prepared: &Prepared, v: &Vary) -> Result<(), SweepError> {
+    let ends: Vec<VaryValue> = match &v.spec {
+        thaw_scenario::Spec::List(values) => values.clone(),
+        thaw_scenario::Spec::Range { span, log, .. } => {
+            vec![span.point(0, 2, *log), span.point(1, 2, *log)]
+        }
+    };
+    check_varies(prepared, v, &ends)
+}
+
+/// One JSON-lines record; fields in this order.
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    sweep: &'a str,
+    run: u64,
+    of: u64,
+    point: u64,
+    seed: u64,
+    values: Ordered<'a>,
+    passed: bool,
+    exit: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<&'a thaw_sim::Metrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expectations: Option<&'a Vec<thaw_sim::expect::ExpectationResult>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<&'a Value>,
+}
+
+/// A map serialized in the order of its entries (the `--vary` order).
+struct Ordered<'a>(Vec<(&'a str, Value)>);
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Every varied key must name a value (not a table or a list) and accept
+/// both ends of its grid.
+fn check_varies(prepared: &Prepared, v: &Vary, grid: &[VaryValue]) -> Result<(), SweepError> {
+    match prepared.value_at(&v.path) {
+        Some(toml::Value::Table(_)) => {
+            return Err(SweepError::Vary(format!(
+                "`{}` is a table: vary one of its keys (`{}.KEY`)",
+                v.path, v.path
+            )))
+        }
+        Some(toml::Value::Array(_)) => {
+            return Err(SweepError::Vary(format!(
+                "`{}` is a list: vary one of its elements (e.g. `{}[0]`)",
+                v.path, v.path
+            )))
+        }
+        _ => {}
+    }
+    for end in [grid.first(), grid.last()].into_iter().flatten() {
+        prepared
+            .fits(&[(&v.path, end.to_toml())])
+            .map_err(|e| SweepError::Scenario(Box::new(e)))?;
+    }
+    Ok(())
+}
+
+/// FNV-1a over everything that decides a sweep's records.
+fn sweep_id(prepared: &Prepared, varies: &[Vary], seeds: Option<u64>, format: Format) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator no field contains.
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(env!("CARGO_PKG_VERSION").as_bytes());
+    eat(prepared.text().as_bytes());
+    for o in prepared.overrides() {
+        for a in o.as_args() {
+            eat(a.as_bytes());
+        }
+    }
+    for v in varies {
+        eat(v.path.as_bytes());
+        eat(v.written.as_bytes());
+    }
+    eat(&seeds.unwrap_or(0).to_le_bytes());
+    eat(match format {
+        Format::Jsonl => b"jsonl",
+        Format::Csv => b"csv",
+    });
+    format!("{h:016x}")
+}
+
+/// A TOML value as JSON (the values of a point, as written).
+pub fn toml_to_json(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn json_cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The sweep id and run number of a record line, in either format; `None`
+/// for a CSV header or a line that is not a record.
+pub fn record_key(line: &str) -> Option<(String, u64, u64)> {
+    if line.starts_with('{') {
+        let v: Value = serde_json::from_str(line).ok()?;
+        Some((
+            v.get("sweep")?.as_str()?.to_string(),
+            v.get("run")?.as_u64()?,
+            v.get("of")?.as_u64()?,
+        ))
+    } else {
+        let mut f = line.splitn(4, ',');
+        let id = f.next()?;
+        let run = f.next()?.parse().ok()?;
+        let of = f.next()?.parse().ok()?;
+        (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| (id.to_string(), run, of))
+    }
+}
