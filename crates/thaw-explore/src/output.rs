@@ -24,6 +24,17 @@ pub fn open_resumable(
     runs: &[u64],
 ) -> Result<Resumed, String> {
     let shown = path.display();
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // A device or a pipe (/dev/null, /dev/stdout): nothing to resume.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open `{shown}`: {e}"))?;
+        if let Some(h) = sweep.header() {
+            writeln!(file, "{h}").map_err(|e| format!("cannot write `{shown}`: {e}"))?;
+        }
+        return Ok(Resumed { file, done: 0 });
+    }
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -299,60 +299,70 @@ impl Sweep {
     }
 
     /// Computes the records of `runs` (in that order) on `jobs` threads and
-    /// hands each line to `out` in order; `done` is told after each. Runs
-    /// share nothing mutable; at most a window of finished records waits
-    /// for a slower one, so memory is bounded by `jobs`, not by the runs.
+    /// hands each line to `out` in order, with its exit status. Runs share
+    /// nothing mutable. Threads take runs in chunks (a hand-over per run
+    /// would cost as much as a short run), and at most a window of chunks
+    /// waits for a slower one, so memory is bounded by `jobs`, not by the
+    /// number of runs.
     pub fn run<E>(
         &self,
         runs: &[u64],
         jobs: usize,
         mut out: impl FnMut(u64, &str, u8) -> Result<(), E>,
     ) -> Result<(), E> {
+        const CHUNK: usize = 16;
         let jobs = jobs.max(1);
-        let window = 64 * jobs;
+        if jobs == 1 {
+            for &r in runs {
+                let (line, exit) = self.record(r);
+                out(r, &line, exit)?;
+            }
+            return Ok(());
+        }
+        let chunks = runs.len().div_ceil(CHUNK);
+        let window = 8 * jobs;
         let next = AtomicUsize::new(0);
-        // How many records `out` has taken: workers stay within a window.
+        // Chunks `out` has taken: workers stay within a window of it.
         let written = (Mutex::new(0usize), Condvar::new());
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::channel::<(usize, (String, u8))>();
+            let (tx, rx) = mpsc::channel::<(usize, Vec<(String, u8)>)>();
             for _ in 0..jobs {
                 let tx = tx.clone();
                 let (next, written, stop) = (&next, &written, &stop);
                 scope.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= runs.len() || stop.load(Ordering::Relaxed) {
+                    let c = next.fetch_add(1, Ordering::Relaxed);
+                    if c >= chunks || stop.load(Ordering::Relaxed) {
                         break;
                     }
                     {
                         let (lock, cv) = written;
                         let mut w = lock.lock().expect("no thread panics holding it");
-                        while i >= *w + window && !stop.load(Ordering::Relaxed) {
+                        while c >= *w + window && !stop.load(Ordering::Relaxed) {
                             w = cv.wait(w).expect("no thread panics holding it");
                         }
                     }
-                    let line = self.record(runs[i]);
-                    if tx.send((i, line)).is_err() {
+                    let part = &runs[c * CHUNK..((c + 1) * CHUNK).min(runs.len())];
+                    let lines = part.iter().map(|&r| self.record(r)).collect();
+                    if tx.send((c, lines)).is_err() {
                         break;
                     }
                 });
             }
             drop(tx);
-            let mut pending: BTreeMap<usize, (String, u8)> = BTreeMap::new();
+            let mut pending: BTreeMap<usize, Vec<(String, u8)>> = BTreeMap::new();
             let mut n = 0usize;
             let mut result = Ok(());
-            for (i, line) in rx {
-                pending.insert(i, line);
-                while let Some((line, exit)) = pending.remove(&n) {
-                    if let Err(e) = out(runs[n], &line, exit) {
-                        result = Err(e);
-                        stop.store(true, Ordering::Relaxed);
-                        break;
+            'recv: for (c, lines) in rx {
+                pending.insert(c, lines);
+                while let Some(lines) = pending.remove(&n) {
+                    for (k, (line, exit)) in lines.iter().enumerate() {
+                        if let Err(e) = out(runs[n * CHUNK + k], line, *exit) {
+                            result = Err(e);
+                            break 'recv;
+                        }
                     }
                     n += 1;
-                }
-                if result.is_err() {
-                    break;
                 }
                 let (lock, cv) = &written;
                 *lock.lock().expect("no thread panics holding it") = n;

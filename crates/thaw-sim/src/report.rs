@@ -292,7 +292,80 @@ pub(crate) struct Collector {
     stale: u64,
     duplicates: u64,
     errors: BTreeMap<ErrorKind, u64>,
-    latency: Histogram<u64>,
+    latency: Latencies,
+}
+
+/// Largest latency the quantiles distinguish: 1 h (larger ones count as 1 h).
+const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
+/// Up to this many latencies are kept and ranked directly.
+const LATENCY_SMALL: usize = 4096;
+
+/// Latency quantiles exactly as an HdrHistogram (1 ns – 1 h, 3 significant
+/// digits) reports them. A small run keeps its values and ranks them, so it
+/// does not allocate and scan the histogram's ~40 KB of counters (which
+/// dominated sweeps of short scenarios); past [`LATENCY_SMALL`] values the
+/// histogram takes over, so memory stays fixed.
+struct Latencies {
+    small: Vec<u64>,
+    hist: Option<Histogram<u64>>,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("valid histogram bounds")
+}
+
+/// The bucket layout of every latency histogram, for ranking small runs.
+fn layout() -> &'static Histogram<u64> {
+    static LAYOUT: std::sync::OnceLock<Histogram<u64>> = std::sync::OnceLock::new();
+    LAYOUT.get_or_init(new_histogram)
+}
+
+impl Latencies {
+    fn new() -> Self {
+        Latencies {
+            small: Vec::new(),
+            hist: None,
+        }
+    }
+
+    fn record(&mut self, ns: u64) {
+        let v = ns.clamp(1, LATENCY_MAX_NS);
+        match &mut self.hist {
+            Some(h) => h.saturating_record(v),
+            None if self.small.len() < LATENCY_SMALL => self.small.push(v),
+            None => {
+                let mut h = new_histogram();
+                for x in self.small.drain(..).chain(std::iter::once(v)) {
+                    h.saturating_record(x);
+                }
+                self.hist = Some(h);
+            }
+        }
+    }
+
+    /// `Histogram::value_at_quantile`, in seconds; 0 with no value.
+    fn quantile_s(&self, q: f64) -> f64 {
+        let ns = match &self.hist {
+            Some(h) if !h.is_empty() => h.value_at_quantile(q),
+            Some(_) => return 0.0,
+            None if self.small.is_empty() => return 0.0,
+            None => {
+                // The same rank as value_at_quantile: ceil(q × count), at
+                // least 1; the same value: the top of that value's bucket.
+                let mut sorted = self.small.clone();
+                sorted.sort_unstable();
+                let q = q.min(1.0);
+                let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+                let v = sorted[rank.min(sorted.len()) - 1];
+                if q == 0.0 {
+                    layout().lowest_equivalent(v)
+                } else {
+                    layout().highest_equivalent(v)
+                }
+            }
+        };
+        ns as f64 / 1e9
+    }
 }
 
 impl Collector {
@@ -305,9 +378,7 @@ impl Collector {
             stale: 0,
             duplicates: 0,
             errors: BTreeMap::new(),
-            // 1 ns .. ~1 h at 3 significant digits: fixed memory.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-                .expect("valid histogram bounds"),
+            latency: Latencies::new(),
         }
     }
 
@@ -363,8 +434,7 @@ impl Collector {
         if let Some(e) = o.error {
             *self.errors.entry(e).or_insert(0) += 1;
         }
-        self.latency
-            .saturating_record(o.latency.as_nanos().clamp(1, 3_600_000_000_000));
+        self.latency.record(o.latency.as_nanos());
         sink.outcome(o);
     }
 }
@@ -418,17 +488,11 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         cold,
         stale,
         errors,
-        latency: hist,
+        latency,
         duplicates,
         ..
     } = c;
-    let q = |p: f64| {
-        if hist.is_empty() {
-            0.0
-        } else {
-            hist.value_at_quantile(p) as f64 / 1e9
-        }
-    };
+    let q = |p: f64| latency.quantile_s(p);
     let metrics = Metrics {
         invocations,
         cold_starts: cold,
@@ -467,5 +531,42 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         metrics,
         end: w.end,
         stopped: w.stopped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small runs rank their values; the result must be the histogram's,
+    /// to the bit.
+    #[test]
+    fn small_runs_give_the_histograms_quantiles() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in [1usize, 2, 3, 7, 100, 999, LATENCY_SMALL, LATENCY_SMALL + 1] {
+            let mut l = Latencies::new();
+            let mut h = new_histogram();
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = match x % 4 {
+                    0 => x % 1_000,
+                    1 => x % 10_000_000_000,
+                    2 => 208_595_546,
+                    _ => x,
+                };
+                l.record(v);
+                h.saturating_record(v.clamp(1, LATENCY_MAX_NS));
+            }
+            for q in [0.0, 0.5, 0.99, 1.0] {
+                assert_eq!(
+                    l.quantile_s(q).to_bits(),
+                    (h.value_at_quantile(q) as f64 / 1e9).to_bits(),
+                    "n = {n}, q = {q}"
+                );
+            }
+        }
+        assert_eq!(Latencies::new().quantile_s(0.5), 0.0);
     }
 }
