@@ -242,7 +242,7 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runs: Vec<u64> = (0..sweep.runs()).filter(|r| shard.owns(*r)).collect();
+    let runs = shard.runs(sweep.runs());
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -256,7 +256,7 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
                 eprintln!("error: --out {path} would overwrite the scenario file");
                 return ExitCode::from(2);
             }
-            match open_resumable(Path::new(path), &sweep, shard, &runs) {
+            match open_resumable(Path::new(path), &sweep, shard, runs) {
                 Ok(r) => (Box::new(r.file), r.done),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -272,8 +272,8 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
             (Box::new(w), 0)
         }
     };
-    let todo = &runs[done..];
-    let bar = progress(todo.len() as u64, done as u64, runs.len() as u64);
+    let todo = runs.skip(done as u64);
+    let bar = progress(todo.len(), done as u64, runs.len());
     let mut failed = 0u64;
     // Each record is written in one call, unbuffered with --out: a killed
     // sweep leaves every finished record on disk (and at most one cut line,

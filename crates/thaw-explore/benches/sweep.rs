@@ -19,9 +19,9 @@ fn sweep(points: u64) -> Sweep {
 
 fn bench(c: &mut Criterion) {
     let s = sweep(1000);
-    let runs: Vec<u64> = (0..s.runs()).collect();
+    let runs = thaw_explore::sweep::Runs::all(s.runs());
     let mut g = c.benchmark_group("sweep");
-    g.throughput(Throughput::Elements(runs.len() as u64));
+    g.throughput(Throughput::Elements(runs.len()));
     g.sample_size(10);
     for jobs in [1, 2] {
         g.bench_function(
@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     let mut bytes = 0usize;
-                    s.run(&runs, jobs, |_, line, _| {
+                    s.run(runs, jobs, |_, line, _| {
                         bytes += line.len();
                         Ok::<(), ()>(())
                     })

@@ -1,6 +1,6 @@
 //! Sweep output files: resuming an interrupted sweep, and merging shards
 //! into exactly the bytes an unsharded sweep writes.
-use crate::sweep::{record_key, Format, Shard, Sweep};
+use crate::sweep::{record_key, Format, Runs, Shard, Sweep};
 use std::collections::BinaryHeap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -21,7 +21,7 @@ pub fn open_resumable(
     path: &Path,
     sweep: &Sweep,
     shard: Shard,
-    runs: &[u64],
+    runs: Runs,
 ) -> Result<Resumed, String> {
     let shown = path.display();
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
@@ -80,12 +80,12 @@ pub fn open_resumable(
                 sweep.id()
             ));
         }
-        if runs.get(done) != Some(&run) {
+        if runs.get(done as u64) != Some(run) {
             return Err(format!(
                 "`{shown}` holds run {run} where shard {}/{} expects {}: it was not written by this sweep and shard",
                 shard.k,
                 shard.n,
-                runs.get(done).map_or("no more runs".to_string(), |r| format!("run {r}"))
+                runs.get(done as u64).map_or("no more runs".to_string(), |r| format!("run {r}"))
             ));
         }
         done += 1;

@@ -64,6 +64,92 @@ impl Shard {
     pub fn owns(&self, run: u64) -> bool {
         run % self.n == self.k - 1
     }
+
+    /// This shard's runs of a sweep of `total` runs.
+    pub fn runs(&self, total: u64) -> Runs {
+        let first = self.k - 1;
+        Runs {
+            first,
+            step: self.n,
+            count: if total > first {
+                (total - first).div_ceil(self.n)
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// An arithmetic progression of run numbers (a shard's runs), computed on
+/// demand: a sweep of any size plans in constant memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Runs {
+    first: u64,
+    step: u64,
+    count: u64,
+}
+
+impl Runs {
+    /// Runs `0..n`.
+    pub fn all(n: u64) -> Runs {
+        Runs {
+            first: 0,
+            step: 1,
+            count: n,
+        }
+    }
+
+    /// How many.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// None at all.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `i`-th (from 0).
+    pub fn get(&self, i: u64) -> Option<u64> {
+        (i < self.count).then(|| self.first + i * self.step)
+    }
+
+    /// All but the first `k`.
+    pub fn skip(&self, k: u64) -> Runs {
+        let k = k.min(self.count);
+        Runs {
+            first: self.first + k * self.step,
+            step: self.step,
+            count: self.count - k,
+        }
+    }
+}
+
+/// The values one varied key takes in a sweep, computed on demand.
+#[derive(Clone, Debug)]
+enum Axis {
+    List(Vec<VaryValue>),
+    Range {
+        span: thaw_scenario::vary::Span,
+        count: u64,
+        log: bool,
+    },
+}
+
+impl Axis {
+    fn len(&self) -> u64 {
+        match self {
+            Axis::List(v) => v.len() as u64,
+            Axis::Range { count, .. } => *count,
+        }
+    }
+
+    fn value(&self, i: u64) -> VaryValue {
+        match self {
+            Axis::List(v) => v[i as usize].clone(),
+            Axis::Range { span, count, log } => span.point(i, *count, *log),
+        }
+    }
 }
 
 /// Why a sweep cannot start.
@@ -80,7 +166,7 @@ pub enum SweepError {
 pub struct Sweep {
     prepared: Prepared,
     varies: Vec<Vary>,
-    grids: Vec<Vec<VaryValue>>,
+    axes: Vec<Axis>,
     seeds: Option<u64>,
     format: Format,
     id: String,
@@ -105,21 +191,44 @@ impl Sweep {
         if seeds == Some(0) {
             return Err(SweepError::Vary("--seeds must be at least 1".into()));
         }
-        let mut grids = Vec::new();
+        let mut axes = Vec::new();
         for v in &varies {
-            let g = v
-                .spec
-                .grid()
-                .map_err(|e| SweepError::Vary(format!("--vary {}={}: {e}", v.path, v.written)))?;
-            check_varies(&prepared, v, &g)?;
-            grids.push(g);
+            let axis = match &v.spec {
+                thaw_scenario::Spec::List(values) => Axis::List(values.clone()),
+                thaw_scenario::Spec::Range {
+                    span,
+                    count: Some(count),
+                    log,
+                } => Axis::Range {
+                    span: *span,
+                    count: *count,
+                    log: *log,
+                },
+                thaw_scenario::Spec::Range { count: None, .. } => {
+                    return Err(SweepError::Vary(format!(
+                        "--vary {}={}: a range in a sweep needs a COUNT: `LO..HI/COUNT`",
+                        v.path, v.written
+                    )))
+                }
+            };
+            check_varies(&prepared, v, &[axis.value(0), axis.value(axis.len() - 1)])?;
+            axes.push(axis);
+        }
+        let points = axes
+            .iter()
+            .try_fold(1u64, |acc, a| acc.checked_mul(a.len()))
+            .and_then(|p| p.checked_mul(seeds.unwrap_or(1)));
+        if points.is_none() {
+            return Err(SweepError::Vary(
+                "the grid has more runs than can be numbered (2^64): split it".into(),
+            ));
         }
         let id = sweep_id(&prepared, &varies, seeds, format);
         let expect_count = prepared.scenario().expectations.len();
         Ok(Sweep {
             prepared,
             varies,
-            grids,
+            axes,
             seeds,
             format,
             id,
@@ -134,7 +243,7 @@ impl Sweep {
 
     /// Number of points (grid size).
     pub fn points(&self) -> u64 {
-        self.grids.iter().map(|g| g.len() as u64).product()
+        self.axes.iter().map(Axis::len).product()
     }
 
     /// Runs per point.
@@ -153,21 +262,21 @@ impl Sweep {
     }
 
     /// The values and the seed of `run`.
-    pub fn run_values(&self, run: u64) -> (Vec<(&str, &VaryValue)>, Option<u64>) {
+    pub fn run_values(&self, run: u64) -> (Vec<(&str, VaryValue)>, Option<u64>) {
         let per = self.seeds_per_point();
         let mut point = run / per;
         let seed = self.seeds.map(|_| run % per + 1);
-        let mut values = vec![None; self.grids.len()];
-        for (i, g) in self.grids.iter().enumerate().rev() {
-            let n = g.len() as u64;
-            values[i] = Some(&g[(point % n) as usize]);
+        let mut values = vec![None; self.axes.len()];
+        for (i, a) in self.axes.iter().enumerate().rev() {
+            let n = a.len();
+            values[i] = Some(a.value(point % n));
             point /= n;
         }
         let values = self
             .varies
             .iter()
             .zip(values)
-            .map(|(v, x)| (v.path.as_str(), x.expect("every grid has a value")))
+            .map(|(v, x)| (v.path.as_str(), x.expect("every axis has a value")))
             .collect();
         (values, seed)
     }
@@ -212,6 +321,7 @@ impl Sweep {
     pub fn record(&self, run: u64) -> (String, u8) {
         let (values, seed) = self.run_values(run);
         let tv: Vec<(&str, toml::Value)> = values.iter().map(|(p, v)| (*p, v.to_toml())).collect();
+        let values: Vec<(&str, &VaryValue)> = values.iter().map(|(p, v)| (*p, v)).collect();
         let result = run_point(&self.prepared, &tv, seed);
         let seed = seed.unwrap_or(self.prepared.scenario().config.seed);
         let line = match self.format {
@@ -306,20 +416,21 @@ impl Sweep {
     /// number of runs.
     pub fn run<E>(
         &self,
-        runs: &[u64],
+        runs: Runs,
         jobs: usize,
         mut out: impl FnMut(u64, &str, u8) -> Result<(), E>,
     ) -> Result<(), E> {
         const CHUNK: usize = 16;
         let jobs = jobs.max(1);
         if jobs == 1 {
-            for &r in runs {
+            for i in 0..runs.len() {
+                let r = runs.get(i).expect("in range");
                 let (line, exit) = self.record(r);
                 out(r, &line, exit)?;
             }
             return Ok(());
         }
-        let chunks = runs.len().div_ceil(CHUNK);
+        let chunks = runs.len().div_ceil(CHUNK as u64) as usize;
         let window = 8 * jobs;
         let next = AtomicUsize::new(0);
         // Chunks `out` has taken: workers stay within a window of it.
@@ -342,8 +453,11 @@ impl Sweep {
                             w = cv.wait(w).expect("no thread panics holding it");
                         }
                     }
-                    let part = &runs[c * CHUNK..((c + 1) * CHUNK).min(runs.len())];
-                    let lines = part.iter().map(|&r| self.record(r)).collect();
+                    let from = (c * CHUNK) as u64;
+                    let to = (from + CHUNK as u64).min(runs.len());
+                    let lines = (from..to)
+                        .map(|i| self.record(runs.get(i).expect("in range")))
+                        .collect();
                     if tx.send((c, lines)).is_err() {
                         break;
                     }
@@ -357,7 +471,8 @@ impl Sweep {
                 pending.insert(c, lines);
                 while let Some(lines) = pending.remove(&n) {
                     for (k, (line, exit)) in lines.iter().enumerate() {
-                        if let Err(e) = out(runs[n * CHUNK + k], line, *exit) {
+                        let r = runs.get((n * CHUNK + k) as u64).expect("in range");
+                        if let Err(e) = out(r, line, *exit) {
                             result = Err(e);
                             break 'recv;
                         }
