@@ -20,7 +20,8 @@ use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
 #[command(
     name = "thaw",
     version,
-    about = "Deterministic simulator of database and cache connections across serverless freeze, thaw and reap"
+    about = "Deterministic simulator of database and cache connections across serverless freeze, thaw and reap",
+    after_help = "Exit codes: 0 done (run: every expectation held; check: every case passed); 1 an expectation failed (run) or a counterexample was found (check); 2 usage or scenario error; 3 the run exhausted its event budget; 4 an output could not be written.\nDocs: README.md, docs/scenario-format.md, docs/exploring.md."
 )]
 struct Cli {
     #[command(subcommand)]
