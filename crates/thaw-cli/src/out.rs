@@ -222,7 +222,8 @@ impl TextRows {
 
 impl RowSink for TextRows {
     fn row(&mut self, o: &Outcome, _: InvocationJson) {
-        if self.error.is_some() {
+        // --summary keeps no table: do not even format the row.
+        if self.error.is_some() || self.spill.is_none() {
             return;
         }
         let line = self.line(o);

@@ -317,6 +317,45 @@ mod tests {
     }
 
     #[test]
+    fn lanes_match_the_heap_on_a_long_random_schedule() {
+        // Many delays (some lanes, some overflow to the heap), equal times,
+        // direct pushes, and pops interleaved: lanes plus the heap of lane
+        // heads must pop exactly what the heap alone pops.
+        for max_lanes in [1, 2, 5, 32, MAX_LANES] {
+            let mut a = EventQueue::new(u64::MAX);
+            let mut b = EventQueue::with_lanes(u64::MAX, max_lanes);
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            let mut next = move || {
+                // xorshift64: fixed, portable.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            for n in 0..20_000u32 {
+                let r = next();
+                match r % 8 {
+                    0..=4 => {
+                        let d = SimDuration::from_nanos((r >> 8) % 40 * 1000);
+                        a.push(a.now() + d, n);
+                        b.push_after(d, n);
+                    }
+                    5 => {
+                        let t = a.now() + SimDuration::from_nanos((r >> 8) % 50_000);
+                        a.push(t, n);
+                        b.push(t, n);
+                    }
+                    _ => assert_eq!(a.pop().unwrap(), b.pop().unwrap()),
+                }
+                assert_eq!(a.peek_time(), b.peek_time());
+            }
+            let pa: Vec<_> = std::iter::from_fn(|| a.pop().unwrap()).collect();
+            let pb: Vec<_> = std::iter::from_fn(|| b.pop().unwrap()).collect();
+            assert_eq!(pa, pb);
+        }
+    }
+
+    #[test]
     fn events_at_the_end_of_time_are_never_due() {
         let mut q = EventQueue::with_lanes(100, 4);
         let last = SimTime::from_nanos(u64::MAX - 1);

@@ -137,6 +137,23 @@ impl<T> Slots<T> {
         Some(v)
     }
 
+    /// Drops the value in place; false if it was already gone. Unlike
+    /// [`Slots::remove`] nothing is moved out: for a large value that the
+    /// caller does not need back (a socket is ~560 bytes), that copy was
+    /// most of the cost of removing it.
+    pub fn free(&mut self, r: SlotRef<T>) -> bool {
+        let Some(slot) = self.slots.get_mut(r.idx as usize) else {
+            return false;
+        };
+        if slot.gen != r.gen || slot.value.is_none() {
+            return false;
+        }
+        slot.value = None;
+        self.free.push(r.idx);
+        self.live -= 1;
+        true
+    }
+
     /// Values alive.
     pub fn len(&self) -> usize {
         self.live
@@ -176,6 +193,7 @@ mod tests {
         assert_eq!(s.get(a), Some(&"a"));
         assert_eq!(s.remove(a), Some("a"));
         assert_eq!(s.remove(a), None);
+        assert!(!s.free(a), "already removed");
         let c = s.insert("c");
         assert_eq!(c.index(), a.index(), "slot reused");
         assert_eq!(s.get(a), None, "stale handle");
@@ -186,5 +204,12 @@ mod tests {
         *s.get_mut(b).unwrap() = "B";
         assert_eq!(s.get(b), Some(&"B"));
         assert!(!s.is_empty());
+        assert!(s.free(c));
+        assert!(!s.free(c));
+        assert_eq!(s.get(c), None);
+        assert_eq!(s.len(), 1);
+        let d = s.insert("d");
+        assert_eq!(d.index(), c.index(), "a freed slot is reused");
+        assert_eq!(s.get(c), None, "stale handle after free");
     }
 }

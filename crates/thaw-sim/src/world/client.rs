@@ -133,7 +133,7 @@ impl World<'_> {
             } else {
                 p + 1
             };
-            let key = (Addr { host: env, port: p }, self.front_addr);
+            let key = flow_key(Addr { host: env, port: p }, self.front_addr);
             if !self.demux.contains_key(&key) {
                 return Some(p);
             }
@@ -147,17 +147,19 @@ impl World<'_> {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
             (inv.id, inv.seq, inv.step, inv.func, inv.retries)
         };
-        let spec = self.cfg.client.requests_of(func)[step].clone();
+        // The request's fields that decide what happens, copied out; its
+        // name is looked up only for a trace or an error (cloning the whole
+        // spec allocated a String on every request).
+        let spec = &self.cfg.client.requests_of(func)[step];
+        let (op, pin, timeout) = (spec.op, spec.pin, spec.timeout);
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
-            Some(ls) => ls
-                .tcb
-                .send(now, Payload(encode_request(spec.op, spec.pin)), &mut out),
+            Some(ls) => ls.tcb.send(now, Payload(encode_request(op, pin)), &mut out),
             None => Err(Errno::Epipe),
         };
         match res {
             Ok(()) => {
-                let token = match spec.op {
+                let token = match op {
                     crate::config::RequestOp::Read(key) => {
                         Some((self.detector.read_invoked(key, now, env as u64, id), key))
                     }
@@ -174,6 +176,7 @@ impl World<'_> {
                     .expect("inv")
                     .phase = Phase::AwaitReply;
                 if self.wants(Level::Timeline) {
+                    let name = self.cfg.client.requests_of(func)[step].name.clone();
                     let state = self
                         .sock(s)
                         .map(|l| l.tcb.state().name())
@@ -183,29 +186,25 @@ impl World<'_> {
                         format!("inv-{id}"),
                         "request",
                         vec![
-                            ("request", spec.name.as_str().into()),
+                            ("request", name.as_str().into()),
                             ("socket_state", state.into()),
                         ],
-                        format!(
-                            "inv-{id} sends {} (socket {state}: write() succeeds)",
-                            spec.name
-                        ),
+                        format!("inv-{id} sends {name} (socket {state}: write() succeeds)"),
                     );
                 }
-                if let Some(t) = spec.timeout {
+                if let Some(t) = timeout {
                     self.schedule(
                         now + t,
                         Ev::RequestTimeout {
                             env,
                             seq,
-                            step,
+                            step: u32::try_from(step).expect("a request index fits in u32"),
                             attempt,
                         },
                     );
                 }
                 if self.cfg.client.retry.count > 0 {
-                    if let (crate::config::RequestOp::Write(_), Some(ls)) = (spec.op, self.sock(s))
-                    {
+                    if let (crate::config::RequestOp::Write(_), Some(ls)) = (op, self.sock(s)) {
                         let key = (ls.tcb.local(), ls.tcb.remote());
                         self.write_ids
                             .entry(key)
@@ -217,13 +216,14 @@ impl World<'_> {
             }
             Err(e) => {
                 self.recycle(out);
-                if self.pool_bad_conn_retry(env, e, &spec.name) {
+                let name = self.cfg.client.requests_of(func)[step].name.clone();
+                if self.pool_bad_conn_retry(env, e, &name) {
                     return;
                 }
                 self.fail(
                     env,
                     ErrorKind::from_errno(e),
-                    format!("{}: write {}", spec.name, e.name()),
+                    format!("{name}: write {}", e.name()),
                 );
             }
         }
@@ -274,7 +274,7 @@ impl World<'_> {
                 Ev::RequestTimeout {
                     env,
                     seq,
-                    step,
+                    step: u32::try_from(step).expect("a request index fits in u32"),
                     attempt,
                 },
             );
@@ -288,14 +288,14 @@ impl World<'_> {
         }
         self.schedule(
             at,
-            Ev::HttpApply {
+            Ev::HttpApply(Box::new(super::HttpApply {
                 env,
                 seq,
                 id,
                 func,
                 step,
                 attempt,
-            },
+            })),
         );
     }
 
@@ -331,13 +331,13 @@ impl World<'_> {
         let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
         self.schedule(
             now + one_way,
-            Ev::HttpReply {
+            Ev::HttpReply(Box::new(super::HttpReply {
                 env,
                 seq,
                 step,
                 attempt,
                 value,
-            },
+            })),
         );
     }
 

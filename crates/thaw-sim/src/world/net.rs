@@ -5,6 +5,8 @@ use super::*;
 impl World<'_> {
     // ----- network -------------------------------------------------------
 
+    // Inline: on every send this is one flag test, cheaper than a call.
+    #[inline]
     fn trace_send(&mut self, seg: &Segment) {
         if self.detail {
             self.emit(
@@ -27,15 +29,7 @@ impl World<'_> {
         if let Some(latency) = self.proxy_link(&seg) {
             // The proxy's own link to the server: no middlebox on it.
             self.trace_send(&seg);
-            self.schedule(
-                now + latency,
-                Ev::Deliver {
-                    seg,
-                    hop: Hop::Host,
-                    from,
-                    to,
-                },
-            );
+            self.schedule_packet(now + latency, seg, Hop::Host, from, to);
             return;
         }
         // The functions' side: to and from the server, or the proxy.
@@ -58,25 +52,9 @@ impl World<'_> {
             } else {
                 Dir::FromClient
             };
-            self.schedule(
-                now + first,
-                Ev::Deliver {
-                    seg,
-                    hop: Hop::Middlebox(dir),
-                    from,
-                    to,
-                },
-            );
+            self.schedule_packet(now + first, seg, Hop::Middlebox(dir), from, to);
         } else {
-            self.schedule(
-                now + first + second,
-                Ev::Deliver {
-                    seg,
-                    hop: Hop::Host,
-                    from,
-                    to,
-                },
-            );
+            self.schedule_packet(now + first + second, seg, Hop::Host, from, to);
         }
     }
 
@@ -154,15 +132,7 @@ impl World<'_> {
                         );
                     }
                 }
-                self.schedule(
-                    now + onward,
-                    Ev::Deliver {
-                        seg,
-                        hop: Hop::Host,
-                        from,
-                        to,
-                    },
-                );
+                self.schedule_packet(now + onward, seg, Hop::Host, from, to);
             }
             Verdict::DropUntracked { forgotten_at } => {
                 if self.wants(Level::Timeline) {
@@ -201,15 +171,7 @@ impl World<'_> {
                         ),
                     );
                 }
-                self.schedule(
-                    now + back,
-                    Ev::Deliver {
-                        seg: rst,
-                        hop: Hop::Host,
-                        from: None,
-                        to: from,
-                    },
-                );
+                self.schedule_packet(now + back, rst, Hop::Host, None, from);
             }
         }
     }
@@ -326,7 +288,7 @@ impl World<'_> {
             self.sock(*t)
                 .is_some_and(|l| l.tcb.local() == seg.dst && l.tcb.remote() == seg.src)
         });
-        if let Some(s) = hinted.or_else(|| self.demux.get(&(seg.dst, seg.src)).copied()) {
+        if let Some(s) = hinted.or_else(|| self.demux.get(&flow_key(seg.dst, seg.src)).copied()) {
             if let (Some(f), Some(ls)) = (from, self.sock_mut(s)) {
                 ls.peer = Some(f);
             }
@@ -492,16 +454,23 @@ impl World<'_> {
     }
 
     pub(super) fn trace_note(&mut self, s: SockRef, n: TcpNote) {
-        let (level, text) = match n {
+        // Decide the level before building any text: notes come on every
+        // retransmission, and an untraced run must not format them (this
+        // was 6 % of a run's instructions).
+        let level = match n {
+            TcpNote::TimeWaitDone => Level::Detail,
+            _ => Level::Timeline,
+        };
+        if !self.wants(level) {
+            return;
+        }
+        let text = match n {
             TcpNote::Retransmit { attempt, next_rto } => {
                 let what = self
                     .sock(s)
                     .and_then(|l| l.tcb.head_kind())
                     .unwrap_or("segment");
-                (
-                    Level::Timeline,
-                    format!("retransmits {what} (retransmission {attempt}, next RTO {next_rto}): no ACK came back"),
-                )
+                format!("retransmits {what} (retransmission {attempt}, next RTO {next_rto}): no ACK came back")
             }
             TcpNote::GaveUp {
                 retries,
@@ -513,46 +482,33 @@ impl World<'_> {
                     _ => format!("{rule} = {limit}"),
                 };
                 let orphan = self.sock(s).map(|l| l.tcb.is_orphan()).unwrap_or(false);
-                (
-                    Level::Timeline,
-                    format!(
-                        "gives up after {retries} retransmission(s) ({bound}): socket destroyed, {}no RST sent",
-                        if orphan { "" } else { "ETIMEDOUT, " }
-                    ),
+                format!(
+                    "gives up after {retries} retransmission(s) ({bound}): socket destroyed, {}no RST sent",
+                    if orphan { "" } else { "ETIMEDOUT, " }
                 )
             }
             TcpNote::KeepaliveProbe { n } => {
-                (Level::Timeline, format!("sends keepalive probe {n}"))
+                format!("sends keepalive probe {n}")
             }
-            TcpNote::KeepaliveGaveUp => (
-                Level::Timeline,
-                "keepalive probes unanswered: sends RST, ETIMEDOUT".to_string(),
-            ),
-            TcpNote::DataAfterClose => (
-                Level::Timeline,
-                "data arrives after close(): answers RST (RFC 1122)".to_string(),
-            ),
-            TcpNote::AbortOnClose => (
-                Level::Timeline,
-                "close() with unread data: RST instead of FIN".to_string(),
-            ),
-            TcpNote::ResetReceived => (Level::Timeline, "receives RST".to_string()),
-            TcpNote::FinWait2Expired => (
-                Level::Timeline,
-                "FIN_WAIT2 timer (tcp_fin_timeout) expired".to_string(),
-            ),
-            TcpNote::TimeWaitDone => (Level::Detail, "TIME_WAIT over".to_string()),
+            TcpNote::KeepaliveGaveUp => {
+                "keepalive probes unanswered: sends RST, ETIMEDOUT".to_string()
+            }
+            TcpNote::DataAfterClose => {
+                "data arrives after close(): answers RST (RFC 1122)".to_string()
+            }
+            TcpNote::AbortOnClose => "close() with unread data: RST instead of FIN".to_string(),
+            TcpNote::ResetReceived => "receives RST".to_string(),
+            TcpNote::FinWait2Expired => "FIN_WAIT2 timer (tcp_fin_timeout) expired".to_string(),
+            TcpNote::TimeWaitDone => "TIME_WAIT over".to_string(),
         };
-        if self.wants(level) {
-            let name = self.sock_name(s);
-            let host = self.sock(s).map(|l| l.tcb.local().host).unwrap_or(0);
-            self.emit(
-                level,
-                self.component_of(host),
-                "tcp_note",
-                vec![],
-                format!("{name}: {text}"),
-            );
-        }
+        let name = self.sock_name(s);
+        let host = self.sock(s).map(|l| l.tcb.local().host).unwrap_or(0);
+        self.emit(
+            level,
+            self.component_of(host),
+            "tcp_note",
+            vec![],
+            format!("{name}: {text}"),
+        );
     }
 }

@@ -115,6 +115,7 @@ impl World<'_> {
             next_port: FIRST_EPHEMERAL,
             conn: None,
             socks: Vec::new(),
+            front_socks: Vec::new(),
             inv: Some(Inv {
                 id,
                 seq,
@@ -180,7 +181,13 @@ impl World<'_> {
                     self.schedule(now, Ev::AppNotice { sock, notice });
                 }
                 for timer in rt {
-                    self.schedule(now, Ev::Runtime { env, timer });
+                    self.schedule(
+                        now,
+                        Ev::Runtime {
+                            env,
+                            timer: Box::new(timer),
+                        },
+                    );
                 }
             }
             ThawOrder::EventsFirst => {
@@ -188,7 +195,13 @@ impl World<'_> {
                     self.schedule(now, Ev::AppNotice { sock, notice });
                 }
                 for timer in rt {
-                    self.schedule(now, Ev::Runtime { env, timer });
+                    self.schedule(
+                        now,
+                        Ev::Runtime {
+                            env,
+                            timer: Box::new(timer),
+                        },
+                    );
                 }
                 self.schedule(now, Ev::StartHandler { env, seq });
             }
@@ -484,16 +497,25 @@ impl World<'_> {
     }
 
     pub(super) fn set_env_zombies(&mut self, env: u32, zombie: bool) {
-        let lo = (self.front_addr, Addr { host: env, port: 0 });
-        let hi = (
-            self.front_addr,
-            Addr {
-                host: env,
-                port: u16::MAX,
-            },
-        );
         let mut socks = self.sock_bufs.pop().unwrap_or_default();
-        socks.extend(self.demux.range(lo..=hi).map(|(_, s)| *s));
+        // The front's sockets from this environment, in port order: what a
+        // range query over `demux` finds, kept per environment.
+        let env_socks = &self.envs[(env - 1) as usize].front_socks;
+        socks.extend(env_socks.iter().map(|(_, s)| *s));
+        debug_assert!(
+            {
+                let lo = flow_key(self.front_addr, Addr { host: env, port: 0 });
+                let hi = flow_key(
+                    self.front_addr,
+                    Addr {
+                        host: env,
+                        port: u16::MAX,
+                    },
+                );
+                socks.iter().eq(self.demux.range(lo..=hi).map(|(_, s)| s))
+            },
+            "front_socks mirrors demux"
+        );
         for s in socks.drain(..) {
             match self.sock(s).map(|l| l.owner) {
                 Some(Owner::Server(c)) => self.set_zombie(c, zombie),

@@ -429,7 +429,7 @@ impl World<'_> {
                     at.max(now),
                     Ev::Runtime {
                         env,
-                        timer: RtTimer::Pool(id),
+                        timer: Box::new(RtTimer::Pool(id)),
                     },
                 );
             }
@@ -461,7 +461,7 @@ impl World<'_> {
                     now + cost,
                     Ev::Runtime {
                         env,
-                        timer: RtTimer::ConnCpu(conn),
+                        timer: Box::new(RtTimer::ConnCpu(conn)),
                     },
                 );
                 if let Some(t) = self.cfg.client.connect_timeout {
@@ -469,7 +469,7 @@ impl World<'_> {
                         now + t,
                         Ev::Runtime {
                             env,
-                            timer: RtTimer::ConnectTimeout(conn),
+                            timer: Box::new(RtTimer::ConnectTimeout(conn)),
                         },
                     );
                 }
@@ -663,7 +663,7 @@ impl World<'_> {
                     now + t,
                     Ev::Runtime {
                         env,
-                        timer: RtTimer::PingTimeout(conn, gen),
+                        timer: Box::new(RtTimer::PingTimeout(conn, gen)),
                     },
                 );
                 self.apply(s, out);

@@ -903,7 +903,7 @@ impl World<'_> {
             } else {
                 port + 1
             };
-            let key = (
+            let key = flow_key(
                 Addr {
                     host: PROXY_HOST,
                     port,

@@ -176,7 +176,6 @@ impl World<'_> {
     /// A core accepted the connection: limits, host cache, greeting.
     fn server_accept(&mut self, s: SockRef) {
         let now = self.q.now();
-        let name = self.cfg.server.name.clone();
         let Some((peer, alive)) = self.sock(s).map(|l| {
             (
                 l.tcb.remote(),
@@ -198,7 +197,8 @@ impl World<'_> {
         }
         if self.blocked_hosts.contains(&host_key) {
             let why = format!(
-                "{name} refuses {}: host blocked (max_connect_errors); sends 1129 and closes",
+                "{} refuses {}: host blocked (max_connect_errors); sends 1129 and closes",
+                self.cfg.server.name,
                 self.addr_name(peer)
             );
             self.reject(s, MSG_ERR_HOST_BLOCKED, why);
@@ -209,7 +209,8 @@ impl World<'_> {
             (Some(soft), Some(hard)) => {
                 if open >= hard as u64 {
                     let why = format!(
-                        "{name} refuses {}: {open} connections open = hard limit {hard}",
+                        "{} refuses {}: {open} connections open = hard limit {hard}",
+                        self.cfg.server.name,
                         self.addr_name(peer)
                     );
                     self.reject(s, MSG_ERR_MAXCLIENTS, why);
@@ -223,7 +224,8 @@ impl World<'_> {
                 let limit = self.cfg.server.client_limit() as u64;
                 if open >= limit {
                     let why = format!(
-                        "{name} refuses {}: {open} connections open = max_connections {}{}; sends \"{}\" and closes",
+                        "{} refuses {}: {open} connections open = max_connections {}{}; sends \"{}\" and closes",
+                        self.cfg.server.name,
                         self.addr_name(peer),
                         self.cfg.server.max_connections,
                         if self.cfg.server.reserved_connections > 0 {
@@ -270,6 +272,8 @@ impl World<'_> {
             self.set_zombie(c, true);
         }
         if self.wants(Level::Timeline) {
+            // The server's name is cloned only when traced (not per accept).
+            let name = self.cfg.server.name.clone();
             self.emit(
                 Level::Timeline,
                 name.clone(),
@@ -344,6 +348,24 @@ impl World<'_> {
             .primary()
             .transaction_open_since(conn.session)
             .is_some();
+        self.idle_limit_in(in_tx)
+    }
+
+    /// The idle limit of a connection, asking the database whether a
+    /// transaction is open only when that can matter: without
+    /// `idle_in_transaction_timeout` the limit is `idle_timeout` either
+    /// way (the lookup on every arming of the idle timer was ~1 % of a
+    /// run).
+    fn idle_timeout_of(&self, c: ConnRef) -> Option<SimDuration> {
+        if self.cfg.server.idle_in_transaction_timeout.is_some() {
+            return self.idle_limit(c).map(|(t, _)| t);
+        }
+        self.conn(c)?;
+        self.idle_limit_in(false).map(|(t, _)| t)
+    }
+
+    /// The limit that applies, and whether it is the transaction one.
+    fn idle_limit_in(&self, in_tx: bool) -> Option<(SimDuration, bool)> {
         let idle = self.cfg.server.idle_timeout.map(|t| (t, false));
         let tx = self
             .cfg
@@ -358,7 +380,7 @@ impl World<'_> {
     }
 
     pub(super) fn arm_server_idle(&mut self, c: ConnRef, from: SimTime) {
-        let Some((t, _)) = self.idle_limit(c) else {
+        let Some(t) = self.idle_timeout_of(c) else {
             return;
         };
         let Some(conn) = self.conn_mut(c) else { return };
