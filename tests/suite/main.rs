@@ -1,5 +1,6 @@
 //! The one workspace-level integration test binary.
 mod bad_input;
+mod fuzz;
 mod pool_properties;
 mod properties;
 mod retry_properties;

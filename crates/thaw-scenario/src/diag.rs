@@ -117,7 +117,13 @@ impl Diagnostic {
     fn render_in(&self, src: &str, lines: &LineIndex) -> String {
         let span = clamp_span(src, self.span.clone());
         let name = format!("{}:{}:{}", self.file, self.line, self.col);
-        let clip = Clip::around(src, lines, span.clone(), name);
+        let mut clip = Clip::around(src, lines, span.clone(), name);
+        // miette draws no label at the very end of what it is given (an
+        // unclosed string at the end of the file), and misnumbers the lines
+        // of a text that ends in a bare CR: give it one blank to end on.
+        if span.start == clip.offset + clip.text.len() || clip.text.ends_with('\r') {
+            clip.text.push(' ');
+        }
         let label_span = clip.inner(span);
         let mut md = miette::MietteDiagnostic::new(self.message.clone()).with_label(
             miette::LabeledSpan::new_primary_with_span(self.label.clone(), label_span),
@@ -221,15 +227,9 @@ impl Clip {
             // Through the last line's break, as miette reads a whole file.
             let end = lines.starts.get(last + 1).copied().unwrap_or(src.len());
             let range = lines.starts[first]..end;
-            let mut text = src[range.clone()].to_string();
-            if span.start == src.len() {
-                // At the very end (an unclosed string or array): miette
-                // shows no label past the last byte, so give it one blank.
-                text.push(' ');
-            }
             return Clip {
                 name,
-                text,
+                text: src[range.clone()].to_string(),
                 offset: range.start,
                 first_line: first,
                 line_count: last - first + 1,
@@ -241,13 +241,9 @@ impl Clip {
             span.start.saturating_sub(MAX_SHOWN_LINE / 3).max(own.start),
         );
         let to = floor_char_boundary(src, (from + MAX_SHOWN_LINE).min(own.end));
-        let mut text = src[from..to].to_string();
-        if span.start == src.len() {
-            text.push(' ');
-        }
         Clip {
             name,
-            text,
+            text: src[from..to].to_string(),
             offset: from,
             first_line: l,
             line_count: 1,
