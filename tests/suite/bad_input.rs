@@ -293,3 +293,15 @@ proptest::proptest! {
         proptest::prop_assert!(out.contains(&header), "{}", out);
     }
 }
+
+#[test]
+fn long_names_are_refused() {
+    let text = format!(
+        "{GOOD}\n[[client.requests]]\nname = \"{}\"\n",
+        "x".repeat(thaw_scenario::limits::MAX_NAME_CHARS + 1)
+    );
+    let out = errors(&text);
+    assert!(out.contains("names are at most 100"), "{out}");
+    let ok = format!("{GOOD}\n[[client.requests]]\nname = \"{}\"\n", "x".repeat(100));
+    load("ok.toml", &ok, &[]).expect("a 100-character name loads");
+}

@@ -238,3 +238,22 @@ fn readme_lists_every_scenario_file() {
         }
     }
 }
+
+#[test]
+fn readme_timeline_excerpt_is_what_thaw_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```text\n").expect("a timeline excerpt") + 8;
+    let excerpt = &readme[start..start + readme[start..].find("```").unwrap()];
+    let out = Command::new(env!("CARGO_BIN_EXE_thaw"))
+        .current_dir(root())
+        .args(["run", "sim-scenarios/seeds/upstash-etimedout.toml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in excerpt.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            text.lines().any(|l| l.trim() == line.trim()),
+            "README shows a timeline line thaw does not print:\n{line}"
+        );
+    }
+}

@@ -60,6 +60,11 @@ pub struct TcpConfig {
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`; `None` = 0 = use the retries model (default).
     pub user_timeout: Option<SimDuration>,
+    /// The kernel's timer tick (`CONFIG_HZ`): the RTO is kept in jiffies,
+    /// `usecs_to_jiffies()` rounding up, so with a small RTT it is 204 ms,
+    /// not 200 ms, at HZ = 250 (and every backoff doubles the rounded
+    /// value). 250 by default; `None` = exact nanoseconds.
+    pub hz: Option<u32>,
 }
 
 impl Default for TcpConfig {
@@ -76,6 +81,7 @@ impl Default for TcpConfig {
             time_wait: SimDuration::from_secs(60),
             keepalive: None,
             user_timeout: None,
+            hz: Some(250),
         }
     }
 }
@@ -326,6 +332,18 @@ fn timer_index(kind: TimerKind) -> usize {
 /// `TCP_TIMEOUT_FALLBACK`: the RTO after a handshake that gave no RTT sample.
 pub const RTO_FALLBACK: SimDuration = SimDuration::from_secs(3);
 
+/// `d` rounded up to a whole tick of a `hz` clock (`usecs_to_jiffies()`).
+pub fn jiffies_up(d: SimDuration, hz: Option<u32>) -> SimDuration {
+    match hz {
+        Some(hz) if hz > 0 => {
+            let tick = 1_000_000_000 / hz as u64;
+            let n = d.as_nanos();
+            SimDuration::from_nanos(n.div_ceil(tick).saturating_mul(tick))
+        }
+        _ => d,
+    }
+}
+
 /// `tcp_model_timeout()`: the time `boundary` retransmissions take with
 /// exponential backoff from `rto_base`, capped at `rto_max`. Saturates at
 /// [`SimDuration::MAX`].
@@ -573,7 +591,9 @@ impl Tcb {
             None => self.cfg.rto_initial,
             Some(srtt) => {
                 let var = self.rttvar.saturating_mul(4).max(self.cfg.rto_min);
-                srtt.saturating_add(var)
+                // __tcp_set_rto(): usecs_to_jiffies(srtt + rttvar), rounded
+                // up to the tick.
+                jiffies_up(srtt.saturating_add(var), self.cfg.hz)
                     .max(self.cfg.rto_min)
                     .min(self.cfg.rto_max)
             }
@@ -987,9 +1007,9 @@ impl Tcb {
     }
 
     fn on_rto(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
-        let Some(head) = self.rtx.first().copied() else {
+        if self.rtx.is_empty() {
             return;
-        };
+        }
         // tcp_write_timeout(): which limit applies.
         let (limit, rule, rto_base) = match self.state {
             TcpState::SynSent => (
@@ -1013,15 +1033,23 @@ impl Tcb {
             _ => (self.cfg.retries2, "tcp_retries2", self.cfg.rto_min),
         };
         let user_timeout = self.user_timeout_applies();
-        // retransmits_timed_out(): never before the first retransmission.
-        let expired = self.retransmits > 0 && {
-            let start = self.retrans_stamp.unwrap_or(head.first_tx);
+        // tcp_write_timeout(): a handshake gives up after `limit`
+        // retransmissions (a count); every state also after
+        // retransmits_timed_out(), which is never true before the first
+        // retransmission and measures from it (retrans_stamp): the time
+        // `limit` retransmissions take (tcp_model_timeout()) or
+        // TCP_USER_TIMEOUT.
+        let handshake = matches!(self.state, TcpState::SynSent | TcpState::SynRecv);
+        let timed_out = self.retransmits > 0 && {
+            let start = self.retrans_stamp.expect("set at the first retransmission");
             let timeout = match user_timeout {
-                Some(ut) => ut,
-                None => model_timeout(limit, rto_base, self.cfg.rto_max),
+                Some(ut) => Some(ut),
+                None if handshake => None,
+                None => Some(model_timeout(limit, rto_base, self.cfg.rto_max)),
             };
-            now.saturating_since(start) >= timeout
+            timeout.is_some_and(|t| now.saturating_since(start) >= t)
         };
+        let expired = (handshake && self.retransmits >= limit) || timed_out;
         if expired {
             out.push(TcpAction::Note(TcpNote::GaveUp {
                 retries: self.retransmits,
@@ -1043,8 +1071,12 @@ impl Tcb {
             }
             return;
         }
+        // tcp_retransmit_skb(): "Save stamp of the first (attempted)
+        // retransmit": the give-up clock of retransmits_timed_out() and
+        // TCP_USER_TIMEOUT starts at the first retransmission, not at the
+        // original send.
         if self.retrans_stamp.is_none() {
-            self.retrans_stamp = Some(head.first_tx);
+            self.retrans_stamp = Some(now);
         }
         self.retransmits += 1;
         if let Some(u) = self.rtx.first_mut() {

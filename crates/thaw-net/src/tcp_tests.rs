@@ -12,12 +12,13 @@
 //! number of nanoseconds.
 use crate::segment::{Addr, Flags, Payload, Segment};
 use crate::tcp::{
-    model_timeout, Errno, Keepalive, Notice, RecvResult, Tcb, TcpAction, TcpConfig, TcpNote,
-    TcpState, TimerKind,
+    jiffies_up, model_timeout, Errno, Keepalive, Notice, RecvResult, Tcb, TcpAction, TcpConfig,
+    TcpNote, TcpState, TimerKind,
 };
 use thaw_core::{SimDuration, SimTime};
 
 const MS: u64 = 1_000_000;
+const US: u64 = 1_000;
 const SEC: u64 = 1_000_000_000;
 
 fn at(ns: u64) -> SimTime {
@@ -610,6 +611,8 @@ fn rtt_samples_of_centuries_are_smoothed_without_overflow() {
     let cfg = TcpConfig {
         rto_initial: SimDuration::MAX,
         rto_max: SimDuration::MAX,
+        // Exact nanoseconds: no rounding to the tick.
+        hz: None,
         ..TcpConfig::default()
     };
     let l = 1u64 << 61;
@@ -684,7 +687,8 @@ fn syn_retries_sysctl_is_honoured() {
 
 #[test]
 fn user_timeout_clamps_the_syn_timer() {
-    // 6.x runs the TCP_USER_TIMEOUT check in SYN_SENT too.
+    // 6.x runs the TCP_USER_TIMEOUT check in SYN_SENT too, from the first
+    // SYN retransmission (1 s): ETIMEDOUT at 6 s.
     let cfg = TcpConfig {
         user_timeout: Some(dur(5 * SEC)),
         ..TcpConfig::default()
@@ -694,7 +698,7 @@ fn user_timeout_clamps_the_syn_timer() {
     n.connect();
     n.run_until(at(100 * SEC));
     assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 1000, 3000]));
-    assert_eq!(n.errors(Client), vec![(at(5 * SEC), Errno::Etimedout)]);
+    assert_eq!(n.errors(Client), vec![(at(6 * SEC), Errno::Etimedout)]);
 }
 
 #[test]
@@ -1244,34 +1248,40 @@ fn orphan_fin_wait1(cfg: TcpConfig, latency: SimDuration) -> Net {
 }
 
 #[test]
-fn orphan_fin_wait1_default_retries_destroyed_at_102_2s_without_rst() {
+fn orphan_fin_wait1_default_retries_destroyed_at_204_6s_without_rst() {
+    // tcp_orphan_retries 0 = 8: tcp_model_timeout(8, 200 ms) = 102.2 s,
+    // measured from the first retransmission (0.2 s): the 9th expiry
+    // (102.2 s after the FIN) is still inside it and retransmits once
+    // more; the 10th (204.6 s) destroys the socket. Measured on Linux 6.18
+    // with tcp_orphan_retries = 2: three retransmissions, death 3.06 s
+    // after the FIN (docs/calibration.md).
     let n = orphan_fin_wait1(TcpConfig::default(), SimDuration::ZERO);
     assert_eq!(
         n.sent_times(Client, is_fin),
         times(
             SEC,
-            &[0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000]
+            &[0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000, 102_200]
         )
     );
     assert_eq!(
         n.states(Client)[1..],
         [
             (at(SEC), TcpState::Established, TcpState::FinWait1),
-            (at(SEC + 102_200 * MS), TcpState::FinWait1, TcpState::Closed),
+            (at(SEC + 204_600 * MS), TcpState::FinWait1, TcpState::Closed),
         ]
     );
     assert!(n.rsts_sent(Client).is_empty());
     assert!(n.errors(Client).is_empty());
     // Every FIN was lost on the way to the silent peer.
     let fins: Vec<_> = n.wire.iter().filter(|w| is_fin(&w.seg)).collect();
-    assert_eq!(fins.len(), 9);
+    assert_eq!(fins.len(), 10);
     assert!(fins
         .iter()
         .all(|w| w.dropped && w.from == Client && !w.by_host));
     assert!(n.notes(Client).contains(&(
-        at(SEC + 102_200 * MS),
+        at(SEC + 204_600 * MS),
         TcpNote::GaveUp {
-            retries: 8,
+            retries: 9,
             limit: 8,
             rule: "tcp_orphan_retries"
         }
@@ -1279,7 +1289,9 @@ fn orphan_fin_wait1_default_retries_destroyed_at_102_2s_without_rst() {
 }
 
 #[test]
-fn orphan_retries_6_destroyed_at_25_4s() {
+fn orphan_retries_6_destroyed_at_51s() {
+    // model_timeout(6, 200 ms) = 25.4 s from the first retransmission
+    // (0.2 s): seven retransmissions, death at the 8th expiry, 51 s.
     let cfg = TcpConfig {
         orphan_retries: 6,
         ..TcpConfig::default()
@@ -1287,11 +1299,11 @@ fn orphan_retries_6_destroyed_at_25_4s() {
     let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
     assert_eq!(
         n.sent_times(Client, is_fin),
-        times(SEC, &[0, 200, 600, 1400, 3000, 6200, 12_600])
+        times(SEC, &[0, 200, 600, 1400, 3000, 6200, 12_600, 25_400])
     );
     assert_eq!(
         n.states(Client).last().copied(),
-        Some((at(SEC + 25_400 * MS), TcpState::FinWait1, TcpState::Closed))
+        Some((at(SEC + 51_000 * MS), TcpState::FinWait1, TcpState::Closed))
     );
     assert!(n.rsts_sent(Client).is_empty());
 }
@@ -1372,7 +1384,7 @@ fn orphan_last_ack_uses_orphan_retries() {
     assert_eq!(
         n.states(Server).last().copied(),
         Some((
-            at(2 * SEC + 102_200 * MS),
+            at(2 * SEC + 204_600 * MS),
             TcpState::LastAck,
             TcpState::Closed
         ))
@@ -1390,7 +1402,7 @@ fn user_timeout_overrides_orphan_retries() {
     assert_eq!(n.sent_times(Client, is_fin), times(SEC, &[0, 200, 600]));
     assert_eq!(
         n.states(Client).last().copied(),
-        Some((at(2 * SEC), TcpState::FinWait1, TcpState::Closed))
+        Some((at(2 * SEC + 200 * MS), TcpState::FinWait1, TcpState::Closed))
     );
     assert!(n.errors(Client).is_empty());
 }
@@ -1407,7 +1419,10 @@ fn silent_peer_with_data(cfg: TcpConfig, latency: SimDuration) -> Net {
 }
 
 #[test]
-fn retries2_gives_etimedout_at_924_6s_without_rst() {
+fn retries2_gives_etimedout_1044_6s_after_the_send_without_rst() {
+    // tcp_model_timeout(15, 200 ms) = 924.6 s ("a hypothetical timeout of
+    // 924.6 seconds", ip-sysctl), counted from the first retransmission:
+    // sixteen retransmissions, ETIMEDOUT at the 17th expiry.
     let mut n = silent_peer_with_data(TcpConfig::default(), SimDuration::ZERO);
     assert_eq!(
         n.sent_times(Client, is_data),
@@ -1415,11 +1430,11 @@ fn retries2_gives_etimedout_at_924_6s_without_rst() {
             SEC,
             &[
                 0, 200, 600, 1400, 3000, 6200, 12_600, 25_400, 51_000, 102_200, 204_600, 324_600,
-                444_600, 564_600, 684_600, 804_600,
+                444_600, 564_600, 684_600, 804_600, 924_600,
             ]
         )
     );
-    let death = at(SEC + 924_600 * MS);
+    let death = at(SEC + 1_044_600 * MS);
     assert_eq!(
         n.states(Client).last().copied(),
         Some((death, TcpState::Established, TcpState::Closed))
@@ -1428,7 +1443,7 @@ fn retries2_gives_etimedout_at_924_6s_without_rst() {
     assert!(n.notes(Client).contains(&(
         death,
         TcpNote::GaveUp {
-            retries: 15,
+            retries: 16,
             limit: 15,
             rule: "tcp_retries2"
         }
@@ -1480,25 +1495,31 @@ fn retries2_sysctl_is_honoured() {
         ..TcpConfig::default()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
-    // model_timeout(5, 200 ms) = 63·0.2 = 12.6 s.
-    assert_eq!(n.sent_times(Client, is_data).len(), 6);
+    // model_timeout(5, 200 ms) = 63·0.2 = 12.6 s from the first
+    // retransmission: six retransmissions, ETIMEDOUT at 25.4 s.
+    assert_eq!(n.sent_times(Client, is_data).len(), 7);
     assert_eq!(
         n.errors(Client),
-        vec![(at(SEC + 12_600 * MS), Errno::Etimedout)]
+        vec![(at(SEC + 25_400 * MS), Errno::Etimedout)]
     );
 }
 
 #[test]
-fn user_timeout_1s_gives_etimedout_exactly_1s_after_first_transmission() {
+fn user_timeout_1s_gives_etimedout_1s_after_the_first_retransmission() {
+    // The budget starts at the first retransmission (0.2 s after the send):
+    // ETIMEDOUT 1.2 s after the send.
     let cfg = TcpConfig {
         user_timeout: Some(dur(SEC)),
         ..TcpConfig::default()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
     assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 200, 600]));
-    assert_eq!(n.errors(Client), vec![(at(2 * SEC), Errno::Etimedout)]);
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(2 * SEC + 200 * MS), Errno::Etimedout)]
+    );
     assert!(n.notes(Client).contains(&(
-        at(2 * SEC),
+        at(2 * SEC + 200 * MS),
         TcpNote::GaveUp {
             retries: 2,
             limit: 15,
@@ -1510,8 +1531,9 @@ fn user_timeout_1s_gives_etimedout_exactly_1s_after_first_transmission() {
 
 #[test]
 fn user_timeout_clamps_the_rto_to_the_remaining_budget() {
-    // RTO 220 ms: expiries at 0.22, 0.66; the next RTO (880 ms) is clamped
-    // to the remaining 340 ms, so the socket dies at exactly 1 s.
+    // RTO 220 ms: retransmissions at 0.22 (the budget starts) and 0.66;
+    // the next RTO (880 ms) is clamped to the remaining 560 ms, so the
+    // socket dies exactly 1 s after the first retransmission.
     let cfg = TcpConfig {
         user_timeout: Some(dur(SEC)),
         ..TcpConfig::default()
@@ -1522,10 +1544,13 @@ fn user_timeout_clamps_the_rto_to_the_remaining_budget() {
         at(SEC + 660 * MS),
         TcpNote::Retransmit {
             attempt: 2,
-            next_rto: dur(340 * MS)
+            next_rto: dur(560 * MS)
         }
     )));
-    assert_eq!(n.errors(Client), vec![(at(2 * SEC), Errno::Etimedout)]);
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(2 * SEC + 220 * MS), Errno::Etimedout)]
+    );
 }
 
 #[test]
@@ -1535,12 +1560,13 @@ fn user_timeout_shorter_than_the_rto_fires_after_the_first_retransmission() {
         ..TcpConfig::default()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
-    // retransmits_timed_out() is false before the first retransmission;
-    // then the budget is spent and the timer fires as soon as possible.
+    // retransmits_timed_out() is false before the first retransmission,
+    // which starts the budget: the timer is clamped to it and fires 100 ms
+    // later.
     assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 200]));
     assert_eq!(
         n.errors(Client),
-        vec![(at(SEC + 201 * MS), Errno::Etimedout)]
+        vec![(at(SEC + 300 * MS), Errno::Etimedout)]
     );
 }
 
@@ -1556,13 +1582,14 @@ fn ack_after_retransmissions_resets_the_retry_count() {
     n.run_until(at(10 * SEC));
     assert_eq!(n.tcb(Client).unacked(), 0);
     assert_eq!(n.state(Client), TcpState::Established);
-    // Silent again: a full 924.6 s budget from the new transmission.
+    // Silent again: a full budget again, 924.6 s from the new first
+    // retransmission (0.2 s after the send), so ETIMEDOUT 1044.6 s after it.
     n.silence();
     n.send(Client, 2).unwrap();
     n.run_until(at(2000 * SEC));
     assert_eq!(
         n.errors(Client),
-        vec![(at(10 * SEC + 924_600 * MS), Errno::Etimedout)]
+        vec![(at(10 * SEC + 1_044_600 * MS), Errno::Etimedout)]
     );
 }
 
@@ -2270,7 +2297,7 @@ fn keepalive_sends_no_probes_while_data_is_outstanding() {
     assert!(n.sent(Client).iter().skip(2).all(|(_, s)| is_data(s)));
     assert_eq!(
         n.errors(Client),
-        vec![(at(SEC + 924_600 * MS), Errno::Etimedout)]
+        vec![(at(SEC + 1_044_600 * MS), Errno::Etimedout)]
     );
 }
 
@@ -2518,4 +2545,25 @@ fn handshake_without_rtt_sample_falls_back_to_3s_rto() {
     assert_eq!(t.state(), TcpState::Established);
     assert_eq!(t.rto(), crate::tcp::RTO_FALLBACK);
     assert_eq!(srv.state(), TcpState::SynRecv);
+}
+
+// ---- RTO in jiffies ---------------------------------------------------------------
+
+#[test]
+fn rto_is_rounded_up_to_the_tick() {
+    // __tcp_set_rto(): usecs_to_jiffies(srtt + max(rttvar, rto_min)). With
+    // a 50 µs link (RTT 100 µs) that is 200.1 ms, 51 ticks at HZ = 250:
+    // 204 ms, as `ss -i` shows (`rto:204`) on Linux 6.18; each backoff
+    // doubles the rounded value (408, 816 ms).
+    let n = Net::established(TcpConfig::default(), TcpConfig::default(), dur(50 * US));
+    assert_eq!(n.tcb(Client).rto(), dur(204 * MS));
+    let exact = TcpConfig {
+        hz: None,
+        ..TcpConfig::default()
+    };
+    let n = Net::established(exact, exact, dur(50 * US));
+    assert_eq!(n.tcb(Client).rto(), dur(200 * MS + 100 * US));
+    assert_eq!(jiffies_up(dur(200 * MS), Some(250)), dur(200 * MS));
+    assert_eq!(jiffies_up(dur(200 * MS + 1), Some(250)), dur(204 * MS));
+    assert_eq!(jiffies_up(dur(1), Some(1000)), dur(MS));
 }

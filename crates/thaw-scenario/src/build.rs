@@ -525,6 +525,16 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
     }
     positive(p, &format!("{prefix}.time_wait"), dur(t.time_wait));
     c.user_timeout = dur(t.user_timeout).filter(|d| !d.is_zero());
+    if let Some(hz) = t.hz {
+        if hz != 0 && !(100..=1000).contains(&hz) {
+            p.add(
+                format!("{prefix}.hz"),
+                format!("hz {hz} is not a Linux CONFIG_HZ (100, 250, 300 or 1000; 0 = exact)"),
+                None,
+            );
+        }
+        c.hz = (hz != 0).then_some(hz);
+    }
     if let Some(k) = &t.keepalive {
         let mut ka = Keepalive::default();
         if let Some(v) = dur(k.idle) {
@@ -1301,6 +1311,47 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                 Some("e.g. `at = [\"0s\", \"95s\"]`"),
             ),
         },
+    }
+
+    // Names appear in every timeline line about their owner.
+    let mut names: Vec<(String, &str)> = Vec::new();
+    for (path, n) in [
+        ("scenario.name", f.scenario.name.as_deref()),
+        ("server.name", f.server.name.as_deref()),
+        (
+            "middlebox.name",
+            f.middlebox.as_ref().and_then(|m| m.name.as_deref()),
+        ),
+        (
+            "proxy.name",
+            f.proxy.as_ref().and_then(|x| x.name.as_deref()),
+        ),
+    ] {
+        if let Some(n) = n {
+            names.push((path.to_string(), n));
+        }
+    }
+    for (i, r) in f.client.requests.iter().flatten().enumerate() {
+        names.push((format!("client.requests[{i}].name"), &r.name));
+    }
+    for (i, h) in f.handlers.iter().enumerate() {
+        names.push((format!("handlers[{i}].name"), &h.name));
+        for (j, r) in h.requests.iter().enumerate() {
+            names.push((format!("handlers[{i}].requests[{j}].name"), &r.name));
+        }
+    }
+    for (path, n) in names {
+        let len = n.chars().count();
+        if len > limits::MAX_NAME_CHARS {
+            p.add(
+                path,
+                format!(
+                    "this name has {len} characters; names are at most {} (they are repeated in the timeline)",
+                    limits::MAX_NAME_CHARS
+                ),
+                None,
+            );
+        }
     }
 
     // [vary]: checked here so that a mistake shows in `thaw run` too.

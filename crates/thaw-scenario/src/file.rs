@@ -176,6 +176,8 @@ pub struct TcpSection {
     pub time_wait: Option<Dur>,
     /// TCP_USER_TIMEOUT ("0s" = off).
     pub user_timeout: Option<Dur>,
+    /// CONFIG_HZ: the tick the RTO is rounded up to (0 = exact).
+    pub hz: Option<u32>,
     /// SO_KEEPALIVE with per-socket values; absent = off.
     pub keepalive: Option<KeepaliveSection>,
 }

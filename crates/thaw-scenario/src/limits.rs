@@ -17,6 +17,11 @@ pub const MAX_ARRAY_LEN: usize = 100_000;
 /// 100,000,000. Lists are bounded by [`MAX_ARRAY_LEN`].
 pub const MAX_ARRIVALS: u64 = 100_000_000;
 
+/// Longest name (scenario, server, middlebox, proxy, request, handler), in
+/// characters: names are repeated in timeline lines, so a long one would
+/// multiply the output.
+pub const MAX_NAME_CHARS: usize = 100;
+
 /// Most `--set` arguments on one command line.
 pub const MAX_SETS: usize = 1_000;
 
