@@ -65,6 +65,10 @@ pub struct TcpConfig {
     /// not 200 ms, at HZ = 250 (and every backoff doubles the rounded
     /// value). 250 by default; `None` = exact nanoseconds.
     pub hz: Option<u32>,
+    /// Tail loss probe (`net.ipv4.tcp_early_retrans` = 3, the default, with
+    /// SACK): one probe of the last segment about 2·SRTT + `rto_min` after
+    /// new data, before the first RTO. On by default.
+    pub tail_loss_probe: bool,
 }
 
 impl Default for TcpConfig {
@@ -82,6 +86,7 @@ impl Default for TcpConfig {
             keepalive: None,
             user_timeout: None,
             hz: Some(250),
+            tail_loss_probe: true,
         }
     }
 }
@@ -210,6 +215,12 @@ pub enum Notice {
 /// Why something happened, for the trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpNote {
+    /// A tail loss probe (`tcp_send_loss_probe()`) resent the last
+    /// segment; the RTO timer starts again from here.
+    LossProbe {
+        /// The RTO armed after it.
+        next_rto: SimDuration,
+    },
     /// A segment was retransmitted after an RTO expiry.
     Retransmit {
         /// `icsk_retransmits` after this one.
@@ -319,6 +330,14 @@ pub struct Tcb {
     recv_q: SmallVec<[Payload; 2]>,
     our_fin_seq: Option<u64>,
     gens: [u32; 3],
+    /// The retransmission timer is armed as a tail loss probe
+    /// (`ICSK_TIME_LOSS_PROBE`: the same timer, another purpose).
+    probe_armed: bool,
+    /// A probe was sent and no new data has been acknowledged since
+    /// (`tlp_high_seq`): no second probe.
+    probe_out: bool,
+    /// When the retransmission timer (probe or RTO) is due.
+    xmit_due: SimTime,
 }
 
 fn timer_index(kind: TimerKind) -> usize {
@@ -385,6 +404,9 @@ impl Tcb {
             recv_q: SmallVec::new(),
             our_fin_seq: None,
             gens: [0; 3],
+            probe_armed: false,
+            probe_out: false,
+            xmit_due: now,
         }
     }
 
@@ -513,17 +535,86 @@ impl Tcb {
     /// retransmission.
     fn transmit_new(&mut self, now: SimTime, seg: Segment, out: &mut Vec<TcpAction>) {
         self.snd_nxt += seg.len();
-        let arm = self.rtx.is_empty();
+        let first = self.rtx.is_empty();
         self.rtx.push(Unacked {
             seg,
             first_tx: now,
             retransmitted: false,
         });
         out.push(TcpAction::Send(seg));
-        if arm {
-            let rto = self.rto;
-            self.arm(TimerKind::Retransmit, now + rto, out);
+        // tcp_write_xmit() → tcp_schedule_loss_probe(sk, false): after new
+        // data, a probe no later than the RTO already running.
+        let rto_due = if first { now + self.rto } else { self.xmit_due };
+        if !self.schedule_loss_probe(now, rto_due, out) && first {
+            self.arm_rto(now + self.rto, out);
         }
+    }
+
+    fn arm_rto(&mut self, at: SimTime, out: &mut Vec<TcpAction>) {
+        self.probe_armed = false;
+        self.xmit_due = at;
+        self.arm(TimerKind::Retransmit, at, out);
+    }
+
+    /// `tcp_schedule_loss_probe()`: arms the retransmission timer as a tail
+    /// loss probe when one applies (data in flight, a synchronized state,
+    /// not in loss recovery, no probe out), at
+    /// min(2·SRTT + `rto_min` (one segment in flight) or + 2 ticks,
+    /// the RTO due at `rto_due`). False if none applies.
+    fn schedule_loss_probe(
+        &mut self,
+        now: SimTime,
+        rto_due: SimTime,
+        out: &mut Vec<TcpAction>,
+    ) -> bool {
+        let synchronized = !matches!(
+            self.state,
+            TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed
+        );
+        if !self.cfg.tail_loss_probe
+            || !synchronized
+            || self.rtx.is_empty()
+            || self.retransmits > 0
+            || self.probe_out
+        {
+            return false;
+        }
+        let pto = match self.srtt {
+            Some(srtt) => {
+                let extra = if self.rtx.len() == 1 {
+                    self.cfg.rto_min
+                } else {
+                    // TCP_TIMEOUT_MIN: 2 ticks.
+                    jiffies_up(SimDuration::from_nanos(1), self.cfg.hz).saturating_mul(2)
+                };
+                jiffies_up(srtt.saturating_mul(2), self.cfg.hz).saturating_add(extra)
+            }
+            None => self.cfg.rto_initial,
+        };
+        let at = (now + pto).min(rto_due.max(now));
+        self.probe_armed = true;
+        self.xmit_due = at;
+        self.arm(TimerKind::Retransmit, at, out);
+        true
+    }
+
+    /// `tcp_send_loss_probe()`: resend the last segment in flight, then
+    /// arm the RTO from now (`tcp_rearm_rto()`). Not a retransmission for
+    /// the give-up clock: `retrans_stamp` and the count stay.
+    fn send_loss_probe(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        self.probe_armed = false;
+        let ack = self.rcv_nxt;
+        let Some(tail) = self.rtx.last_mut() else {
+            return;
+        };
+        tail.retransmitted = true;
+        tail.seg.ack = ack;
+        let seg = tail.seg;
+        self.probe_out = true;
+        out.push(TcpAction::Send(seg));
+        let rto = self.rto;
+        out.push(TcpAction::Note(TcpNote::LossProbe { next_rto: rto }));
+        self.arm_rto(now + rto, out);
     }
 
     fn send_ack(&self, out: &mut Vec<TcpAction>) {
@@ -937,15 +1028,20 @@ impl Tcb {
         self.snd_una = ack;
         self.retransmits = 0;
         self.retrans_stamp = None;
+        self.probe_out = false;
         match sample {
             Some(s) => self.update_rtt(s),
             None => self.rto = self.base_rto(),
         }
         if self.rtx.is_empty() {
+            self.probe_armed = false;
             self.cancel(TimerKind::Retransmit);
         } else {
-            let rto = self.rto;
-            self.arm(TimerKind::Retransmit, now + rto, out);
+            // tcp_set_xmit_timer(): a probe if one applies, else the RTO.
+            let due = now + self.rto;
+            if !self.schedule_loss_probe(now, due, out) {
+                self.arm_rto(due, out);
+            }
         }
         if self.our_fin_acked() {
             match self.state {
@@ -1008,6 +1104,10 @@ impl Tcb {
 
     fn on_rto(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
         if self.rtx.is_empty() {
+            return;
+        }
+        if self.probe_armed {
+            self.send_loss_probe(now, out);
             return;
         }
         // tcp_write_timeout(): which limit applies.
@@ -1099,7 +1199,7 @@ impl Tcb {
             attempt: self.retransmits,
             next_rto: next,
         }));
-        self.arm(TimerKind::Retransmit, now + next, out);
+        self.arm_rto(now + next, out);
     }
 
     fn on_keepalive(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
@@ -1167,6 +1267,12 @@ impl Tcb {
     /// i.e. what the next retransmission will resend.
     pub fn head_kind(&self) -> Option<&'static str> {
         self.rtx.first().map(|u| u.seg.kind())
+    }
+
+    /// The kind of the newest segment waiting for an ACK (what a tail loss
+    /// probe resends).
+    pub fn tail_kind(&self) -> Option<&'static str> {
+        self.rtx.last().map(|u| u.seg.kind())
     }
 }
 

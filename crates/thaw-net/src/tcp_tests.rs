@@ -17,6 +17,16 @@ use crate::tcp::{
 };
 use thaw_core::{SimDuration, SimTime};
 
+/// Linux's defaults without the tail loss probe: these tests pin the RTO
+/// machinery alone (the probe, which comes first, has tests of its own
+/// below, with `TcpConfig::default()`).
+fn base() -> TcpConfig {
+    TcpConfig {
+        tail_loss_probe: false,
+        ..TcpConfig::default()
+    }
+}
+
 const MS: u64 = 1_000_000;
 const US: u64 = 1_000;
 const SEC: u64 = 1_000_000_000;
@@ -158,7 +168,7 @@ impl Net {
     }
 
     fn default_established(latency: SimDuration) -> Net {
-        Net::established(TcpConfig::default(), TcpConfig::default(), latency)
+        Net::established(base(), base(), latency)
     }
 
     fn tcb(&self, side: Side) -> &Tcb {
@@ -498,7 +508,7 @@ fn model_timeout_saturates_at_the_end_of_time() {
 #[test]
 fn three_way_handshake_states_segments_and_times() {
     let l = 10 * MS;
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    let mut n = Net::new(base(), base(), dur(l));
     n.connect();
     assert_eq!(n.state(Client), TcpState::SynSent);
     n.run_until(at(5 * SEC));
@@ -542,7 +552,7 @@ fn handshake_arms_the_syn_timer_at_the_initial_rto() {
     let mut out = Vec::new();
     let a = Addr { host: 1, port: 1 };
     let b = Addr { host: 2, port: 2 };
-    let t = Tcb::connect(at(7 * SEC), TcpConfig::default(), a, b, &mut out);
+    let t = Tcb::connect(at(7 * SEC), base(), a, b, &mut out);
     assert_eq!(t.rto(), dur(SEC));
     assert!(out.iter().any(|x| matches!(
         x,
@@ -556,7 +566,7 @@ fn handshake_arms_the_syn_timer_at_the_initial_rto() {
         })
         .expect("SYN sent");
     let mut out2 = Vec::new();
-    let s = Tcb::accept_syn(at(7 * SEC), TcpConfig::default(), &syn, &mut out2);
+    let s = Tcb::accept_syn(at(7 * SEC), base(), &syn, &mut out2);
     assert_eq!(s.state(), TcpState::SynRecv);
     assert_eq!(s.local(), b);
     assert_eq!(s.remote(), a);
@@ -613,7 +623,7 @@ fn rtt_samples_of_centuries_are_smoothed_without_overflow() {
         rto_max: SimDuration::MAX,
         // Exact nanoseconds: no rounding to the tick.
         hz: None,
-        ..TcpConfig::default()
+        ..base()
     };
     let l = 1u64 << 61;
     let mut n = Net::established(cfg, cfg, dur(l));
@@ -630,7 +640,7 @@ fn rtt_samples_of_centuries_are_smoothed_without_overflow() {
 
 #[test]
 fn syn_retransmissions_then_etimedout_at_127s() {
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(base(), base(), dur(10 * MS));
     n.drop_to[Server.idx()] = true;
     n.connect();
     n.run_until(at(300 * SEC));
@@ -675,9 +685,9 @@ fn syn_retransmissions_then_etimedout_at_127s() {
 fn syn_retries_sysctl_is_honoured() {
     let cfg = TcpConfig {
         syn_retries: 2,
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::new(cfg, TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(cfg, base(), dur(10 * MS));
     n.drop_to[Server.idx()] = true;
     n.connect();
     n.run_until(at(100 * SEC));
@@ -691,9 +701,9 @@ fn user_timeout_clamps_the_syn_timer() {
     // SYN retransmission (1 s): ETIMEDOUT at 6 s.
     let cfg = TcpConfig {
         user_timeout: Some(dur(5 * SEC)),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::new(cfg, TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(cfg, base(), dur(10 * MS));
     n.drop_to[Server.idx()] = true;
     n.connect();
     n.run_until(at(100 * SEC));
@@ -704,7 +714,7 @@ fn user_timeout_clamps_the_syn_timer() {
 #[test]
 fn rst_answering_the_syn_gives_econnrefused() {
     let l = 10 * MS;
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    let mut n = Net::new(base(), base(), dur(l));
     n.listening = false;
     n.connect();
     n.run_until(at(300 * SEC));
@@ -730,7 +740,7 @@ fn rst_answering_the_syn_gives_econnrefused() {
 #[test]
 fn synack_retransmissions_then_server_gives_up_at_63s() {
     let l = 10 * MS;
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    let mut n = Net::new(base(), base(), dur(l));
     n.connect();
     // The client is unreachable after its first SYN.
     n.drop_to[Client.idx()] = true;
@@ -758,7 +768,7 @@ fn synack_retransmissions_then_server_gives_up_at_63s() {
 #[test]
 fn lost_synack_is_recovered_by_the_syn_retransmission() {
     let l = 10 * MS;
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    let mut n = Net::new(base(), base(), dur(l));
     n.drop_next[Client.idx()] = 1; // the SYN-ACK
     n.connect();
     n.run_until(at(10 * SEC));
@@ -785,7 +795,7 @@ fn lost_synack_is_recovered_by_the_syn_retransmission() {
 #[test]
 fn lost_handshake_ack_is_recovered_by_the_synack_retransmission() {
     let l = 10 * MS;
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    let mut n = Net::new(base(), base(), dur(l));
     n.connect();
     n.run_until(at(l)); // SYN delivered, SYN-ACK in flight
     n.drop_next[Server.idx()] = 1; // the client's ACK
@@ -809,7 +819,7 @@ fn lost_handshake_ack_is_recovered_by_the_synack_retransmission() {
 #[test]
 fn data_completes_the_handshake_when_the_ack_was_lost() {
     let l = 10 * MS;
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(l));
+    let mut n = Net::new(base(), base(), dur(l));
     n.connect();
     n.run_until(at(l));
     n.drop_next[Server.idx()] = 1; // the pure ACK
@@ -1128,10 +1138,10 @@ fn time_wait_reacks_a_retransmitted_fin_and_restarts() {
 fn time_wait_length_is_a_parameter() {
     let cfg = TcpConfig {
         time_wait: dur(30 * SEC),
-        ..TcpConfig::default()
+        ..base()
     };
     let l = 10 * MS;
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     n.run_until(at(SEC));
     n.close(Client);
     n.run_until(at(2 * SEC));
@@ -1171,7 +1181,7 @@ fn lost_ack_of_fin_is_answered_again_from_close_wait() {
 #[test]
 fn close_table_other_states() {
     // SYN_SENT → CLOSE, no FIN, no RST.
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(base(), base(), dur(10 * MS));
     n.drop_to[Server.idx()] = true;
     n.connect();
     n.run_until(at(500 * MS));
@@ -1184,7 +1194,7 @@ fn close_table_other_states() {
     assert_eq!(n.sent(Client).len(), 1);
 
     // SYN_RECV → FIN_WAIT1 with a FIN.
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(base(), base(), dur(10 * MS));
     n.drop_to[Client.idx()] = true;
     n.connect();
     n.run_until(at(10 * MS));
@@ -1239,7 +1249,7 @@ fn close_with_unread_data_sends_rst_not_fin() {
 // ---- orphans: FIN_WAIT1 retransmissions ------------------------------------------
 
 fn orphan_fin_wait1(cfg: TcpConfig, latency: SimDuration) -> Net {
-    let mut n = Net::established(cfg, TcpConfig::default(), latency);
+    let mut n = Net::established(cfg, base(), latency);
     n.run_until(at(SEC));
     n.silence();
     n.close(Client);
@@ -1252,10 +1262,9 @@ fn orphan_fin_wait1_default_retries_destroyed_at_204_6s_without_rst() {
     // tcp_orphan_retries 0 = 8: tcp_model_timeout(8, 200 ms) = 102.2 s,
     // measured from the first retransmission (0.2 s): the 9th expiry
     // (102.2 s after the FIN) is still inside it and retransmits once
-    // more; the 10th (204.6 s) destroys the socket. Measured on Linux 6.18
-    // with tcp_orphan_retries = 2: three retransmissions, death 3.06 s
-    // after the FIN (docs/calibration.md).
-    let n = orphan_fin_wait1(TcpConfig::default(), SimDuration::ZERO);
+    // more; the 10th (204.6 s) destroys the socket (without the tail loss
+    // probe; with it, see tlp_delays_an_orphan_fins_retransmissions).
+    let n = orphan_fin_wait1(base(), SimDuration::ZERO);
     assert_eq!(
         n.sent_times(Client, is_fin),
         times(
@@ -1294,7 +1303,7 @@ fn orphan_retries_6_destroyed_at_51s() {
     // (0.2 s): seven retransmissions, death at the 8th expiry, 51 s.
     let cfg = TcpConfig {
         orphan_retries: 6,
-        ..TcpConfig::default()
+        ..base()
     };
     let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
     assert_eq!(
@@ -1312,7 +1321,7 @@ fn orphan_retries_6_destroyed_at_51s() {
 fn orphan_retries_6_with_rto_220ms_dies_at_first_expiry_past_25_4s() {
     let cfg = TcpConfig {
         orphan_retries: 6,
-        ..TcpConfig::default()
+        ..base()
     };
     let n = orphan_fin_wait1(cfg, dur(10 * MS));
     // RTO 220 ms: expiries at 0.22·(2^k − 1); the 7th (27.94 s) is the
@@ -1334,7 +1343,7 @@ fn orphan_retries_6_with_rto_220ms_dies_at_first_expiry_past_25_4s() {
 
 #[test]
 fn orphan_default_retries_with_rto_220ms() {
-    let n = orphan_fin_wait1(TcpConfig::default(), dur(10 * MS));
+    let n = orphan_fin_wait1(base(), dur(10 * MS));
     assert_eq!(
         give_up_offset(220 * MS, 120 * SEC, 102_200 * MS),
         112_420 * MS
@@ -1353,7 +1362,7 @@ fn orphan_retries_zero_means_zero_once_the_rto_reaches_rto_max() {
     // expiry, the limit is 0 and model_timeout(0) = 200 ms has passed.
     let cfg = TcpConfig {
         rto_max: dur(400 * MS),
-        ..TcpConfig::default()
+        ..base()
     };
     let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
     assert_eq!(n.sent_times(Client, is_fin), times(SEC, &[0, 200]));
@@ -1396,7 +1405,7 @@ fn orphan_last_ack_uses_orphan_retries() {
 fn user_timeout_overrides_orphan_retries() {
     let cfg = TcpConfig {
         user_timeout: Some(dur(SEC)),
-        ..TcpConfig::default()
+        ..base()
     };
     let n = orphan_fin_wait1(cfg, SimDuration::ZERO);
     assert_eq!(n.sent_times(Client, is_fin), times(SEC, &[0, 200, 600]));
@@ -1410,7 +1419,7 @@ fn user_timeout_overrides_orphan_retries() {
 // ---- established, peer silent: tcp_retries2 and TCP_USER_TIMEOUT --------------
 
 fn silent_peer_with_data(cfg: TcpConfig, latency: SimDuration) -> Net {
-    let mut n = Net::established(cfg, TcpConfig::default(), latency);
+    let mut n = Net::established(cfg, base(), latency);
     n.run_until(at(SEC));
     n.silence();
     n.send(Client, 1).unwrap();
@@ -1423,7 +1432,7 @@ fn retries2_gives_etimedout_1044_6s_after_the_send_without_rst() {
     // tcp_model_timeout(15, 200 ms) = 924.6 s ("a hypothetical timeout of
     // 924.6 seconds", ip-sysctl), counted from the first retransmission:
     // sixteen retransmissions, ETIMEDOUT at the 17th expiry.
-    let mut n = silent_peer_with_data(TcpConfig::default(), SimDuration::ZERO);
+    let mut n = silent_peer_with_data(base(), SimDuration::ZERO);
     assert_eq!(
         n.sent_times(Client, is_data),
         times(
@@ -1458,7 +1467,7 @@ fn retries2_gives_etimedout_1044_6s_after_the_send_without_rst() {
 
 #[test]
 fn retries2_with_rto_220ms_gives_up_at_the_first_expiry_past_924_6s() {
-    let n = silent_peer_with_data(TcpConfig::default(), dur(10 * MS));
+    let n = silent_peer_with_data(base(), dur(10 * MS));
     assert_eq!(
         give_up_offset(220 * MS, 120 * SEC, 924_600 * MS),
         945_060 * MS
@@ -1482,7 +1491,7 @@ fn retries2_with_rto_220ms_gives_up_at_the_first_expiry_past_924_6s() {
 
 #[test]
 fn first_write_after_etimedout_returns_the_error_then_epipe() {
-    let mut n = silent_peer_with_data(TcpConfig::default(), SimDuration::ZERO);
+    let mut n = silent_peer_with_data(base(), SimDuration::ZERO);
     assert_eq!(n.send(Client, 2), Err(Errno::Etimedout));
     assert_eq!(n.send(Client, 3), Err(Errno::Epipe));
     assert_eq!(n.recv(Client), RecvResult::Eof);
@@ -1492,7 +1501,7 @@ fn first_write_after_etimedout_returns_the_error_then_epipe() {
 fn retries2_sysctl_is_honoured() {
     let cfg = TcpConfig {
         retries2: 5,
-        ..TcpConfig::default()
+        ..base()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
     // model_timeout(5, 200 ms) = 63·0.2 = 12.6 s from the first
@@ -1510,7 +1519,7 @@ fn user_timeout_1s_gives_etimedout_1s_after_the_first_retransmission() {
     // ETIMEDOUT 1.2 s after the send.
     let cfg = TcpConfig {
         user_timeout: Some(dur(SEC)),
-        ..TcpConfig::default()
+        ..base()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
     assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 200, 600]));
@@ -1536,7 +1545,7 @@ fn user_timeout_clamps_the_rto_to_the_remaining_budget() {
     // socket dies exactly 1 s after the first retransmission.
     let cfg = TcpConfig {
         user_timeout: Some(dur(SEC)),
-        ..TcpConfig::default()
+        ..base()
     };
     let n = silent_peer_with_data(cfg, dur(10 * MS));
     assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 220, 660]));
@@ -1557,7 +1566,7 @@ fn user_timeout_clamps_the_rto_to_the_remaining_budget() {
 fn user_timeout_shorter_than_the_rto_fires_after_the_first_retransmission() {
     let cfg = TcpConfig {
         user_timeout: Some(dur(100 * MS)),
-        ..TcpConfig::default()
+        ..base()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
     // retransmits_timed_out() is false before the first retransmission,
@@ -1596,7 +1605,7 @@ fn ack_after_retransmissions_resets_the_retry_count() {
 // ---- FIN_WAIT2 orphan timer ---------------------------------------------------------
 
 fn orphan_fin_wait2(cfg: TcpConfig, latency: SimDuration) -> Net {
-    let mut n = Net::established(cfg, TcpConfig::default(), latency);
+    let mut n = Net::established(cfg, base(), latency);
     n.run_until(at(SEC));
     n.close(Client);
     n.run_until(at(SEC) + latency + latency);
@@ -1607,7 +1616,7 @@ fn orphan_fin_wait2(cfg: TcpConfig, latency: SimDuration) -> Net {
 #[test]
 fn fin_wait2_orphan_vanishes_silently_after_60s() {
     let l = 10 * MS;
-    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    let mut n = orphan_fin_wait2(base(), dur(l));
     n.run_until(at(200 * SEC));
     let end = at(SEC + 2 * l + 60 * SEC);
     assert_eq!(
@@ -1623,7 +1632,7 @@ fn fin_wait2_orphan_vanishes_silently_after_60s() {
 #[test]
 fn write_after_fin_wait2_expired_gets_rst_from_the_host() {
     let l = 10 * MS;
-    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    let mut n = orphan_fin_wait2(base(), dur(l));
     n.run_until(at(100 * SEC));
     assert_eq!(n.state(Client), TcpState::Closed);
     // CLOSE_WAIT write succeeds; the client host has no socket → RST → EPIPE.
@@ -1650,7 +1659,7 @@ fn fin_wait2_longer_than_60s_lasts_twice_the_excess_and_vanishes() {
     let l = 10 * MS;
     let cfg = TcpConfig {
         fin_timeout: dur(90 * SEC),
-        ..TcpConfig::default()
+        ..base()
     };
     let mut n = orphan_fin_wait2(cfg, dur(l));
     n.run_until(at(200 * SEC));
@@ -1671,9 +1680,9 @@ fn fin_wait2_lifetime_is_floored_at_3_5_rto() {
     let l = 400 * MS;
     let cfg = TcpConfig {
         fin_timeout: dur(SEC),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     assert_eq!(n.tcb(Client).rto(), dur(2400 * MS));
     n.run_until(at(10 * SEC));
     n.close(Client);
@@ -1695,7 +1704,7 @@ fn fin_wait2_lifetime_is_floored_at_3_5_rto() {
 #[test]
 fn peer_fin_in_fin_wait2_cancels_the_orphan_timer() {
     let l = 10 * MS;
-    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    let mut n = orphan_fin_wait2(base(), dur(l));
     n.run_until(at(50 * SEC));
     n.close(Server);
     n.run_until(at(300 * SEC));
@@ -1718,7 +1727,7 @@ fn peer_fin_in_fin_wait2_cancels_the_orphan_timer() {
 #[test]
 fn data_to_orphaned_fin_wait2_is_answered_with_rst() {
     let l = 10 * MS;
-    let mut n = orphan_fin_wait2(TcpConfig::default(), dur(l));
+    let mut n = orphan_fin_wait2(base(), dur(l));
     n.run_until(at(5 * SEC));
     assert_eq!(n.send(Server, 3), Ok(()));
     n.run_until(at(6 * SEC));
@@ -1851,7 +1860,7 @@ fn rst_in_close_wait_gives_epipe_and_read_says_eof() {
 
 #[test]
 fn rst_in_syn_sent_gives_econnrefused() {
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(base(), base(), dur(10 * MS));
     n.drop_to[Server.idx()] = true;
     n.connect();
     n.run_until(at(500 * MS));
@@ -1904,7 +1913,7 @@ fn rst_in_time_wait_closes_silently() {
 #[test]
 fn rst_in_other_states_gives_econnreset() {
     // SYN_RECV.
-    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    let mut n = Net::new(base(), base(), dur(10 * MS));
     n.drop_to[Client.idx()] = true;
     n.connect();
     n.run_until(at(10 * MS));
@@ -2163,9 +2172,9 @@ fn keepalive_defaults_probe_9_times_then_reset_at_7875s() {
     let l = 10 * MS;
     let cfg = TcpConfig {
         keepalive: Some(Keepalive::default()),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     n.run_until(at(SEC));
     n.silence();
     n.run_until(at(10_000 * SEC));
@@ -2211,9 +2220,9 @@ fn keepalive_probe_answered_by_the_peer_resets_the_count() {
     let l = 10 * MS;
     let cfg = TcpConfig {
         keepalive: Some(Keepalive::default()),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     n.run_until(at(30_000 * SEC));
     // Each probe is ACKed 2L later; the next probe comes 7200 s after that.
     let first = 2 * l + 7200 * SEC;
@@ -2246,9 +2255,9 @@ fn keepalive_peer_thawed_before_the_last_probe_keeps_the_connection() {
     let l = 10 * MS;
     let cfg = TcpConfig {
         keepalive: Some(keepalive(10, 5, 3)),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     n.run_until(at(SEC));
     n.silence();
     n.run_until(at(17 * SEC));
@@ -2269,9 +2278,9 @@ fn keepalive_peer_thawed_before_the_last_probe_keeps_the_connection() {
 fn keepalive_count_is_honoured() {
     let cfg = TcpConfig {
         keepalive: Some(keepalive(10, 5, 3)),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), SimDuration::ZERO);
+    let mut n = Net::established(cfg, base(), SimDuration::ZERO);
     n.silence();
     n.run_until(at(100 * SEC));
     assert_eq!(
@@ -2286,7 +2295,7 @@ fn keepalive_count_is_honoured() {
 fn keepalive_sends_no_probes_while_data_is_outstanding() {
     let cfg = TcpConfig {
         keepalive: Some(keepalive(10, 1, 3)),
-        ..TcpConfig::default()
+        ..base()
     };
     let n = silent_peer_with_data(cfg, SimDuration::ZERO);
     assert!(!n
@@ -2308,9 +2317,9 @@ fn keepalive_with_user_timeout_gives_up_on_elapsed_time() {
     let cfg = TcpConfig {
         keepalive: Some(keepalive(10, 5, 9)),
         user_timeout: Some(dur(22 * SEC)),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), SimDuration::ZERO);
+    let mut n = Net::established(cfg, base(), SimDuration::ZERO);
     n.silence();
     n.run_until(at(100 * SEC));
     assert_eq!(
@@ -2326,9 +2335,9 @@ fn keepalive_probe_answered_with_rst_gives_econnreset() {
     let l = 10 * MS;
     let cfg = TcpConfig {
         keepalive: Some(keepalive(100, 10, 5)),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     n.run_until(at(SEC));
     n.tcbs[1] = None; // the server host rebooted
     n.run_until(at(1000 * SEC));
@@ -2349,9 +2358,9 @@ fn keepalive_counts_idle_time_from_the_last_received_segment() {
     let l = 10 * MS;
     let cfg = TcpConfig {
         keepalive: Some(keepalive(10, 5, 3)),
-        ..TcpConfig::default()
+        ..base()
     };
-    let mut n = Net::established(cfg, TcpConfig::default(), dur(l));
+    let mut n = Net::established(cfg, base(), dur(l));
     n.run_until(at(7 * SEC));
     n.send(Server, 1).unwrap(); // received at 7.01 s
     n.run_until(at(8 * SEC));
@@ -2377,7 +2386,7 @@ fn stale_timer_generations_are_ignored() {
     let a = Addr { host: 1, port: 1 };
     let b = Addr { host: 2, port: 2 };
     let mut out = Vec::new();
-    let mut t = Tcb::connect(at(0), TcpConfig::default(), a, b, &mut out);
+    let mut t = Tcb::connect(at(0), base(), a, b, &mut out);
     let gen = out
         .iter()
         .find_map(|x| match x {
@@ -2416,7 +2425,7 @@ fn timers_of_a_closed_socket_do_nothing() {
     let a = Addr { host: 1, port: 1 };
     let b = Addr { host: 2, port: 2 };
     let mut out = Vec::new();
-    let mut t = Tcb::connect(at(0), TcpConfig::default(), a, b, &mut out);
+    let mut t = Tcb::connect(at(0), base(), a, b, &mut out);
     let gen = out
         .iter()
         .find_map(|x| match x {
@@ -2477,7 +2486,7 @@ fn state_names_and_synchronized_states() {
 
 #[test]
 fn defaults_are_linux_defaults() {
-    let c = TcpConfig::default();
+    let c = base();
     assert_eq!(c.rto_min, dur(200 * MS));
     assert_eq!(c.rto_max, dur(120 * SEC));
     assert_eq!(c.rto_initial, dur(SEC));
@@ -2509,7 +2518,7 @@ fn handshake_without_rtt_sample_falls_back_to_3s_rto() {
         port: 6379,
     };
     let mut out = Vec::new();
-    let mut t = Tcb::connect(at(0), TcpConfig::default(), c, s, &mut out);
+    let mut t = Tcb::connect(at(0), base(), c, s, &mut out);
     let gen = out
         .iter()
         .find_map(|a| match a {
@@ -2532,7 +2541,7 @@ fn handshake_without_rtt_sample_falls_back_to_3s_rto() {
         .unwrap();
     assert!(syn.flags.syn);
     let mut sout = Vec::new();
-    let srv = Tcb::accept_syn(at(SEC + 100 * MS), TcpConfig::default(), &syn, &mut sout);
+    let srv = Tcb::accept_syn(at(SEC + 100 * MS), base(), &syn, &mut sout);
     let synack = sout
         .iter()
         .find_map(|a| match a {
@@ -2555,15 +2564,106 @@ fn rto_is_rounded_up_to_the_tick() {
     // a 50 µs link (RTT 100 µs) that is 200.1 ms, 51 ticks at HZ = 250:
     // 204 ms, as `ss -i` shows (`rto:204`) on Linux 6.18; each backoff
     // doubles the rounded value (408, 816 ms).
-    let n = Net::established(TcpConfig::default(), TcpConfig::default(), dur(50 * US));
+    let n = Net::established(base(), base(), dur(50 * US));
     assert_eq!(n.tcb(Client).rto(), dur(204 * MS));
-    let exact = TcpConfig {
-        hz: None,
-        ..TcpConfig::default()
-    };
+    let exact = TcpConfig { hz: None, ..base() };
     let n = Net::established(exact, exact, dur(50 * US));
     assert_eq!(n.tcb(Client).rto(), dur(200 * MS + 100 * US));
     assert_eq!(jiffies_up(dur(200 * MS), Some(250)), dur(200 * MS));
     assert_eq!(jiffies_up(dur(200 * MS + 1), Some(250)), dur(204 * MS));
     assert_eq!(jiffies_up(dur(1), Some(1000)), dur(MS));
+}
+
+// ---- Tail loss probe ----------------------------------------------------------------
+
+/// (time, note) of the loss probes a side sent.
+fn probes(n: &Net, side: Side) -> Vec<SimTime> {
+    n.notes(side)
+        .into_iter()
+        .filter(|(_, x)| matches!(x, TcpNote::LossProbe { .. }))
+        .map(|(t, _)| t)
+        .collect()
+}
+
+#[test]
+fn tlp_probes_once_before_the_first_rto_and_the_give_up_clock_waits_for_it() {
+    // 50 µs links (RTT 100 µs), TCP_USER_TIMEOUT 3 s, a request silently
+    // dropped. tcp_schedule_loss_probe(): PTO = 2·SRTT (one tick) + rto_min
+    // (one segment in flight) = 204 ms, no later than the RTO (204 ms).
+    // tcp_send_loss_probe() resends the request and re-arms the RTO: the
+    // first RTO retransmission, 408 ms after the send, starts the
+    // TCP_USER_TIMEOUT clock, so ETIMEDOUT comes 3.408 s after the send.
+    // Measured on Linux 6.18 (veth, `ss -i`): probe at +0.20 s with backoff
+    // 0, backoff 1 at +0.41 s, ETIMEDOUT at +3.42 s.
+    let cfg = TcpConfig {
+        user_timeout: Some(dur(3 * SEC)),
+        ..TcpConfig::default()
+    };
+    let n = silent_peer_with_data(cfg, dur(50 * US));
+    assert_eq!(probes(&n, Client), vec![at(SEC + 204 * MS)]);
+    // Request, probe, RTO retransmissions; the last RTO (1.632 s) fits in
+    // the budget, the next is clamped to the 144 ms left.
+    assert_eq!(
+        n.sent_times(Client, is_data),
+        times(SEC, &[0, 204, 408, 816, 1632, 3264])
+    );
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(SEC + 3_408 * MS), Errno::Etimedout)]
+    );
+}
+
+#[test]
+fn tlp_delays_an_orphan_fins_retransmissions() {
+    // The server's idle close, its FIN to a frozen client, orphan retries
+    // 2: probe at +0.204 s, RTO retransmissions at +0.408, +0.816, +1.632 s
+    // (the clock starts at the first), death at +3.264 s. Measured on Linux
+    // 6.18: the same three retransmissions after a probe, the socket gone
+    // ~3.26 s after the FIN (docs/calibration.md).
+    let cfg = TcpConfig {
+        orphan_retries: 2,
+        ..TcpConfig::default()
+    };
+    let n = orphan_fin_wait1(cfg, dur(50 * US));
+    assert_eq!(probes(&n, Client), vec![at(SEC + 204 * MS)]);
+    assert_eq!(
+        n.sent_times(Client, is_fin),
+        times(SEC, &[0, 204, 408, 816, 1632])
+    );
+    assert_eq!(
+        n.states(Client).last().copied(),
+        Some((at(SEC + 3_264 * MS), TcpState::FinWait1, TcpState::Closed))
+    );
+}
+
+#[test]
+fn an_answered_probe_ends_the_loss_and_a_new_send_may_probe_again() {
+    let mut n = Net::established(TcpConfig::default(), TcpConfig::default(), dur(50 * US));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    // The peer answers again before the probe: the probe's copy is ACKed.
+    n.run_until(at(SEC + 100 * MS));
+    n.drop_to = [false, false];
+    n.run_until(at(2 * SEC));
+    assert_eq!(probes(&n, Client), vec![at(SEC + 204 * MS)]);
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    n.silence();
+    n.send(Client, 2).unwrap();
+    n.run_until(at(3 * SEC));
+    assert_eq!(
+        probes(&n, Client),
+        vec![at(SEC + 204 * MS), at(2 * SEC + 204 * MS)]
+    );
+}
+
+#[test]
+fn no_probe_without_tlp_and_none_in_a_handshake() {
+    let n = silent_peer_with_data(base(), dur(50 * US));
+    assert!(probes(&n, Client).is_empty());
+    let mut n = Net::new(TcpConfig::default(), TcpConfig::default(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(300 * SEC));
+    assert!(probes(&n, Client).is_empty());
 }

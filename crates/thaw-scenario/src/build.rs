@@ -535,6 +535,9 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
         }
         c.hz = (hz != 0).then_some(hz);
     }
+    if let Some(v) = t.tail_loss_probe {
+        c.tail_loss_probe = v;
+    }
     if let Some(k) = &t.keepalive {
         let mut ka = Keepalive::default();
         if let Some(v) = dur(k.idle) {

@@ -178,6 +178,8 @@ pub struct TcpSection {
     pub user_timeout: Option<Dur>,
     /// CONFIG_HZ: the tick the RTO is rounded up to (0 = exact).
     pub hz: Option<u32>,
+    /// Tail loss probe (net.ipv4.tcp_early_retrans = 3 with SACK).
+    pub tail_loss_probe: Option<bool>,
     /// SO_KEEPALIVE with per-socket values; absent = off.
     pub keepalive: Option<KeepaliveSection>,
 }

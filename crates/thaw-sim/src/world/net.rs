@@ -465,6 +465,13 @@ impl World<'_> {
             return;
         }
         let text = match n {
+            TcpNote::LossProbe { next_rto } => {
+                let what = self
+                    .sock(s)
+                    .and_then(|l| l.tcb.tail_kind())
+                    .unwrap_or("segment");
+                format!("sends a tail loss probe (resends its last {what}; then RTO {next_rto}): no ACK came back")
+            }
             TcpNote::Retransmit { attempt, next_rto } => {
                 let what = self
                     .sock(s)
