@@ -1103,6 +1103,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(t) = dur(fsv.idle_timeout) {
         sv.idle_timeout = (!t.is_zero()).then_some(t);
     }
+    if let Some(t) = dur(fsv.idle_check_interval) {
+        sv.idle_check_interval = (!t.is_zero()).then_some(t);
+    }
     if let Some(v) = dur(fsv.service_time) {
         sv.service_time = v;
     }

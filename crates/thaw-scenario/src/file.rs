@@ -616,6 +616,8 @@ pub struct ServerSection {
     pub port: Option<u16>,
     /// Idle close ("0s" = never).
     pub idle_timeout: Option<Dur>,
+    /// The clock the idle check runs on ("0s" = an exact timer).
+    pub idle_check_interval: Option<Dur>,
     /// Time to answer a request.
     pub service_time: Option<Dur>,
     /// Connection limit.

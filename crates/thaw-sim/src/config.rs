@@ -472,6 +472,13 @@ pub struct ServerConfig {
     /// Close connections idle longer than this; `None` = never (Redis
     /// `timeout 0`, PostgreSQL `idle_session_timeout 0`).
     pub idle_timeout: Option<SimDuration>,
+    /// The idle timeout is checked on a clock of whole intervals rather
+    /// than by a timer per connection: Redis's clientsCron() compares whole
+    /// seconds (`redis7`: 1 s), so a `timeout N` close comes between N and
+    /// N + 1 s after the last command; `None` = an exact timer (PostgreSQL's
+    /// `idle_session_timeout` is a per-backend timer; MySQL's `wait_timeout`
+    /// a read timeout).
+    pub idle_check_interval: Option<SimDuration>,
     /// Send the server's error before an idle close (MySQL 8.0.24+ 4031,
     /// PostgreSQL 57P05) instead of closing silently.
     pub idle_close_error: bool,
@@ -528,6 +535,7 @@ impl ServerConfig {
             kind,
             port: 6379,
             idle_timeout: None,
+            idle_check_interval: None,
             idle_close_error: false,
             idle_in_transaction_timeout: None,
             service_time: SimDuration::from_micros(100),
@@ -561,6 +569,10 @@ impl ServerConfig {
                 },
                 // Upstash's idle timeout after the seed's fix.
                 idle_timeout: (kind == ServerKind::Upstash).then_some(SimDuration::from_secs(310)),
+                // Redis checks idle clients in clientsCron() in whole
+                // seconds (server.unixtime); Upstash does not say how.
+                idle_check_interval: (kind == ServerKind::Redis)
+                    .then_some(SimDuration::from_secs(1)),
                 ..base
             },
             ServerKind::Mysql => ServerConfig {

@@ -1815,3 +1815,24 @@ mod bad_conn {
         assert_eq!(r.metrics.connections_opened, 1);
     }
 }
+
+/// Redis checks idle clients on a clock of whole seconds (clientsCron():
+/// `server.unixtime - c->lastinteraction > timeout`): with `timeout 5` and
+/// the last reply at ~0.21 s, the close comes at 6 s, not 5.21 s.
+#[test]
+fn idle_check_on_a_whole_second_clock() {
+    let mut cfg = frozen_cfg(FrozenKernel::Silent, ThawOrder::HandlerFirst, false);
+    cfg.server.idle_check_interval = Some(d(SEC));
+    let (_, rs) = run_traced(&cfg);
+    const { assert!(LAST_REPLY < SEC) };
+    assert_eq!(t(one(&rs, "server", "idle_close")), 6 * SEC);
+    // Exact timer without it.
+    cfg.server.idle_check_interval = None;
+    let (_, rs) = run_traced(&cfg);
+    assert_eq!(t(one(&rs, "server", "idle_close")), LAST_REPLY + 5 * SEC);
+    // The preset carries it.
+    assert_eq!(
+        crate::ServerConfig::preset(crate::ServerKind::Redis).idle_check_interval,
+        Some(d(SEC))
+    );
+}

@@ -402,10 +402,13 @@ impl World<'_> {
                                 "{name}: {} → {}{}",
                                 from.name(),
                                 to.name(),
-                                if orphan {
-                                    " (orphaned: owned by the kernel alone)"
-                                } else {
-                                    ""
+                                // A socket that reaches CLOSED is gone: it
+                                // is no longer "owned by the kernel".
+                                match (orphan, to) {
+                                    (true, thaw_net::TcpState::Closed) =>
+                                        " (the orphan is destroyed)",
+                                    (true, _) => " (orphaned: owned by the kernel alone)",
+                                    (false, _) => "",
                                 }
                             ),
                         );

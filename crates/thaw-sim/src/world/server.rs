@@ -356,12 +356,31 @@ impl World<'_> {
     /// `idle_in_transaction_timeout` the limit is `idle_timeout` either
     /// way (the lookup on every arming of the idle timer was ~1 % of a
     /// run).
-    fn idle_timeout_of(&self, c: ConnRef) -> Option<SimDuration> {
+    fn idle_timeout_of(&self, c: ConnRef) -> Option<(SimDuration, bool)> {
         if self.cfg.server.idle_in_transaction_timeout.is_some() {
-            return self.idle_limit(c).map(|(t, _)| t);
+            return self.idle_limit(c);
         }
         self.conn(c)?;
-        self.idle_limit_in(false).map(|(t, _)| t)
+        self.idle_limit_in(false)
+    }
+
+    /// When a connection last active at `last` is closed by the limit `t`
+    /// (`in_tx`: the idle-in-transaction one, a per-backend timer). With
+    /// `idle_check_interval` = i the idle check runs on a clock of whole
+    /// intervals: Redis's clientsCron() closes a client when
+    /// `server.unixtime − c->lastinteraction > timeout` in whole seconds, so
+    /// at the first whole second past last + timeout + (part of a second).
+    fn idle_due(&self, last: SimTime, t: SimDuration, in_tx: bool) -> SimTime {
+        match self.cfg.server.idle_check_interval {
+            Some(i) if !in_tx && !i.is_zero() => {
+                let i = i.as_nanos();
+                let units = (last.as_nanos() / i)
+                    .saturating_add(t.as_nanos() / i)
+                    .saturating_add(1);
+                SimTime::from_nanos(units.saturating_mul(i)).max(last + t)
+            }
+            _ => last + t,
+        }
     }
 
     /// The limit that applies, and whether it is the transaction one.
@@ -380,17 +399,19 @@ impl World<'_> {
     }
 
     pub(super) fn arm_server_idle(&mut self, c: ConnRef, from: SimTime) {
-        let Some(t) = self.idle_timeout_of(c) else {
+        let Some((t, in_tx)) = self.idle_timeout_of(c) else {
             return;
         };
+        let due = self.idle_due(from, t, in_tx);
         let Some(conn) = self.conn_mut(c) else { return };
         conn.idle_gen += 1;
         let gen = conn.idle_gen;
-        if from == self.q.now() {
-            self.schedule(from + t, Ev::ServerIdle { conn: c, gen });
+        if from == self.q.now() && due == from + t {
+            self.schedule(due, Ev::ServerIdle { conn: c, gen });
         } else {
-            // A re-check after activity: its delay is one of a kind.
-            self.q.push(from + t, Ev::ServerIdle { conn: c, gen });
+            // A re-check after activity, or a check on the interval clock:
+            // its delay is one of a kind.
+            self.q.push(due, Ev::ServerIdle { conn: c, gen });
         }
     }
 
@@ -411,7 +432,7 @@ impl World<'_> {
             // millions of times).
             return;
         }
-        if now.saturating_since(last) < t {
+        if now < self.idle_due(last, t, in_tx) {
             // Active since the timer was armed: due again `t` after the
             // last activity.
             self.arm_server_idle(c, last);
