@@ -302,6 +302,9 @@ fn long_names_are_refused() {
     );
     let out = errors(&text);
     assert!(out.contains("names are at most 100"), "{out}");
-    let ok = format!("{GOOD}\n[[client.requests]]\nname = \"{}\"\n", "x".repeat(100));
+    let ok = format!(
+        "{GOOD}\n[[client.requests]]\nname = \"{}\"\n",
+        "x".repeat(100)
+    );
     load("ok.toml", &ok, &[]).expect("a 100-character name loads");
 }

@@ -226,6 +226,8 @@ fn config(p: &Params) -> SimConfig {
                 timeouts: StateTimeouts::uniform(ms(est)),
                 untracked_from_client: Untracked::Drop,
                 untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
             },
         }),
         server: ServerConfig {

@@ -93,6 +93,8 @@ fn config(p: &Params) -> SimConfig {
                     Untracked::Rst
                 },
                 untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
             },
         }),
         server: ServerConfig {

@@ -145,6 +145,8 @@ fn config(p: &Params) -> SimConfig {
                 } else {
                     Untracked::Rst
                 },
+                max_retrans: None,
+                unacknowledged: None,
             },
         }),
         server: ServerConfig {

@@ -17,6 +17,12 @@ pub enum Untracked {
     /// Drop silently (Linux conntrack NEW-not-SYN rule, AWS Network Firewall,
     /// Azure LB default).
     Drop,
+    /// Let it through: Linux conntrack with `nf_conntrack_tcp_loose = 1`
+    /// (the default) and no rule against NEW packets that are not SYNs
+    /// picks an ACK or data packet up as a new ESTABLISHED flow
+    /// (`tcp_new()`); the host behind answers (with RST if it has no
+    /// socket). Other packets pass without a flow.
+    Accept,
 }
 
 impl Untracked {
@@ -25,6 +31,7 @@ impl Untracked {
         match self {
             Untracked::Rst => "rst",
             Untracked::Drop => "drop",
+            Untracked::Accept => "accept",
         }
     }
 }
@@ -155,11 +162,15 @@ impl MiddleboxPreset {
                 timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
                 untracked_from_client: Untracked::Rst,
                 untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
             },
             MiddleboxPreset::AwsNlb => MiddleboxConfig {
                 timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
                 untracked_from_client: Untracked::Rst,
                 untracked_from_server: Untracked::Rst,
+                max_retrans: None,
+                unacknowledged: None,
             },
             MiddleboxPreset::LinuxConntrack => MiddleboxConfig {
                 timeouts: StateTimeouts {
@@ -174,6 +185,9 @@ impl MiddleboxPreset {
                 },
                 untracked_from_client: Untracked::Drop,
                 untracked_from_server: Untracked::Drop,
+                // nf_conntrack_tcp_timeout_max_retrans and _unacknowledged.
+                max_retrans: Some(SimDuration::from_secs(300)),
+                unacknowledged: Some(SimDuration::from_secs(300)),
             },
         }
     }
@@ -188,6 +202,14 @@ pub struct MiddleboxConfig {
     pub untracked_from_client: Untracked,
     /// Policy for untracked packets coming from the server side.
     pub untracked_from_server: Untracked,
+    /// Cap on a flow's timeout once the same packet has been seen three
+    /// times in a row (`nf_conntrack_tcp_timeout_max_retrans`, 300 s;
+    /// `tcp_max_retrans` = 3); `None` = no cap.
+    pub max_retrans: Option<SimDuration>,
+    /// Cap on a flow's timeout while a side has data or a FIN the other has
+    /// not acknowledged (`nf_conntrack_tcp_timeout_unacknowledged`, 300 s);
+    /// `None` = no cap.
+    pub unacknowledged: Option<SimDuration>,
 }
 
 /// What to do with a packet.
@@ -221,10 +243,26 @@ pub type FlowKey = (crate::segment::Addr, crate::segment::Addr);
 struct Flow {
     state: FlowState,
     expires: SimTime,
-    fin_client: Option<u64>,
-    fin_server: Option<u64>,
-    fin_client_acked: bool,
-    fin_server_acked: bool,
+    /// Per side (0 = client, 1 = server): the end of what it sent, and the
+    /// highest ACK it sent (for the unacknowledged-data cap).
+    end: [u64; 2],
+    acked: [u64; 2],
+    /// The last packet seen, and how many times in a row (retransmissions).
+    last: Option<(Dir, u64, u64, u64)>,
+    retrans: u32,
+}
+
+impl Flow {
+    fn new(state: FlowState, expires: SimTime) -> Flow {
+        Flow {
+            state,
+            expires,
+            end: [0; 2],
+            acked: [0; 2],
+            last: None,
+            retrans: 0,
+        }
+    }
 }
 
 /// The middlebox's flow table.
@@ -318,17 +356,9 @@ impl Middlebox {
             None => {
                 if seg.flags.syn && !seg.flags.ack && dir == Dir::FromClient {
                     self.forgotten.remove(&key);
-                    self.flows.insert(
-                        key,
-                        Flow {
-                            state: FlowState::SynSent,
-                            expires: now + timeouts.syn_sent,
-                            fin_client: None,
-                            fin_server: None,
-                            fin_client_acked: false,
-                            fin_server_acked: false,
-                        },
-                    );
+                    let mut f = Flow::new(FlowState::SynSent, now + timeouts.syn_sent);
+                    f.observe(seg, dir);
+                    self.flows.insert(key, f);
                     return Verdict::Forward {
                         new_state: None,
                         created: true,
@@ -344,13 +374,33 @@ impl Middlebox {
                     (Untracked::Rst, None) | (Untracked::Drop, _) => {
                         Verdict::DropUntracked { forgotten_at }
                     }
+                    (Untracked::Accept, _) => {
+                        // tcp_new() with tcp_loose: an ACK (with or without
+                        // data) is picked up mid-stream as ESTABLISHED; a
+                        // FIN or RST of no flow is invalid, passed untracked.
+                        let pick_up = index(seg) == Index::Ack;
+                        if pick_up {
+                            self.forgotten.remove(&key);
+                            let mut f = Flow::new(FlowState::Established, now);
+                            f.observe(seg, dir);
+                            f.expires = now + self.timeout(&f);
+                            self.flows.insert(key, f);
+                        }
+                        Verdict::Forward {
+                            new_state: None,
+                            created: pick_up,
+                        }
+                    }
                 }
             }
             Some(f) => {
                 let before = f.state;
-                let next = next_state(f, seg, dir);
+                f.observe(seg, dir);
+                let next = next_state(before, seg, dir);
+                let mut f = *f;
                 f.state = next;
-                f.expires = now + timeouts.get(next);
+                f.expires = now + self.timeout(&f);
+                self.flows.insert(key, f);
                 Verdict::Forward {
                     new_state: (before != next).then_some((before, next)),
                     created: false,
@@ -358,56 +408,96 @@ impl Middlebox {
             }
         }
     }
+
+    /// The flow's timeout in its state, capped as `tcp_packet()` caps it:
+    /// after three identical packets in a row (max_retrans), or while data
+    /// is unacknowledged.
+    fn timeout(&self, f: &Flow) -> SimDuration {
+        let t = self.cfg.timeouts.get(f.state);
+        let unacked = f.end[0] > f.acked[1] || f.end[1] > f.acked[0];
+        match (self.cfg.max_retrans, self.cfg.unacknowledged) {
+            (Some(cap), _) if f.retrans >= 3 => t.min(cap),
+            (_, Some(cap)) if unacked => t.min(cap),
+            _ => t,
+        }
+    }
 }
 
-fn next_state(f: &mut Flow, seg: &Segment, dir: Dir) -> FlowState {
-    if seg.flags.rst {
-        return FlowState::Close;
-    }
-    // Record FINs and ACKs of FINs, per side.
-    if seg.flags.ack {
-        match dir {
-            Dir::FromClient => {
-                if matches!(f.fin_server, Some(s) if seg.ack > s) {
-                    f.fin_server_acked = true;
-                }
-            }
-            Dir::FromServer => {
-                if matches!(f.fin_client, Some(s) if seg.ack > s) {
-                    f.fin_client_acked = true;
-                }
-            }
+impl Flow {
+    /// `tcp_in_window()`'s bookkeeping: ends, ACKs, retransmissions.
+    fn observe(&mut self, seg: &Segment, dir: Dir) {
+        let side = match dir {
+            Dir::FromClient => 0,
+            Dir::FromServer => 1,
+        };
+        let end = seg.seq + seg.len();
+        self.end[side] = self.end[side].max(end);
+        if seg.flags.ack {
+            self.acked[side] = self.acked[side].max(seg.ack);
+        }
+        let this = (dir, seg.seq, seg.ack, end);
+        if self.last == Some(this) {
+            self.retrans += 1;
+        } else {
+            self.last = Some(this);
+            self.retrans = 0;
         }
     }
-    if seg.flags.fin {
-        let fin_seq = seg.seq + seg.payload.is_some() as u64;
-        match dir {
-            Dir::FromClient => f.fin_client = Some(fin_seq),
-            Dir::FromServer => f.fin_server = Some(fin_seq),
+}
+
+/// Which column of the conntrack table a packet uses
+/// (`get_conntrack_index()`: RST first, then SYN, FIN, ACK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Index {
+    Syn,
+    SynAck,
+    Fin,
+    Ack,
+    Rst,
+    None,
+}
+
+fn index(seg: &Segment) -> Index {
+    let f = seg.flags;
+    if f.rst {
+        Index::Rst
+    } else if f.syn {
+        if f.ack {
+            Index::SynAck
+        } else {
+            Index::Syn
         }
+    } else if f.fin {
+        Index::Fin
+    } else if f.ack {
+        Index::Ack
+    } else {
+        Index::None
     }
-    let fins = f.fin_client.is_some() as u8 + f.fin_server.is_some() as u8;
-    let acked = f.fin_client_acked as u8 + f.fin_server_acked as u8;
-    match f.state {
-        FlowState::SynSent if seg.flags.syn && seg.flags.ack && dir == Dir::FromServer => {
-            FlowState::SynRecv
-        }
-        FlowState::SynRecv if seg.flags.ack && !seg.flags.syn && dir == Dir::FromClient => {
-            FlowState::Established
-        }
-        FlowState::SynSent | FlowState::SynRecv => f.state,
-        FlowState::Close => FlowState::Close,
-        FlowState::Established
-        | FlowState::FinWait
-        | FlowState::CloseWait
-        | FlowState::LastAck
-        | FlowState::TimeWait => match (fins, acked) {
-            (0, _) => FlowState::Established,
-            (1, 0) => FlowState::FinWait,
-            (1, _) => FlowState::CloseWait,
-            (2, 2) => FlowState::TimeWait,
-            (2, _) => FlowState::LastAck,
-            _ => f.state,
-        },
+}
+
+/// `tcp_conntracks[dir][index][state]` (nf_conntrack_proto_tcp.c), for
+/// the states thaw tracks. Invalid (sIV) and ignored (sIG) packets leave the
+/// state as it is (they still pass: thaw models no `ct state invalid drop`
+/// rule); simultaneous open (sS2) is not modelled. Notably a second FIN,
+/// even a retransmission of the first, moves FIN_WAIT to LAST_ACK ("Might
+/// be a retransmitted FIN as well"), whose timeout is 30 s, not 120 s.
+fn next_state(state: FlowState, seg: &Segment, dir: Dir) -> FlowState {
+    use FlowState::*;
+    let reply = dir == Dir::FromServer;
+    match (index(seg), state) {
+        (Index::Rst, _) => Close,
+        (Index::None, s) => s,
+        (Index::Syn, TimeWait | Close) if !reply => SynSent,
+        (Index::Syn, s) => s,
+        (Index::SynAck, SynSent) if reply => SynRecv,
+        (Index::SynAck, s) => s,
+        (Index::Fin, SynRecv | Established) => FinWait,
+        (Index::Fin, FinWait | CloseWait | LastAck) => LastAck,
+        (Index::Fin, s @ (SynSent | TimeWait | Close)) => s,
+        (Index::Ack, SynRecv) if !reply => Established,
+        (Index::Ack, FinWait | CloseWait) => CloseWait,
+        (Index::Ack, LastAck | TimeWait) => TimeWait,
+        (Index::Ack, s @ (SynSent | SynRecv | Established | Close)) => s,
     }
 }

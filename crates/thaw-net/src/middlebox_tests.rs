@@ -209,12 +209,13 @@ fn server_closes_first() {
         m.on_segment(at(SEC), &fin(s, 1, 1), s),
         fwd(Some((FlowState::Established, FlowState::FinWait)))
     );
-    // ack = the FIN's own sequence number does not acknowledge it.
-    assert_eq!(m.on_segment(at(SEC), &ack(c, 1, 1), c), fwd(None));
+    // tcp_conntracks[][ack][sFW] = sCW: any in-window ACK, whether or not
+    // it covers the FIN (conntrack does not check).
     assert_eq!(
-        m.on_segment(at(SEC), &ack(c, 1, 2), c),
+        m.on_segment(at(SEC), &ack(c, 1, 1), c),
         fwd(Some((FlowState::FinWait, FlowState::CloseWait)))
     );
+    assert_eq!(m.on_segment(at(SEC), &ack(c, 1, 2), c), fwd(None));
     assert_eq!(
         m.on_segment(at(2 * SEC), &fin(c, 1, 2), c),
         fwd(Some((FlowState::CloseWait, FlowState::LastAck)))
@@ -236,10 +237,9 @@ fn fin_carrying_data_is_acked_past_the_data() {
     };
     m.on_segment(at(SEC), &df, c);
     assert_eq!(m.state(&KEY), Some(FlowState::FinWait));
-    // An ACK of the data only (2) does not acknowledge the FIN (seq 2).
-    assert_eq!(m.on_segment(at(SEC), &ack(s, 1, 2), s), fwd(None));
+    // Any ACK moves FIN_WAIT to CLOSE_WAIT, even one of the data only.
     assert_eq!(
-        m.on_segment(at(SEC), &ack(s, 1, 3), s),
+        m.on_segment(at(SEC), &ack(s, 1, 2), s),
         fwd(Some((FlowState::FinWait, FlowState::CloseWait)))
     );
 }
@@ -254,12 +254,12 @@ fn simultaneous_fins_go_to_last_ack_then_time_wait() {
         m.on_segment(at(SEC), &fin(s, 1, 1), s),
         fwd(Some((FlowState::FinWait, FlowState::LastAck)))
     );
-    m.on_segment(at(SEC), &ack(c, 2, 2), c);
-    assert_eq!(m.state(&KEY), Some(FlowState::LastAck));
+    // sLA + ACK = sTW ("Last ACK detected"): the first ACK after both FINs.
     assert_eq!(
-        m.on_segment(at(SEC), &ack(s, 2, 2), s),
+        m.on_segment(at(SEC), &ack(c, 2, 2), c),
         fwd(Some((FlowState::LastAck, FlowState::TimeWait)))
     );
+    assert_eq!(m.on_segment(at(SEC), &ack(s, 2, 2), s), fwd(None));
 }
 
 #[test]
@@ -800,4 +800,80 @@ fn new_syn_reopens_a_time_wait_or_closed_flow() {
         Verdict::Forward { created: true, .. }
     ));
     assert_eq!(mb.state(&(c, s)), Some(FlowState::SynSent));
+}
+
+#[test]
+fn a_retransmitted_fin_moves_fin_wait_to_last_ack() {
+    // tcp_conntracks[][fin][sFW] = sLA: "Might be a retransmitted FIN as
+    // well". The server's FIN to a frozen client is retransmitted: the flow
+    // leaves FIN_WAIT (120 s) for LAST_ACK (30 s), refreshed by every
+    // further retransmission, and is forgotten 30 s after the last one.
+    let mut m = established(conntrack());
+    let s = Dir::FromServer;
+    assert_eq!(
+        m.on_segment(at(SEC), &fin(s, 1, 1), s),
+        fwd(Some((FlowState::Established, FlowState::FinWait)))
+    );
+    assert_eq!(m.expiry(&KEY), Some(at(SEC + 120 * SEC)));
+    assert_eq!(
+        m.on_segment(at(2 * SEC), &fin(s, 1, 1), s),
+        fwd(Some((FlowState::FinWait, FlowState::LastAck)))
+    );
+    assert_eq!(m.expiry(&KEY), Some(at(2 * SEC + 30 * SEC)));
+    assert_eq!(m.on_segment(at(5 * SEC), &fin(s, 1, 1), s), fwd(None));
+    assert_eq!(m.expiry(&KEY), Some(at(5 * SEC + 30 * SEC)));
+}
+
+#[test]
+fn timeouts_are_capped_after_three_retransmissions_and_while_data_is_unacked() {
+    let s = Dir::FromServer;
+    let data = |seq| Segment {
+        payload: Some(Payload(1)),
+        ..ack(s, seq, 1)
+    };
+    // Unacknowledged data: ESTABLISHED's 5 days become 300 s.
+    let mut m = established(conntrack());
+    m.on_segment(at(SEC), &data(1), s);
+    assert_eq!(m.expiry(&KEY), Some(at(SEC + 300 * SEC)));
+    // Acknowledged: back to 5 days.
+    m.on_segment(at(2 * SEC), &ack(Dir::FromClient, 1, 2), Dir::FromClient);
+    assert_eq!(m.expiry(&KEY), Some(at(2 * SEC + 5 * 86_400 * SEC)));
+    // Without the caps (AWS presets): no change.
+    let mut m = established(MiddleboxPreset::AwsNatGateway.config());
+    m.on_segment(at(SEC), &data(1), s);
+    assert_eq!(m.expiry(&KEY), Some(at(SEC + 350 * SEC)));
+}
+
+#[test]
+fn accept_picks_up_a_mid_stream_ack_as_established() {
+    // nf_conntrack_tcp_loose = 1 and no NEW-not-SYN rule: a data packet of
+    // a forgotten flow creates a new ESTABLISHED flow and passes; the host
+    // behind answers.
+    let cfg = MiddleboxConfig {
+        untracked_from_client: Untracked::Accept,
+        ..conntrack()
+    };
+    let mut m = Middlebox::new(cfg);
+    let c = Dir::FromClient;
+    let d = Segment {
+        payload: Some(Payload(1)),
+        ..ack(c, 5, 9)
+    };
+    assert_eq!(
+        m.on_segment(at(SEC), &d, c),
+        Verdict::Forward {
+            new_state: None,
+            created: true
+        }
+    );
+    assert_eq!(m.state(&KEY), Some(FlowState::Established));
+    // The server host's RST closes it.
+    assert_eq!(
+        m.on_segment(at(SEC), &rst(Dir::FromServer, 9), Dir::FromServer),
+        fwd(Some((FlowState::Established, FlowState::Close)))
+    );
+    // A FIN of no flow passes untracked.
+    let mut m = Middlebox::new(cfg);
+    assert_eq!(m.on_segment(at(SEC), &fin(c, 5, 9), c), fwd(None));
+    assert_eq!(m.state(&KEY), None);
 }

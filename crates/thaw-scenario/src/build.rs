@@ -1039,6 +1039,8 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                 timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
                 untracked_from_client: Untracked::Rst,
                 untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
             },
         };
         if let Some(d) = dur(m.idle_timeout) {
@@ -1061,9 +1063,16 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             }
         }
         positive(&mut p, "middlebox.idle_timeout", dur(m.idle_timeout));
+        if let Some(v) = dur(t.max_retrans) {
+            mc.max_retrans = (!v.is_zero()).then_some(v);
+        }
+        if let Some(v) = dur(t.unacknowledged) {
+            mc.unacknowledged = (!v.is_zero()).then_some(v);
+        }
         let pol = |k: UntrackedKey| match k {
             UntrackedKey::Rst => Untracked::Rst,
             UntrackedKey::Drop => Untracked::Drop,
+            UntrackedKey::Accept => Untracked::Accept,
         };
         if let Some(k) = m.untracked_from_client {
             mc.untracked_from_client = pol(k);

@@ -455,6 +455,8 @@ pub enum UntrackedKey {
     Rst,
     /// Drop silently.
     Drop,
+    /// Let through (conntrack's loose pick-up, no NEW-not-SYN rule).
+    Accept,
 }
 
 /// `[middlebox]`
@@ -496,6 +498,10 @@ pub struct TimeoutsSection {
     pub time_wait: Option<Dur>,
     /// CLOSE.
     pub close: Option<Dur>,
+    /// Cap after three identical packets in a row ("0s" = none).
+    pub max_retrans: Option<Dur>,
+    /// Cap while data is unacknowledged ("0s" = none).
+    pub unacknowledged: Option<Dur>,
 }
 
 /// Proxy presets.

@@ -461,6 +461,8 @@ fn warm_function_timeout_is_exactly_the_timeout() {
             timeouts: StateTimeouts::uniform(d(10 * SEC)),
             untracked_from_client: Untracked::Drop,
             untracked_from_server: Untracked::Drop,
+            max_retrans: None,
+            unacknowledged: None,
         },
     });
     let (r, rs) = run_traced(&cfg);
@@ -843,6 +845,8 @@ fn middlebox_hop_keeps_latency_and_can_reset() {
             },
             untracked_from_client: Untracked::Rst,
             untracked_from_server: Untracked::Drop,
+            max_retrans: None,
+            unacknowledged: None,
         },
     });
     let (r, rs) = run_traced(&cfg);
@@ -1242,6 +1246,8 @@ mod retry {
                 },
                 untracked_from_client: Untracked::Drop,
                 untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
             },
         })
     }
@@ -1274,6 +1280,8 @@ mod retry {
                 },
                 untracked_from_client: Untracked::Rst,
                 untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
             },
         });
         cfg.client.retry = retry;

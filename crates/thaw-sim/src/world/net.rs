@@ -104,12 +104,29 @@ impl World<'_> {
                         }
                     }
                 }
+                if created && !seg.flags.syn && self.wants(Level::Timeline) {
+                    self.emit(
+                        Level::Timeline,
+                        mbname.clone(),
+                        "flow_pickup",
+                        vec![],
+                        format!(
+                            "{mbname} picks up flow {}↔{} mid-stream on {}: a new ESTABLISHED flow (untracked packets: accept; conntrack's loose pick-up)",
+                            self.addr_name(client),
+                            self.addr_name(server),
+                            seg.kind()
+                        ),
+                    );
+                }
                 if let Some((from, to)) = new_state {
                     if self.wants(Level::Timeline) {
+                        // The timeout that applies (capped while data is
+                        // unacknowledged or after retransmissions).
                         let timeout = self
                             .mb
                             .as_ref()
-                            .map(|m| m.config().timeouts.get(to))
+                            .and_then(|m| m.expiry(&(client, server)))
+                            .map(|at| at.saturating_since(now))
                             .unwrap_or_default();
                         self.emit(
                             Level::Timeline,

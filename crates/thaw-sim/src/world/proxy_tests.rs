@@ -435,6 +435,8 @@ fn the_middlebox_stays_between_the_functions_and_the_proxy() {
             },
             untracked_from_client: Untracked::Rst,
             untracked_from_server: Untracked::Drop,
+            max_retrans: None,
+            unacknowledged: None,
         },
     });
     let (r, rs) = run_traced(&cfg);
@@ -473,6 +475,8 @@ fn retried_write_through_the_proxy_is_a_duplicate() {
             },
             untracked_from_client: Untracked::Drop,
             untracked_from_server: Untracked::Drop,
+            max_retrans: None,
+            unacknowledged: None,
         },
     });
     cfg.client.requests = vec![RequestSpec {
