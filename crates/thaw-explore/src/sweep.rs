@@ -420,7 +420,7 @@ impl Sweep {
         jobs: usize,
         mut out: impl FnMut(u64, &str, u8) -> Result<(), E>,
     ) -> Result<(), E> {
-        const CHUNK: usize = 16;
+        const CHUNK: usize = 64;
         let jobs = jobs.max(1);
         if jobs == 1 {
             for i in 0..runs.len() {
