@@ -40,6 +40,37 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.bench_function("one_point_record", |b| b.iter(|| s.record(500)));
+    // The parts of a point: building the scenario, and running it.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../sim-scenarios/seeds/upstash-etimedout.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let p = Prepared::load("upstash-etimedout.toml", &text, &[]).unwrap();
+    let v = thaw_explore::VaryValue::parse("300s");
+    g.bench_function("one_point_build", |b| {
+        b.iter(|| p.with(&[("server.idle_timeout", &v)]).unwrap())
+    });
+    let scenario = p.with(&[("server.idle_timeout", &v)]).unwrap();
+    g.bench_function("one_point_run", |b| {
+        b.iter(|| {
+            thaw_scenario::run_scenario_streaming(
+                &scenario,
+                None,
+                &mut thaw_core::NullSink,
+                &mut thaw_scenario::NoRowSink,
+            )
+        })
+    });
+    g.bench_function("one_point_simulate", |b| {
+        b.iter(|| {
+            thaw_sim::run_streaming(
+                &scenario.config,
+                &mut thaw_core::NullSink,
+                &mut thaw_sim::NoRows,
+            )
+        })
+    });
     g.finish();
 }
 

@@ -16,6 +16,10 @@ pub struct Prepared {
     text: String,
     overrides: Vec<Override>,
     doc: toml::Table,
+    /// `doc` without what no point can change and every point shares (the
+    /// expectations, `[vary]`, the description): less to copy and read per
+    /// point; those parts come from `base`.
+    lean: toml::Table,
     base: Scenario,
     vary: Vec<Vary>,
 }
@@ -34,7 +38,14 @@ impl Prepared {
             .iter()
             .map(|(p, s)| Vary::new(p, s).expect("validated by build"))
             .collect();
+        let mut lean = doc.clone();
+        lean.remove("expect");
+        lean.remove("vary");
+        if let Some(toml::Value::Table(meta)) = lean.get_mut("scenario") {
+            meta.remove("description");
+        }
         Ok(Prepared {
+            lean,
             name: name.to_string(),
             text: text.to_string(),
             overrides: overrides.to_vec(),
@@ -99,13 +110,29 @@ impl Prepared {
     /// Like [`Prepared::with`], with any TOML values (e.g. a whole
     /// `workload.at` list).
     pub fn with_toml(&self, values: &[(&str, toml::Value)]) -> Result<Scenario, LoadError> {
-        let mut doc = self.doc.clone();
+        // A varied key never lies in [expect], [vary] or the description
+        // (`Vary::new` refuses them), so the lean document and the parsed
+        // expectations of the load serve every point.
+        let lean = values.iter().all(|(p, _)| {
+            !p.starts_with("expect")
+                && !p.starts_with("vary")
+                && !p.starts_with("scenario.description")
+        });
+        let mut doc = if lean {
+            self.lean.clone()
+        } else {
+            self.doc.clone()
+        };
         let set_all = values
             .iter()
             .all(|(path, v)| set_value(&mut doc, path, v.clone()).is_some());
         if set_all {
             if let Ok(file) = ScenarioFile::deserialize(toml::Value::Table(doc)) {
-                if let Ok(s) = build_file(&self.name, &self.text, file) {
+                if let Ok(mut s) = build_file(&self.name, &self.text, file) {
+                    if lean {
+                        s.expectations = self.base.expectations.clone();
+                        s.description = self.base.description.clone();
+                    }
                     return Ok(s);
                 }
             }

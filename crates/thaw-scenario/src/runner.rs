@@ -45,6 +45,10 @@ impl Report {
 pub trait RowSink {
     /// One row.
     fn row(&mut self, outcome: &Outcome, row: InvocationJson);
+    /// Whether rows are wanted at all (false: they are not even built).
+    fn wants_rows(&self) -> bool {
+        true
+    }
 }
 
 impl RowSink for Vec<InvocationJson> {
@@ -58,6 +62,9 @@ pub struct NoRowSink;
 
 impl RowSink for NoRowSink {
     fn row(&mut self, _: &Outcome, _: InvocationJson) {}
+    fn wants_rows(&self) -> bool {
+        false
+    }
 }
 
 /// Runs `scenario` (with `seed` overriding the file's) into `trace`,
@@ -114,10 +121,8 @@ fn run_inner(
     rows: &mut dyn RowSink,
     keep_outcomes: bool,
 ) -> Report {
-    let mut cfg = scenario.config.clone();
-    if let Some(s) = seed {
-        cfg.seed = s;
-    }
+    let cfg = &scenario.config;
+    let seed = seed.unwrap_or(cfg.seed);
     let wanted: BTreeSet<u64> = scenario
         .expectations
         .iter()
@@ -127,18 +132,18 @@ fn run_inner(
         })
         .collect();
     let mut rows = Rows {
-        cfg: &cfg,
+        cfg,
         wanted,
         kept: Vec::new(),
         outcomes: keep_outcomes.then(Vec::new),
         out: rows,
     };
-    let mut result = thaw_sim::run_streaming(&cfg, trace, &mut rows);
+    let mut result = thaw_sim::run_streaming_seeded(cfg, seed, trace, &mut rows);
     let kept = std::mem::take(&mut rows.kept);
     result.outcomes = rows.outcomes.take().unwrap_or_default();
     let mut json = json!({
         "scenario": cfg.name,
-        "seed": cfg.seed,
+        "seed": seed,
         "version": env!("CARGO_PKG_VERSION"),
         "invocations": kept,
         "metrics": result.metrics,
@@ -158,7 +163,7 @@ fn run_inner(
         json["stopped"] = stopped_json(b);
     }
     Report {
-        seed: cfg.seed,
+        seed,
         result,
         expectations,
         json,
@@ -187,11 +192,16 @@ struct Rows<'a> {
 
 impl OutcomeSink for Rows<'_> {
     fn outcome(&mut self, o: Outcome) {
+        let keep = self.wanted.contains(&o.id);
+        if !keep && !self.out.wants_rows() && self.outcomes.is_none() {
+            // Nobody reads this row: do not build it.
+            return;
+        }
         let row = InvocationJson {
             function: self.cfg.client.function_name(o.function).to_string(),
             ..InvocationJson::from(&o)
         };
-        if self.wanted.contains(&row.id) {
+        if keep {
             self.kept.push(row.clone());
         }
         self.out.row(&o, row);

@@ -15,4 +15,4 @@ mod world_tests;
 
 pub use config::*;
 pub use report::{ErrorKind, Metrics, NoRows, Outcome, OutcomeSink, RunResult};
-pub use world::{run, run_streaming, RunError};
+pub use world::{run, run_streaming, run_streaming_seeded, RunError};

@@ -500,13 +500,26 @@ pub fn run_streaming(
     trace: &mut dyn TraceSink,
     rows: &mut dyn OutcomeSink,
 ) -> RunResult {
-    let mut w = World::new(cfg.clone(), trace, rows);
+    run_streaming_seeded(cfg, cfg.seed, trace, rows)
+}
+
+/// [`run_streaming`] with `seed` instead of `cfg.seed` (a sweep's seeds
+/// without copying the configuration).
+pub fn run_streaming_seeded(
+    cfg: &SimConfig,
+    seed: u64,
+    trace: &mut dyn TraceSink,
+    rows: &mut dyn OutcomeSink,
+) -> RunResult {
+    let mut w = World::new(cfg, seed, trace, rows);
     let stopped = w.run().err().map(|RunError::Budget(b)| b);
     w.into_result(stopped)
 }
 
 struct World<'t> {
-    cfg: SimConfig,
+    /// Borrowed: a run never changes its configuration, and a sweep runs
+    /// thousands of points without copying it.
+    cfg: &'t SimConfig,
     q: EventQueue<Ev>,
     trace: &'t mut dyn TraceSink,
     rows: &'t mut dyn OutcomeSink,
@@ -586,8 +599,13 @@ struct World<'t> {
 type WriteId = (u64, usize, u16);
 
 impl<'t> World<'t> {
-    fn new(cfg: SimConfig, trace: &'t mut dyn TraceSink, rows: &'t mut dyn OutcomeSink) -> Self {
-        let rngs = RngStreams::new(cfg.seed);
+    fn new(
+        cfg: &'t SimConfig,
+        seed: u64,
+        trace: &'t mut dyn TraceSink,
+        rows: &'t mut dyn OutcomeSink,
+    ) -> Self {
+        let rngs = RngStreams::new(seed);
         let arrivals = Arrivals::new(cfg.workload.clone(), rngs.stream("workload"));
         let timeline = trace.wants(Level::Timeline);
         let detail = trace.wants(Level::Detail);
