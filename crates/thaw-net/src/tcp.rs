@@ -69,6 +69,17 @@ pub struct TcpConfig {
     /// SACK): one probe of the last segment about 2·SRTT + `rto_min` after
     /// new data, before the first RTO. On by default.
     pub tail_loss_probe: bool,
+    /// `net.ipv4.tcp_retrans_collapse` (1, the default): an RTO
+    /// retransmission of the oldest segment also carries a FIN-only segment
+    /// queued behind it (`tcp_retrans_try_collapse()`), so an orphan that
+    /// wrote a last message and closed retransmits data+FIN. On by default.
+    pub retrans_collapse: bool,
+    /// Fire the socket's timers when Linux's timer wheel would
+    /// (`calc_wheel_index()`): at a tick boundary, late by up to one
+    /// granule of the wheel level the timer lands in (1 tick below 63
+    /// ticks ahead, 8 ticks up to 504, 64 up to 4032, ...). Needs `hz`.
+    /// Off by default: timers fire at their exact expiry.
+    pub timer_wheel: bool,
 }
 
 impl Default for TcpConfig {
@@ -87,6 +98,8 @@ impl Default for TcpConfig {
             user_timeout: None,
             hz: Some(250),
             tail_loss_probe: true,
+            retrans_collapse: true,
+            timer_wheel: false,
         }
     }
 }
@@ -248,6 +261,9 @@ pub enum TcpNote {
     DataAfterClose,
     /// `close()` with unread data: RST instead of FIN.
     AbortOnClose,
+    /// `close()` with `SO_LINGER` on and a zero linger time: RST instead
+    /// of FIN, and no orphan.
+    AbortOnLinger,
     /// An RST was accepted.
     ResetReceived,
     /// The FIN_WAIT2 orphan timer expired.
@@ -361,6 +377,40 @@ pub fn jiffies_up(d: SimDuration, hz: Option<u32>) -> SimDuration {
         }
         _ => d,
     }
+}
+
+/// When a timer armed at `now` to expire at `at` fires on Linux's timer
+/// wheel (`kernel/time/timer.c`) with a `hz` tick. The expiry in jiffies is
+/// the current jiffy plus the timeout rounded up to whole ticks (TCP's
+/// timeouts are jiffies); `calc_wheel_index()` picks the level by the
+/// distance (level n holds distances below 63·8^n ticks, granule 8^n
+/// ticks), and `calc_index()` rounds the expiry up to the next multiple of
+/// the granule, strictly after it, so that a timer never fires early. The
+/// timer fires at the start of that jiffy. The base clock is taken to be the
+/// current jiffy (`forward_timer_base()`); jiffy 0 is simulated time 0.
+pub fn wheel_expiry(now: SimTime, at: SimTime, hz: u32) -> SimTime {
+    if hz == 0 || at == SimTime::MAX {
+        return at;
+    }
+    let tick = (1_000_000_000 / hz as u64).max(1) as u128;
+    let j_now = now.as_nanos() as u128 / tick;
+    let when = (at.saturating_since(now).as_nanos() as u128).div_ceil(tick);
+    // LVL_DEPTH: 9 levels above HZ 100, else 8.
+    let depth: u32 = if hz > 100 { 9 } else { 8 };
+    let start = |n: u32| 63u128 << (3 * (n - 1));
+    let (level, expires) = match (1..depth).find(|&n| when < start(n)) {
+        Some(n) => (n - 1, j_now + when),
+        // Beyond the wheel (WHEEL_TIMEOUT_CUTOFF): capped at
+        // WHEEL_TIMEOUT_MAX, in the last level.
+        None => (
+            depth - 1,
+            j_now + start(depth) - (1u128 << (3 * (depth - 1))),
+        ),
+    };
+    let shift = 3 * level;
+    let bucket = ((expires >> shift) + 1) << shift;
+    let ns = bucket.saturating_mul(tick);
+    SimTime::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
 }
 
 /// `tcp_model_timeout()`: the time `boundary` retransmissions take with
@@ -517,7 +567,11 @@ impl Tcb {
         }
     }
 
-    fn arm(&mut self, kind: TimerKind, at: SimTime, out: &mut Vec<TcpAction>) {
+    fn arm(&mut self, kind: TimerKind, now: SimTime, at: SimTime, out: &mut Vec<TcpAction>) {
+        let at = match self.cfg.hz {
+            Some(hz) if self.cfg.timer_wheel => wheel_expiry(now, at, hz),
+            _ => at,
+        };
         let i = timer_index(kind);
         self.gens[i] += 1;
         out.push(TcpAction::Arm {
@@ -546,14 +600,14 @@ impl Tcb {
         // data, a probe no later than the RTO already running.
         let rto_due = if first { now + self.rto } else { self.xmit_due };
         if !self.schedule_loss_probe(now, rto_due, out) && first {
-            self.arm_rto(now + self.rto, out);
+            self.arm_rto(now, now + self.rto, out);
         }
     }
 
-    fn arm_rto(&mut self, at: SimTime, out: &mut Vec<TcpAction>) {
+    fn arm_rto(&mut self, now: SimTime, at: SimTime, out: &mut Vec<TcpAction>) {
         self.probe_armed = false;
         self.xmit_due = at;
-        self.arm(TimerKind::Retransmit, at, out);
+        self.arm(TimerKind::Retransmit, now, at, out);
     }
 
     /// `tcp_schedule_loss_probe()`: arms the retransmission timer as a tail
@@ -594,7 +648,7 @@ impl Tcb {
         let at = (now + pto).min(rto_due.max(now));
         self.probe_armed = true;
         self.xmit_due = at;
-        self.arm(TimerKind::Retransmit, at, out);
+        self.arm(TimerKind::Retransmit, now, at, out);
         true
     }
 
@@ -614,7 +668,7 @@ impl Tcb {
         out.push(TcpAction::Send(seg));
         let rto = self.rto;
         out.push(TcpAction::Note(TcpNote::LossProbe { next_rto: rto }));
-        self.arm_rto(now + rto, out);
+        self.arm_rto(now, now + rto, out);
     }
 
     fn send_ack(&self, out: &mut Vec<TcpAction>) {
@@ -647,7 +701,7 @@ impl Tcb {
 
     fn keepalive_start(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
         if let Some(ka) = self.cfg.keepalive {
-            self.arm(TimerKind::Keepalive, now + ka.idle, out);
+            self.arm(TimerKind::Keepalive, now, now + ka.idle, out);
         }
     }
 
@@ -780,6 +834,37 @@ impl Tcb {
         }
     }
 
+    /// `close()` with `SO_LINGER` on and a zero linger time: `tcp_close()`
+    /// calls `tcp_disconnect()`, which sends RST from the states that need
+    /// one (`tcp_need_reset()`: ESTABLISHED, CLOSE_WAIT, FIN_WAIT1/2,
+    /// SYN_RECV; CLOSING and LAST_ACK with unsent data, which this model
+    /// never has), drops whatever is queued and goes straight to CLOSED: no
+    /// FIN, no orphan, no retransmission. Linux counts it as
+    /// `TCPAbortOnData`.
+    pub fn abort(&mut self, out: &mut Vec<TcpAction>) {
+        if self.orphan {
+            return;
+        }
+        self.orphan = true;
+        self.recv_q.clear();
+        match self.state {
+            TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::SynRecv => {
+                out.push(TcpAction::Note(TcpNote::AbortOnLinger));
+                self.send_rst(out);
+            }
+            TcpState::SynSent
+            | TcpState::Closing
+            | TcpState::LastAck
+            | TcpState::TimeWait
+            | TcpState::Closed => {}
+        }
+        self.set_state(TcpState::Closed, out);
+    }
+
     fn send_fin(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
         let fin = self.segment(
             Flags {
@@ -812,7 +897,7 @@ impl Tcb {
 
     fn arm_fin_wait2(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
         let life = self.fin_wait2_lifetime();
-        self.arm(TimerKind::Linger, now + life, out);
+        self.arm(TimerKind::Linger, now, now + life, out);
     }
 
     fn our_fin_acked(&self) -> bool {
@@ -897,7 +982,7 @@ impl Tcb {
                     // A retransmitted FIN: ACK again and restart 2MSL.
                     self.send_ack(out);
                     let tw = self.cfg.time_wait;
-                    self.arm(TimerKind::Linger, now + tw, out);
+                    self.arm(TimerKind::Linger, now, now + tw, out);
                 }
                 return;
             }
@@ -932,6 +1017,7 @@ impl Tcb {
         }
 
         let mut advanced = false;
+        let mut dup = false;
         if let Some(p) = seg.payload {
             if seg.seq == self.rcv_nxt {
                 match self.state {
@@ -960,7 +1046,7 @@ impl Tcb {
                 }
             } else if seg.seq < self.rcv_nxt {
                 // Duplicate (our ACK was lost): ACK again.
-                self.send_ack(out);
+                dup = true;
             }
         }
 
@@ -992,11 +1078,12 @@ impl Tcb {
                     | TcpState::Closed => {}
                 }
             } else if fin_seq < self.rcv_nxt {
-                self.send_ack(out);
+                dup = true;
             }
         }
 
-        if advanced {
+        // One ACK per segment, also for a retransmitted data+FIN.
+        if advanced || dup {
             self.send_ack(out);
         }
     }
@@ -1006,7 +1093,7 @@ impl Tcb {
         self.cancel(TimerKind::Retransmit);
         self.cancel(TimerKind::Keepalive);
         let tw = self.cfg.time_wait;
-        self.arm(TimerKind::Linger, now + tw, out);
+        self.arm(TimerKind::Linger, now, now + tw, out);
     }
 
     fn process_ack(&mut self, now: SimTime, ack: u64, out: &mut Vec<TcpAction>) {
@@ -1022,6 +1109,13 @@ impl Tcb {
                     sample = Some(now - u.first_tx);
                 }
             } else {
+                if front.seg.seq < ack && front.seg.payload.is_some() && front.seg.flags.fin {
+                    // A collapsed data+FIN whose data alone is acknowledged
+                    // (tcp_trim_head()): the FIN is left to retransmit.
+                    let head = &mut self.rtx[0].seg;
+                    head.payload = None;
+                    head.seq = ack;
+                }
                 break;
             }
         }
@@ -1040,7 +1134,7 @@ impl Tcb {
             // tcp_set_xmit_timer(): a probe if one applies, else the RTO.
             let due = now + self.rto;
             if !self.schedule_loss_probe(now, due, out) {
-                self.arm_rto(due, out);
+                self.arm_rto(now, due, out);
             }
         }
         if self.our_fin_acked() {
@@ -1179,6 +1273,7 @@ impl Tcb {
             self.retrans_stamp = Some(now);
         }
         self.retransmits += 1;
+        self.collapse_fin_into_head();
         if let Some(u) = self.rtx.first_mut() {
             u.retransmitted = true;
             // The retransmission carries our current ACK.
@@ -1199,7 +1294,26 @@ impl Tcb {
             attempt: self.retransmits,
             next_rto: next,
         }));
-        self.arm_rto(now + next, out);
+        self.arm_rto(now, now + next, out);
+    }
+
+    /// `tcp_retrans_try_collapse()`: before an RTO retransmission of a data
+    /// segment, merge the FIN-only segment behind it into it
+    /// (`tcp_collapse_retrans()` copies the FIN flag), permanently: every
+    /// later retransmission is data+FIN too. Two data segments would merge
+    /// as well when they fit one MSS; this model's messages are one
+    /// segment each and are never merged.
+    fn collapse_fin_into_head(&mut self) {
+        if !self.cfg.retrans_collapse || self.rtx.len() < 2 {
+            return;
+        }
+        let (head, next) = (self.rtx[0].seg, self.rtx[1].seg);
+        let data_only = head.payload.is_some() && !head.flags.syn && !head.flags.fin;
+        let fin_only = next.flags.fin && next.payload.is_none() && !next.flags.syn;
+        if data_only && fin_only && next.seq == head.seq + head.len() {
+            self.rtx[0].seg.flags.fin = true;
+            self.rtx.remove(1);
+        }
     }
 
     fn on_keepalive(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
@@ -1217,13 +1331,13 @@ impl Tcb {
         }
         if !self.rtx.is_empty() {
             // "It is alive without keepalive": the RTO timer governs.
-            self.arm(TimerKind::Keepalive, now + ka.idle, out);
+            self.arm(TimerKind::Keepalive, now, now + ka.idle, out);
             return;
         }
         let elapsed = now.saturating_since(self.last_rcv);
         if elapsed < ka.idle {
             let at = self.last_rcv + ka.idle;
-            self.arm(TimerKind::Keepalive, at, out);
+            self.arm(TimerKind::Keepalive, now, at, out);
             return;
         }
         let dead = match self.cfg.user_timeout {
@@ -1258,7 +1372,7 @@ impl Tcb {
         out.push(TcpAction::Note(TcpNote::KeepaliveProbe {
             n: self.probes_out,
         }));
-        self.arm(TimerKind::Keepalive, now + ka.interval, out);
+        self.arm(TimerKind::Keepalive, now, now + ka.interval, out);
     }
 }
 

@@ -12,8 +12,8 @@
 //! number of nanoseconds.
 use crate::segment::{Addr, Flags, Payload, Segment};
 use crate::tcp::{
-    jiffies_up, model_timeout, Errno, Keepalive, Notice, RecvResult, Tcb, TcpAction, TcpConfig,
-    TcpNote, TcpState, TimerKind,
+    jiffies_up, model_timeout, wheel_expiry, Errno, Keepalive, Notice, RecvResult, Tcb, TcpAction,
+    TcpConfig, TcpNote, TcpState, TimerKind,
 };
 use thaw_core::{SimDuration, SimTime};
 
@@ -2666,4 +2666,275 @@ fn no_probe_without_tlp_and_none_in_a_handshake() {
     n.connect();
     n.run_until(at(300 * SEC));
     assert!(probes(&n, Client).is_empty());
+}
+
+// ---- Retransmission collapse (tcp_retrans_try_collapse) ---------------------------
+
+/// The server writes a last message and closes (PostgreSQL's FATAL and
+/// exit) towards a silent client, at 1 s, with 50 µs links.
+fn message_then_close_to_silent_peer(cfg: TcpConfig) -> Net {
+    let mut n = Net::established(TcpConfig::default(), cfg, dur(50 * US));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Server, 7).unwrap();
+    n.close(Server);
+    n
+}
+
+#[test]
+fn rto_retransmission_carries_the_fin_queued_behind_the_data() {
+    // tcp_retrans_try_collapse() (net.ipv4.tcp_retrans_collapse = 1): the
+    // first RTO retransmission merges the FIN-only segment into the data
+    // before it (tcp_collapse_retrans() copies the FIN flag); the loss
+    // probe before it resends the last segment alone, the FIN. Measured on
+    // Linux 6.18 through conntrack: the flow goes FIN_WAIT (the FIN),
+    // LAST_ACK (the probe's FIN), and stays LAST_ACK on every
+    // retransmission, which therefore carries a FIN (docs/calibration.md,
+    // pg-drop-idle-session-nat-forgotten).
+    let cfg = TcpConfig {
+        orphan_retries: 2,
+        ..TcpConfig::default()
+    };
+    let mut n = message_then_close_to_silent_peer(cfg);
+    n.run_until(at(10 * SEC));
+    let sent: Vec<_> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(t, _)| *t >= at(SEC))
+        .map(|(t, s)| (t, s.kind(), s.seq))
+        .collect();
+    // With two segments in flight the probe comes 2·SRTT + 2 ticks
+    // (TCP_TIMEOUT_MIN) after the FIN: 4 + 8 = 12 ms.
+    assert_eq!(
+        sent,
+        vec![
+            (at(SEC), "data", 1),
+            (at(SEC), "FIN", 2),
+            (at(SEC + 12 * MS), "FIN", 2),
+            (at(SEC + 216 * MS), "data+FIN", 1),
+            (at(SEC + 624 * MS), "data+FIN", 1),
+            (at(SEC + 1_440 * MS), "data+FIN", 1),
+        ]
+    );
+    assert_eq!(n.state(Server), TcpState::Closed);
+}
+
+#[test]
+fn without_retrans_collapse_the_rto_resends_the_data_alone() {
+    let cfg = TcpConfig {
+        orphan_retries: 2,
+        retrans_collapse: false,
+        ..TcpConfig::default()
+    };
+    let mut n = message_then_close_to_silent_peer(cfg);
+    n.run_until(at(10 * SEC));
+    let kinds: Vec<_> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(t, _)| *t > at(SEC + 12 * MS))
+        .map(|(_, s)| s.kind())
+        .collect();
+    assert_eq!(kinds, vec!["data", "data", "data"]);
+}
+
+#[test]
+fn a_collapsed_data_fin_is_delivered_whole_and_acknowledged_once() {
+    // The client wakes after the first collapsed retransmission: it reads
+    // the message, then EOF, and answers with one ACK covering both; the
+    // server's orphan moves to FIN_WAIT2.
+    let mut n = message_then_close_to_silent_peer(TcpConfig::default());
+    n.run_until(at(SEC + 300 * MS));
+    n.drop_to = [false, false];
+    let acks_before = n.sent_times(Client, |s| s.kind() == "ACK").len();
+    n.run_until(at(SEC + 700 * MS));
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(7)));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    let acks: Vec<_> = n
+        .sent(Client)
+        .into_iter()
+        .filter(|(_, s)| s.kind() == "ACK")
+        .skip(acks_before)
+        .map(|(t, s)| (t, s.ack))
+        .collect();
+    assert_eq!(acks, vec![(at(SEC + 624 * MS + 50 * US), 3)]);
+    assert_eq!(n.state(Server), TcpState::FinWait2);
+}
+
+#[test]
+fn a_partial_ack_of_a_collapsed_segment_leaves_the_fin_alone() {
+    // tcp_trim_head(): the peer acknowledges the data but not the FIN; the
+    // next retransmission is the FIN alone, at its own sequence number.
+    let mut n = message_then_close_to_silent_peer(TcpConfig::default());
+    n.run_until(at(SEC + 300 * MS));
+    let ack = n.craft(
+        Client,
+        Flags {
+            ack: true,
+            ..Flags::default()
+        },
+        1,
+        2,
+    );
+    n.inject(Server, ack);
+    n.run_until(at(SEC + 2 * SEC));
+    let after: Vec<_> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(t, _)| *t > at(SEC + 300 * MS))
+        .map(|(_, s)| (s.kind(), s.seq))
+        .collect();
+    assert!(!after.is_empty());
+    assert!(after.iter().all(|k| *k == ("FIN", 2)), "{after:?}");
+}
+
+// ---- SO_LINGER zero: abortive close ----------------------------------------------
+
+#[test]
+fn zero_linger_close_sends_rst_and_leaves_no_orphan() {
+    // tcp_close() with SOCK_LINGER and sk_lingertime 0 → tcp_disconnect():
+    // RST from ESTABLISHED (tcp_need_reset()), CLOSED at once, no FIN, no
+    // retransmission. MariaDB 10.11 closes wait_timeout connections this
+    // way (measured: TcpExtTCPAbortOnData, docs/calibration.md).
+    let mut n = Net::default_established(dur(MS));
+    n.run_until(at(SEC));
+    n.call(Server, |t, _, out| t.abort(out));
+    assert_eq!(n.state(Server), TcpState::Closed);
+    assert!(n.tcb(Server).is_orphan());
+    let sent: Vec<_> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(t, _)| *t >= at(SEC))
+        .map(|(t, s)| (t, s.kind()))
+        .collect();
+    assert_eq!(sent, vec![(at(SEC), "RST")]);
+    assert!(n.notes(Server).contains(&(at(SEC), TcpNote::AbortOnLinger)));
+    n.run_until(at(100 * SEC));
+    // The client's running kernel takes the RST: ECONNRESET, pending for
+    // its next call.
+    assert_eq!(n.errors(Client), vec![(at(SEC + MS), Errno::Econnreset)]);
+    assert_eq!(n.send(Client, 1), Err(Errno::Econnreset));
+    // Nothing more from the server: no FIN, no retransmission.
+    assert_eq!(n.sent(Server).last().map(|(t, _)| *t), Some(at(SEC)));
+}
+
+#[test]
+fn zero_linger_close_to_a_frozen_peer_leaves_nothing_to_meet_but_the_host() {
+    // The RST is lost; the thawed client's request finds no socket and the
+    // host answers RST: ECONNRESET at once.
+    let mut n = Net::default_established(dur(MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.call(Server, |t, _, out| t.abort(out));
+    n.run_until(at(5 * SEC));
+    n.drop_to = [false, false];
+    n.tcbs[1] = None;
+    n.send(Client, 1).unwrap();
+    n.run_until(at(6 * SEC));
+    assert_eq!(
+        n.errors(Client),
+        vec![(at(5 * SEC + 2 * MS), Errno::Econnreset)]
+    );
+}
+
+#[test]
+fn zero_linger_close_in_close_wait_resets_and_in_syn_sent_does_not() {
+    // tcp_need_reset(): CLOSE_WAIT sends RST; SYN_SENT goes to CLOSED
+    // without one.
+    let mut n = Net::default_established(dur(MS));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.state(Server), TcpState::CloseWait);
+    n.call(Server, |t, _, out| t.abort(out));
+    assert_eq!(n.state(Server), TcpState::Closed);
+    assert_eq!(n.rsts_sent(Server).len(), 1);
+    let mut n = Net::new(base(), base(), dur(MS));
+    n.drop_to = [true, true];
+    n.connect();
+    n.call(Client, |t, _, out| t.abort(out));
+    assert_eq!(n.state(Client), TcpState::Closed);
+    assert!(n.rsts_sent(Client).is_empty());
+}
+
+// ---- Timer wheel (kernel/time/timer.c) ----------------------------------------------
+
+#[test]
+fn wheel_rounds_up_to_the_granule_of_the_level() {
+    // HZ 250 (4 ms ticks). 51 ticks (a 204 ms RTO): level 0, fires one
+    // tick after the expiry (calc_index() rounds strictly up): 208 ms.
+    assert_eq!(wheel_expiry(at(0), at(204 * MS), 250), at(208 * MS));
+    // 250 ticks (a 1 s keepalive): level 1, granule 8 ticks: 256 → 1.024 s;
+    // armed 1 ms into jiffy 0 the expiry is still jiffy 250.
+    assert_eq!(wheel_expiry(at(0), at(SEC), 250), at(1_024 * MS));
+    assert_eq!(wheel_expiry(at(MS), at(SEC + MS), 250), at(1_024 * MS));
+    // 625 ticks (2.5 s): level 2, granule 64 ticks: 640 → 2.56 s.
+    assert_eq!(wheel_expiry(at(0), at(2_500 * MS), 250), at(2_560 * MS));
+    // The absolute phase matters: 1 s armed at 100 ms expires at jiffy
+    // 275, rounded to 280: 1.12 s.
+    assert_eq!(
+        wheel_expiry(at(100 * MS), at(1_100 * MS), 250),
+        at(1_120 * MS)
+    );
+    // Beyond the wheel (HZ 250: 63·8^8 ticks, ~49 days) the expiry is
+    // capped; the end of time stays the end of time.
+    let far = wheel_expiry(at(0), at(u64::MAX - 1), 250);
+    assert!(far < at(50 * 86_400 * SEC), "{far:?}");
+    assert_eq!(wheel_expiry(at(0), SimTime::MAX, 250), SimTime::MAX);
+}
+
+#[test]
+fn wheel_never_fires_early_and_at_most_one_granule_late() {
+    // A deterministic sweep of arm times and timeouts (xorshift).
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let now = at(x % (1_000 * SEC));
+        let d = (x >> 20) % (100 * SEC);
+        for hz in [100, 250, 300, 1000] {
+            let tick = 1_000_000_000 / hz as u64;
+            let due = now + dur(d);
+            let fired = wheel_expiry(now, due, hz);
+            assert!(fired >= due, "early: {now:?} {d} {hz}");
+            assert_eq!(fired.as_nanos() % tick, 0, "not on a tick");
+            let ticks = d.div_ceil(tick);
+            let level = (1..9u32)
+                .find(|&n| ticks < 63u64 << (3 * (n - 1)))
+                .unwrap_or(9)
+                - 1;
+            let granule = (1u64 << (3 * level)) * tick;
+            assert!(
+                fired.as_nanos() - due.as_nanos() <= granule + tick,
+                "late by more than a granule: {now:?} {d} {hz}"
+            );
+        }
+    }
+}
+
+#[test]
+fn with_the_wheel_a_keepalive_chain_runs_late() {
+    // Redis tcp-keepalive 1 (idle 1 s, interval 1 s, 3 probes) towards a
+    // silent peer, established at 0 with 50 µs links: without the wheel the
+    // probes go at 1, 2, 3 s and the RST at 4 s; with it every 1 s timer
+    // (250 ticks, level 1) ends on a multiple of 8 ticks, 32 ms: here 1.024,
+    // 2.048, 3.072 and 4.096 s. Measured on Linux 6.18 (docs/calibration.md):
+    // death 45–105 ms after 4 s, depending on the unknown phase of jiffies.
+    let ka = keepalive(1, 1, 3);
+    for (wheel, death) in [(false, 4 * SEC), (true, 4_096 * MS)] {
+        let cfg = TcpConfig {
+            keepalive: Some(ka),
+            timer_wheel: wheel,
+            ..TcpConfig::default()
+        };
+        let mut n = Net::established(TcpConfig::default(), cfg, dur(50 * US));
+        n.silence();
+        n.run_until(at(10 * SEC));
+        let rsts = n.rsts_sent(Server);
+        assert_eq!(rsts.len(), 1);
+        let t = rsts[0].0.as_nanos();
+        // Keepalive starts at the server's ESTABLISHED, 150 µs in.
+        assert!(t >= death && t < death + 200 * US, "wheel {wheel}: {t}");
+    }
 }

@@ -12,10 +12,10 @@ use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
 use thaw_sim::{
-    ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleOrder, NamedMiddlebox, NetworkConfig,
-    PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode, PoolSettings, ProxyConfig,
-    ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig, ServerKind,
-    SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
+    ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleClose, IdleOrder, NamedMiddlebox,
+    NetworkConfig, PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode, PoolSettings,
+    ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig,
+    ServerKind, SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
 };
 use thaw_sim::{ErrorKind, Extension, RetrySettings};
 use thaw_sim::{Evictor, OnLost};
@@ -538,6 +538,19 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
     if let Some(v) = t.tail_loss_probe {
         c.tail_loss_probe = v;
     }
+    if let Some(v) = t.retrans_collapse {
+        c.retrans_collapse = v;
+    }
+    if let Some(v) = t.timer_wheel {
+        if v && c.hz.is_none() {
+            p.add(
+                format!("{prefix}.timer_wheel"),
+                "timer_wheel needs a tick: hz is 0 (exact)",
+                Some("set hz to the kernel's CONFIG_HZ (250 by default), or timer_wheel = false"),
+            );
+        }
+        c.timer_wheel = v;
+    }
     if let Some(k) = &t.keepalive {
         let mut ka = Keepalive::default();
         if let Some(v) = dur(k.idle) {
@@ -628,7 +641,9 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
                         "RDS Proxy fronts MySQL and PostgreSQL databases, not {}",
                         server.kind.name()
                     ),
-                    Some("use `preset = \"mysql8\"` or `\"postgres\"` under [server]"),
+                    Some(
+                        "use `preset = \"mysql8\"`, `\"mariadb\"` or `\"postgres\"` under [server]",
+                    ),
                 );
             }
             let mut r = RdsProxyConfig::default();
@@ -1098,6 +1113,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         Some(ServerPresetKey::Mysql8) => ServerKind::Mysql,
         Some(ServerPresetKey::Postgres) => ServerKind::Postgres,
         Some(ServerPresetKey::Upstash) => ServerKind::Upstash,
+        Some(ServerPresetKey::Mariadb) => ServerKind::Mariadb,
     };
     let mut sv = ServerConfig::preset(kind);
     if let Some(n) = &fsv.name {
@@ -1130,6 +1146,12 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     }
     if let Some(v) = fsv.idle_close_error {
         sv.idle_close_error = v;
+    }
+    if let Some(v) = fsv.idle_close {
+        sv.idle_close = match v {
+            IdleCloseKey::Fin => IdleClose::Fin,
+            IdleCloseKey::Rst => IdleClose::Rst,
+        };
     }
     if let Some(t) = dur(fsv.idle_in_transaction_timeout) {
         sv.idle_in_transaction_timeout = (!t.is_zero()).then_some(t);
@@ -1436,6 +1458,32 @@ mod tests {
             Ok(_) => panic!("expected errors"),
             Err(e) => e.render(),
         }
+    }
+
+    #[test]
+    fn mariadb_preset_closes_by_rst_and_keys_override() {
+        let s = load(
+            "m.toml",
+            "[server]\npreset = \"mariadb\"\n[workload]\nat = [\"0s\"]\n",
+            &[],
+        )
+        .expect("valid");
+        let sv = &s.config.server;
+        assert_eq!(sv.idle_close, thaw_sim::IdleClose::Rst);
+        assert!(!sv.idle_close_error);
+        assert_eq!((sv.backlog, sv.max_connections), (80, 151));
+        assert_eq!(sv.idle_timeout, Some(SimDuration::from_secs(28_800)));
+        let s = load(
+            "m.toml",
+            "[server]\npreset = \"mariadb\"\nidle_close = \"fin\"\n[server.tcp]\nretrans_collapse = false\ntimer_wheel = true\n[workload]\nat = [\"0s\"]\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(s.config.server.idle_close, thaw_sim::IdleClose::Fin);
+        assert!(!s.config.server.tcp.retrans_collapse);
+        assert!(s.config.server.tcp.timer_wheel);
+        let e = errors("[server.tcp]\nhz = 0\ntimer_wheel = true\n[workload]\nat = [\"0s\"]\n");
+        assert!(e.contains("timer_wheel needs a tick"), "{e}");
     }
 
     #[test]

@@ -180,6 +180,11 @@ pub struct TcpSection {
     pub hz: Option<u32>,
     /// Tail loss probe (net.ipv4.tcp_early_retrans = 3 with SACK).
     pub tail_loss_probe: Option<bool>,
+    /// net.ipv4.tcp_retrans_collapse: an RTO retransmission carries a
+    /// FIN queued behind the data.
+    pub retrans_collapse: Option<bool>,
+    /// Fire the socket's timers on Linux's timer wheel (needs `hz`).
+    pub timer_wheel: Option<bool>,
     /// SO_KEEPALIVE with per-socket values; absent = off.
     pub keepalive: Option<KeepaliveSection>,
 }
@@ -577,19 +582,33 @@ pub enum ServerPresetKey {
     Postgres,
     /// Upstash (soft/hard limits).
     Upstash,
+    /// MariaDB 10.11 (MySQL protocol; idle closes by RST, no message).
+    Mariadb,
+}
+
+/// How a server ends an idle connection.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleCloseKey {
+    /// `close()`: FIN, and an orphan that retransmits it.
+    Fin,
+    /// `close()` with `SO_LINGER` zero: RST, no orphan.
+    Rst,
 }
 
 /// `[server]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Base values: `generic` (default), `redis7`, `mysql8`, `postgres`,
-    /// `upstash`; keys below override them.
+    /// Base values: `generic` (default), `redis7`, `mysql8`, `mariadb`,
+    /// `postgres`, `upstash`; keys below override them.
     pub preset: Option<ServerPresetKey>,
     /// Display name.
     pub name: Option<String>,
     /// Send the server's error before an idle close.
     pub idle_close_error: Option<bool>,
+    /// How an idle close ends the connection: `fin` or `rst`.
+    pub idle_close: Option<IdleCloseKey>,
     /// Close connections idle this long inside an open transaction
     /// (PostgreSQL idle_in_transaction_session_timeout; "0s" = off).
     pub idle_in_transaction_timeout: Option<Dur>,

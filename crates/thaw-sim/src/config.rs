@@ -445,6 +445,30 @@ pub enum ServerKind {
     /// Upstash: Redis protocol with soft/hard connection limits and idle
     /// eviction (the Upstash article, S3).
     Upstash,
+    /// MariaDB 10.11: MySQL's protocol and codes (1040, 1129), but an idle
+    /// close is an abortive close (RST) with no message (measured).
+    Mariadb,
+}
+
+/// How the server's socket ends an idle connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleClose {
+    /// `close()`: FIN; the socket lives on as an orphan until the peer
+    /// acknowledges it or the orphan retries run out.
+    Fin,
+    /// `close()` with `SO_LINGER` on and a zero linger time: RST at once,
+    /// no orphan (MariaDB's `wait_timeout`, measured).
+    Rst,
+}
+
+impl IdleClose {
+    /// Name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdleClose::Fin => "fin",
+            IdleClose::Rst => "rst",
+        }
+    }
 }
 
 impl ServerKind {
@@ -456,6 +480,7 @@ impl ServerKind {
             ServerKind::Mysql => "mysql8",
             ServerKind::Postgres => "postgres",
             ServerKind::Upstash => "upstash",
+            ServerKind::Mariadb => "mariadb",
         }
     }
 }
@@ -482,6 +507,8 @@ pub struct ServerConfig {
     /// Send the server's error before an idle close (MySQL 8.0.24+ 4031,
     /// PostgreSQL 57P05) instead of closing silently.
     pub idle_close_error: bool,
+    /// How the idle close ends the connection: FIN (default) or RST.
+    pub idle_close: IdleClose,
     /// Close a connection whose session has an open transaction and has
     /// been idle this long (PostgreSQL `idle_in_transaction_session_timeout`,
     /// FATAL 25P03); `None` = off (the default).
@@ -537,6 +564,7 @@ impl ServerConfig {
             idle_timeout: None,
             idle_check_interval: None,
             idle_close_error: false,
+            idle_close: IdleClose::Fin,
             idle_in_transaction_timeout: None,
             service_time: SimDuration::from_micros(100),
             max_connections: 10_000,
@@ -582,6 +610,22 @@ impl ServerConfig {
                 idle_close_error: true,
                 max_connections: 151,
                 backlog: 151,
+                max_connect_errors: 100,
+                handshake: true,
+                handshake_timeout: Some(SimDuration::from_secs(10)),
+                ..base
+            },
+            ServerKind::Mariadb => ServerConfig {
+                name: "mariadb".to_string(),
+                port: 3306,
+                // `mariadbd --no-defaults --verbose --help` (10.11.14):
+                // wait_timeout 28800, max_connections 151, back_log 80
+                // (50 + max_connections/5), max_connect_errors 100,
+                // connect_timeout 10.
+                idle_timeout: Some(SimDuration::from_secs(28_800)),
+                idle_close: IdleClose::Rst,
+                max_connections: 151,
+                backlog: 80,
                 max_connect_errors: 100,
                 handshake: true,
                 handshake_timeout: Some(SimDuration::from_secs(10)),

@@ -1844,3 +1844,38 @@ fn idle_check_on_a_whole_second_clock() {
         Some(d(SEC))
     );
 }
+
+/// `idle_close = rst` (MariaDB's `wait_timeout`, measured): the server's
+/// close is a zero-linger `close()` (`tcp_close()` → `tcp_disconnect()`):
+/// one RST, the socket gone at once, no orphan retransmitting a FIN. A
+/// running client kernel takes the RST, so the request after the thaw
+/// fails at once with the pending ECONNRESET instead of reading EOF; a
+/// silent one loses it, and the request meets the host's RST.
+#[test]
+fn idle_close_rst_leaves_no_orphan_and_resets_the_client() {
+    use crate::config::IdleClose;
+    for kernel in [FrozenKernel::Running, FrozenKernel::Silent] {
+        let mut cfg = frozen_cfg(kernel, ThawOrder::HandlerFirst, false);
+        cfg.server.idle_close = IdleClose::Rst;
+        let (r, rs) = run_traced(&cfg);
+        let closed_at = LAST_REPLY + 5 * SEC;
+        assert_eq!(t(one(&rs, "server", "idle_close")), closed_at);
+        let st = recs(&rs, "server", "tcp_state");
+        let last = st.last().expect("server socket states");
+        assert_eq!((s(last, "from"), s(last, "to")), ("ESTABLISHED", "CLOSED"));
+        assert_eq!(t(last), closed_at);
+        assert!(st.iter().all(|x| s(x, "to") != "FIN_WAIT1"), "{kernel:?}");
+        let o = &r.outcomes[1];
+        assert_eq!(o.error, Some(ErrorKind::Econnreset), "{kernel:?}");
+        match kernel {
+            // The RST arrived while frozen: the write returns the pending
+            // error without sending anything.
+            FrozenKernel::Running => assert_eq!(o.latency, d(0)),
+            // The request goes out and the host answers RST.
+            FrozenKernel::Silent => assert_eq!(o.latency, d(RTT)),
+        }
+        assert!(recs(&rs, "server", "tcp_note")
+            .iter()
+            .all(|x| !x.text.contains("retransmits")));
+    }
+}

@@ -831,6 +831,15 @@ impl World<'_> {
     }
 
     pub(super) fn app_close(&mut self, s: SockRef, why: &str) {
+        self.close_socket(s, why, false);
+    }
+
+    /// `close()` with `SO_LINGER` on and a zero linger time: RST, no orphan.
+    pub(super) fn app_abort(&mut self, s: SockRef, why: &str) {
+        self.close_socket(s, why, true);
+    }
+
+    fn close_socket(&mut self, s: SockRef, why: &str, zero_linger: bool) {
         let now = self.q.now();
         if self.wants(Level::Timeline) {
             let name = self.sock_name(s);
@@ -839,13 +848,20 @@ impl World<'_> {
                 self.component_of(self.sock(s).map(|l| l.tcb.local().host).unwrap_or(0)),
                 "close",
                 vec![],
-                format!("{name}: close() — {why}"),
+                format!(
+                    "{name}: close(){} — {why}",
+                    if zero_linger { " with SO_LINGER 0" } else { "" }
+                ),
             );
         }
         let mut out = self.buf();
         if let Some(ls) = self.sock_mut(s) {
             ls.owner = Owner::Kernel;
-            ls.tcb.close(now, &mut out);
+            if zero_linger {
+                ls.tcb.abort(&mut out);
+            } else {
+                ls.tcb.close(now, &mut out);
+            }
         }
         self.apply(s, out);
     }

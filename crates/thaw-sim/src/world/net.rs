@@ -422,6 +422,19 @@ impl World<'_> {
                                 // A socket that reaches CLOSED is gone: it
                                 // is no longer "owned by the kernel".
                                 match (orphan, to) {
+                                    // Closed straight from an open state
+                                    // (an abortive close): never an orphan.
+                                    (true, thaw_net::TcpState::Closed)
+                                        if matches!(
+                                            from,
+                                            thaw_net::TcpState::Established
+                                                | thaw_net::TcpState::CloseWait
+                                                | thaw_net::TcpState::SynRecv
+                                                | thaw_net::TcpState::SynSent
+                                        ) =>
+                                    {
+                                        " (closed at once: the socket is destroyed)"
+                                    }
                                     (true, thaw_net::TcpState::Closed) =>
                                         " (the orphan is destroyed)",
                                     (true, _) => " (orphaned: owned by the kernel alone)",
@@ -524,6 +537,9 @@ impl World<'_> {
                 "data arrives after close(): answers RST (RFC 1122)".to_string()
             }
             TcpNote::AbortOnClose => "close() with unread data: RST instead of FIN".to_string(),
+            TcpNote::AbortOnLinger => {
+                "close() with SO_LINGER 0: RST instead of FIN, no orphan".to_string()
+            }
             TcpNote::ResetReceived => "receives RST".to_string(),
             TcpNote::FinWait2Expired => "FIN_WAIT2 timer (tcp_fin_timeout) expired".to_string(),
             TcpNote::TimeWaitDone => "TIME_WAIT over".to_string(),

@@ -3,12 +3,14 @@
 //! idle eviction), MySQL's host cache (`max_connect_errors`), answering
 //! requests, and closing idle connections with the server's message.
 use super::*;
-use crate::config::{ServerKind, SourceIp};
+use crate::config::{IdleClose, ServerKind, SourceIp};
 
 /// What a client library prints for the server's refusal, per server.
 fn too_many_text(kind: ServerKind) -> &'static str {
     match kind {
-        ServerKind::Mysql => "ER_CON_COUNT_ERROR (1040): Too many connections",
+        ServerKind::Mysql | ServerKind::Mariadb => {
+            "ER_CON_COUNT_ERROR (1040): Too many connections"
+        }
         ServerKind::Postgres => "FATAL 53300: sorry, too many clients already",
         ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
             "ERR max number of clients reached"
@@ -20,7 +22,9 @@ pub(super) fn idle_close_text(kind: ServerKind) -> &'static str {
     match kind {
         ServerKind::Mysql => "ER_CLIENT_INTERACTION_TIMEOUT (4031): The client was disconnected by the server because of inactivity. See wait_timeout and interactive_timeout for configuring this behavior.",
         ServerKind::Postgres => "FATAL 57P05: terminating connection due to idle-session timeout",
-        ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
+        // MariaDB sends no message (it has no 4031); with
+        // idle_close_error the generic text stands in.
+        ServerKind::Mariadb | ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
             "connection closed by the server after its idle timeout"
         }
     }
@@ -35,9 +39,11 @@ pub(super) fn idle_in_tx_text(kind: ServerKind) -> &'static str {
         ServerKind::Postgres => {
             "FATAL 25P03: terminating connection due to idle-in-transaction timeout"
         }
-        ServerKind::Mysql | ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
-            "connection closed by the server: idle in a transaction too long"
-        }
+        ServerKind::Mysql
+        | ServerKind::Mariadb
+        | ServerKind::Redis
+        | ServerKind::Upstash
+        | ServerKind::Generic => "connection closed by the server: idle in a transaction too long",
     }
 }
 
@@ -462,7 +468,7 @@ impl World<'_> {
                     ("in_transaction", in_tx.into()),
                 ],
                 format!(
-                    "{} closes the connection from {}: idle for {} ≥ {what} {t}{}",
+                    "{} closes the connection from {}: idle for {} ≥ {what} {t}{}{}",
                     self.cfg.server.name,
                     self.addr_name(peer),
                     now.saturating_since(last),
@@ -470,6 +476,10 @@ impl World<'_> {
                         format!("; it first sends \"{text}\"")
                     } else {
                         String::new()
+                    },
+                    match self.cfg.server.idle_close {
+                        IdleClose::Fin => "",
+                        IdleClose::Rst => " (abortive close: SO_LINGER 0, RST)",
                     }
                 ),
             );
@@ -481,15 +491,15 @@ impl World<'_> {
             }
             self.apply(s, out);
         }
-        self.server_close(
-            c,
-            s,
-            if in_tx {
-                "idle in transaction"
-            } else {
-                "idle timeout"
-            },
-        );
+        let why = if in_tx {
+            "idle in transaction"
+        } else {
+            "idle timeout"
+        };
+        match self.cfg.server.idle_close {
+            IdleClose::Fin => self.server_close(c, s, why),
+            IdleClose::Rst => self.server_abort(c, s, why),
+        }
     }
 
     /// Runs a request's operation on the data; returns the reply's value.
@@ -515,6 +525,18 @@ impl World<'_> {
     }
 
     pub(super) fn server_close(&mut self, c: ConnRef, s: SockRef, why: &str) {
+        self.end_session(c);
+        self.app_close(s, why);
+    }
+
+    /// An abortive close (`SO_LINGER` 0): the session ends and the socket
+    /// sends RST instead of FIN.
+    fn server_abort(&mut self, c: ConnRef, s: SockRef, why: &str) {
+        self.end_session(c);
+        self.app_abort(s, why);
+    }
+
+    fn end_session(&mut self, c: ConnRef) {
         if let Some(session) = self.conn(c).map(|c| c.session) {
             // The server ends the session: an open transaction rolls back.
             self.cluster.close(self.q.now(), session);
@@ -522,7 +544,6 @@ impl World<'_> {
         self.set_zombie(c, false);
         self.free_conn(c);
         self.server_open -= 1;
-        self.app_close(s, why);
     }
 
     /// The client did not answer the greeting in time: "Bad handshake"
