@@ -8,6 +8,7 @@ mod cases;
 mod client;
 mod clock;
 mod compare;
+mod defaults;
 mod netns;
 mod observe;
 mod proto;
@@ -33,6 +34,9 @@ macro_rules! say {
 
 const USAGE: &str = "usage:
   thaw-lab setup                     install what the lab needs (apt-get; starts no service)
+  thaw-lab defaults                  thaw's defaults against this machine's kernel (a fresh
+                                     namespace) and servers (no configuration); needs root;
+                                     exit 1 if any value differs
   thaw-lab list                      the cases, one line each
   thaw-lab scenario CASE             the thaw scenario generated for CASE (planned times)
   thaw-lab run [--case NAME]... [--out FILE] [--markdown FILE]
@@ -208,6 +212,7 @@ fn main() -> ExitCode {
     let code = match args.first().map(String::as_str) {
         Some("setup") => setup::main(),
         Some("list") => list(),
+        Some("defaults") => defaults::main(),
         Some("scenario") => match args.get(1) {
             Some(n) => show_scenario(n),
             None => usage_error("scenario needs a case name"),

@@ -31,7 +31,9 @@ impl Workdir {
         })
     }
 
-    fn pg_template(&mut self) -> Result<PathBuf, String> {
+    /// A data directory made by `initdb` (once per run), with the lab's
+    /// role and access rule.
+    pub fn pg_template(&mut self) -> Result<PathBuf, String> {
         if let Some(t) = &self.pg_template {
             return Ok(t.clone());
         }
