@@ -137,35 +137,21 @@ pub fn side_by_side(r: &CaseResult) -> String {
         if let Some(f) = lab.unfreeze_ms {
             rows.push((f, 0, "THAW: drop rules flushed".into()));
         }
-        for t in &lab.server_socket {
-            rows.push((
-                t.t_ms,
-                0,
-                format!(
-                    "server socket → {} (±{:.0} ms) {}",
-                    t.state, t.uncertainty_ms, t.detail
-                ),
-            ));
-        }
-        for t in &lab.client_socket {
-            rows.push((
-                t.t_ms,
-                0,
-                format!(
-                    "client socket → {} (±{:.0} ms) {}",
-                    t.state, t.uncertainty_ms, t.detail
-                ),
-            ));
-        }
-        for t in &lab.flow {
-            rows.push((
-                t.t_ms,
-                0,
-                format!(
-                    "conntrack flow → {} (±{:.0} ms) {}",
-                    t.state, t.uncertainty_ms, t.detail
-                ),
-            ));
+        for (what, ts) in [
+            ("server socket", &lab.server_socket),
+            ("client socket", &lab.client_socket),
+            ("conntrack flow", &lab.flow),
+        ] {
+            for t in ts {
+                rows.push((
+                    t.t_ms,
+                    0,
+                    format!(
+                        "{what} → {} (±{:.0} ms) {}",
+                        t.state, t.uncertainty_ms, t.detail
+                    ),
+                ));
+            }
         }
     }
     if let Some(SimResult::Ran { events, .. }) = &r.thaw {
