@@ -1355,17 +1355,24 @@ fn fuzz_sweep_extremes() {
             };
             for x in values {
                 let set = [Override::Set(format!("{}={x}", dotted(t, k)))];
-                runs += 1;
-                let got =
-                    std::panic::catch_unwind(AssertUnwindSafe(|| exercise(name, text, &set, None)));
-                match got {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(why)) => failures.push(format!("{name} {set:?}: {why}")),
-                    Err(_) => failures.push(format!("{name} {set:?}: panic")),
-                }
+                hunt_one(name, text, &set, &mut runs, &mut failures);
             }
         }
     }
+    hunt_report(runs, &failures);
+}
+
+/// One hunting run: `exercise` with `set`, a panic or an error recorded.
+fn hunt_one(name: &str, text: &str, set: &[Override], runs: &mut u64, failures: &mut Vec<String>) {
+    *runs += 1;
+    match std::panic::catch_unwind(AssertUnwindSafe(|| exercise(name, text, set, None))) {
+        Ok(Ok(_)) => {}
+        Ok(Err(why)) => failures.push(format!("{name} {set:?}: {why}")),
+        Err(_) => failures.push(format!("{name} {set:?}: panic")),
+    }
+}
+
+fn hunt_report(runs: u64, failures: &[String]) {
     assert!(
         failures.is_empty(),
         "{runs} runs:\n{}",
@@ -1410,20 +1417,8 @@ fn fuzz_sweep_transplants() {
     for (name, text) in &c.files {
         for s in &sets {
             let set = [Override::Set(s.clone())];
-            runs += 1;
-            let got =
-                std::panic::catch_unwind(AssertUnwindSafe(|| exercise(name, text, &set, None)));
-            match got {
-                Ok(Ok(_)) => {}
-                Ok(Err(why)) => failures.push(format!("{name} {set:?}: {why}")),
-                Err(_) => failures.push(format!("{name} {set:?}: panic")),
-            }
+            hunt_one(name, text, &set, &mut runs, &mut failures);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{runs} runs:\n{}",
-        failures.join("\n\n")
-    );
-    eprintln!("{runs} runs");
+    hunt_report(runs, &failures);
 }

@@ -1,19 +1,7 @@
 //! The `thaw run` contract: exit codes, JSON report shape, trace file, and
 //! the rerun line printed on failure.
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn thaw(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_thaw"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("thaw runs")
-}
+mod common;
+use common::thaw;
 
 const UPSTASH: &str = "sim-scenarios/seeds/upstash-etimedout.toml";
 const FIX: &str = "sim-scenarios/seeds/upstash-fix-310s.toml";

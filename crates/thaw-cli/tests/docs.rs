@@ -2,12 +2,10 @@
 //! README.md, docs/ and the scenario files runs (with the exit code it
 //! claims), every other command it shows is one we know to exist, and
 //! README's scenario table lists every scenario file.
+mod common;
+use common::root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn docs() -> Vec<(String, String)> {
     let mut files = vec![root().join("README.md")];

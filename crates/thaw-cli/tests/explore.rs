@@ -4,12 +4,10 @@
 //! of the Upstash fix is found to the nanosecond and agrees with a
 //! bisection through `thaw run`; a check finds, shrinks and writes a
 //! counterexample that `thaw run` reproduces.
-use std::path::{Path, PathBuf};
+mod common;
+use common::root;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn thaw_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_thaw"));

@@ -7,6 +7,8 @@
 //! parse). Every run gets `--set run.event_budget=100000` so that a mutation that
 //! makes a run long (a larger count, a longer span) stays quick; the file is
 //! still validated alone first, so its own errors are what is reported.
+mod common;
+use common::root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,10 +21,6 @@ fn cases() -> usize {
 }
 const MAX_STDERR: usize = 256 << 10;
 const MAX_STDOUT: usize = 256 << 10;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// xorshift64*: a small fixed-seed generator.
 struct Rng(u64);

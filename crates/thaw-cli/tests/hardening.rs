@@ -2,21 +2,10 @@
 //! exit 2 (never a panic), outputs that cannot be written, closed pipes,
 //! seeds, standard input, overrides that remove keys, and a rerun line that
 //! reproduces the same command.
+mod common;
+use common::{root, thaw};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn thaw(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_thaw"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("thaw runs")
-}
 
 fn thaw_stdin(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_thaw"))
