@@ -159,6 +159,16 @@ fn known_other(cmd: &str) -> Result<(), String> {
             has.then_some(())
                 .ok_or(format!("crate {krate} has no bench `{bench}`"))
         }
+        // An example of a crate: it exists (crates/thaw-harness/tests/harness.rs
+        // runs the harness's examples).
+        ["cargo", "run", "--release", "-p", krate, "--example", name, ..] => root()
+            .join("crates")
+            .join(krate)
+            .join("examples")
+            .join(format!("{name}.rs"))
+            .exists()
+            .then_some(())
+            .ok_or(format!("crate {krate} has no example `{name}`")),
         ["/usr/bin/time", "-v", rest @ ..] => {
             let inner = shell_words::join(rest);
             if inner.starts_with("target/release/thaw ") {

@@ -220,6 +220,18 @@ impl<E> EventQueue<E> {
         }
     }
 
+    /// Moves `now` forward to `t` without an event: a driver that runs
+    /// code between events (thaw-harness) acts at `t`. `t` must not be
+    /// before `now` nor after the next pending event.
+    pub fn advance_to(&mut self, t: SimTime) {
+        assert!(t >= self.now, "time went backwards");
+        debug_assert!(
+            self.peek_time().is_none_or(|p| t <= p),
+            "advanced past a pending event"
+        );
+        self.now = t;
+    }
+
     /// Time of the next pending event.
     pub fn peek_time(&self) -> Option<SimTime> {
         match self.next_source()? {

@@ -17,5 +17,6 @@ pub use prepared::Prepared;
 pub use vary::{Spec, Vary, VaryValue};
 pub mod runner;
 pub use runner::{
-    run_scenario, run_scenario_streaming, run_scenario_with, NoRowSink, Report, RowSink,
+    run_scenario, run_scenario_streaming, run_scenario_using, run_scenario_with, NoRowSink, Report,
+    RowSink, WorldRunner,
 };

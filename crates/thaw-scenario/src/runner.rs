@@ -114,12 +114,52 @@ pub fn run_scenario_streaming(
     run_inner(scenario, seed, trace, rows, false)
 }
 
+/// Runs the world of a scenario: the model ([`thaw_sim::run_streaming_seeded`])
+/// or another driver of it (thaw-harness, where real code is the client).
+pub type WorldRunner<'r> = dyn FnMut(&thaw_sim::SimConfig, u64, &mut dyn TraceSink, &mut dyn OutcomeSink) -> RunResult
+    + 'r;
+
+/// [`run_scenario`] with `runner` in place of the model's own run: the
+/// same rows, JSON report and expectations, whoever drives the world.
+pub fn run_scenario_using(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    trace: &mut dyn TraceSink,
+    runner: &mut WorldRunner<'_>,
+) -> Result<Report, RunError> {
+    let mut rows = Vec::new();
+    let mut report = run_inner_using(scenario, seed, trace, &mut rows, true, runner);
+    if let Some(e) = report.stopped() {
+        return Err(e);
+    }
+    report.json["invocations"] = serde_json::to_value(&rows).expect("rows serialize");
+    Ok(report)
+}
+
 fn run_inner(
     scenario: &Scenario,
     seed: Option<u64>,
     trace: &mut dyn TraceSink,
     rows: &mut dyn RowSink,
     keep_outcomes: bool,
+) -> Report {
+    run_inner_using(
+        scenario,
+        seed,
+        trace,
+        rows,
+        keep_outcomes,
+        &mut |cfg, seed, trace, rows| thaw_sim::run_streaming_seeded(cfg, seed, trace, rows),
+    )
+}
+
+fn run_inner_using(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    trace: &mut dyn TraceSink,
+    rows: &mut dyn RowSink,
+    keep_outcomes: bool,
+    runner: &mut WorldRunner<'_>,
 ) -> Report {
     let cfg = &scenario.config;
     let seed = seed.unwrap_or(cfg.seed);
@@ -138,7 +178,7 @@ fn run_inner(
         outcomes: keep_outcomes.then(Vec::new),
         out: rows,
     };
-    let mut result = thaw_sim::run_streaming_seeded(cfg, seed, trace, &mut rows);
+    let mut result = runner(cfg, seed, trace, &mut rows);
     let kept = std::mem::take(&mut rows.kept);
     result.outcomes = rows.outcomes.take().unwrap_or_default();
     let mut json = json!({

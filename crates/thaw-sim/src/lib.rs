@@ -15,4 +15,7 @@ mod world_tests;
 
 pub use config::*;
 pub use report::{ErrorKind, Metrics, NoRows, Outcome, OutcomeSink, RunResult};
-pub use world::{run, run_streaming, run_streaming_seeded, RunError};
+pub use world::{
+    run, run_streaming, run_streaming_seeded, Driven, ExtEvent, ExtRecv, ExtSock, RunError,
+    SockOpts, Unsupported,
+};

@@ -400,6 +400,10 @@ impl World<'_> {
             self.schedule(self.q.now(), Ev::AppNotice { sock: s, notice });
             return;
         }
+        if self.is_ext_func(self.envs[(env - 1) as usize].func) {
+            self.ext_notice(s, notice);
+            return;
+        }
         if self.cfg.client.strategy == Strategy::Pool {
             self.pool_notice(env, s, notice);
             return;

@@ -3,6 +3,7 @@
 //! over the sans-IO models of thaw-net and driven by one event queue.
 
 mod client;
+mod external;
 mod net;
 mod platform;
 mod pool;
@@ -10,6 +11,9 @@ mod proxy;
 #[cfg(test)]
 mod proxy_tests;
 mod server;
+mod wire;
+
+pub use external::{Driven, ExtEvent, ExtRecv, ExtSock, SockOpts, Unsupported};
 
 use crate::config::{
     Extension, FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder,
@@ -225,6 +229,9 @@ enum Phase {
     AwaitReply,
     /// Waiting for a connection from the client pool.
     PoolWait,
+    /// Real code runs the handler (thaw-harness): the world waits for it
+    /// to finish.
+    External,
     /// The callback was called; the runtime waits for an empty event loop
     /// (`callbackWaitsForEmptyEventLoop`).
     Draining,
@@ -302,6 +309,8 @@ struct ServerConn {
     session: thaw_db::SessionId,
     /// Requests received and not yet answered, in order.
     ops: VecDeque<u64>,
+    /// The wire codec, when the client is real code (thaw-harness).
+    wire: Option<Box<wire::WireConn>>,
 }
 
 /// Work for the server's CPU cores, in FIFO order.
@@ -470,6 +479,10 @@ enum Ev {
     HttpApply(Box<HttpApply>),
     /// `strategy = "http"`: the reply reaches the function.
     HttpReply(Box<HttpReply>),
+    /// Real code's connection setup CPU is spent: the SYN leaves.
+    ExtOpen {
+        ext: u64,
+    },
 }
 
 /// Runs a scenario to completion. `keep_rows` keeps every invocation's
@@ -592,6 +605,8 @@ struct World<'t> {
     /// `strategy = "http"` with retries: requests sent and not yet seen by
     /// the server, per invocation.
     http_in_flight: BTreeMap<u64, u32>,
+    /// Real code standing in for functions' clients (thaw-harness).
+    ext: Option<Box<external::Ext>>,
 }
 
 /// A write request as the client sent it: (invocation id, request step,
@@ -669,6 +684,7 @@ impl<'t> World<'t> {
             write_ids: BTreeMap::new(),
             write_apps: BTreeMap::new(),
             http_in_flight: BTreeMap::new(),
+            ext: None,
             cfg,
         }
     }
@@ -781,10 +797,15 @@ impl<'t> World<'t> {
         self.schedule(at, Ev::Deliver { pkt });
     }
 
-    fn run(&mut self) -> Result<(), RunError> {
+    /// Schedules the first arrival.
+    fn start(&mut self) {
         if let Some((t, func)) = self.arrivals.next_invocation() {
             self.schedule(t, Ev::Arrival { func });
         }
+    }
+
+    fn run(&mut self) -> Result<(), RunError> {
+        self.start();
         while let Some((_, ev)) = self.q.pop().map_err(RunError::Budget)? {
             self.handle(ev);
         }
@@ -807,7 +828,9 @@ impl<'t> World<'t> {
                             format!("env-{env} init finished (cold start)"),
                         );
                     }
-                    self.pool_init(env);
+                    if !self.is_ext_func(self.envs[(env - 1) as usize].func) {
+                        self.pool_init(env);
+                    }
                     self.start_handler(env);
                 }
             }
@@ -912,6 +935,7 @@ impl<'t> World<'t> {
                 } = *r;
                 self.on_http_reply(env, seq, step, attempt, value)
             }
+            Ev::ExtOpen { ext } => self.ext_open(ext),
         }
     }
 

@@ -159,6 +159,9 @@ impl World<'_> {
 
     pub(super) fn thaw(&mut self, env: u32, seq: u64) {
         let now = self.q.now();
+        if self.is_ext_func(self.envs[(env - 1) as usize].func) {
+            self.ext_event(ExtEvent::Thawed { env });
+        }
         let e = &mut self.envs[(env - 1) as usize];
         let kernel = std::mem::take(&mut e.deferred_kernel);
         let app = std::mem::take(&mut e.deferred_app);
@@ -240,6 +243,22 @@ impl World<'_> {
             inv.seq
         };
         self.schedule(now + timeout, Ev::FunctionTimeout { env, seq });
+        let func = self.envs[(env - 1) as usize].func;
+        if self.is_ext_func(func) {
+            // Real code runs the handler; it ends with `Driven::finish`.
+            let e = &mut self.envs[(env - 1) as usize];
+            let inv = e.inv.as_mut().expect("inv");
+            inv.phase = Phase::External;
+            let (id, cold) = (inv.id, inv.cold);
+            self.ext_event(ExtEvent::Invoke {
+                env,
+                seq,
+                id,
+                func,
+                cold,
+            });
+            return;
+        }
         if let Some(d) = self.cfg.platform.handler_rejects_after {
             self.schedule(now + d, Ev::HandlerRejects { env, seq });
         }
@@ -282,6 +301,9 @@ impl World<'_> {
         };
         self.effect();
         self.set_env_zombies(env, true);
+        if self.is_ext_func(self.envs[(env - 1) as usize].func) {
+            self.ext_event(ExtEvent::Frozen { env });
+        }
         if self.wants(Level::Timeline) {
             let conns = self.envs[(env - 1) as usize].socks.len();
             self.emit(
@@ -352,6 +374,9 @@ impl World<'_> {
     /// vanishes as on a plain reap.
     fn start_shutdown(&mut self, env: u32, grace: SimDuration) {
         let now = self.q.now();
+        // Real code's runtime ends here; the world closes its sockets as the
+        // SIGTERM handler would.
+        self.ext_env_gone(env);
         self.drop_app_state(env, EnvState::ShuttingDown);
         let (kernel, socks) = {
             let e = &mut self.envs[(env - 1) as usize];
@@ -436,6 +461,9 @@ impl World<'_> {
     /// Reap or reset: the environment and its kernel vanish; nothing is
     /// sent on their behalf.
     pub(super) fn discard_env(&mut self, env: u32) {
+        if self.envs[(env - 1) as usize].state != EnvState::ShuttingDown {
+            self.ext_env_gone(env);
+        }
         self.drop_app_state(env, EnvState::Reaped);
         let socks = {
             let e = &mut self.envs[(env - 1) as usize];

@@ -107,6 +107,11 @@ impl World<'_> {
         }
     }
 
+    /// Queues one request of connection `c` for a core.
+    pub(super) fn cpu_submit_request(&mut self, c: ConnRef) {
+        self.cpu_submit(Work::Request(c));
+    }
+
     fn cpu_submit(&mut self, w: Work) {
         let cores = self.cfg.server.cores;
         if cores == 0 || self.cpu_busy < cores {
@@ -170,9 +175,19 @@ impl World<'_> {
                 why,
             );
         }
+        let payload = match self
+            .sock(s)
+            .map(|l| l.tcb.remote())
+            .and_then(|p| self.wire_of_peer(p))
+        {
+            Some(proto) => self.wire_message(proto, msg),
+            None => Some(Payload(msg)),
+        };
         let mut out = self.buf();
         if let Some(ls) = self.sock_mut(s) {
-            let _ = ls.tcb.send(now, Payload(msg), &mut out);
+            if let Some(p) = payload {
+                let _ = ls.tcb.send(now, p, &mut out);
+            }
             ls.owner = Owner::Kernel;
             ls.tcb.close(now, &mut out);
         }
@@ -264,6 +279,9 @@ impl World<'_> {
             host_key,
             session,
             ops: VecDeque::new(),
+            wire: self
+                .wire_of_peer(peer)
+                .map(|p| Box::new(wire::WireConn::new(p))),
         });
         if let Some(ls) = self.sock_mut(s) {
             ls.owner = Owner::Server(c);
@@ -292,7 +310,8 @@ impl World<'_> {
                 ),
             );
         }
-        if self.cfg.server.handshake {
+        let wired = self.conn(c).is_some_and(|k| k.wire.is_some());
+        if self.cfg.server.handshake && !wired {
             let mut out = self.buf();
             if let Some(ls) = self.sock_mut(s) {
                 let _ = ls.tcb.send(now, Payload(MSG_HELLO), &mut out);
@@ -485,9 +504,13 @@ impl World<'_> {
             );
         }
         if with_error {
+            let payload = match self.conn(c).and_then(|k| k.wire.as_ref()).map(|w| w.proto) {
+                Some(proto) => self.wire_message(proto, msg),
+                None => Some(Payload(msg)),
+            };
             let mut out = self.buf();
-            if let Some(ls) = self.sock_mut(s) {
-                let _ = ls.tcb.send(now, Payload(msg), &mut out);
+            if let (Some(p), Some(ls)) = (payload, self.sock_mut(s)) {
+                let _ = ls.tcb.send(now, p, &mut out);
             }
             self.apply(s, out);
         }
@@ -592,6 +615,13 @@ impl World<'_> {
                     .map(|l| l.tcb.recv())
                     .unwrap_or(RecvResult::Eof);
                 match r {
+                    RecvResult::Data(Payload(p)) if external::is_blob(p) => {
+                        let bytes = self.take_blob(p);
+                        self.wire_data(c, s, bytes);
+                        if self.conn(c).is_none() {
+                            return;
+                        }
+                    }
                     RecvResult::Data(Payload(p)) if msg_kind(p) == MSG_REQUEST => {
                         let Some(conn) = self.conn_mut(c) else { return };
                         conn.pending += 1;
@@ -661,18 +691,23 @@ impl World<'_> {
                 }
             }
         }
-        // The transaction status rides on every reply; only a proxy reads it.
-        let in_tx = self.proxy.is_some()
+        // The transaction status rides on every reply; only a proxy and a
+        // wire client (PostgreSQL's ReadyForQuery) read it.
+        let wired = self.conn(c).is_some_and(|k| k.wire.is_some());
+        let in_tx = (self.proxy.is_some() || wired)
             && self
                 .cluster
                 .primary()
                 .status(session)
                 .is_some_and(|st| st.tx.is_some());
+        let payload = if wired {
+            self.wire_answer(c, op, value, in_tx)
+        } else {
+            Payload(encode_response(value, in_tx))
+        };
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
-            Some(ls) => ls
-                .tcb
-                .send(now, Payload(encode_response(value, in_tx)), &mut out),
+            Some(ls) => ls.tcb.send(now, payload, &mut out),
             None => Err(Errno::Epipe),
         };
         self.apply(s, out);
