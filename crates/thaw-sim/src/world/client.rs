@@ -124,21 +124,7 @@ impl World<'_> {
     }
 
     pub(super) fn alloc_port(&mut self, env: u32) -> Option<u16> {
-        let span = (LAST_EPHEMERAL - FIRST_EPHEMERAL) as u32 + 1;
-        for _ in 0..span {
-            let e = &mut self.envs[(env - 1) as usize];
-            let p = e.next_port;
-            e.next_port = if p >= LAST_EPHEMERAL {
-                FIRST_EPHEMERAL
-            } else {
-                p + 1
-            };
-            let key = flow_key(Addr { host: env, port: p }, self.front_addr);
-            if !self.demux.contains_key(&key) {
-                return Some(p);
-            }
-        }
-        None
+        self.alloc_port_to(env, self.front_addr)
     }
 
     pub(super) fn send_request(&mut self, env: u32, s: SockRef) {

@@ -270,8 +270,9 @@ impl World<'_> {
         self.apply(s, out);
     }
 
-    /// A free local port towards `remote`.
-    fn alloc_port_to(&mut self, env: u32, remote: Addr) -> Option<u16> {
+    /// A free local port towards `remote` (the next ephemeral port of the
+    /// environment whose 4-tuple is free).
+    pub(super) fn alloc_port_to(&mut self, env: u32, remote: Addr) -> Option<u16> {
         let span = (LAST_EPHEMERAL - FIRST_EPHEMERAL) as u32 + 1;
         for _ in 0..span {
             let e = &mut self.envs[(env - 1) as usize];
