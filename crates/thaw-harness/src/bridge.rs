@@ -55,6 +55,8 @@ pub(crate) enum ConnState {
 #[derive(Debug)]
 pub(crate) struct Mirror {
     pub env: u32,
+    /// The world's socket, once the connect was carried out.
+    pub ext: Option<thaw_sim::ExtSock>,
     pub state: ConnState,
     pub rx: VecDeque<u8>,
     pub eof: bool,

@@ -235,7 +235,7 @@ impl<F: Function> Harness<F> {
     ) -> Result<Self, HarnessError> {
         let sets: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         let scenario = thaw_scenario::load(name, text, &sets)
-            .map_err(|e| HarnessError::Scenario(render(&e)))?;
+            .map_err(|e| HarnessError::Scenario(e.render()))?;
         Driven::supports(&scenario.config).map_err(|e| HarnessError::Unsupported(e.to_string()))?;
         Ok(Harness {
             scenario,
@@ -300,11 +300,15 @@ impl<F: Function> Harness<F> {
                           trace: &mut dyn TraceSink,
                           rows: &mut dyn OutcomeSink|
          -> RunResult {
-            let mut fwd = trace::Forward {
-                inner: trace,
-                emit: true,
+            let mut go = || {
+                // thaw's timeline as tracing events only for a subscriber
+                // that wants them (formatting every record costs).
+                let mut fwd = trace::Forward {
+                    inner: trace,
+                    emit: tracing::enabled!(target: "thaw::world", tracing::Level::INFO),
+                };
+                drive(cfg, seed, self.func, &self.function, &mut fwd, rows)
             };
-            let mut go = || drive(cfg, seed, self.func, &self.function, &mut fwd, rows);
             let (result, outcomes, err) = if self.capture_tracing {
                 let sub = tracing_subscriber::layer::SubscriberExt::with(
                     tracing_subscriber::registry(),
@@ -327,10 +331,6 @@ impl<F: Function> Harness<F> {
         code.sort_by_key(|c| c.id);
         Ok((report, code))
     }
-}
-
-fn render(e: &thaw_scenario::LoadError) -> String {
-    e.render()
 }
 
 /// The error kind and detail for the report, and what the code saw.
@@ -449,7 +449,7 @@ fn drive<F: Function>(
     shared.lock().keepalive = cfg.platform.tcp.keepalive.unwrap_or_default();
     let mut rts: BTreeMap<u32, EnvRt> = BTreeMap::new();
     let mut states: BTreeMap<u32, Rc<RefCell<Option<F::State>>>> = BTreeMap::new();
-    let mut keys: BTreeMap<u64, ExtSock> = BTreeMap::new();
+    // The world's socket of each shim socket is in its mirror (`ext`).
     let mut exts: BTreeMap<ExtSock, u64> = BTreeMap::new();
     let mut events = Vec::new();
     let mut code = Vec::new();
@@ -589,8 +589,7 @@ fn drive<F: Function>(
                         .map(|(k, _)| *k)
                         .collect();
                     for k in dead {
-                        b.socks.remove(&k);
-                        if let Some(e) = keys.remove(&k) {
+                        if let Some(e) = b.socks.remove(&k).and_then(|m| m.ext) {
                             exts.remove(&e);
                         }
                     }
@@ -649,7 +648,9 @@ fn drive<F: Function>(
                 match op.op {
                     Op::Connect { key, port, opts } => match d.connect(op.env, port, opts) {
                         Ok(ext) => {
-                            keys.insert(key, ext);
+                            if let Some(m) = shared.lock().socks.get_mut(&key) {
+                                m.ext = Some(ext);
+                            }
                             exts.insert(ext, key);
                         }
                         Err(e) => {
@@ -660,7 +661,8 @@ fn drive<F: Function>(
                         }
                     },
                     Op::Send { key, bytes } => {
-                        if let Some(&ext) = keys.get(&key) {
+                        let ext = shared.lock().socks.get(&key).and_then(|m| m.ext);
+                        if let Some(ext) = ext {
                             if let Err(e) = d.send(ext, &bytes) {
                                 if let Some(m) = shared.lock().socks.get_mut(&key) {
                                     if !m.dead {
@@ -672,8 +674,8 @@ fn drive<F: Function>(
                         }
                     }
                     Op::Close { key } => {
-                        shared.lock().socks.remove(&key);
-                        if let Some(ext) = keys.remove(&key) {
+                        let ext = shared.lock().socks.remove(&key).and_then(|m| m.ext);
+                        if let Some(ext) = ext {
                             exts.remove(&ext);
                             d.close(ext);
                         }

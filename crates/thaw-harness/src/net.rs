@@ -222,6 +222,7 @@ async fn connect_with(sock: TcpSocket, port: u16, peer: SocketAddr) -> io::Resul
             key,
             bridge::Mirror {
                 env: ctx.env,
+                ext: None,
                 state: ConnState::Connecting,
                 rx: Default::default(),
                 eof: false,
@@ -479,6 +480,7 @@ mod tests {
             1,
             Mirror {
                 env: 1,
+                ext: None,
                 state: ConnState::Open,
                 rx: Default::default(),
                 eof: false,

@@ -97,7 +97,7 @@ impl EnvRt {
             catch_up: catch_up.max(self.clock),
             bound: bound.max(catch_up).max(self.clock),
             step: Step::CatchUp,
-            sleep: None,
+            wait: None,
             polls: 0,
             stop: Stop::Reached,
         };
@@ -124,8 +124,9 @@ impl EnvRt {
 enum Step {
     CatchUp,
     WaitIdle,
-    Advancing,
-    Sleeping,
+    /// On `wait`: an exact advance, or (mode sleep) the sleep to the last
+    /// tick before the bound.
+    Waiting,
 }
 
 /// The driver future (a hand-written state machine: it must observe the
@@ -136,7 +137,7 @@ struct Drive {
     catch_up: SimTime,
     bound: SimTime,
     step: Step,
-    sleep: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    wait: Option<Pin<Box<dyn Future<Output = ()>>>>,
     polls: u64,
     stop: Stop,
 }
@@ -154,10 +155,10 @@ impl Drive {
     /// Starts moving the clock by `d` exactly (tokio fires what is due at
     /// the next poll of its timers).
     fn advance(&mut self, d: SimDuration) {
-        self.sleep = Some(Box::pin(tokio::time::advance(
+        self.wait = Some(Box::pin(tokio::time::advance(
             std::time::Duration::from_nanos(d.as_nanos()),
         )));
-        self.step = Step::Advancing;
+        self.step = Step::Waiting;
     }
 
     fn wait_idle(&mut self) {
@@ -187,11 +188,12 @@ impl Future for Drive {
                         this.wait_idle();
                     }
                 }
-                Step::Advancing => {
-                    let s = this.sleep.as_mut().expect("advancing");
+                Step::Waiting => {
+                    // An exact advance or the sleep to the last tick.
+                    let s = this.wait.as_mut().expect("waiting");
                     match s.as_mut().poll(cx) {
                         Poll::Ready(()) => {
-                            this.sleep = None;
+                            this.wait = None;
                             this.wait_idle();
                         }
                         Poll::Pending => {
@@ -230,22 +232,9 @@ impl Future for Drive {
                         // bound; auto-advance skips the idle ticks.
                         let until =
                             this.instant(this.ctx.origin + SimDuration::from_nanos(last_tick));
-                        this.sleep = Some(Box::pin(tokio::time::sleep_until(until)));
+                        this.wait = Some(Box::pin(tokio::time::sleep_until(until)));
                         this.sig.mode.store(MODE_SLEEP, Ordering::SeqCst);
-                        this.step = Step::Sleeping;
-                    }
-                }
-                Step::Sleeping => {
-                    let s = this.sleep.as_mut().expect("sleeping");
-                    match s.as_mut().poll(cx) {
-                        Poll::Ready(()) => {
-                            this.sleep = None;
-                            this.wait_idle();
-                        }
-                        Poll::Pending => {
-                            this.sig.register(cx.waker());
-                            return Poll::Pending;
-                        }
+                        this.step = Step::Waiting;
                     }
                 }
             }

@@ -568,34 +568,34 @@ pub fn all() -> Vec<Case> {
     c.observe_until_ms = 6500;
     v.push(c);
 
-    let mut c = pg("pg-pause-idle-in-transaction", Direct, Pause);
-    c.desc = "BEGIN left open; idle_in_transaction_session_timeout 1.5 s sends FATAL 25P03; read after thaw";
-    c.why = "idle_in_transaction_session_timeout during a pause (running kernel)";
-    c.srv.idle_timeout_ms = 0;
-    c.srv.idle_in_tx_ms = 1500;
-    c.phase1 = vec![Step::Inv {
-        conn: 0,
-        reqs: vec![Req::Begin, Req::Ping],
-    }];
-    c.phase2 = c.phase1.clone();
-    c.thaw_at_ms = 3000;
-    c.observe_until_ms = 4000;
-    v.push(c);
-
-    let mut c = pg("pg-drop-idle-in-transaction", Direct, Drop);
-    c.desc =
-        "BEGIN left open; 25P03 and FIN dropped by the freeze; the request meets the orphan: RST";
-    c.why = "idle_in_transaction_session_timeout during a silent freeze";
-    c.srv.idle_timeout_ms = 0;
-    c.srv.idle_in_tx_ms = 1500;
-    c.phase1 = vec![Step::Inv {
-        conn: 0,
-        reqs: vec![Req::Begin, Req::Ping],
-    }];
-    c.phase2 = c.phase1.clone();
-    c.thaw_at_ms = 3000;
-    c.observe_until_ms = 4000;
-    v.push(c);
+    // BEGIN left open, idle_in_transaction_session_timeout 1.5 s.
+    let in_tx = |name, freeze, desc, why| {
+        let mut c = pg(name, Direct, freeze);
+        c.desc = desc;
+        c.why = why;
+        c.srv.idle_timeout_ms = 0;
+        c.srv.idle_in_tx_ms = 1500;
+        c.phase1 = vec![Step::Inv {
+            conn: 0,
+            reqs: vec![Req::Begin, Req::Ping],
+        }];
+        c.phase2 = c.phase1.clone();
+        c.thaw_at_ms = 3000;
+        c.observe_until_ms = 4000;
+        c
+    };
+    v.push(in_tx(
+        "pg-pause-idle-in-transaction",
+        Pause,
+        "BEGIN left open; idle_in_transaction_session_timeout 1.5 s sends FATAL 25P03; read after thaw",
+        "idle_in_transaction_session_timeout during a pause (running kernel)",
+    ));
+    v.push(in_tx(
+        "pg-drop-idle-in-transaction",
+        Drop,
+        "BEGIN left open; 25P03 and FIN dropped by the freeze; the request meets the orphan: RST",
+        "idle_in_transaction_session_timeout during a silent freeze",
+    ));
 
     // ---- MariaDB: wait_timeout 2 s.
     let maria = |name, path, freeze| {

@@ -8,8 +8,8 @@
 //! configuration file: `mariadbd --no-defaults --verbose --help`,
 //! `postgres -C` on a fresh `initdb` directory, and `CONFIG GET` on a `redis-server`
 //! started without a configuration file on a Unix socket.
-use crate::netns::run;
-use crate::servers::{Workdir, PG_BIN};
+use crate::netns::{ns_exec, run, run_stdin};
+use crate::servers::{as_postgres, Workdir, PG_BIN};
 use std::fmt::Write as _;
 use std::time::Duration;
 use thaw_net::{MiddleboxPreset, TcpConfig};
@@ -119,42 +119,14 @@ fn kernel_rows() -> Vec<Row> {
     let _ = run(&["ip", "netns", "add", &ns]);
     // A conntrack rule loads nf_conntrack, whose sysctls appear per
     // namespace only then.
-    let _ = run(&[
-        "ip", "netns", "exec", &ns, "nft", "add", "table", "ip", "thawlab",
-    ]);
-    let _ = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "nft",
-        "add",
-        "chain",
-        "ip",
-        "thawlab",
-        "in",
-        "{ type filter hook input priority 0 ; }",
-    ]);
-    let _ = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "nft",
-        "add",
-        "rule",
-        "ip",
-        "thawlab",
-        "in",
-        "ct",
-        "state",
-        "established",
-        "accept",
-    ]);
+    let _ = run_stdin(
+        &ns_exec(&ns, &["nft", "-f", "-"]),
+        "table ip thawlab {\n chain in {\n  type filter hook input priority 0;\n  ct state established accept\n }\n}\n",
+    );
     let mut rows: Vec<Row> = kernel_expected()
         .into_iter()
         .map(|(key, thaw)| {
-            let v = run(&["ip", "netns", "exec", &ns, "sysctl", "-n", key]).ok();
+            let v = run(&ns_exec(&ns, &["sysctl", "-n", key])).ok();
             Row::new(key, v, thaw)
         })
         .collect();
@@ -215,19 +187,16 @@ fn postgres_rows() -> Vec<Row> {
     let dir = Workdir::create().and_then(|mut w| w.pg_template().map(|t| (w, t)));
     let var = |name: &str| {
         let (_, t) = dir.as_ref().ok()?;
-        run(&[
-            "setpriv",
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
+        let cmd = as_postgres(&[
             &format!("{PG_BIN}/postgres"),
             "-D",
             &t.to_string_lossy(),
             "-C",
             name,
-        ])
-        .ok()
-        .map(|v| v.trim().to_string())
+        ]);
+        run(&cmd.iter().map(String::as_str).collect::<Vec<_>>())
+            .ok()
+            .map(|v| v.trim().to_string())
     };
     let p = ServerConfig::preset(ServerKind::Postgres);
     let ms = |d: Option<thaw_core::SimDuration>| {

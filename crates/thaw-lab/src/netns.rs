@@ -63,7 +63,8 @@ pub fn run_stdin(cmd: &[&str], input: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
-fn ns_exec<'a>(ns: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+/// `cmd` run inside namespace `ns`.
+pub fn ns_exec<'a>(ns: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["ip", "netns", "exec", ns];
     v.extend_from_slice(cmd);
     v

@@ -9,6 +9,26 @@ use std::process::{Child, Command, Stdio};
 /// PostgreSQL 15's binaries.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+/// `cmd` run as the `postgres` user (initdb and postgres refuse root).
+pub fn as_postgres(cmd: &[&str]) -> Vec<String> {
+    [
+        "setpriv",
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--init-groups",
+    ]
+    .iter()
+    .chain(cmd)
+    .map(|x| x.to_string())
+    .collect()
+}
+
+/// Runs `cmd` as the `postgres` user.
+fn run_as_postgres(cmd: &[&str]) -> Result<String, String> {
+    let a = as_postgres(cmd);
+    run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// The run's temporary directory and the data-directory templates made once
 /// per run.
 pub struct Workdir {
@@ -43,11 +63,7 @@ impl Workdir {
         run(&["chown", "postgres:postgres", &ts])?;
         run(&["chmod", "700", &ts])?;
         let initdb = format!("{PG_BIN}/initdb");
-        run(&[
-            "setpriv",
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
+        run_as_postgres(&[
             &initdb,
             "-D",
             &ts,
@@ -66,18 +82,9 @@ impl Workdir {
         text.push_str("host all all 10.77.0.0/16 trust\n");
         std::fs::write(&hba, text).map_err(|e| e.to_string())?;
         let postgres = format!("{PG_BIN}/postgres");
+        let single = as_postgres(&[&postgres, "--single", "-D", &ts, "postgres"]);
         run_stdin(
-            &[
-                "setpriv",
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--init-groups",
-                &postgres,
-                "--single",
-                "-D",
-                &ts,
-                "postgres",
-            ],
+            &single.iter().map(String::as_str).collect::<Vec<_>>(),
             "CREATE ROLE lab LOGIN;\n",
         )?;
         self.pg_template = Some(t.clone());
@@ -186,18 +193,8 @@ impl ServerProc {
                     let tpl = work.pg_template()?;
                     copy_template(&tpl, &dir)?;
                     let log = dir.join("postgres.log");
-                    let mut a: Vec<String> = [
-                        "setpriv",
-                        "--reuid=postgres",
-                        "--regid=postgres",
-                        "--init-groups",
-                        &format!("{PG_BIN}/postgres"),
-                        "-D",
-                        &dir.to_string_lossy(),
-                    ]
-                    .iter()
-                    .map(|x| x.to_string())
-                    .collect();
+                    let mut a =
+                        as_postgres(&[&format!("{PG_BIN}/postgres"), "-D", &dir.to_string_lossy()]);
                     for (k, v) in [
                         ("listen_addresses", SERVER_IP.to_string()),
                         ("port", "5432".into()),

@@ -110,17 +110,38 @@ impl World<'_> {
             e.socks.push(s);
             e.inv.as_mut().expect("inv").phase = Phase::Connecting;
         }
-        if self.wants(Level::Timeline) {
-            let name = self.sock_name(s);
-            self.emit(
-                Level::Timeline,
-                format!("env-{env}"),
-                "connect",
-                vec![("port", port.into())],
-                format!("{name}: connect() sends SYN"),
-            );
-        }
+        self.trace_connect(env, s, port, None);
         self.apply(s, out);
+    }
+
+    /// The timeline line of a client socket's `connect()` (of a pooled
+    /// connection, when `pooled`).
+    pub(super) fn trace_connect(
+        &mut self,
+        env: u32,
+        s: SockRef,
+        port: u16,
+        pooled: Option<thaw_client::ConnId>,
+    ) {
+        if !self.wants(Level::Timeline) {
+            return;
+        }
+        let name = self.sock_name(s);
+        let mut fields = vec![("port", port.into())];
+        let text = match pooled {
+            Some(conn) => {
+                fields.push(("conn", conn.0.into()));
+                format!("{name}: connect() sends SYN for pooled {conn}")
+            }
+            None => format!("{name}: connect() sends SYN"),
+        };
+        self.emit(
+            Level::Timeline,
+            format!("env-{env}"),
+            "connect",
+            fields,
+            text,
+        );
     }
 
     pub(super) fn alloc_port(&mut self, env: u32) -> Option<u16> {

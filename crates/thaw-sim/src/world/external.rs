@@ -257,16 +257,7 @@ impl World<'_> {
             }
             x.by_sock.insert(s, id);
         }
-        if self.wants(Level::Timeline) {
-            let name = self.sock_name(s);
-            self.emit(
-                Level::Timeline,
-                format!("env-{env}"),
-                "connect",
-                vec![("port", local_port.into())],
-                format!("{name}: connect() sends SYN"),
-            );
-        }
+        self.trace_connect(env, s, local_port, None);
         self.apply(s, out);
     }
 

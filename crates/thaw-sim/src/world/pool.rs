@@ -794,16 +794,7 @@ impl World<'_> {
             pc.sock = Some(s);
             pc.stage = Stage::Connecting;
         }
-        if self.wants(Level::Timeline) {
-            let name = self.sock_name(s);
-            self.emit(
-                Level::Timeline,
-                format!("env-{env}"),
-                "connect",
-                vec![("port", port.into()), ("conn", conn.0.into())],
-                format!("{name}: connect() sends SYN for pooled {conn}"),
-            );
-        }
+        self.trace_connect(env, s, port, Some(conn));
         self.apply(s, out);
     }
 

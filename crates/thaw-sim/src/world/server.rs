@@ -310,7 +310,7 @@ impl World<'_> {
                 ),
             );
         }
-        let wired = self.conn(c).is_some_and(|k| k.wire.is_some());
+        let wired = self.ext.is_some() && self.conn(c).is_some_and(|k| k.wire.is_some());
         if self.cfg.server.handshake && !wired {
             let mut out = self.buf();
             if let Some(ls) = self.sock_mut(s) {
@@ -693,7 +693,7 @@ impl World<'_> {
         }
         // The transaction status rides on every reply; only a proxy and a
         // wire client (PostgreSQL's ReadyForQuery) read it.
-        let wired = self.conn(c).is_some_and(|k| k.wire.is_some());
+        let wired = self.ext.is_some() && self.conn(c).is_some_and(|k| k.wire.is_some());
         let in_tx = (self.proxy.is_some() || wired)
             && self
                 .cluster

@@ -353,7 +353,7 @@ pub(crate) fn describe(proto: Proto, bytes: &[u8], first: bool) -> String {
             if first && bytes.len() >= 8 {
                 let len = be32(&bytes[0..4]) as usize;
                 parts.push(
-                    if bytes.len() >= 8 && be32(&bytes[4..8]) == 80877103 {
+                    if be32(&bytes[4..8]) == 80877103 {
                         "SSLRequest"
                     } else {
                         "StartupMessage"
