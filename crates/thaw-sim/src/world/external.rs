@@ -97,11 +97,13 @@ impl std::fmt::Display for Unsupported {
 
 impl std::error::Error for Unsupported {}
 
-/// Payloads above this bit name a byte buffer in [`Ext::blobs`].
-pub(super) const BLOB: u64 = 1 << 62;
+/// A payload that names a byte buffer in [`Ext::blobs`]: a message kind
+/// of its own (above every model message's), the buffer's id above it, so
+/// no model message (whose key fills the high bits) is ever taken for one.
+pub(super) const MSG_BLOB: u64 = 0xff;
 
 pub(super) fn is_blob(p: u64) -> bool {
-    p & BLOB != 0
+    msg_kind(p) == MSG_BLOB
 }
 
 /// The world's side of external code.
@@ -178,7 +180,7 @@ impl World<'_> {
         let id = x.next_blob;
         x.next_blob += 1;
         x.blobs.insert(id, bytes);
-        Payload(BLOB | id)
+        Payload(MSG_BLOB | (id << 8))
     }
 
     /// The bytes of a payload, taken by the application that reads it (a
@@ -186,7 +188,7 @@ impl World<'_> {
     pub(super) fn take_blob(&mut self, p: u64) -> Vec<u8> {
         self.ext
             .as_mut()
-            .and_then(|x| x.blobs.remove(&(p & !BLOB)))
+            .and_then(|x| x.blobs.remove(&(p >> 8)))
             .unwrap_or_default()
     }
 
@@ -773,4 +775,33 @@ fn show(b: &[u8]) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RequestOp;
+
+    /// Model messages keep their key in the high bits (keys up to 2^48):
+    /// none may pass for a byte buffer, whatever its key.
+    #[test]
+    fn no_model_message_is_taken_for_a_blob() {
+        for key in [0, 1, (1 << 46) + 1, (1 << 47) | 0xff, (1 << 48) - 1] {
+            for op in [RequestOp::Read(key), RequestOp::Write(key)] {
+                for pin in [false, true] {
+                    assert!(!is_blob(encode_request(op, pin)), "{op:?}");
+                }
+            }
+            assert!(!is_blob(encode_response(key, true)));
+        }
+        for m in [
+            MSG_HELLO,
+            MSG_ERR_IDLE,
+            MSG_ERR_MAXCLIENTS,
+            MSG_ERR_PROXY_IDLE,
+        ] {
+            assert!(!is_blob(m));
+        }
+        assert!(is_blob(MSG_BLOB | (12345 << 8)));
+    }
 }

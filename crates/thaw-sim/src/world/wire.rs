@@ -306,14 +306,27 @@ pub(crate) struct WireData {
     values: BTreeMap<(u64, u64), Option<Vec<u8>>>,
 }
 
-/// Keys of real clients are numbered from here, above any scenario key.
-const FIRST_WIRE_KEY: u64 = 1 << 32;
+/// Keys of the data model are below 2^48 (a request carries its key in
+/// the payload's top 48 bits).
+const KEY_SPACE: u64 = 1 << 48;
 
 impl WireData {
-    /// The model's key for a client's key bytes.
+    /// The model's key for a client's key bytes: a decimal number below
+    /// 2^48 is that key (real code and a scenario's model clients then
+    /// share it: `GET 7` reads what `key = 7` wrote); any other byte string
+    /// gets a number of its own, counting down from 2^48 − 1, away from the
+    /// small keys scenarios use.
     pub fn key(&mut self, k: &[u8]) -> u64 {
+        if let Some(n) = std::str::from_utf8(k)
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|n| *n < KEY_SPACE)
+        {
+            return n;
+        }
         let n = self.keys.len() as u64;
-        *self.keys.entry(k.to_vec()).or_insert(FIRST_WIRE_KEY + n)
+        *self.keys.entry(k.to_vec()).or_insert(KEY_SPACE - 1 - n)
     }
 
     /// Remembers the bytes written as version `v` of `key`.
@@ -862,6 +875,10 @@ mod tests {
         let k = d.key(b"foo");
         assert_eq!(d.key(b"foo"), k);
         assert_ne!(d.key(b"bar"), k);
+        assert!(k < KEY_SPACE && k > 1 << 47);
+        // Numeric keys are the scenario's keys.
+        assert_eq!(d.key(b"7"), 7);
+        assert_ne!(d.key(b"07x"), 7);
         d.store(k, 3, Some(b"x".to_vec()));
         assert_eq!(d.load(k, 3), Some(b"x".to_vec()));
         assert_eq!(d.load(k, 4), Some(b"v4".to_vec()));
