@@ -454,7 +454,9 @@ fn drive<F: Function>(
     let mut events = Vec::new();
     let mut code = Vec::new();
     // Cross-environment effects travel at least one network hop: other
-    // environments may run this far ahead of the world safely.
+    // environments may run this far ahead of the world safely. With no
+    // latency at all, 1 ms: such effects may then be seen up to 1 ms late
+    // (docs/harness.md).
     let one_way = cfg.network.client_latency + cfg.network.server_latency;
     let lookahead = if one_way.is_zero() {
         SimDuration::from_millis(1)
@@ -613,7 +615,11 @@ fn drive<F: Function>(
             // Nothing is scheduled: every environment is frozen or gone.
             break;
         }
-        let mut horizon = next.unwrap_or(SimTime::MAX);
+        // Bounded even with no world event pending, so that a runtime's
+        // clock stays within what tokio's Instant can represent.
+        let mut horizon = next
+            .unwrap_or(SimTime::MAX)
+            .min(now + SimDuration::from_secs(365 * 86_400));
         if running.len() > 1 {
             horizon = horizon.min(now + lookahead);
         }
