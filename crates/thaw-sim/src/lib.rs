@@ -7,7 +7,9 @@
 pub mod config;
 pub mod expect;
 pub mod jsonl;
+mod msg;
 pub mod report;
+pub mod server;
 pub mod workload;
 mod world;
 #[cfg(test)]

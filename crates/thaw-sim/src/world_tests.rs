@@ -770,16 +770,6 @@ fn server_idle_timeout_counts_from_last_activity() {
     assert_eq!(r.metrics.server_connections_at_end, 0);
 }
 
-#[test]
-fn server_without_idle_timeout_never_closes() {
-    let (r, rs) = run_traced(&base(&[0, 700 * SEC]));
-    assert!(recs(&rs, "server", "idle_close").is_empty());
-    // env-1 was reaped at 600 s; the server still holds its connection.
-    assert_eq!(t(one(&rs, "env-1", "reap")), COLD + 600 * SEC);
-    assert_eq!(r.metrics.server_connections_at_end, 2);
-    assert_eq!(r.metrics.server_connections_peak, 2);
-}
-
 // ----- metrics ------------------------------------------------------------
 
 #[test]
@@ -1822,27 +1812,6 @@ mod bad_conn {
         assert!(rs.iter().all(|x| x.event != "bad_conn_retry"));
         assert_eq!(r.metrics.connections_opened, 1);
     }
-}
-
-/// Redis checks idle clients on a clock of whole seconds (clientsCron():
-/// `server.unixtime - c->lastinteraction > timeout`): with `timeout 5` and
-/// the last reply at ~0.21 s, the close comes at 6 s, not 5.21 s.
-#[test]
-fn idle_check_on_a_whole_second_clock() {
-    let mut cfg = frozen_cfg(FrozenKernel::Silent, ThawOrder::HandlerFirst, false);
-    cfg.server.idle_check_interval = Some(d(SEC));
-    let (_, rs) = run_traced(&cfg);
-    const { assert!(LAST_REPLY < SEC) };
-    assert_eq!(t(one(&rs, "server", "idle_close")), 6 * SEC);
-    // Exact timer without it.
-    cfg.server.idle_check_interval = None;
-    let (_, rs) = run_traced(&cfg);
-    assert_eq!(t(one(&rs, "server", "idle_close")), LAST_REPLY + 5 * SEC);
-    // The preset carries it.
-    assert_eq!(
-        crate::ServerConfig::preset(crate::ServerKind::Redis).idle_check_interval,
-        Some(d(SEC))
-    );
 }
 
 /// `idle_close = rst` (MariaDB's `wait_timeout`, measured): the server's

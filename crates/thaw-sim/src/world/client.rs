@@ -320,15 +320,7 @@ impl World<'_> {
             }
         }
         let op = self.cfg.client.requests_of(func)[step].op;
-        let session = self.cluster.open(
-            now,
-            thaw_db::SessionConfig {
-                autocommit: true,
-                isolation: self.cfg.client.isolation,
-            },
-        );
-        let value = self.apply_op(now, session, encode_request(op, false));
-        self.cluster.close(now, session);
+        let value = self.server.http_request(now, encode_request(op, false));
         if let crate::config::RequestOp::Write(key) = op {
             let committed = decode_version(value).is_some_and(|v| v != thaw_db::UNCOMMITTED);
             if self.cfg.client.retry.count > 0 && committed {
@@ -503,7 +495,7 @@ impl World<'_> {
             RecvResult::Data(Payload(
                 m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE | MSG_ERR_IDLE_IN_TX),
             )) => {
-                let (kind, text) = server::reject_text(self.cfg.server.kind, m);
+                let (kind, text) = crate::server::reject_text(self.cfg.server.kind, m);
                 self.fail(env, kind, text.to_string());
             }
             RecvResult::Data(Payload(

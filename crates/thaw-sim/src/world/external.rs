@@ -9,9 +9,9 @@
 //! are handed out as [`ExtEvent`]s. Bytes flow: a write carries the
 //! bytes, and the server decodes them with its wire codec (RESP for
 //! Redis-like servers, PostgreSQL's protocol for PostgreSQL).
-use super::wire::{self, Proto, WireItem};
 use super::*;
 use crate::config::ServerKind;
+use crate::server::wire::{self, Proto};
 
 /// A socket opened by external code (an id, never reused in a run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,15 +97,6 @@ impl std::fmt::Display for Unsupported {
 
 impl std::error::Error for Unsupported {}
 
-/// A payload that names a byte buffer in [`Ext::blobs`]: a message kind
-/// of its own (above every model message's), the buffer's id above it, so
-/// no model message (whose key fills the high bits) is ever taken for one.
-pub(super) const MSG_BLOB: u64 = 0xff;
-
-pub(super) fn is_blob(p: u64) -> bool {
-    msg_kind(p) == MSG_BLOB
-}
-
 /// The world's side of external code.
 pub(super) struct Ext {
     funcs: BTreeSet<u16>,
@@ -116,7 +107,6 @@ pub(super) struct Ext {
     events: Vec<ExtEvent>,
     blobs: BTreeMap<u64, Vec<u8>>,
     next_blob: u64,
-    pub(super) data: wire::WireData,
 }
 
 struct ExtConn {
@@ -282,141 +272,6 @@ impl World<'_> {
         }
         None
     }
-
-    /// The server has a wire connection for external code: decode what it
-    /// wrote into requests.
-    pub(super) fn wire_data(&mut self, c: ConnRef, s: SockRef, bytes: Vec<u8>) {
-        let now = self.q.now();
-        let Some(mut wc) = self.conn_mut(c).and_then(|k| k.wire.take()) else {
-            return;
-        };
-        let mut items = Vec::new();
-        let res = wc.feed(&bytes, &mut items);
-        let mut close = false;
-        let mut n = 0;
-        for item in items {
-            match item {
-                WireItem::Request { op, reply } => {
-                    let x = self.ext_mut();
-                    let (code, key, write) = match op {
-                        wire::Op::Ping => (OP_PING, 0, None),
-                        wire::Op::Read(k) => (OP_READ, x.data.key(&k), None),
-                        wire::Op::Write(k, v) => {
-                            let key = x.data.key(&k);
-                            (OP_WRITE, key, Some(v))
-                        }
-                        wire::Op::Begin => (OP_BEGIN, 0, None),
-                        wire::Op::Commit => (OP_COMMIT, 0, None),
-                        wire::Op::Rollback => (OP_ROLLBACK, 0, None),
-                    };
-                    let p = MSG_REQUEST | (code << 8) | (key << 16);
-                    wc.pending.push_back((reply, write));
-                    let Some(conn) = self.conn_mut(c) else { return };
-                    conn.pending += 1;
-                    conn.ops.push_back(p);
-                    n += 1;
-                }
-                WireItem::Close => {
-                    close = true;
-                    break;
-                }
-            }
-        }
-        let proto = wc.proto;
-        let Some(conn) = self.conn_mut(c) else { return };
-        conn.wire = Some(wc);
-        conn.last_activity = now;
-        if !conn.established {
-            conn.established = true;
-            let key = conn.host_key;
-            self.host_errors.remove(&key);
-        }
-        for _ in 0..n {
-            self.cpu_submit_request(c);
-        }
-        if let Err(wire::ProtocolError(text)) = res {
-            if let Some(b) = wire::server_error(proto, "08P01", &text) {
-                let p = self.blob(b);
-                let mut out = self.buf();
-                if let Some(ls) = self.sock_mut(s) {
-                    let _ = ls.tcb.send(now, p, &mut out);
-                }
-                self.apply(s, out);
-            }
-            if self.conn(c).is_some() {
-                self.server_close(c, s, &format!("protocol error: {text}"));
-            }
-            return;
-        }
-        if close && self.conn(c).is_some() {
-            self.server_close(c, s, "the client ended the session (QUIT / Terminate)");
-        }
-    }
-
-    /// The bytes that answer a wire request after the model ran it.
-    pub(super) fn wire_answer(&mut self, c: ConnRef, op: u64, value: u64, in_tx: bool) -> Payload {
-        let Some(mut wc) = self.conn_mut(c).and_then(|k| k.wire.take()) else {
-            return Payload(0);
-        };
-        let (reply, write) = wc
-            .pending
-            .pop_front()
-            .unwrap_or((wire::Reply::Simple("OK"), None));
-        let (code, key) = decode_request(op);
-        let version = decode_version(value);
-        let x = self.ext_mut();
-        let read = match (code, version) {
-            (OP_WRITE, Some(v)) => {
-                x.data.store(key, v, write.flatten());
-                None
-            }
-            (OP_READ, Some(v)) => x.data.load(key, v),
-            _ => None,
-        };
-        let bytes = wc.reply(&reply, read.as_deref(), in_tx);
-        if let Some(conn) = self.conn_mut(c) {
-            conn.wire = Some(wc);
-        }
-        self.blob(bytes)
-    }
-
-    /// What a server sends a wire client for a model message before it
-    /// closes (`None`: nothing; Redis closes an idle client silently).
-    pub(super) fn wire_message(&mut self, proto: Proto, msg: u64) -> Option<Payload> {
-        let kind = self.cfg.server.kind;
-        let (code, text) = match msg {
-            MSG_ERR_MAXCLIENTS => match kind {
-                ServerKind::Postgres => ("53300", "sorry, too many clients already"),
-                _ => ("", "ERR max number of clients reached"),
-            },
-            MSG_ERR_IDLE => match kind {
-                ServerKind::Postgres => (
-                    "57P05",
-                    "terminating connection due to idle-session timeout",
-                ),
-                _ => (
-                    "",
-                    "ERR connection closed by the server after its idle timeout",
-                ),
-            },
-            MSG_ERR_IDLE_IN_TX => match kind {
-                ServerKind::Postgres => (
-                    "25P03",
-                    "terminating connection due to idle-in-transaction timeout",
-                ),
-                _ => (
-                    "",
-                    "ERR connection closed by the server: idle in a transaction too long",
-                ),
-            },
-            MSG_ERR_HOST_BLOCKED => ("", "ERR host blocked"),
-            // The greeting of a server that speaks first: not in RESP or
-            // PostgreSQL (the client speaks first).
-            _ => return None,
-        };
-        let b = wire::server_error(proto, code, text)?;
-        Some(self.blob(b))
-    }
 }
 
 /// The world driven from outside: real code stands in for the client of
@@ -457,7 +312,6 @@ impl<'t> Driven<'t> {
             events: Vec::new(),
             blobs: BTreeMap::new(),
             next_blob: 1,
-            data: wire::WireData::default(),
         }));
         w.start();
         Ok(Driven { w, stopped: None })
@@ -775,33 +629,4 @@ fn show(b: &[u8]) -> String {
         s.push('…');
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::RequestOp;
-
-    /// Model messages keep their key in the high bits (keys up to 2^48):
-    /// none may pass for a byte buffer, whatever its key.
-    #[test]
-    fn no_model_message_is_taken_for_a_blob() {
-        for key in [0, 1, (1 << 46) + 1, (1 << 47) | 0xff, (1 << 48) - 1] {
-            for op in [RequestOp::Read(key), RequestOp::Write(key)] {
-                for pin in [false, true] {
-                    assert!(!is_blob(encode_request(op, pin)), "{op:?}");
-                }
-            }
-            assert!(!is_blob(encode_response(key, true)));
-        }
-        for m in [
-            MSG_HELLO,
-            MSG_ERR_IDLE,
-            MSG_ERR_MAXCLIENTS,
-            MSG_ERR_PROXY_IDLE,
-        ] {
-            assert!(!is_blob(m));
-        }
-        assert!(is_blob(MSG_BLOB | (12345 << 8)));
-    }
 }

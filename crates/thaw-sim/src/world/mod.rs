@@ -11,13 +11,13 @@ mod proxy;
 #[cfg(test)]
 mod proxy_tests;
 mod server;
-mod wire;
 
 pub use external::{Driven, ExtEvent, ExtRecv, ExtSock, SockOpts, Unsupported};
 
 use crate::config::{
     Extension, FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder,
 };
+use crate::msg::*;
 use crate::report::{
     self, Collector, ErrorKind, NoRows, Outcome, OutcomeSink, RunResult, WorldTotals,
 };
@@ -54,91 +54,6 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-// Application messages carried as payloads.
-const MSG_REQUEST: u64 = 1;
-const MSG_RESPONSE: u64 = 2;
-const MSG_ERR_MAXCLIENTS: u64 = 3;
-const MSG_HELLO: u64 = 4;
-const MSG_ERR_HOST_BLOCKED: u64 = 5;
-const MSG_ERR_IDLE: u64 = 6;
-const MSG_ERR_IDLE_IN_TX: u64 = 7;
-/// A proxy's database connection completed authentication after the
-/// server's greeting (no CPU work at the server).
-const MSG_LOGIN: u64 = 7;
-/// The proxy refused a client connection (PgBouncer `max_client_conn`).
-const MSG_ERR_PROXY_FULL: u64 = 8;
-/// The proxy found no database connection in time.
-const MSG_ERR_POOL_TIMEOUT: u64 = 9;
-/// The proxy closes an idle client connection with an error first
-/// (PgBouncer `client_idle_timeout`).
-const MSG_ERR_PROXY_IDLE: u64 = 10;
-
-// A request carries its operation (bits 8..15), a "pins the session" flag
-// (bit 15) and its key (bits 16..) above the message kind; a response
-// carries the session's transaction status (bit 8, as PostgreSQL's
-// ReadyForQuery or MySQL's SERVER_STATUS_IN_TRANS) and a value (bits 9..):
-// 0 nothing, 1 the session's own uncommitted write, v + 2 version v (read
-// result, or the commit's version).
-const OP_PING: u64 = 0;
-const OP_READ: u64 = 1;
-const OP_WRITE: u64 = 2;
-const OP_BEGIN: u64 = 3;
-const OP_COMMIT: u64 = 4;
-const OP_ROLLBACK: u64 = 5;
-
-fn msg_kind(p: u64) -> u64 {
-    p & 0xff
-}
-
-const PIN_FLAG: u64 = 1 << 15;
-
-fn encode_request(op: crate::config::RequestOp, pin: bool) -> u64 {
-    use crate::config::RequestOp;
-    let (code, key) = match op {
-        RequestOp::Ping => (OP_PING, 0),
-        RequestOp::Read(k) => (OP_READ, k),
-        RequestOp::Write(k) => (OP_WRITE, k),
-        RequestOp::Begin => (OP_BEGIN, 0),
-        RequestOp::Commit => (OP_COMMIT, 0),
-        RequestOp::Rollback => (OP_ROLLBACK, 0),
-    };
-    let pin = if pin { PIN_FLAG } else { 0 };
-    MSG_REQUEST | (code << 8) | pin | (key << 16)
-}
-
-fn decode_request(p: u64) -> (u64, u64) {
-    ((p >> 8) & 0x7f, p >> 16)
-}
-
-fn request_pins(p: u64) -> bool {
-    p & PIN_FLAG != 0
-}
-
-fn encode_response(value: u64, in_tx: bool) -> u64 {
-    MSG_RESPONSE | ((in_tx as u64) << 8) | (value << 9)
-}
-
-/// (value, in transaction).
-fn decode_response(p: u64) -> (u64, bool) {
-    (p >> 9, (p >> 8) & 1 == 1)
-}
-
-fn encode_version(v: Option<thaw_db::Version>) -> u64 {
-    match v {
-        None => 0,
-        Some(thaw_db::UNCOMMITTED) => 1,
-        Some(v) => v + 2,
-    }
-}
-
-fn decode_version(value: u64) -> Option<thaw_db::Version> {
-    match value {
-        0 => None,
-        1 => Some(thaw_db::UNCOMMITTED),
-        v => Some(v - 2),
-    }
-}
-
 const SERVER_HOST: u32 = 0;
 /// The proxy's host id, when a proxy is configured (environments count
 /// from 1 and never reach it).
@@ -172,7 +87,9 @@ fn flow_key(local: Addr, remote: Addr) -> FlowKey {
 }
 
 /// A connection the server application holds.
-type ConnRef = SlotRef<ServerConn>;
+type ConnRef = crate::server::ConnRef<SockRef>;
+/// The server model, over the world's sockets.
+type Server = crate::server::Server<SockRef>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Owner {
@@ -294,34 +211,6 @@ struct Env {
     next_waiter: u64,
 }
 
-struct ServerConn {
-    sock: SockRef,
-    peer: Addr,
-    last_activity: SimTime,
-    pending: u32,
-    idle_gen: u32,
-    zombie: bool,
-    /// The client completed the handshake (sent its first request).
-    established: bool,
-    /// What the server's host cache keys this client on.
-    host_key: u32,
-    /// The database session of this connection.
-    session: thaw_db::SessionId,
-    /// Requests received and not yet answered, in order.
-    ops: VecDeque<u64>,
-    /// The wire codec, when the client is real code (thaw-harness).
-    wire: Option<Box<wire::WireConn>>,
-}
-
-/// Work for the server's CPU cores, in FIFO order.
-#[derive(Clone, Copy, Debug)]
-enum Work {
-    /// Accept a connection that completed the TCP handshake.
-    Accept(SockRef),
-    /// Answer one request.
-    Request(ConnRef),
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Hop {
     Middlebox(Dir),
@@ -427,21 +316,13 @@ enum Ev {
         sock: SockRef,
         notice: Notice,
     },
-    WorkDone {
-        work: Work,
-    },
+    /// A timer of the server model.
+    Server(crate::server::Timer<SockRef>),
     ConnectTimeout {
         env: u32,
         seq: u64,
         /// Which attempt of the request armed it.
         attempt: u32,
-    },
-    HandshakeTimeout {
-        conn: ConnRef,
-    },
-    ServerIdle {
-        conn: ConnRef,
-        gen: u32,
     },
     MbExpire {
         client: Addr,
@@ -545,8 +426,7 @@ struct World<'t> {
     envs: Vec<Env>,
     /// Warm environments: (function, last use, env).
     idle: BTreeSet<(u16, u64, u32)>,
-    /// The server's data (primary and replicas) and the stale-read detector.
-    cluster: thaw_db::Cluster,
+    /// The stale-read detector (it sees every client's reads and writes).
     detector: thaw_db::StaleDetector,
     use_seq: u64,
     live_envs: u32,
@@ -555,28 +435,15 @@ struct World<'t> {
     packets: Slots<Packet>,
     /// Socket by (local, remote) address, packed by [`flow_key`].
     demux: BTreeMap<FlowKey, SockRef>,
-    server_addr: Addr,
+    /// The server application and its data.
+    server: Server,
+    /// Buffers of server effects (one per nesting level).
+    srv_bufs: Vec<server::Effects>,
     /// Where the functions connect: the proxy if there is one, else the
     /// server.
     front_addr: Addr,
     /// The connection proxy, if configured.
     proxy: Option<proxy::Proxy>,
-    conns: Slots<ServerConn>,
-    server_open: u64,
-    server_peak: u64,
-    /// Cores busy with server work, and the work waiting for a core.
-    cpu_busy: u32,
-    cpu_queue: VecDeque<Work>,
-    /// Connections established in the kernel and not yet accepted.
-    accept_queue: u32,
-    /// Interrupted connection attempts in a row, per host key.
-    host_errors: BTreeMap<u32, u32>,
-    blocked_hosts: BTreeSet<u32>,
-    syn_dropped: u64,
-    server_rejected: u64,
-    server_evicted: u64,
-    /// Sleep connections KILLed by serverless-mysql's zombie cleanup.
-    killed_zombies: u64,
     mb: Option<Middlebox>,
     /// When each tracked flow's expiry timer is due (one live timer a flow).
     mb_timers: BTreeMap<(Addr, Addr), SimTime>,
@@ -634,6 +501,21 @@ impl<'t> World<'t> {
             .as_ref()
             .map(|p| proxy::Proxy::new(p.clone(), &cfg.server));
         let front_addr = proxy.as_ref().map(|p| p.addr).unwrap_or(server_addr);
+        let mut server = Server::new(
+            cfg.server.clone(),
+            crate::server::SessionDefaults {
+                autocommit: cfg.client.autocommit,
+                isolation: cfg.client.isolation,
+                read_routing: cfg.client.read_routing,
+            },
+            server_addr,
+            cfg.network.source_ip,
+            timeline,
+        );
+        if let Some(p) = proxy.as_ref() {
+            server.name_peer(PROXY_HOST, &p.cfg.name);
+            server.tx_status = true;
+        }
         World {
             q: EventQueue::with_lanes(cfg.event_budget, LANES),
             trace,
@@ -645,28 +527,16 @@ impl<'t> World<'t> {
             next_inv_seq: 1,
             envs: Vec::new(),
             idle: BTreeSet::new(),
-            cluster: thaw_db::Cluster::new(&cfg.server.replicas),
             detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
             live_envs: 0,
             socks: Slots::new(),
             packets: Slots::new(),
             demux: BTreeMap::new(),
-            server_addr,
+            server,
+            srv_bufs: Vec::new(),
             front_addr,
             proxy,
-            conns: Slots::new(),
-            server_open: 0,
-            server_peak: 0,
-            cpu_busy: 0,
-            cpu_queue: VecDeque::new(),
-            accept_queue: 0,
-            host_errors: BTreeMap::new(),
-            blocked_hosts: BTreeSet::new(),
-            syn_dropped: 0,
-            server_rejected: 0,
-            server_evicted: 0,
-            killed_zombies: 0,
             mb,
             mb_timers: BTreeMap::new(),
             zombies: 0,
@@ -891,7 +761,7 @@ impl<'t> World<'t> {
             }
             Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
             Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
-            Ev::WorkDone { work } => self.on_work_done(work),
+            Ev::Server(timer) => self.on_server_timer(timer),
             Ev::ConnectTimeout { env, seq, attempt } => {
                 if self.inv_matches(env, seq)
                     && self.envs[(env - 1) as usize]
@@ -902,8 +772,6 @@ impl<'t> World<'t> {
                     self.on_connect_timeout(env);
                 }
             }
-            Ev::ServerIdle { conn, gen } => self.on_server_idle(conn, gen),
-            Ev::HandshakeTimeout { conn } => self.on_handshake_timeout(conn),
             Ev::MbExpire { client, server } => self.on_mb_expire(client, server),
             Ev::ProxyWait { client, gen } => self.on_proxy_wait_timeout(client, gen),
             Ev::ProxyClientIdle { client, gen } => self.on_proxy_client_idle(client, gen),
@@ -1034,22 +902,6 @@ impl<'t> World<'t> {
         }
     }
 
-    fn alloc_conn(&mut self, c: ServerConn) -> ConnRef {
-        self.conns.insert(c)
-    }
-
-    fn conn(&self, c: ConnRef) -> Option<&ServerConn> {
-        self.conns.get(c)
-    }
-
-    fn conn_mut(&mut self, c: ConnRef) -> Option<&mut ServerConn> {
-        self.conns.get_mut(c)
-    }
-
-    fn free_conn(&mut self, c: ConnRef) {
-        self.conns.free(c);
-    }
-
     /// Records a finished invocation and releases every row that is final.
     fn record(&mut self, o: Outcome) {
         self.collector.record(o);
@@ -1087,11 +939,12 @@ impl<'t> World<'t> {
         let end = self.last_effect;
         self.account_zombies(end);
         let px = self.proxy.as_mut().map(|p| p.totals(end));
+        let srv = self.server.totals();
         let totals = WorldTotals {
             events: self.q.events_processed(),
             events_beyond_end: self.q.events_beyond_end(),
             arrived: self.next_inv_id - 1,
-            server_peak: self.server_peak,
+            server_peak: srv.peak,
             zombie_ns: self.zombie_ns,
             environments: self.envs.len() as u64,
             connections_opened: self.connections_opened,
@@ -1101,15 +954,15 @@ impl<'t> World<'t> {
                 .iter()
                 .filter(|(_, l)| is_env_host(l.tcb.local().host))
                 .count() as u64,
-            server_at_end: self.server_open,
+            server_at_end: srv.open,
             // Saturates: `memory_per_connection` may be any u64.
-            server_memory_peak: self
-                .server_peak
+            server_memory_peak: srv
+                .peak
                 .saturating_mul(self.cfg.server.memory_per_connection),
-            syn_dropped: self.syn_dropped,
-            server_rejected: self.server_rejected,
-            server_evicted: self.server_evicted,
-            server_killed: self.killed_zombies,
+            syn_dropped: srv.syn_dropped,
+            server_rejected: srv.rejected,
+            server_evicted: srv.evicted,
+            server_killed: srv.killed,
             proxy_backend_peak: px.map(|p| p.backend_peak).unwrap_or(0),
             proxy_client_peak: px.map(|p| p.client_peak).unwrap_or(0),
             proxy_borrow_timeouts: px.map(|p| p.borrow_timeouts).unwrap_or(0),

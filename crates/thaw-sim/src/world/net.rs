@@ -316,8 +316,8 @@ impl World<'_> {
             self.apply(s, out);
             return;
         }
-        if host == SERVER_HOST && seg.dst == self.server_addr && seg.flags.syn && !seg.flags.ack {
-            if self.accept_queue_full(&seg) {
+        if host == SERVER_HOST && seg.dst == self.server.addr() && seg.flags.syn && !seg.flags.ack {
+            if !self.server_syn(&seg) {
                 return;
             }
             let mut out = self.buf();

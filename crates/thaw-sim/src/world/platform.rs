@@ -562,13 +562,9 @@ impl World<'_> {
         self.sock_bufs.push(socks);
     }
 
-    pub(super) fn set_zombie(&mut self, c: ConnRef, zombie: bool) {
+    /// A connection at the front became a zombie (or stopped being one).
+    pub(super) fn zombie_changed(&mut self, zombie: bool) {
         let now = self.q.now();
-        let Some(conn) = self.conn_mut(c) else { return };
-        if conn.zombie == zombie {
-            return;
-        }
-        conn.zombie = zombie;
         self.account_zombies(now);
         if zombie {
             self.zombies += 1;

@@ -195,28 +195,28 @@ impl World<'_> {
         }
         let now = self.q.now();
         let secs = |d: SimDuration| SimDuration::from_secs(d.as_nanos() / 1_000_000_000);
-        let used = self.server_open;
+        let used = self.server.open();
         let max = self.cfg.server.max_connections;
         let max_age = self
-            .conns
-            .iter()
-            .map(|(_, c)| secs(now.saturating_since(c.last_activity)))
+            .server
+            .conns()
+            .map(|(_, c)| secs(now.saturating_since(c.last_activity())))
             .max()
             .unwrap_or(SimDuration::ZERO);
         let used32 = u32::try_from(used).unwrap_or(u32::MAX);
         let Some(threshold) = sm.zombie_kill_threshold(used32, max, max_age) else {
             return;
         };
-        let mut victims: Vec<(SimTime, u32, ConnRef, SockRef)> = self
-            .conns
-            .iter()
+        let mut victims: Vec<(SimTime, u32, ConnRef)> = self
+            .server
+            .conns()
             .filter(|(_, c)| {
-                c.established
-                    && c.pending == 0
-                    && c.peer.host != env
-                    && secs(now.saturating_since(c.last_activity)) >= threshold
+                c.established()
+                    && c.pending() == 0
+                    && c.peer().host != env
+                    && secs(now.saturating_since(c.last_activity())) >= threshold
             })
-            .map(|(r, c)| (c.last_activity, r.index(), r, c.sock))
+            .map(|(r, c)| (c.last_activity(), r.index(), r))
             .collect();
         if victims.is_empty() {
             return;
@@ -228,7 +228,6 @@ impl World<'_> {
             .as_ref()
             .map(|i| i.id)
             .unwrap_or(0);
-        self.killed_zombies += n as u64;
         if self.wants(Level::Timeline) {
             let over =
                 u64::from(used32) * 1000 > u64::from(max) * u64::from(sm.conn_utilization_permille);
@@ -252,8 +251,10 @@ impl World<'_> {
                 ),
             );
         }
-        for (_, _, c, s) in victims {
-            self.server_close(c, s, "KILL from serverless-mysql's zombie cleanup");
+        for (_, _, c) in victims {
+            self.with_server(|srv, now, out| {
+                srv.kill(now, c, "KILL from serverless-mysql's zombie cleanup", out)
+            });
         }
     }
 

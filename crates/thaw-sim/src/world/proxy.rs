@@ -894,7 +894,7 @@ impl World<'_> {
 
     fn proxy_alloc_port(&mut self) -> Option<u16> {
         let span = (LAST_EPHEMERAL - FIRST_EPHEMERAL) as u32 + 1;
-        let server = self.server_addr;
+        let server = self.server.addr();
         for _ in 0..span {
             let p = self.px_mut();
             let port = p.next_port;
@@ -929,7 +929,7 @@ impl World<'_> {
         };
         let tcp = self.px().cfg.tcp;
         let mut out = self.buf();
-        let tcb = Tcb::connect(now, tcp, local, self.server_addr, &mut out);
+        let tcb = Tcb::connect(now, tcp, local, self.server.addr(), &mut out);
         let s = self.alloc_sock(tcb, Owner::Kernel);
         let b = {
             let p = self.px_mut();
@@ -958,7 +958,7 @@ impl World<'_> {
                 "{} opens {} to {} ({} of at most {} open: {}; {} request(s) waiting)",
                 self.proxy_name(),
                 self.backend_name(b),
-                self.addr_name(self.server_addr),
+                self.addr_name(self.server.addr()),
                 p.open,
                 p.bound,
                 p.bound_text(),
@@ -1196,7 +1196,7 @@ impl World<'_> {
                 match be.last_error {
                     Some(m) => format!(
                         " (the server said \"{}\")",
-                        server::reject_text(self.cfg.server.kind, m).1
+                        crate::server::reject_text(self.cfg.server.kind, m).1
                     ),
                     None => String::new(),
                 }
