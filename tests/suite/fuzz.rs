@@ -1170,7 +1170,11 @@ fn longest_name(s: &thaw_scenario::Scenario) -> usize {
     [
         c.name.len(),
         c.server.name.len(),
-        c.middlebox.as_ref().map_or(0, |m| m.name.len()),
+        c.middleboxes
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(0),
         c.proxy.as_ref().map_or(0, |p| p.name.len()),
     ]
     .into_iter()

@@ -7,3 +7,4 @@ mod retry_properties;
 mod scenarios;
 mod server_properties;
 mod time_overflow;
+mod topology_properties;

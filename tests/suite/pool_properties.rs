@@ -220,16 +220,21 @@ fn config(p: &Params) -> SimConfig {
             }),
             ..ClientConfig::default()
         },
-        middlebox: p.nat_drop.map(|est| NamedMiddlebox {
-            name: "nat".into(),
-            config: MiddleboxConfig {
-                timeouts: StateTimeouts::uniform(ms(est)),
-                untracked_from_client: Untracked::Drop,
-                untracked_from_server: Untracked::Drop,
-                max_retrans: None,
-                unacknowledged: None,
-            },
-        }),
+        middleboxes: p
+            .nat_drop
+            .map(|est| NamedMiddlebox {
+                name: "nat".into(),
+                next_latency: Default::default(),
+                config: MiddleboxConfig {
+                    timeouts: StateTimeouts::uniform(ms(est)),
+                    untracked_from_client: Untracked::Drop,
+                    untracked_from_server: Untracked::Drop,
+                    max_retrans: None,
+                    unacknowledged: None,
+                },
+            })
+            .into_iter()
+            .collect(),
         server: ServerConfig {
             idle_timeout: p.server_idle_ms.map(ms),
             ..ServerConfig::default()

@@ -79,24 +79,29 @@ fn config(p: &Params) -> SimConfig {
             }],
             ..ClientConfig::default()
         },
-        middlebox: p.mb.map(|(est, fin, drop)| NamedMiddlebox {
-            name: "mb".into(),
-            config: MiddleboxConfig {
-                timeouts: StateTimeouts {
-                    established: ms(est),
-                    fin_wait: ms(fin),
-                    ..StateTimeouts::uniform(SimDuration::from_secs(120))
+        middleboxes: p
+            .mb
+            .map(|(est, fin, drop)| NamedMiddlebox {
+                name: "mb".into(),
+                next_latency: Default::default(),
+                config: MiddleboxConfig {
+                    timeouts: StateTimeouts {
+                        established: ms(est),
+                        fin_wait: ms(fin),
+                        ..StateTimeouts::uniform(SimDuration::from_secs(120))
+                    },
+                    untracked_from_client: if drop {
+                        Untracked::Drop
+                    } else {
+                        Untracked::Rst
+                    },
+                    untracked_from_server: Untracked::Drop,
+                    max_retrans: None,
+                    unacknowledged: None,
                 },
-                untracked_from_client: if drop {
-                    Untracked::Drop
-                } else {
-                    Untracked::Rst
-                },
-                untracked_from_server: Untracked::Drop,
-                max_retrans: None,
-                unacknowledged: None,
-            },
-        }),
+            })
+            .into_iter()
+            .collect(),
         server: ServerConfig {
             idle_timeout: Some(ms(p.idle_ms)),
             tcp: TcpConfig {

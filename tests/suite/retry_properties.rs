@@ -128,27 +128,32 @@ fn config(p: &Params) -> SimConfig {
             },
             ..ClientConfig::default()
         },
-        middlebox: p.mb.map(|(est, drop_client, drop_server)| NamedMiddlebox {
-            name: "mb".into(),
-            config: MiddleboxConfig {
-                timeouts: StateTimeouts {
-                    established: ms(est),
-                    ..StateTimeouts::uniform(SimDuration::from_secs(120))
+        middleboxes: p
+            .mb
+            .map(|(est, drop_client, drop_server)| NamedMiddlebox {
+                name: "mb".into(),
+                next_latency: Default::default(),
+                config: MiddleboxConfig {
+                    timeouts: StateTimeouts {
+                        established: ms(est),
+                        ..StateTimeouts::uniform(SimDuration::from_secs(120))
+                    },
+                    untracked_from_client: if drop_client {
+                        Untracked::Drop
+                    } else {
+                        Untracked::Rst
+                    },
+                    untracked_from_server: if drop_server {
+                        Untracked::Drop
+                    } else {
+                        Untracked::Rst
+                    },
+                    max_retrans: None,
+                    unacknowledged: None,
                 },
-                untracked_from_client: if drop_client {
-                    Untracked::Drop
-                } else {
-                    Untracked::Rst
-                },
-                untracked_from_server: if drop_server {
-                    Untracked::Drop
-                } else {
-                    Untracked::Rst
-                },
-                max_retrans: None,
-                unacknowledged: None,
-            },
-        }),
+            })
+            .into_iter()
+            .collect(),
         server: ServerConfig {
             service_time: ms(p.service_ms),
             cores: p.cores,

@@ -252,6 +252,184 @@ fn op_name(op: OpKey) -> &'static str {
     }
 }
 
+/// One `[middlebox]` table (or `[[middleboxes]]` entry at `at`).
+fn middlebox(p: &mut Problems, at: &str, m: &MiddleboxSection) -> NamedMiddlebox {
+    let preset = m.preset.map(|k| match k {
+        PresetKey::AwsNatGateway => MiddleboxPreset::AwsNatGateway,
+        PresetKey::AwsNlb => MiddleboxPreset::AwsNlb,
+        PresetKey::LinuxConntrack => MiddleboxPreset::LinuxConntrack,
+    });
+    let mut mc: MiddleboxConfig = match preset {
+        Some(pr) => pr.config(),
+        None => MiddleboxConfig {
+            timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
+            untracked_from_client: Untracked::Rst,
+            untracked_from_server: Untracked::Drop,
+            max_retrans: None,
+            unacknowledged: None,
+        },
+    };
+    if let Some(d) = dur(m.idle_timeout) {
+        mc.timeouts = StateTimeouts::uniform(d);
+    }
+    let t = &m.timeouts;
+    for (key, v, slot) in [
+        ("syn_sent", t.syn_sent, &mut mc.timeouts.syn_sent),
+        ("syn_recv", t.syn_recv, &mut mc.timeouts.syn_recv),
+        ("established", t.established, &mut mc.timeouts.established),
+        ("fin_wait", t.fin_wait, &mut mc.timeouts.fin_wait),
+        ("close_wait", t.close_wait, &mut mc.timeouts.close_wait),
+        ("last_ack", t.last_ack, &mut mc.timeouts.last_ack),
+        ("time_wait", t.time_wait, &mut mc.timeouts.time_wait),
+        ("close", t.close, &mut mc.timeouts.close),
+    ] {
+        if let Some(v) = dur(v) {
+            positive(p, &format!("{at}.timeouts.{key}"), Some(v));
+            *slot = v;
+        }
+    }
+    positive(p, &format!("{at}.idle_timeout"), dur(m.idle_timeout));
+    if let Some(v) = dur(t.max_retrans) {
+        mc.max_retrans = (!v.is_zero()).then_some(v);
+    }
+    if let Some(v) = dur(t.unacknowledged) {
+        mc.unacknowledged = (!v.is_zero()).then_some(v);
+    }
+    let pol = |k: UntrackedKey| match k {
+        UntrackedKey::Rst => Untracked::Rst,
+        UntrackedKey::Drop => Untracked::Drop,
+        UntrackedKey::Accept => Untracked::Accept,
+    };
+    if let Some(k) = m.untracked_from_client {
+        mc.untracked_from_client = pol(k);
+    }
+    if let Some(k) = m.untracked_from_server {
+        mc.untracked_from_server = pol(k);
+    }
+    NamedMiddlebox {
+        name: m
+            .name
+            .clone()
+            .or_else(|| preset.map(|p| p.name().to_string()))
+            .unwrap_or_else(|| "middlebox".to_string()),
+        config: mc,
+        next_latency: SimDuration::ZERO,
+    }
+}
+
+/// The middleboxes on the path, in path order: the one `[middlebox]`, or
+/// the `[[middleboxes]]` in the order `network.path` names them.
+fn middleboxes(p: &mut Problems, f: &ScenarioFile) -> Vec<NamedMiddlebox> {
+    // Both forms at once is a mistake; the tables are still checked, as
+    // if they were one list, so every other problem shows too.
+    let single = f.middlebox.iter().map(|m| ("middlebox".to_string(), m));
+    let many = f
+        .middleboxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("middleboxes[{i}]"), m));
+    let tables: Vec<(String, &MiddleboxSection)> = single.chain(many).collect();
+    if f.middlebox.is_some() && !f.middleboxes.is_empty() {
+        p.add(
+            "middleboxes",
+            "both a [middlebox] table and [[middleboxes]] entries: use one form",
+            Some("move the [middlebox] table into a [[middleboxes]] entry with a `name`"),
+        );
+    }
+    let declared: Vec<NamedMiddlebox> = tables.iter().map(|(at, m)| middlebox(p, at, m)).collect();
+    let table = |i: usize| tables[i].0.clone();
+    for (i, m) in declared.iter().enumerate() {
+        if let Some(j) = declared[..i].iter().position(|o| o.name == m.name) {
+            p.add(
+                format!("{}.name", table(i)),
+                format!(
+                    "two middleboxes are named \"{}\" ({} and {}): the path names them",
+                    m.name,
+                    table(j),
+                    table(i)
+                ),
+                Some("give each a `name` of its own"),
+            );
+        }
+    }
+    let order: Vec<usize> = match &f.network.path {
+        None if declared.len() > 1 => {
+            p.add(
+                table(1),
+                format!(
+                    "{} middleboxes and no `network.path`: thaw cannot know the order a packet crosses them",
+                    declared.len()
+                ),
+                Some("e.g. path = [\"nat-gateway\", \"nlb\"] under [network], from the functions' side"),
+            );
+            return Vec::new();
+        }
+        None => (0..declared.len()).collect(),
+        Some(names) => {
+            let mut order = Vec::new();
+            for (k, n) in names.iter().enumerate() {
+                match declared.iter().position(|m| &m.name == n) {
+                    Some(i) if order.contains(&i) => p.add(
+                        format!("network.path[{k}]"),
+                        format!("\"{n}\" is on the path twice"),
+                        Some("a connection crosses each middlebox once"),
+                    ),
+                    Some(i) => order.push(i),
+                    None => p.add(
+                        format!("network.path[{k}]"),
+                        format!("no middlebox is named \"{n}\""),
+                        Some(&format!(
+                            "the middleboxes are: {}",
+                            if declared.is_empty() {
+                                "none".to_string()
+                            } else {
+                                declared
+                                    .iter()
+                                    .map(|m| format!("\"{}\"", m.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        )),
+                    ),
+                }
+            }
+            for (i, m) in declared.iter().enumerate() {
+                if !names.contains(&m.name) {
+                    p.add(
+                        format!("{}.name", table(i)),
+                        format!("middlebox \"{}\" is on no path", m.name),
+                        Some("add it to `network.path` or remove it"),
+                    );
+                }
+            }
+            order
+        }
+    };
+    let mut path: Vec<NamedMiddlebox> = order.iter().map(|&i| declared[i].clone()).collect();
+    if let Some(lat) = &f.network.hop_latencies {
+        // Counted on the path as written (some names may be wrong).
+        let hops = f.network.path.as_ref().map_or(path.len(), Vec::len);
+        let want = hops.saturating_sub(1);
+        if lat.len() != want {
+            p.add(
+                "network.hop_latencies",
+                format!(
+                    "{} latencies for {} link(s) between the path's {} middlebox(es)",
+                    lat.len(),
+                    want,
+                    hops
+                ),
+                Some("one latency per link between consecutive middleboxes of `network.path`; `client_latency` and `server_latency` are the links at its ends"),
+            );
+        } else {
+            for (m, d) in path.iter_mut().zip(lat) {
+                m.next_latency = dur(Some(*d)).unwrap_or_default();
+            }
+        }
+    }
+    path
+}
+
 fn dur(d: Option<Dur>) -> Option<SimDuration> {
     d.map(|d| d.0)
 }
@@ -1041,69 +1219,8 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     }
     cfg.network = net;
 
-    // [middlebox]
-    if let Some(m) = &f.middlebox {
-        let preset = m.preset.map(|k| match k {
-            PresetKey::AwsNatGateway => MiddleboxPreset::AwsNatGateway,
-            PresetKey::AwsNlb => MiddleboxPreset::AwsNlb,
-            PresetKey::LinuxConntrack => MiddleboxPreset::LinuxConntrack,
-        });
-        let mut mc: MiddleboxConfig = match preset {
-            Some(pr) => pr.config(),
-            None => MiddleboxConfig {
-                timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
-                untracked_from_client: Untracked::Rst,
-                untracked_from_server: Untracked::Drop,
-                max_retrans: None,
-                unacknowledged: None,
-            },
-        };
-        if let Some(d) = dur(m.idle_timeout) {
-            mc.timeouts = StateTimeouts::uniform(d);
-        }
-        let t = &m.timeouts;
-        for (key, v, slot) in [
-            ("syn_sent", t.syn_sent, &mut mc.timeouts.syn_sent),
-            ("syn_recv", t.syn_recv, &mut mc.timeouts.syn_recv),
-            ("established", t.established, &mut mc.timeouts.established),
-            ("fin_wait", t.fin_wait, &mut mc.timeouts.fin_wait),
-            ("close_wait", t.close_wait, &mut mc.timeouts.close_wait),
-            ("last_ack", t.last_ack, &mut mc.timeouts.last_ack),
-            ("time_wait", t.time_wait, &mut mc.timeouts.time_wait),
-            ("close", t.close, &mut mc.timeouts.close),
-        ] {
-            if let Some(v) = dur(v) {
-                positive(&mut p, &format!("middlebox.timeouts.{key}"), Some(v));
-                *slot = v;
-            }
-        }
-        positive(&mut p, "middlebox.idle_timeout", dur(m.idle_timeout));
-        if let Some(v) = dur(t.max_retrans) {
-            mc.max_retrans = (!v.is_zero()).then_some(v);
-        }
-        if let Some(v) = dur(t.unacknowledged) {
-            mc.unacknowledged = (!v.is_zero()).then_some(v);
-        }
-        let pol = |k: UntrackedKey| match k {
-            UntrackedKey::Rst => Untracked::Rst,
-            UntrackedKey::Drop => Untracked::Drop,
-            UntrackedKey::Accept => Untracked::Accept,
-        };
-        if let Some(k) = m.untracked_from_client {
-            mc.untracked_from_client = pol(k);
-        }
-        if let Some(k) = m.untracked_from_server {
-            mc.untracked_from_server = pol(k);
-        }
-        cfg.middlebox = Some(NamedMiddlebox {
-            name: m
-                .name
-                .clone()
-                .or_else(|| preset.map(|p| p.name().to_string()))
-                .unwrap_or_else(|| "middlebox".to_string()),
-            config: mc,
-        });
-    }
+    // [middlebox] or [[middleboxes]], and the path through them
+    cfg.middleboxes = middleboxes(&mut p, &f);
 
     // [server]
     let fsv = &f.server;
@@ -1368,6 +1485,11 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             names.push((path.to_string(), n));
         }
     }
+    for (i, m) in f.middleboxes.iter().enumerate() {
+        if let Some(n) = m.name.as_deref() {
+            names.push((format!("middleboxes[{i}].name"), n));
+        }
+    }
     for (i, r) in f.client.requests.iter().flatten().enumerate() {
         names.push((format!("client.requests[{i}].name"), &r.name));
     }
@@ -1458,6 +1580,88 @@ mod tests {
             Ok(_) => panic!("expected errors"),
             Err(e) => e.render(),
         }
+    }
+
+    #[test]
+    fn middleboxes_follow_the_path_order_with_their_link_latencies() {
+        let s = load(
+            "p.toml",
+            r#"
+[[middleboxes]]
+name = "lb"
+idle_timeout = "240s"
+untracked_from_client = "drop"
+
+[[middleboxes]]
+name = "nat"
+preset = "aws-nat-gateway"
+
+[network]
+path = ["nat", "lb"]
+hop_latencies = ["7ms"]
+
+[workload]
+at = ["0s"]
+"#,
+            &[],
+        )
+        .expect("loads");
+        let m = &s.config.middleboxes;
+        let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["nat", "lb"]);
+        assert_eq!(m[0].next_latency, SimDuration::from_millis(7));
+        assert_eq!(
+            m[1].config.timeouts.established,
+            SimDuration::from_secs(240)
+        );
+        // One `[middlebox]` is the one-hop path, with no `path` needed.
+        let s = load(
+            "p.toml",
+            "[middlebox]\npreset = \"aws-nlb\"\n[workload]\nat = [\"0s\"]\n",
+            &[],
+        )
+        .expect("loads");
+        assert_eq!(s.config.middleboxes.len(), 1);
+        assert_eq!(s.config.middleboxes[0].name, "aws-nlb");
+    }
+
+    #[test]
+    fn path_mistakes_are_reported_together() {
+        let e = errors(
+            r#"
+[middlebox]
+preset = "aws-nlb"
+
+[[middleboxes]]
+name = "a"
+
+[[middleboxes]]
+name = "a"
+
+[network]
+path = ["a", "b", "a"]
+hop_latencies = ["1ms"]
+
+[workload]
+at = ["0s"]
+"#,
+        );
+        for want in [
+            "use one form",
+            "two middleboxes are named \"a\"",
+            "no middlebox is named \"b\"",
+            "\"a\" is on the path twice",
+            "middlebox \"aws-nlb\" is on no path",
+            "1 latencies for 2 link(s)",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        let e = errors("[[middleboxes]]\nname = \"a\"\n[[middleboxes]]\nname = \"b\"\n[workload]\nat = [\"0s\"]\n");
+        assert!(e.contains("no `network.path`"), "{e}");
+        assert!(
+            e.contains("p.toml:3:1") || e.contains("proxy.toml:3:1"),
+            "{e}"
+        );
     }
 
     #[test]

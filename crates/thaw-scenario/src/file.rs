@@ -25,6 +25,10 @@ pub struct ScenarioFile {
     pub network: NetworkSection,
     /// `[middlebox]`: optional NAT/LB/firewall on the path.
     pub middlebox: Option<MiddleboxSection>,
+    /// `[[middleboxes]]`: several middleboxes on the path, in the order
+    /// `network.path` gives (instead of `[middlebox]`).
+    #[serde(default)]
+    pub middleboxes: Vec<MiddleboxSection>,
     /// `[proxy]`: optional connection proxy (RDS Proxy, PgBouncer) in front
     /// of the server.
     pub proxy: Option<ProxySection>,
@@ -438,6 +442,12 @@ pub struct NetworkSection {
     pub client_latency: Option<Dur>,
     /// One-way latency on the server side.
     pub server_latency: Option<Dur>,
+    /// The middleboxes a connection crosses, by name, from the functions'
+    /// side (required with two or more `[[middleboxes]]`).
+    pub path: Option<Vec<String>>,
+    /// One-way latencies of the links between consecutive middleboxes on
+    /// the path (one fewer than the path's middleboxes; default 0 each).
+    pub hop_latencies: Option<Vec<Dur>>,
 }
 
 /// Middlebox presets.

@@ -21,9 +21,10 @@ pub struct SimConfig {
     pub client: ClientConfig,
     /// Link latencies.
     pub network: NetworkConfig,
-    /// Optional middlebox between the functions and the server (or the
-    /// proxy, when there is one).
-    pub middlebox: Option<NamedMiddlebox>,
+    /// The middleboxes on the functions' path to the server (or to the
+    /// proxy, when there is one), in path order from the functions' side:
+    /// a packet from a function crosses `middleboxes[0]` first.
+    pub middleboxes: Vec<NamedMiddlebox>,
     /// Optional connection proxy (RDS Proxy, PgBouncer) in front of the
     /// server: the functions connect to it, it connects to the server.
     pub proxy: Option<ProxyConfig>,
@@ -40,6 +41,21 @@ pub struct NamedMiddlebox {
     pub name: String,
     /// Its parameters.
     pub config: MiddleboxConfig,
+    /// One-way latency of the link from this middlebox to the next one on
+    /// the path. The last one's link to the server is
+    /// `network.server_latency`, so this is not used for it.
+    pub next_latency: SimDuration,
+}
+
+impl NamedMiddlebox {
+    /// A middlebox with no latency to a next one.
+    pub fn new(name: &str, config: MiddleboxConfig) -> NamedMiddlebox {
+        NamedMiddlebox {
+            name: name.to_string(),
+            config,
+            next_latency: SimDuration::ZERO,
+        }
+    }
 }
 
 /// How long an idle (frozen) environment lives before it is reaped.
@@ -413,10 +429,10 @@ pub enum SourceIp {
 pub struct NetworkConfig {
     /// What the server's host cache (MySQL `max_connect_errors`) keys on.
     pub source_ip: SourceIp,
-    /// Function side: environment to middlebox (or the first half of the
-    /// path when there is none).
+    /// Function side: environment to the first middlebox (or the first
+    /// half of the path when there is none).
     pub client_latency: SimDuration,
-    /// Server side: middlebox to server.
+    /// Server side: the last middlebox to the server (or the proxy).
     pub server_latency: SimDuration,
 }
 
@@ -847,7 +863,7 @@ impl Default for SimConfig {
             platform: PlatformConfig::default(),
             client: ClientConfig::default(),
             network: NetworkConfig::default(),
-            middlebox: None,
+            middleboxes: Vec::new(),
             proxy: None,
             server: ServerConfig::default(),
             workload: WorkloadConfig::At(vec![SimDuration::ZERO]),

@@ -455,8 +455,9 @@ fn warm_function_timeout_is_exactly_the_timeout() {
     // the arrival (the handler starts at once on a warm environment).
     let mut cfg = base(&[0, 30 * SEC]);
     cfg.platform.timeout = d(3 * SEC);
-    cfg.middlebox = Some(NamedMiddlebox {
+    cfg.middleboxes = Some(NamedMiddlebox {
         name: "fw".into(),
+        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts::uniform(d(10 * SEC)),
             untracked_from_client: Untracked::Drop,
@@ -464,7 +465,9 @@ fn warm_function_timeout_is_exactly_the_timeout() {
             max_retrans: None,
             unacknowledged: None,
         },
-    });
+    })
+    .into_iter()
+    .collect();
     let (r, rs) = run_traced(&cfg);
     assert_eq!(r.outcomes[0].error, None);
     let o = &r.outcomes[1];
@@ -826,8 +829,9 @@ fn zombie_not_counted_while_idle_before_freeze() {
 #[test]
 fn middlebox_hop_keeps_latency_and_can_reset() {
     let mut cfg = base(&[0, 30 * SEC]);
-    cfg.middlebox = Some(NamedMiddlebox {
+    cfg.middleboxes = Some(NamedMiddlebox {
         name: "nat".into(),
+        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts {
                 established: d(10 * SEC),
@@ -838,7 +842,9 @@ fn middlebox_hop_keeps_latency_and_can_reset() {
             max_retrans: None,
             unacknowledged: None,
         },
-    });
+    })
+    .into_iter()
+    .collect();
     let (r, rs) = run_traced(&cfg);
     // Two legs of 250 µs: the same path latency as without a middlebox.
     assert_eq!(r.outcomes[0].latency, d(COLD));
@@ -1229,6 +1235,7 @@ mod retry {
     fn firewall(established: u64) -> Option<NamedMiddlebox> {
         Some(NamedMiddlebox {
             name: "fw".into(),
+            next_latency: Default::default(),
             config: MiddleboxConfig {
                 timeouts: StateTimeouts {
                     established: d(established),
@@ -1249,7 +1256,7 @@ mod retry {
         let mut cfg = base(&[0]);
         cfg.platform.timeout = d(60 * SEC);
         cfg.server.service_time = d(3 * SEC);
-        cfg.middlebox = firewall(2 * SEC);
+        cfg.middleboxes = firewall(2 * SEC).into_iter().collect();
         cfg.client.requests = vec![write_req(5 * SEC, idempotent)];
         cfg.client.retry = RetrySettings {
             count,
@@ -1261,8 +1268,9 @@ mod retry {
     /// inv-2 finds its warm connection's flow forgotten: RST (ECONNRESET).
     fn reset_cfg(retry: RetrySettings) -> SimConfig {
         let mut cfg = base(&[0, 30 * SEC]);
-        cfg.middlebox = Some(NamedMiddlebox {
+        cfg.middleboxes = Some(NamedMiddlebox {
             name: "nat".into(),
+            next_latency: Default::default(),
             config: MiddleboxConfig {
                 timeouts: StateTimeouts {
                     established: d(10 * SEC),
@@ -1273,7 +1281,9 @@ mod retry {
                 max_retrans: None,
                 unacknowledged: None,
             },
-        });
+        })
+        .into_iter()
+        .collect();
         cfg.client.retry = retry;
         cfg
     }
@@ -1386,7 +1396,7 @@ mod retry {
             ..RetrySettings::default()
         });
         cfg.workload = WorkloadConfig::At(vec![d(0), d(5 * SEC)]);
-        if let Some(mb) = cfg.middlebox.as_mut() {
+        if let Some(mb) = cfg.middleboxes.first_mut() {
             mb.config.timeouts.established = d(2 * SEC);
         }
         cfg.client.strategy = Strategy::Pool;
@@ -1455,7 +1465,7 @@ mod retry {
         let mut cfg = base(&[0]);
         cfg.platform.timeout = d(60 * SEC);
         cfg.server.service_time = d(3 * SEC);
-        cfg.middlebox = firewall(SEC);
+        cfg.middleboxes = firewall(SEC).into_iter().collect();
         cfg.client.requests = vec![write_req(2 * SEC, false)];
         cfg.client.retry = RetrySettings {
             count: 1,

@@ -211,9 +211,11 @@ struct Env {
     next_waiter: u64,
 }
 
+/// Where a packet goes next.
 #[derive(Clone, Copy, Debug)]
 enum Hop {
-    Middlebox(Dir),
+    /// The middlebox at this place on the path, in this direction.
+    Middlebox(u16, Dir),
     Host,
 }
 
@@ -325,6 +327,8 @@ enum Ev {
         attempt: u32,
     },
     MbExpire {
+        /// Which middlebox (its place on the path).
+        mb: u16,
         client: Addr,
         server: Addr,
     },
@@ -444,9 +448,10 @@ struct World<'t> {
     front_addr: Addr,
     /// The connection proxy, if configured.
     proxy: Option<proxy::Proxy>,
-    mb: Option<Middlebox>,
+    /// The middleboxes on the path, in path order (`cfg.middleboxes`).
+    mbs: Vec<Middlebox>,
     /// When each tracked flow's expiry timer is due (one live timer a flow).
-    mb_timers: BTreeMap<(Addr, Addr), SimTime>,
+    mb_timers: BTreeMap<(u16, Addr, Addr), SimTime>,
     zombies: u64,
     zombie_ns: u128,
     zombie_mark: SimTime,
@@ -495,7 +500,11 @@ impl<'t> World<'t> {
             host: SERVER_HOST,
             port: cfg.server.port,
         };
-        let mb = cfg.middlebox.as_ref().map(|m| Middlebox::new(m.config));
+        let mbs = cfg
+            .middleboxes
+            .iter()
+            .map(|m| Middlebox::new(m.config))
+            .collect();
         let proxy = cfg
             .proxy
             .as_ref()
@@ -537,7 +546,7 @@ impl<'t> World<'t> {
             srv_bufs: Vec::new(),
             front_addr,
             proxy,
-            mb,
+            mbs,
             mb_timers: BTreeMap::new(),
             zombies: 0,
             zombie_ns: 0,
@@ -755,7 +764,7 @@ impl<'t> World<'t> {
                     .remove(pkt)
                     .expect("a packet is delivered once");
                 match hop {
-                    Hop::Middlebox(dir) => self.at_middlebox(seg, dir, from, to),
+                    Hop::Middlebox(mb, dir) => self.at_middlebox(seg, mb, dir, from, to),
                     Hop::Host => self.at_host(seg, from, to),
                 }
             }
@@ -772,7 +781,7 @@ impl<'t> World<'t> {
                     self.on_connect_timeout(env);
                 }
             }
-            Ev::MbExpire { client, server } => self.on_mb_expire(client, server),
+            Ev::MbExpire { mb, client, server } => self.on_mb_expire(mb, client, server),
             Ev::ProxyWait { client, gen } => self.on_proxy_wait_timeout(client, gen),
             Ev::ProxyClientIdle { client, gen } => self.on_proxy_client_idle(client, gen),
             Ev::ProxyBackendIdle { backend, gen } => self.on_proxy_backend_idle(backend, gen),

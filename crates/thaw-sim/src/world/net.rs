@@ -46,49 +46,67 @@ impl World<'_> {
             )
         };
         self.trace_send(&seg);
-        if self.mb.is_some() {
-            let dir = if from_server {
-                Dir::FromServer
-            } else {
-                Dir::FromClient
-            };
-            self.schedule_packet(now + first, seg, Hop::Middlebox(dir), from, to);
-        } else {
-            self.schedule_packet(now + first + second, seg, Hop::Host, from, to);
+        match self.mbs.len() {
+            0 => self.schedule_packet(now + first + second, seg, Hop::Host, from, to),
+            n => {
+                // The first middlebox the packet meets from its side.
+                let hop = if from_server {
+                    Hop::Middlebox(n as u16 - 1, Dir::FromServer)
+                } else {
+                    Hop::Middlebox(0, Dir::FromClient)
+                };
+                self.schedule_packet(now + first, seg, hop, from, to);
+            }
         }
+    }
+
+    /// The next hop after middlebox `mb` for a packet going `dir`, and the
+    /// latency of the link to it.
+    fn hop_after(&self, mb: u16, dir: Dir) -> (Hop, SimDuration) {
+        let i = mb as usize;
+        match dir {
+            Dir::FromClient if i + 1 < self.mbs.len() => (
+                Hop::Middlebox(mb + 1, Dir::FromClient),
+                self.cfg.middleboxes[i].next_latency,
+            ),
+            Dir::FromClient => (Hop::Host, self.cfg.network.server_latency),
+            Dir::FromServer if i > 0 => (
+                Hop::Middlebox(mb - 1, Dir::FromServer),
+                self.cfg.middleboxes[i - 1].next_latency,
+            ),
+            Dir::FromServer => (Hop::Host, self.cfg.network.client_latency),
+        }
+    }
+
+    fn mb_name(&self, mb: u16) -> String {
+        self.cfg
+            .middleboxes
+            .get(mb as usize)
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
     }
 
     pub(super) fn at_middlebox(
         &mut self,
         seg: Segment,
+        mb: u16,
         dir: Dir,
         from: Option<SockRef>,
         to: Option<SockRef>,
     ) {
         self.effect();
         let now = self.q.now();
-        let (onward, back) = match dir {
-            Dir::FromClient => (
-                self.cfg.network.server_latency,
-                self.cfg.network.client_latency,
-            ),
-            Dir::FromServer => (
-                self.cfg.network.client_latency,
-                self.cfg.network.server_latency,
-            ),
+        let (onward, onward_latency) = self.hop_after(mb, dir);
+        let back_dir = match dir {
+            Dir::FromClient => Dir::FromServer,
+            Dir::FromServer => Dir::FromClient,
         };
         let (client, server) = match dir {
             Dir::FromClient => (seg.src, seg.dst),
             Dir::FromServer => (seg.dst, seg.src),
         };
-        let mb = self.mb.as_mut().expect("middlebox hop without middlebox");
-        let verdict = mb.on_segment(now, &seg, dir);
-        let mbname = self
-            .cfg
-            .middlebox
-            .as_ref()
-            .map(|m| m.name.clone())
-            .unwrap_or_default();
+        let verdict = self.mbs[mb as usize].on_segment(now, &seg, dir);
+        let mbname = self.mb_name(mb);
         match verdict {
             Verdict::Forward { new_state, created } => {
                 if created || new_state.is_some() {
@@ -96,11 +114,12 @@ impl World<'_> {
                     // runs at the new expiry. Refreshes only move it later,
                     // which the timer handles by re-arming.
                     let key = (client, server);
-                    if let Some(at) = self.mb.as_ref().and_then(|m| m.expiry(&key)) {
-                        let armed = self.mb_timers.get(&key).copied();
+                    if let Some(at) = self.mbs[mb as usize].expiry(&key) {
+                        let tkey = (mb, client, server);
+                        let armed = self.mb_timers.get(&tkey).copied();
                         if created || armed.is_none_or(|t| at < t) {
-                            self.mb_timers.insert(key, at);
-                            self.schedule(at, Ev::MbExpire { client, server });
+                            self.mb_timers.insert(tkey, at);
+                            self.schedule(at, Ev::MbExpire { mb, client, server });
                         }
                     }
                 }
@@ -122,24 +141,17 @@ impl World<'_> {
                     if self.wants(Level::Timeline) {
                         // The timeout that applies (capped while data is
                         // unacknowledged or after retransmissions).
-                        let timeout = self
-                            .mb
-                            .as_ref()
-                            .and_then(|m| m.expiry(&(client, server)))
+                        let timeout = self.mbs[mb as usize]
+                            .expiry(&(client, server))
                             .map(|at| at.saturating_since(now))
                             .unwrap_or_default();
                         self.emit(
                             Level::Timeline,
-                            mbname,
+                            mbname.clone(),
                             "flow_state",
                             vec![("from", from.name().into()), ("to", to.name().into())],
                             format!(
-                                "{} flow {}↔{}: {} → {} on {} (idle timeout now {timeout})",
-                                self.cfg
-                                    .middlebox
-                                    .as_ref()
-                                    .map(|m| m.name.as_str())
-                                    .unwrap_or(""),
+                                "{mbname} flow {}↔{}: {} → {} on {} (idle timeout now {timeout})",
                                 self.addr_name(client),
                                 self.addr_name(server),
                                 from.name(),
@@ -149,7 +161,7 @@ impl World<'_> {
                         );
                     }
                 }
-                self.schedule_packet(now + onward, seg, Hop::Host, from, to);
+                self.schedule_packet(now + onward_latency, seg, onward, from, to);
             }
             Verdict::DropUntracked { forgotten_at } => {
                 if self.wants(Level::Timeline) {
@@ -188,43 +200,47 @@ impl World<'_> {
                         ),
                     );
                 }
-                self.schedule_packet(now + back, rst, Hop::Host, None, from);
+                // The RST goes back the way the packet came, through the
+                // middleboxes before this one.
+                let (back, back_latency) = self.hop_after(mb, back_dir);
+                self.schedule_packet(now + back_latency, rst, back, None, from);
             }
         }
     }
 
-    pub(super) fn on_mb_expire(&mut self, client: Addr, server: Addr) {
+    pub(super) fn on_mb_expire(&mut self, mbi: u16, client: Addr, server: Addr) {
         let now = self.q.now();
-        let Some(mb) = self.mb.as_mut() else { return };
+        let Some(mb) = self.mbs.get_mut(mbi as usize) else {
+            return;
+        };
         let key = (client, server);
-        if self.mb_timers.get(&key) != Some(&now) {
+        let tkey = (mbi, client, server);
+        if self.mb_timers.get(&tkey) != Some(&now) {
             return; // superseded by an earlier timer
         }
         match mb.expiry(&key) {
             None => {
-                self.mb_timers.remove(&key);
+                self.mb_timers.remove(&tkey);
             }
             Some(at) if at > now => {
-                self.mb_timers.insert(key, at);
-                self.schedule(at, Ev::MbExpire { client, server });
+                self.mb_timers.insert(tkey, at);
+                self.schedule(
+                    at,
+                    Ev::MbExpire {
+                        mb: mbi,
+                        client,
+                        server,
+                    },
+                );
             }
             Some(_) => {
-                self.mb_timers.remove(&key);
+                self.mb_timers.remove(&tkey);
                 self.last_effect = now;
                 let state = mb.expire(now, &key);
                 mb.prune_forgotten(now, SimDuration::from_secs(3600));
                 if let (Some(st), true) = (state, self.wants(Level::Timeline)) {
-                    let name = self
-                        .cfg
-                        .middlebox
-                        .as_ref()
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default();
-                    let t = self
-                        .mb
-                        .as_ref()
-                        .map(|m| m.config().timeouts.get(st))
-                        .unwrap_or_default();
+                    let name = self.mb_name(mbi);
+                    let t = self.mbs[mbi as usize].config().timeouts.get(st);
                     self.emit(
                         Level::Timeline,
                         name.clone(),

@@ -426,8 +426,9 @@ fn the_middlebox_stays_between_the_functions_and_the_proxy() {
     // A NAT that forgets idle flows after 10 s and answers untracked
     // packets from the functions with RST; the function runs again at 20 s.
     let mut cfg = rds(&[0, 20 * SEC], RdsProxyConfig::default());
-    cfg.middlebox = Some(NamedMiddlebox {
+    cfg.middleboxes = Some(NamedMiddlebox {
         name: "nat".into(),
+        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts {
                 established: d(10 * SEC),
@@ -438,7 +439,9 @@ fn the_middlebox_stays_between_the_functions_and_the_proxy() {
             max_retrans: None,
             unacknowledged: None,
         },
-    });
+    })
+    .into_iter()
+    .collect();
     let (r, rs) = run_traced(&cfg);
     // Same path latency as without the middlebox (two legs of 250 µs).
     assert_eq!(
@@ -466,8 +469,9 @@ fn retried_write_through_the_proxy_is_a_duplicate() {
     let mut cfg = pgb(&[0], PgBouncerConfig::default());
     cfg.platform.timeout = d(60 * SEC);
     cfg.server.service_time = d(3 * SEC);
-    cfg.middlebox = Some(crate::NamedMiddlebox {
+    cfg.middleboxes = Some(crate::NamedMiddlebox {
         name: "fw".into(),
+        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts {
                 established: d(2 * SEC),
@@ -478,7 +482,9 @@ fn retried_write_through_the_proxy_is_a_duplicate() {
             max_retrans: None,
             unacknowledged: None,
         },
-    });
+    })
+    .into_iter()
+    .collect();
     cfg.client.requests = vec![RequestSpec {
         timeout: Some(d(5 * SEC)),
         op: RequestOp::Write(4),
