@@ -87,7 +87,7 @@ fn bad_set_paths_get_did_you_mean() {
     assert!(!e.render().is_empty());
     let ok = load("good.toml", GOOD, &["server.idle_timeout=310s".into()]).unwrap();
     assert_eq!(
-        ok.config.server.idle_timeout,
+        ok.config.servers[0].idle_timeout,
         Some(thaw_core::SimDuration::from_secs(310))
     );
 }
@@ -244,12 +244,12 @@ fn unset_and_keepalive_enabled() {
     )
     .unwrap();
     assert_eq!(
-        s.config.server.idle_timeout,
+        s.config.servers[0].idle_timeout,
         Some(thaw_core::SimDuration::from_secs(61))
     );
     let redis = format!("{GOOD}\n").replace("[server]\n", "[server]\npreset = \"redis7\"\n");
     let on = load("r.toml", &redis, &[]).unwrap();
-    assert!(on.config.server.tcp.keepalive.is_some());
+    assert!(on.config.servers[0].tcp.keepalive.is_some());
     assert!(
         on.notes.iter().any(|n| n.contains("keepalive")),
         "{:?}",
@@ -261,7 +261,7 @@ fn unset_and_keepalive_enabled() {
         &["server.tcp.keepalive.enabled=false".into()],
     )
     .unwrap();
-    assert!(off.config.server.tcp.keepalive.is_none());
+    assert!(off.config.servers[0].tcp.keepalive.is_none());
     assert!(off.notes.iter().all(|n| !n.contains("keepalive")));
 }
 

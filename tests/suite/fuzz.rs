@@ -1169,7 +1169,7 @@ fn longest_name(s: &thaw_scenario::Scenario) -> usize {
     let cl = &c.client;
     [
         c.name.len(),
-        c.server.name.len(),
+        c.servers[0].name.len(),
         c.middleboxes
             .iter()
             .map(|m| m.name.len())

@@ -208,6 +208,7 @@ fn config(p: &Params) -> SimConfig {
                     op: thaw_sim::RequestOp::Ping,
                     pin: false,
                     idempotent: false,
+                    target: 0,
                 })
                 .collect(),
             connect_timeout: Some(SimDuration::from_secs(10)),
@@ -235,10 +236,10 @@ fn config(p: &Params) -> SimConfig {
             })
             .into_iter()
             .collect(),
-        server: ServerConfig {
+        servers: vec![ServerConfig {
             idle_timeout: p.server_idle_ms.map(ms),
             ..ServerConfig::default()
-        },
+        }],
         workload: WorkloadConfig::At(p.arrivals_ms.iter().map(|&a| ms(a)).collect()),
         ..SimConfig::default()
     }

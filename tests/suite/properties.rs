@@ -76,6 +76,7 @@ fn config(p: &Params) -> SimConfig {
                 op: thaw_sim::RequestOp::Ping,
                 pin: false,
                 idempotent: false,
+                target: 0,
             }],
             ..ClientConfig::default()
         },
@@ -102,14 +103,14 @@ fn config(p: &Params) -> SimConfig {
             })
             .into_iter()
             .collect(),
-        server: ServerConfig {
+        servers: vec![ServerConfig {
             idle_timeout: Some(ms(p.idle_ms)),
             tcp: TcpConfig {
                 orphan_retries: p.orphan_retries,
                 ..TcpConfig::default()
             },
             ..ServerConfig::default()
-        },
+        }],
         workload: WorkloadConfig::At(vec![SimDuration::ZERO, ms(p.gap_ms)]),
         ..SimConfig::default()
     }

@@ -118,6 +118,7 @@ fn config(p: &Params) -> SimConfig {
                     op: RequestOp::Write(i as u64 % 2),
                     pin: false,
                     idempotent,
+                    target: 0,
                 })
                 .collect(),
             retry: RetrySettings {
@@ -154,12 +155,12 @@ fn config(p: &Params) -> SimConfig {
             })
             .into_iter()
             .collect(),
-        server: ServerConfig {
+        servers: vec![ServerConfig {
             service_time: ms(p.service_ms),
             cores: p.cores,
             idle_timeout: p.idle_ms.map(ms),
             ..ServerConfig::default()
-        },
+        }],
         workload: WorkloadConfig::At(arrivals.into_iter().map(ms).collect()),
         ..SimConfig::default()
     }

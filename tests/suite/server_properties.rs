@@ -107,11 +107,12 @@ fn config(p: &Params) -> SimConfig {
                 op: thaw_sim::RequestOp::Ping,
                 pin: false,
                 idempotent: false,
+                target: 0,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
         },
-        server,
+        servers: vec![server],
         workload: WorkloadConfig::At(at),
         ..SimConfig::default()
     }
@@ -134,7 +135,7 @@ proptest! {
         prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
         let limit = match p.kind {
             ServerKind::Upstash => p.soft_hard.1 as u64,
-            _ => cfg.server.client_limit() as u64,
+            _ => cfg.servers[0].client_limit() as u64,
         };
         prop_assert!(m.server_connections_peak <= limit,
             "peak {} > limit {limit}", m.server_connections_peak);
@@ -186,6 +187,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
         op,
         pin: false,
         idempotent: false,
+        target: 0,
     };
     let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
     at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
@@ -221,7 +223,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
             },
             ..ClientConfig::default()
         },
-        server: ServerConfig::preset(ServerKind::Mysql),
+        servers: vec![ServerConfig::preset(ServerKind::Mysql)],
         workload: WorkloadConfig::Mixed(at),
         ..SimConfig::default()
     }
@@ -372,6 +374,7 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
         op,
         pin,
         idempotent: false,
+        target: 0,
     };
     SimConfig {
         name: "proxy-prop".into(),
@@ -398,7 +401,7 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
             autocommit: p.autocommit,
             ..ClientConfig::default()
         },
-        server,
+        servers: vec![server],
         proxy: Some(proxy),
         workload: WorkloadConfig::At(at),
         ..SimConfig::default()
@@ -425,8 +428,8 @@ proptest! {
         let m = &r.metrics;
         prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
         let proxy = cfg.proxy.as_ref().expect("proxy");
-        let bound = proxy.backend_bound(&cfg.server) as u64;
-        let limit = cfg.server.client_limit() as u64;
+        let bound = proxy.backend_bound(&cfg.servers[0]) as u64;
+        let limit = cfg.servers[0].client_limit() as u64;
         prop_assert!(m.proxy_backend_peak <= bound,
             "proxy peak {} > bound {bound}", m.proxy_backend_peak);
         prop_assert!(m.server_connections_peak <= limit,
@@ -441,5 +444,132 @@ proptest! {
         if p.autocommit {
             prop_assert_eq!(m.stale_reads, 0);
         }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TwoParams {
+    /// (kind, max_connections, per-invocation strategy) per server.
+    servers: [(ServerKind, u32, bool); 2],
+    /// Which servers an invocation's requests go to, in order.
+    order: Vec<u16>,
+    waves: Vec<(u64, u32)>,
+}
+
+fn two_params() -> impl Strategy<Value = TwoParams> {
+    let kind = prop_oneof![
+        Just(ServerKind::Generic),
+        Just(ServerKind::Redis),
+        Just(ServerKind::Mysql),
+        Just(ServerKind::Postgres)
+    ];
+    let server = (kind, 5u32..40, any::<bool>());
+    (
+        server.clone(),
+        server,
+        prop::collection::vec(0u16..2, 1..4),
+        prop::collection::vec((0u64..200, 1u32..40), 1..3),
+    )
+        .prop_map(|(a, b, order, waves)| TwoParams {
+            servers: [a, b],
+            order,
+            waves,
+        })
+}
+
+fn two_config(p: &TwoParams) -> SimConfig {
+    let servers: Vec<ServerConfig> = p
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, &(kind, max, _))| {
+            let mut s = ServerConfig::preset(kind);
+            s.name = format!("s{i}");
+            s.max_connections = max;
+            s.reserved_connections = s.reserved_connections.min(max - 1);
+            s
+        })
+        .collect();
+    let mut at: Vec<SimDuration> = p
+        .waves
+        .iter()
+        .flat_map(|&(t, n)| std::iter::repeat_n(SimDuration::from_secs(t), n as usize))
+        .collect();
+    at.sort();
+    SimConfig {
+        name: "two-servers-prop".into(),
+        platform: PlatformConfig {
+            timeout: SimDuration::from_secs(30),
+            init_duration: SimDuration::from_millis(200),
+            handler_time: SimDuration::from_millis(500),
+            reap: ReapPolicy::Fixed(SimDuration::from_secs(120)),
+            ..PlatformConfig::default()
+        },
+        client: ClientConfig {
+            strategy: ConnStrategy::Global,
+            targets: p
+                .servers
+                .iter()
+                .map(|s| {
+                    if s.2 {
+                        ConnStrategy::PerInvocation
+                    } else {
+                        ConnStrategy::Global
+                    }
+                })
+                .collect(),
+            requests: p
+                .order
+                .iter()
+                .map(|&t| RequestSpec {
+                    target: t,
+                    ..RequestSpec::ping("Q")
+                })
+                .collect(),
+            ..ClientConfig::default()
+        },
+        servers,
+        workload: WorkloadConfig::At(at),
+        ..SimConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    /// With two servers, each stays within its own limit, a server no
+    /// request names is never connected to, refusals are counted where
+    /// they happened, and the totals are the sums of the servers' figures.
+    #[test]
+    fn each_server_stays_within_its_own_limit(p in two_params()) {
+        let cfg = two_config(&p);
+        let n: u64 = p.waves.iter().map(|w| w.1 as u64).sum();
+        let r = thaw_sim::run(&cfg, &mut NullSink, true).expect("run finishes");
+        prop_assert_eq!(r.outcomes.len() as u64, n);
+        let m = &r.metrics;
+        prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
+        let mut peaks = 0;
+        for (i, sc) in cfg.servers.iter().enumerate() {
+            let s = &m.servers[&sc.name];
+            prop_assert!(s.connections_peak <= sc.client_limit() as u64,
+                "{}: peak {} > limit {}", sc.name, s.connections_peak, sc.client_limit());
+            if !p.order.contains(&(i as u16)) {
+                prop_assert_eq!(s.connections_peak, 0, "{} is named by no request", sc.name);
+                prop_assert_eq!(s.errors, 0);
+            }
+            // Refused on this server = invocations that failed on it with
+            // TOO_MANY_CONNECTIONS (no retries here).
+            let refused_here = r.outcomes.iter().filter(|o| {
+                o.error == Some(thaw_sim::ErrorKind::TooManyConnections) && o.target == Some(i as u16)
+            }).count() as u64;
+            prop_assert_eq!(s.rejected, refused_here, "{}", sc.name);
+            peaks += s.connections_peak;
+        }
+        prop_assert_eq!(m.server_connections_peak, peaks);
+        let failed: u64 = m.servers.values().map(|s| s.errors).sum();
+        prop_assert!(failed <= m.errors);
     }
 }

@@ -288,7 +288,11 @@ fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
         }
         Format::Text => {
             let _ = write_header(&mut out, &scenario, effective_seed);
-            let mut rows = match TextRows::new(args.summary, many_functions(&scenario)) {
+            let mut rows = match TextRows::new(
+                args.summary,
+                many_functions(&scenario),
+                many_servers(&scenario),
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!(
@@ -339,6 +343,13 @@ fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// The servers' names, when the scenario has several (the table then says
+/// which one a failed request went to).
+fn many_servers(scenario: &Scenario) -> Option<Vec<String>> {
+    let s = &scenario.config.servers;
+    (s.len() > 1).then(|| s.iter().map(|s| s.name.clone()).collect())
 }
 
 fn many_functions(scenario: &Scenario) -> Option<Vec<String>> {
@@ -435,6 +446,15 @@ fn write_text(
             m.syn_dropped,
             m.server_memory_peak_bytes
         )?;
+    }
+    if m.servers.len() > 1 {
+        for (name, s) in &m.servers {
+            writeln!(
+                out,
+                "  server {name}: peak {}, open at end {}, refused {}, evicted {}, SYNs dropped {}, failed requests {}",
+                s.connections_peak, s.connections_at_end, s.rejected, s.evicted, s.syn_dropped, s.errors
+            )?;
+        }
     }
     if m.stale_reads + m.duplicate_writes > 0 {
         writeln!(

@@ -133,12 +133,18 @@ pub struct TextRows {
     spill: Option<BufWriter<std::fs::File>>,
     /// Function names, when the scenario has several.
     functions: Option<Vec<String>>,
+    /// Server names, when the scenario has several.
+    servers: Option<Vec<String>>,
     error: Option<io::Error>,
 }
 
 impl TextRows {
     /// No file at all with `--summary`.
-    pub fn new(summary: bool, functions: Option<Vec<String>>) -> io::Result<Self> {
+    pub fn new(
+        summary: bool,
+        functions: Option<Vec<String>>,
+        servers: Option<Vec<String>>,
+    ) -> io::Result<Self> {
         let spill = if summary {
             None
         } else {
@@ -147,13 +153,14 @@ impl TextRows {
         Ok(TextRows {
             spill,
             functions,
+            servers,
             error: None,
         })
     }
 
     fn line(&self, o: &Outcome) -> String {
         format!(
-            "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}{}\n",
+            "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}{}{}\n",
             o.id,
             o.at.to_string(),
             if o.container == 0 {
@@ -172,6 +179,15 @@ impl TextRows {
                 ),
                 None => String::new(),
             },
+            match &self.servers {
+                Some(names) => format!(
+                    "  {}",
+                    o.target
+                        .and_then(|t| names.get(t as usize))
+                        .map_or("-", |s| s.as_str())
+                ),
+                None => String::new(),
+            },
             if o.stale_reads > 0 {
                 format!("  stale reads: {}", o.stale_reads)
             } else {
@@ -185,7 +201,7 @@ impl TextRows {
         writeln!(out, "invocations:")?;
         writeln!(
             out,
-            "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}",
+            "  {:>5}  {:>12}  {:>9}  {:>4}  {:<7} {:<22} {:>12}{}{}",
             "id",
             "at",
             "env",
@@ -195,6 +211,11 @@ impl TextRows {
             "latency",
             if self.functions.is_some() {
                 "  function"
+            } else {
+                ""
+            },
+            if self.servers.is_some() {
+                "  server"
             } else {
                 ""
             }

@@ -233,6 +233,7 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 op,
                 pin: r.pin.unwrap_or(false),
                 idempotent: r.idempotent.unwrap_or(false),
+                target: 0,
             }
         })
         .collect()
@@ -430,6 +431,181 @@ fn middleboxes(p: &mut Problems, f: &ScenarioFile) -> Vec<NamedMiddlebox> {
     path
 }
 
+/// One server table: `[server]`, or `[[servers]]` entry `at`.
+fn server_config(
+    p: &mut Problems,
+    notes: &mut Vec<String>,
+    at: &str,
+    fsv: &ServerSection,
+) -> ServerConfig {
+    let kind = match fsv.preset {
+        None | Some(ServerPresetKey::Generic) => ServerKind::Generic,
+        Some(ServerPresetKey::Redis7) => ServerKind::Redis,
+        Some(ServerPresetKey::Mysql8) => ServerKind::Mysql,
+        Some(ServerPresetKey::Postgres) => ServerKind::Postgres,
+        Some(ServerPresetKey::Upstash) => ServerKind::Upstash,
+        Some(ServerPresetKey::Mariadb) => ServerKind::Mariadb,
+    };
+    let mut sv = ServerConfig::preset(kind);
+    if let Some(n) = &fsv.name {
+        sv.name = n.clone();
+    }
+    if let Some(port) = fsv.port {
+        if port == 0 {
+            p.add(format!("{at}.port"), "port 0 is not a listening port", None);
+        }
+        sv.port = port;
+    }
+    if let Some(t) = dur(fsv.idle_timeout) {
+        sv.idle_timeout = (!t.is_zero()).then_some(t);
+    }
+    if let Some(t) = dur(fsv.idle_check_interval) {
+        sv.idle_check_interval = (!t.is_zero()).then_some(t);
+    }
+    if let Some(v) = dur(fsv.service_time) {
+        sv.service_time = v;
+    }
+    if let Some(m) = fsv.max_connections {
+        if m == 0 {
+            p.add(
+                format!("{at}.max_connections"),
+                "`max_connections` must be at least 1",
+                None,
+            );
+        }
+        sv.max_connections = m;
+    }
+    if let Some(v) = fsv.idle_close_error {
+        sv.idle_close_error = v;
+    }
+    if let Some(v) = fsv.idle_close {
+        sv.idle_close = match v {
+            IdleCloseKey::Fin => IdleClose::Fin,
+            IdleCloseKey::Rst => IdleClose::Rst,
+        };
+    }
+    if let Some(t) = dur(fsv.idle_in_transaction_timeout) {
+        sv.idle_in_transaction_timeout = (!t.is_zero()).then_some(t);
+    }
+    if let Some(v) = fsv.reserved_connections {
+        sv.reserved_connections = v;
+    }
+    if sv.reserved_connections >= sv.max_connections && sv.max_connections > 0 {
+        p.add(
+            if fsv.reserved_connections.is_some() { format!("{at}.reserved_connections") } else { format!("{at}.max_connections") },
+            format!(
+                "reserved_connections ({}) leaves no connection for clients out of max_connections ({})",
+                sv.reserved_connections, sv.max_connections
+            ),
+            Some("PostgreSQL requires superuser_reserved_connections < max_connections"),
+        );
+    }
+    if let Some(v) = fsv.backlog {
+        if v == 0 {
+            p.add(
+                format!("{at}.backlog"),
+                "`backlog` must be at least 1",
+                None,
+            );
+        }
+        sv.backlog = v;
+    }
+    if let Some(v) = fsv.cores {
+        sv.cores = v;
+    }
+    if let Some(v) = dur(fsv.accept_cpu) {
+        sv.accept_cpu = v;
+    }
+    if let Some(v) = fsv.memory_per_connection {
+        sv.memory_per_connection = v;
+    }
+    if let Some(v) = fsv.max_connect_errors {
+        sv.max_connect_errors = v;
+    }
+    if let Some(v) = fsv.handshake {
+        sv.handshake = v;
+    }
+    if let Some(t) = dur(fsv.handshake_timeout) {
+        sv.handshake_timeout = (!t.is_zero()).then_some(t);
+    }
+    if let Some(v) = dur(fsv.evict_min_idle) {
+        sv.evict_min_idle = v;
+    }
+    if let Some(r) = &fsv.replicas {
+        sv.replicas = r.iter().map(|d| d.0).collect();
+    }
+    sv.soft_limit = fsv.soft_limit;
+    sv.hard_limit = fsv.hard_limit;
+    match (sv.soft_limit, sv.hard_limit) {
+        (Some(soft), Some(hard)) => {
+            if soft > hard {
+                p.add(
+                    format!("{at}.soft_limit"),
+                    format!("soft_limit ({soft}) is above hard_limit ({hard})"),
+                    Some("eviction starts at the soft limit; rejection at the hard limit"),
+                );
+            }
+            if soft == 0 {
+                p.add(
+                    format!("{at}.soft_limit"),
+                    "`soft_limit` must be at least 1",
+                    None,
+                );
+            }
+        }
+        (None, None) if kind == ServerKind::Upstash => p.add(
+            format!("{at}.preset"),
+            "the upstash preset needs `soft_limit` and `hard_limit`",
+            Some("Upstash does not publish them: set e.g. soft_limit = 1000 and hard_limit = 1100"),
+        ),
+        (None, None) => {}
+        (Some(_), None) => p.add(
+            format!("{at}.soft_limit"),
+            "`soft_limit` needs `hard_limit`",
+            None,
+        ),
+        (None, Some(_)) => p.add(
+            format!("{at}.hard_limit"),
+            "`hard_limit` needs `soft_limit`",
+            None,
+        ),
+    }
+    let mut stcp = tcp_config(p, &format!("{at}.tcp"), &fsv.tcp);
+    if fsv.tcp.keepalive.is_none() {
+        // The preset's keepalive (Redis tcp-keepalive 300) stays unless the
+        // file gives its own.
+        stcp.keepalive = sv.tcp.keepalive;
+        if let Some(k) = stcp.keepalive {
+            notes.push(format!(
+                "preset `{}` turns on server TCP keepalive (idle {}, interval {}, {} probes), not written in this file; `--set {at}.tcp.keepalive.enabled=false` turns it off",
+                sv.kind.name(),
+                k.idle,
+                k.interval,
+                k.count
+            ));
+        }
+    }
+    if fsv.idle_timeout.is_none() {
+        if let Some(t) = sv.idle_timeout {
+            notes.push(format!(
+                "preset `{}` closes idle connections after {t} ({at}.idle_timeout), not written in this file",
+                sv.kind.name()
+            ));
+        }
+    }
+    sv.tcp = stcp;
+    sv
+}
+
+fn strategy(k: StrategyKey) -> Strategy {
+    match k {
+        StrategyKey::Global => Strategy::Global,
+        StrategyKey::PerInvocation => Strategy::PerInvocation,
+        StrategyKey::Pool => Strategy::Pool,
+        StrategyKey::Http => Strategy::Http,
+    }
+}
+
 fn dur(d: Option<Dur>) -> Option<SimDuration> {
     d.map(|d| d.0)
 }
@@ -442,8 +618,10 @@ fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
 
 /// `strategy = "http"`: every request is a call of its own, in its own
 /// autocommit session, straight to the server.
-fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig) {
-    if f.proxy.is_some() {
+/// Checks of `strategy = "http"`, for the servers reached with it.
+fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig, proxied: Option<u16>) {
+    let http = |t: u16| cl.strategy_of(t) == Strategy::Http;
+    if proxied.is_some_and(http) {
         p.add(
             "client.strategy",
             "`strategy = \"http\"` does not go through a `[proxy]`",
@@ -465,10 +643,12 @@ fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig) {
     );
     for (path, reqs) in lists {
         for (i, r) in reqs.iter().enumerate() {
-            if matches!(
-                r.op,
-                RequestOp::Begin | RequestOp::Commit | RequestOp::Rollback
-            ) {
+            if http(r.target)
+                && matches!(
+                    r.op,
+                    RequestOp::Begin | RequestOp::Commit | RequestOp::Rollback
+                )
+            {
                 p.add(
                     format!("{path}[{i}].op"),
                     "a transaction needs a connection; with `strategy = \"http\"` every request is its own autocommit session",
@@ -1105,15 +1285,20 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     // [client]
     let mut cl = ClientConfig::default();
     if let Some(s) = f.client.strategy {
-        cl.strategy = match s {
-            StrategyKey::Global => Strategy::Global,
-            StrategyKey::PerInvocation => Strategy::PerInvocation,
-            StrategyKey::Pool => Strategy::Pool,
-            StrategyKey::Http => Strategy::Http,
-        };
+        cl.strategy = strategy(s);
     }
+    // Whether some server is reached with this strategy (`[client.targets]`
+    // are checked against the servers below).
+    let uses = |st: Strategy| {
+        cl.strategy == st
+            || f.client
+                .targets
+                .values()
+                .any(|t| t.strategy.map(strategy) == Some(st))
+    };
+    let (any_pool, any_http) = (uses(Strategy::Pool), uses(Strategy::Http));
     if let Some(o) = dur(f.client.http_overhead) {
-        if cl.strategy != Strategy::Http {
+        if !any_http {
             p.add(
                 "client.http_overhead",
                 "`http_overhead` is used only with `strategy = \"http\"`",
@@ -1150,7 +1335,13 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             RoutingKey::Replica => thaw_db::ReadRouting::Replica(0),
             RoutingKey::RoundRobin => thaw_db::ReadRouting::RoundRobin,
         };
-        let replicas = f.server.replicas.as_ref().map(Vec::len).unwrap_or(0);
+        let replicas = f
+            .server
+            .iter()
+            .chain(&f.servers)
+            .filter_map(|s| s.replicas.as_ref())
+            .map(Vec::len)
+            .sum::<usize>();
         if k != RoutingKey::Primary && replicas == 0 {
             p.add(
                 "client.read_routing",
@@ -1177,10 +1368,12 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             requests: requests(&mut p, &format!("handlers[{i}].requests"), &h.requests),
         });
     }
-    cl.pool = pool_settings(&mut p, &f, cfg.platform.timeout, cl.strategy);
-    if cl.strategy == Strategy::Http {
-        http_checks(&mut p, &f, &cl);
-    }
+    let pool_strategy = if any_pool {
+        Strategy::Pool
+    } else {
+        cl.strategy
+    };
+    cl.pool = pool_settings(&mut p, &f, cfg.platform.timeout, pool_strategy);
     if let Some(d) = dur(f.function.handler_rejects_after) {
         if d >= cfg.platform.timeout {
             warnings.push((
@@ -1192,7 +1385,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                 Some("make it shorter than `function.timeout`".to_string()),
             ));
         }
-        if cl.strategy != Strategy::Pool {
+        if !any_pool {
             p.add(
                 "function.handler_rejects_after",
                 "`handler_rejects_after` is modelled only with `strategy = \"pool\"`",
@@ -1222,153 +1415,145 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     // [middlebox] or [[middleboxes]], and the path through them
     cfg.middleboxes = middleboxes(&mut p, &f);
 
-    // [server]
-    let fsv = &f.server;
-    let kind = match fsv.preset {
-        None | Some(ServerPresetKey::Generic) => ServerKind::Generic,
-        Some(ServerPresetKey::Redis7) => ServerKind::Redis,
-        Some(ServerPresetKey::Mysql8) => ServerKind::Mysql,
-        Some(ServerPresetKey::Postgres) => ServerKind::Postgres,
-        Some(ServerPresetKey::Upstash) => ServerKind::Upstash,
-        Some(ServerPresetKey::Mariadb) => ServerKind::Mariadb,
-    };
-    let mut sv = ServerConfig::preset(kind);
-    if let Some(n) = &fsv.name {
-        sv.name = n.clone();
-    }
-    if let Some(port) = fsv.port {
-        if port == 0 {
-            p.add("server.port", "port 0 is not a listening port", None);
-        }
-        sv.port = port;
-    }
-    if let Some(t) = dur(fsv.idle_timeout) {
-        sv.idle_timeout = (!t.is_zero()).then_some(t);
-    }
-    if let Some(t) = dur(fsv.idle_check_interval) {
-        sv.idle_check_interval = (!t.is_zero()).then_some(t);
-    }
-    if let Some(v) = dur(fsv.service_time) {
-        sv.service_time = v;
-    }
-    if let Some(m) = fsv.max_connections {
-        if m == 0 {
+    // [server] or [[servers]]
+    let default_server = ServerSection::default();
+    let server_tables: Vec<(String, &ServerSection)> = if f.servers.is_empty() {
+        vec![(
+            "server".to_string(),
+            f.server.as_ref().unwrap_or(&default_server),
+        )]
+    } else {
+        if f.server.is_some() {
             p.add(
-                "server.max_connections",
-                "`max_connections` must be at least 1",
-                None,
+                "servers",
+                "both a [server] table and [[servers]] entries: use one form",
+                Some("move the [server] table into a [[servers]] entry with a `name`"),
             );
         }
-        sv.max_connections = m;
+        f.servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("servers[{i}]"), s))
+            .collect()
+    };
+    cfg.servers = server_tables
+        .iter()
+        .map(|(at, fsv)| server_config(&mut p, &mut notes, at, fsv))
+        .collect();
+    for i in 0..cfg.servers.len() {
+        let name = &cfg.servers[i].name;
+        if let Some(j) = cfg.servers[..i].iter().position(|o| &o.name == name) {
+            p.add(
+                format!("{}.name", server_tables[i].0),
+                format!(
+                    "two servers are named \"{name}\" ({} and {}): requests name their server",
+                    server_tables[j].0, server_tables[i].0
+                ),
+                Some("give each a `name` of its own"),
+            );
+        }
     }
-    if let Some(v) = fsv.idle_close_error {
-        sv.idle_close_error = v;
-    }
-    if let Some(v) = fsv.idle_close {
-        sv.idle_close = match v {
-            IdleCloseKey::Fin => IdleClose::Fin,
-            IdleCloseKey::Rst => IdleClose::Rst,
+
+    // [proxy], in front of one server
+    let names: Vec<&str> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
+    let server_named = |p: &mut Problems, path: String, name: &str| -> Option<u16> {
+        let i = names.iter().position(|n| *n == name);
+        if i.is_none() {
+            p.add(
+                path,
+                format!("no server is named \"{name}\""),
+                Some(
+                    &match thaw_core::did_you_mean(name, names.iter().copied()) {
+                        Some(c) => format!("did you mean \"{c}\"?"),
+                        None => format!("the servers: {}", names.join(", ")),
+                    },
+                ),
+            );
+        }
+        i.map(|i| i as u16)
+    };
+    if let Some(px) = &f.proxy {
+        let fronted = match &px.server {
+            Some(n) => server_named(&mut p, "proxy.server".into(), n),
+            None if names.len() > 1 => {
+                p.add(
+                    "proxy",
+                    "with several servers the [proxy] names the one it fronts",
+                    Some(&format!("e.g. server = \"{}\"", names[0])),
+                );
+                None
+            }
+            None => Some(0),
         };
+        let i = fronted.unwrap_or(0);
+        cfg.proxy = proxy_config(&mut p, px, &cfg.servers[i as usize]).map(|mut c| {
+            c.server = i;
+            c
+        });
     }
-    if let Some(t) = dur(fsv.idle_in_transaction_timeout) {
-        sv.idle_in_transaction_timeout = (!t.is_zero()).then_some(t);
+
+    // The server of each request, and the strategy per server.
+    let file_lists = std::iter::once((
+        "client.requests".to_string(),
+        f.client.requests.as_deref().unwrap_or(&[]),
+    ))
+    .chain(
+        f.handlers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("handlers[{i}].requests"), h.requests.as_slice())),
+    );
+    let spec_lists = std::iter::once(&mut cfg.client.requests)
+        .chain(cfg.client.handlers.iter_mut().map(|h| &mut h.requests));
+    for ((path, file_reqs), specs) in file_lists.zip(spec_lists) {
+        for (i, (r, spec)) in file_reqs.iter().zip(specs.iter_mut()).enumerate() {
+            match &r.target {
+                Some(n) => {
+                    if let Some(t) = server_named(&mut p, format!("{path}[{i}].target"), n) {
+                        spec.target = t;
+                    }
+                }
+                None if names.len() > 1 => p.add(
+                    format!("{path}[{i}]"),
+                    "with several servers each request names its `target`",
+                    Some(&format!("e.g. target = \"{}\"", names[0])),
+                ),
+                None => {}
+            }
+        }
     }
-    if let Some(v) = fsv.reserved_connections {
-        sv.reserved_connections = v;
+    if !f.client.targets.is_empty() {
+        let mut targets = vec![cfg.client.strategy; names.len()];
+        for (name, t) in &f.client.targets {
+            let at = format!("client.targets.{name}");
+            if let (Some(i), Some(k)) = (server_named(&mut p, at, name), t.strategy) {
+                targets[i as usize] = strategy(k);
+            }
+        }
+        cfg.client.targets = targets;
     }
-    if sv.reserved_connections >= sv.max_connections && sv.max_connections > 0 {
+    let pooled: Vec<&str> = (0..names.len())
+        .filter(|&t| cfg.client.strategy_of(t as u16) == Strategy::Pool)
+        .map(|t| names[t])
+        .collect();
+    if pooled.len() > 1 {
         p.add(
-            if fsv.reserved_connections.is_some() { "server.reserved_connections" } else { "server.max_connections" },
+            if f.client.targets.is_empty() { "client.strategy" } else { "client.targets" },
             format!(
-                "reserved_connections ({}) leaves no connection for clients out of max_connections ({})",
-                sv.reserved_connections, sv.max_connections
+                "{} servers are reached through the pool ({}): thaw models one client pool per function for now",
+                pooled.len(),
+                pooled.join(", ")
             ),
-            Some("PostgreSQL requires superuser_reserved_connections < max_connections"),
+            Some("give the other servers `strategy = \"global\"` under [client.targets.NAME]"),
         );
     }
-    if let Some(v) = fsv.backlog {
-        if v == 0 {
-            p.add("server.backlog", "`backlog` must be at least 1", None);
-        }
-        sv.backlog = v;
-    }
-    if let Some(v) = fsv.cores {
-        sv.cores = v;
-    }
-    if let Some(v) = dur(fsv.accept_cpu) {
-        sv.accept_cpu = v;
-    }
-    if let Some(v) = fsv.memory_per_connection {
-        sv.memory_per_connection = v;
-    }
-    if let Some(v) = fsv.max_connect_errors {
-        sv.max_connect_errors = v;
-    }
-    if let Some(v) = fsv.handshake {
-        sv.handshake = v;
-    }
-    if let Some(t) = dur(fsv.handshake_timeout) {
-        sv.handshake_timeout = (!t.is_zero()).then_some(t);
-    }
-    if let Some(v) = dur(fsv.evict_min_idle) {
-        sv.evict_min_idle = v;
-    }
-    if let Some(r) = &fsv.replicas {
-        sv.replicas = r.iter().map(|d| d.0).collect();
-    }
-    sv.soft_limit = fsv.soft_limit;
-    sv.hard_limit = fsv.hard_limit;
-    match (sv.soft_limit, sv.hard_limit) {
-        (Some(soft), Some(hard)) => {
-            if soft > hard {
-                p.add(
-                    "server.soft_limit",
-                    format!("soft_limit ({soft}) is above hard_limit ({hard})"),
-                    Some("eviction starts at the soft limit; rejection at the hard limit"),
-                );
-            }
-            if soft == 0 {
-                p.add("server.soft_limit", "`soft_limit` must be at least 1", None);
-            }
-        }
-        (None, None) if kind == ServerKind::Upstash => p.add(
-            "server.preset",
-            "the upstash preset needs `soft_limit` and `hard_limit`",
-            Some("Upstash does not publish them: set e.g. soft_limit = 1000 and hard_limit = 1100"),
-        ),
-        (None, None) => {}
-        (Some(_), None) => p.add("server.soft_limit", "`soft_limit` needs `hard_limit`", None),
-        (None, Some(_)) => p.add("server.hard_limit", "`hard_limit` needs `soft_limit`", None),
-    }
-    let mut stcp = tcp_config(&mut p, "server.tcp", &fsv.tcp);
-    if fsv.tcp.keepalive.is_none() {
-        // The preset's keepalive (Redis tcp-keepalive 300) stays unless the
-        // file gives its own.
-        stcp.keepalive = sv.tcp.keepalive;
-        if let Some(k) = stcp.keepalive {
-            notes.push(format!(
-                "preset `{}` turns on server TCP keepalive (idle {}, interval {}, {} probes), not written in this file; `--set server.tcp.keepalive.enabled=false` turns it off",
-                sv.kind.name(),
-                k.idle,
-                k.interval,
-                k.count
-            ));
-        }
-    }
-    if fsv.idle_timeout.is_none() {
-        if let Some(t) = sv.idle_timeout {
-            notes.push(format!(
-                "preset `{}` closes idle connections after {t} (server.idle_timeout), not written in this file",
-                sv.kind.name()
-            ));
-        }
-    }
-    sv.tcp = stcp;
-    cfg.server = sv;
-
-    // [proxy]
-    if let Some(px) = &f.proxy {
-        cfg.proxy = proxy_config(&mut p, px, &cfg.server);
+    if any_http {
+        http_checks(
+            &mut p,
+            &f,
+            &cfg.client,
+            cfg.proxy.as_ref().map(|x| x.server),
+        );
     }
 
     // [workload]
@@ -1471,7 +1656,10 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     let mut names: Vec<(String, &str)> = Vec::new();
     for (path, n) in [
         ("scenario.name", f.scenario.name.as_deref()),
-        ("server.name", f.server.name.as_deref()),
+        (
+            "server.name",
+            f.server.as_ref().and_then(|s| s.name.as_deref()),
+        ),
         (
             "middlebox.name",
             f.middlebox.as_ref().and_then(|m| m.name.as_deref()),
@@ -1488,6 +1676,11 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     for (i, m) in f.middleboxes.iter().enumerate() {
         if let Some(n) = m.name.as_deref() {
             names.push((format!("middleboxes[{i}].name"), n));
+        }
+    }
+    for (i, sv) in f.servers.iter().enumerate() {
+        if let Some(n) = sv.name.as_deref() {
+            names.push((format!("servers[{i}].name"), n));
         }
     }
     for (i, r) in f.client.requests.iter().flatten().enumerate() {
@@ -1528,6 +1721,20 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     let mut expectations = Vec::new();
     for (i, e) in f.expect.assert.iter().enumerate() {
         match Expectation::parse(e) {
+            Ok(Expectation {
+                target: thaw_sim::expect::Target::ServerMetric { server, .. },
+                ..
+            }) if !cfg.servers.iter().any(|s| s.name == *server) => {
+                let names: Vec<&str> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
+                p.add(
+                    format!("expect.assert[{i}]"),
+                    format!("no server is named `{server}`"),
+                    thaw_core::did_you_mean(&server, names.iter().copied())
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .or_else(|| Some(format!("the servers: {}", names.join(", "))))
+                        .as_deref(),
+                );
+            }
             Ok(x) => expectations.push(x),
             Err(err) => p.add(
                 format!("expect.assert[{i}]"),
@@ -1665,6 +1872,102 @@ at = ["0s"]
     }
 
     #[test]
+    fn several_servers_targets_and_a_proxy_in_front_of_one() {
+        let s = load(
+            "s.toml",
+            r#"
+[client]
+strategy = "global"
+[client.targets.pg]
+strategy = "pool"
+[client.pool]
+preset = "pg-pool"
+
+[[client.requests]]
+name = "GET"
+target = "cache"
+[[client.requests]]
+name = "SELECT"
+target = "pg"
+
+[[servers]]
+name = "cache"
+preset = "redis7"
+[[servers]]
+name = "pg"
+preset = "postgres"
+
+[proxy]
+preset = "pgbouncer"
+server = "pg"
+
+[workload]
+at = ["0s"]
+
+[expect]
+assert = ["metrics.servers.pg.connections_peak <= 1"]
+"#,
+            &[],
+        )
+        .expect("loads");
+        let c = &s.config;
+        let names: Vec<&str> = c.servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["cache", "pg"]);
+        let targets: Vec<u16> = c.client.requests.iter().map(|r| r.target).collect();
+        assert_eq!(targets, [0, 1]);
+        assert_eq!(c.client.strategy_of(0), thaw_sim::Strategy::Global);
+        assert_eq!(c.client.strategy_of(1), thaw_sim::Strategy::Pool);
+        assert_eq!(c.client.pooled_target(), Some(1));
+        assert_eq!(c.proxy.as_ref().map(|p| p.server), Some(1));
+    }
+
+    #[test]
+    fn server_mistakes_are_reported_together() {
+        let e = errors(
+            r#"
+[server]
+preset = "redis7"
+
+[client]
+strategy = "pool"
+[client.pool]
+preset = "pg-pool"
+
+[[client.requests]]
+name = "A"
+[[client.requests]]
+name = "B"
+target = "nope"
+
+[[servers]]
+name = "a"
+[[servers]]
+name = "a"
+
+[proxy]
+preset = "pgbouncer"
+
+[workload]
+at = ["0s"]
+
+[expect]
+assert = ["metrics.servers.b.errors == 0"]
+"#,
+        );
+        for want in [
+            "both a [server] table and [[servers]] entries",
+            "two servers are named \"a\"",
+            "each request names its `target`",
+            "no server is named \"nope\"",
+            "the [proxy] names the one it fronts",
+            "servers are reached through the pool",
+            "no server is named `b`",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
     fn mariadb_preset_closes_by_rst_and_keys_override() {
         let s = load(
             "m.toml",
@@ -1672,7 +1975,7 @@ at = ["0s"]
             &[],
         )
         .expect("valid");
-        let sv = &s.config.server;
+        let sv = &s.config.servers[0];
         assert_eq!(sv.idle_close, thaw_sim::IdleClose::Rst);
         assert!(!sv.idle_close_error);
         assert_eq!((sv.backlog, sv.max_connections), (80, 151));
@@ -1683,9 +1986,9 @@ at = ["0s"]
             &[],
         )
         .expect("valid");
-        assert_eq!(s.config.server.idle_close, thaw_sim::IdleClose::Fin);
-        assert!(!s.config.server.tcp.retrans_collapse);
-        assert!(s.config.server.tcp.timer_wheel);
+        assert_eq!(s.config.servers[0].idle_close, thaw_sim::IdleClose::Fin);
+        assert!(!s.config.servers[0].tcp.retrans_collapse);
+        assert!(s.config.servers[0].tcp.timer_wheel);
         let e = errors("[server.tcp]\nhz = 0\ntimer_wheel = true\n[workload]\nat = [\"0s\"]\n");
         assert!(e.contains("timer_wheel needs a tick"), "{e}");
     }
@@ -1718,7 +2021,7 @@ at = ["0s"]
         assert_eq!(p.name, "rds-proxy");
         assert_eq!(p.port, 3306);
         assert_eq!(p.server_latency, SimDuration::from_micros(250));
-        assert_eq!(p.backend_bound(&s.config.server), 40);
+        assert_eq!(p.backend_bound(&s.config.servers[0]), 40);
         match p.kind {
             ProxyKind::RdsProxy(r) => {
                 assert_eq!(r.max_connections_percent, 4);

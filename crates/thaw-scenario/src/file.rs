@@ -32,9 +32,11 @@ pub struct ScenarioFile {
     /// `[proxy]`: optional connection proxy (RDS Proxy, PgBouncer) in front
     /// of the server.
     pub proxy: Option<ProxySection>,
-    /// `[server]`.
+    /// `[server]`: the one server.
+    pub server: Option<ServerSection>,
+    /// `[[servers]]`: several named servers (instead of `[server]`).
     #[serde(default)]
-    pub server: ServerSection,
+    pub servers: Vec<ServerSection>,
     /// `[workload]` (required).
     pub workload: Option<WorkloadSection>,
     /// `[[handlers]]`: further functions with their own requests.
@@ -316,6 +318,10 @@ pub struct PoolSection {
 pub struct ClientSection {
     /// `global` or `per_invocation`.
     pub strategy: Option<StrategyKey>,
+    /// `[client.targets.SERVER]`: the strategy for requests to one server
+    /// (the others use `strategy`).
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, TargetSection>,
     /// CPU time to set up a connection at one vCPU.
     pub connect_cpu: Option<Dur>,
     /// The library's connect timeout (TCP connect + server handshake).
@@ -385,6 +391,8 @@ pub struct RequestSection {
     /// The statement changes session state (SET, prepared statement,
     /// temporary table...): RDS Proxy pins the session.
     pub pin: Option<bool>,
+    /// The server it goes to, by name (required with several servers).
+    pub target: Option<String>,
     /// Applying the request twice is harmless (default false): a retried
     /// write applied twice is then not counted as a duplicate write.
     pub idempotent: Option<bool>,
@@ -545,6 +553,8 @@ pub enum PoolModeKey {
 pub struct ProxySection {
     /// `rds-proxy` or `pgbouncer` (required).
     pub preset: Option<ProxyPresetKey>,
+    /// The server it fronts, by name (required with several servers).
+    pub server: Option<String>,
     /// Display name.
     pub name: Option<String>,
     /// Listening port.
@@ -604,6 +614,14 @@ pub enum IdleCloseKey {
     Fin,
     /// `close()` with `SO_LINGER` zero: RST, no orphan.
     Rst,
+}
+
+/// `[client.targets.SERVER]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// The connection strategy for requests to this server.
+    pub strategy: Option<StrategyKey>,
 }
 
 /// `[server]`

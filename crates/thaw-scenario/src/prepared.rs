@@ -261,7 +261,7 @@ at = ["0s", "95s"]
         .unwrap();
         assert_eq!(format!("{:?}", fast.config), format!("{:?}", slow.config));
         assert_eq!(
-            fast.config.server.idle_timeout,
+            fast.config.servers[0].idle_timeout,
             Some(SimDuration::from_secs(310))
         );
         assert_eq!(

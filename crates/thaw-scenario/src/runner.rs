@@ -168,7 +168,7 @@ fn run_inner_using(
         .iter()
         .filter_map(|e| match &e.target {
             Target::Invocation { id, .. } => Some(*id),
-            Target::Metric(_) | Target::ErrorsOfKind(_) => None,
+            Target::Metric(_) | Target::ErrorsOfKind(_) | Target::ServerMetric { .. } => None,
         })
         .collect();
     let mut rows = Rows {
@@ -239,6 +239,10 @@ impl OutcomeSink for Rows<'_> {
         }
         let row = InvocationJson {
             function: self.cfg.client.function_name(o.function).to_string(),
+            target: o
+                .target
+                .and_then(|t| self.cfg.servers.get(t as usize))
+                .map(|s| s.name.clone()),
             ..InvocationJson::from(&o)
         };
         if keep {

@@ -25,11 +25,14 @@ pub struct SimConfig {
     /// proxy, when there is one), in path order from the functions' side:
     /// a packet from a function crosses `middleboxes[0]` first.
     pub middleboxes: Vec<NamedMiddlebox>,
-    /// Optional connection proxy (RDS Proxy, PgBouncer) in front of the
-    /// server: the functions connect to it, it connects to the server.
+    /// Optional connection proxy (RDS Proxy, PgBouncer) in front of one
+    /// server ([`ProxyConfig::server`]): the functions connect to it, it
+    /// connects to the server.
     pub proxy: Option<ProxyConfig>,
-    /// The server.
-    pub server: ServerConfig,
+    /// The servers (at least one). A request names its server by index
+    /// ([`RequestSpec::target`]); the first is the only one of a scenario
+    /// with a single `[server]`.
+    pub servers: Vec<ServerConfig>,
     /// When invocations arrive.
     pub workload: WorkloadConfig,
 }
@@ -280,6 +283,9 @@ pub struct RequestSpec {
     /// Applying the request twice is harmless (a retried write that was
     /// already applied is not counted as a duplicate write).
     pub idempotent: bool,
+    /// The server it goes to (an index into `SimConfig::servers`), through
+    /// the proxy when the proxy fronts that server.
+    pub target: u16,
 }
 
 impl RequestSpec {
@@ -291,6 +297,7 @@ impl RequestSpec {
             op: RequestOp::Ping,
             pin: false,
             idempotent: false,
+            target: 0,
         }
     }
 }
@@ -332,6 +339,10 @@ pub struct ClientConfig {
     /// Extra latency of one request with [`Strategy::Http`] (Upstash, S3:
     /// "about 5 ms latency overhead").
     pub http_overhead: SimDuration,
+    /// Per-server strategies, by server index; a server not listed (or
+    /// every server, when empty) uses `strategy`. At most one server is
+    /// reached through the pool (`pool`).
+    pub targets: Vec<Strategy>,
 }
 
 /// `[client.retry]`: the client retries a request that failed with one of
@@ -371,6 +382,25 @@ impl Default for RetrySettings {
 }
 
 impl ClientConfig {
+    /// The connection strategy for requests to server `target`.
+    pub fn strategy_of(&self, target: u16) -> Strategy {
+        self.targets
+            .get(target as usize)
+            .copied()
+            .unwrap_or(self.strategy)
+    }
+
+    /// The server reached through the pool, if any.
+    pub fn pooled_target(&self) -> Option<u16> {
+        if self.targets.is_empty() {
+            return (self.strategy == Strategy::Pool).then_some(0);
+        }
+        self.targets
+            .iter()
+            .position(|s| *s == Strategy::Pool)
+            .map(|i| i as u16)
+    }
+
     /// The requests of function `f` (0 = the main function).
     pub fn requests_of(&self, f: u16) -> &[RequestSpec] {
         match f {
@@ -410,6 +440,7 @@ impl Default for ClientConfig {
             pool: None,
             retry: RetrySettings::default(),
             http_overhead: SimDuration::from_millis(5),
+            targets: Vec::new(),
         }
     }
 }
@@ -799,6 +830,8 @@ pub struct ProxyConfig {
     pub tcp: TcpConfig,
     /// Which proxy.
     pub kind: ProxyKind,
+    /// The server it fronts (an index into `SimConfig::servers`).
+    pub server: u16,
 }
 
 impl ProxyConfig {
@@ -820,6 +853,7 @@ impl ProxyConfig {
             server_latency: SimDuration::from_micros(250),
             tcp,
             kind,
+            server: 0,
         }
     }
 
@@ -865,7 +899,7 @@ impl Default for SimConfig {
             network: NetworkConfig::default(),
             middleboxes: Vec::new(),
             proxy: None,
-            server: ServerConfig::default(),
+            servers: vec![ServerConfig::default()],
             workload: WorkloadConfig::At(vec![SimDuration::ZERO]),
         }
     }

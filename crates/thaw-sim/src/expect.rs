@@ -2,7 +2,8 @@
 //! the report after the run.
 //!
 //! Grammar: `PATH OP VALUE`, where PATH is `invocation[ID].FIELD`,
-//! `metrics.NAME` or `metrics.errors_by_kind.KIND`; OP is one of
+//! `metrics.NAME`, `metrics.errors_by_kind.KIND` or
+//! `metrics.servers.SERVER.FIELD`; OP is one of
 //! `== != < <= > >=`; VALUE is a number, `true`, `false`, `null`, or a word
 //! (`ETIMEDOUT`, `ok`) optionally in double quotes.
 use serde::Serialize;
@@ -21,6 +22,19 @@ pub const INVOCATION_FIELDS: &[&str] = &[
     "function",
     "stale_reads",
     "duplicate_writes",
+    "target",
+];
+
+/// Fields of `metrics.servers.SERVER`.
+pub const SERVER_METRIC_FIELDS: &[&str] = &[
+    "connections_peak",
+    "connections_at_end",
+    "memory_peak_bytes",
+    "syn_dropped",
+    "rejected",
+    "evicted",
+    "killed",
+    "errors",
 ];
 
 /// Names under `metrics.`.
@@ -53,6 +67,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "proxy_borrow_timeouts",
     "proxy_pinned",
     "proxy_zombie_connection_seconds",
+    "servers",
 ];
 
 /// Comparison operator.
@@ -86,6 +101,13 @@ pub enum Target {
     Metric(String),
     /// `metrics.errors_by_kind.KIND` (0 when absent).
     ErrorsOfKind(String),
+    /// `metrics.servers.SERVER.FIELD`.
+    ServerMetric {
+        /// The server's name.
+        server: String,
+        /// One of [`SERVER_METRIC_FIELDS`].
+        field: String,
+    },
 }
 
 /// A parsed expectation.
@@ -194,6 +216,9 @@ impl Expectation {
                 .get(k.as_str())
                 .cloned()
                 .unwrap_or(Json::from(0)),
+            Target::ServerMetric { server, field } => {
+                report["metrics"]["servers"][server.as_str()][field.as_str()].clone()
+            }
         };
         let passed = compare(&actual, self.op, &self.value);
         ExpectationResult {
@@ -245,8 +270,27 @@ fn parse_target(lhs: &str) -> Result<Target, ExpectParseError> {
         }
         return Ok(Target::ErrorsOfKind(kind.to_string()));
     }
+    if let Some(rest) = lhs.strip_prefix("metrics.servers.") {
+        let (server, field) = rest.rsplit_once('.').ok_or_else(|| {
+            err(
+                format!("`{lhs}` is not `metrics.servers.SERVER.FIELD`"),
+                Some("e.g. `metrics.servers.redis.connections_peak`".into()),
+            )
+        })?;
+        if !SERVER_METRIC_FIELDS.contains(&field) {
+            return Err(err(
+                format!("unknown server metric `{field}`"),
+                closest(field, SERVER_METRIC_FIELDS)
+                    .or_else(|| Some(format!("one of: {}", SERVER_METRIC_FIELDS.join(", ")))),
+            ));
+        }
+        return Ok(Target::ServerMetric {
+            server: server.to_string(),
+            field: field.to_string(),
+        });
+    }
     if let Some(m) = lhs.strip_prefix("metrics.") {
-        if !METRIC_NAMES.contains(&m) || m == "errors_by_kind" {
+        if !METRIC_NAMES.contains(&m) || m == "errors_by_kind" || m == "servers" {
             return Err(err(
                 format!("unknown metric `{m}`"),
                 closest(m, METRIC_NAMES)

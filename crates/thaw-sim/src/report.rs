@@ -139,6 +139,9 @@ pub struct Outcome {
     /// again because a retry resent them after an earlier attempt had
     /// already been applied (one per extra application).
     pub duplicate_writes: u64,
+    /// With an error: the server (index) of the request that failed, if
+    /// the error came from a request.
+    pub target: Option<u16>,
 }
 
 /// Per-invocation entry of the JSON report.
@@ -167,6 +170,8 @@ pub struct InvocationJson {
     pub stale_reads: u64,
     /// Non-idempotent writes of this invocation applied again by a retry.
     pub duplicate_writes: u64,
+    /// With an error from a request: the name of the server it went to.
+    pub target: Option<String>,
 }
 
 impl From<&Outcome> for InvocationJson {
@@ -183,8 +188,30 @@ impl From<&Outcome> for InvocationJson {
             function: String::new(),
             stale_reads: o.stale_reads,
             duplicate_writes: o.duplicate_writes,
+            target: None,
         }
     }
+}
+
+/// One server's figures (`metrics.servers.NAME`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ServerMetrics {
+    /// Most connections it held at once.
+    pub connections_peak: u64,
+    /// Connections it held when the run ended.
+    pub connections_at_end: u64,
+    /// Peak connections × its memory per connection, bytes.
+    pub memory_peak_bytes: u64,
+    /// SYNs dropped on its full accept queue.
+    pub syn_dropped: u64,
+    /// Connections it refused.
+    pub rejected: u64,
+    /// Idle connections it evicted.
+    pub evicted: u64,
+    /// Connections a client KILLed.
+    pub killed: u64,
+    /// Invocations that failed on a request to it.
+    pub errors: u64,
 }
 
 /// Totals of a run.
@@ -202,7 +229,8 @@ pub struct Metrics {
     pub latency_p50_s: f64,
     /// 99th percentile latency, seconds.
     pub latency_p99_s: f64,
-    /// Largest number of connections the server held at once.
+    /// Largest number of connections the server held at once (with several
+    /// servers, the sum of each one's peak; see `servers`).
     pub server_connections_peak: u64,
     /// Time-integral of server connections whose client was frozen or gone.
     pub zombie_connection_seconds: f64,
@@ -256,6 +284,8 @@ pub struct Metrics {
     /// Time-integral of the proxy's client connections whose environment
     /// was frozen or gone (the zombies a proxy holds instead of the server).
     pub proxy_zombie_connection_seconds: f64,
+    /// Per server, by name (the `server_*` totals above sum them).
+    pub servers: BTreeMap<String, ServerMetrics>,
 }
 
 /// Where finished invocations go: in id order, each as soon as nothing
@@ -292,6 +322,8 @@ pub(crate) struct Collector {
     stale: u64,
     duplicates: u64,
     errors: BTreeMap<ErrorKind, u64>,
+    /// Failed invocations per server of the failing request.
+    errors_by_target: BTreeMap<u16, u64>,
     latency: Latencies,
 }
 
@@ -369,6 +401,7 @@ impl Collector {
             stale: 0,
             duplicates: 0,
             errors: BTreeMap::new(),
+            errors_by_target: BTreeMap::new(),
             latency: Latencies::new(),
         }
     }
@@ -425,6 +458,9 @@ impl Collector {
         if let Some(e) = o.error {
             *self.errors.entry(e).or_insert(0) += 1;
         }
+        if let Some(t) = o.target {
+            *self.errors_by_target.entry(t).or_insert(0) += 1;
+        }
         self.latency.record(o.latency.as_nanos());
         sink.outcome(o);
     }
@@ -467,6 +503,8 @@ pub(crate) struct WorldTotals {
     pub proxy_borrow_timeouts: u64,
     pub proxy_pinned: u64,
     pub proxy_zombie_ns: u128,
+    /// Per server: its name and figures (errors are filled from the rows).
+    pub servers: Vec<(String, ServerMetrics)>,
     pub end: SimTime,
     pub stopped: Option<thaw_core::BudgetExceeded>,
 }
@@ -481,8 +519,14 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         errors,
         latency,
         duplicates,
+        errors_by_target,
         ..
     } = c;
+    let mut servers = BTreeMap::new();
+    for (i, (name, mut m)) in w.servers.into_iter().enumerate() {
+        m.errors = errors_by_target.get(&(i as u16)).copied().unwrap_or(0);
+        servers.insert(name, m);
+    }
     let q = |p: f64| latency.quantile_s(p);
     let metrics = Metrics {
         invocations,
@@ -516,6 +560,7 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         proxy_borrow_timeouts: w.proxy_borrow_timeouts,
         proxy_pinned: w.proxy_pinned,
         proxy_zombie_connection_seconds: w.proxy_zombie_ns as f64 / 1e9,
+        servers,
     };
     RunResult {
         outcomes: Vec::new(),

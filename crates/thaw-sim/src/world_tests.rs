@@ -396,8 +396,8 @@ fn function_timeout_discards_env_and_leaves_a_zombie() {
     let idle = 10 * SEC;
     let mut cfg = base(&[0]);
     cfg.platform.timeout = d(timeout);
-    cfg.server.service_time = d(service);
-    cfg.server.idle_timeout = Some(d(idle));
+    cfg.servers[0].service_time = d(service);
+    cfg.servers[0].idle_timeout = Some(d(idle));
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
     assert_eq!(o.error, Some(ErrorKind::FunctionTimeout));
@@ -432,7 +432,7 @@ fn function_timeout_discards_env_and_leaves_a_zombie() {
 fn function_timeout_then_next_invocation_is_cold() {
     let mut cfg = base(&[0, 3 * SEC, 20 * SEC]);
     cfg.platform.timeout = d(SEC);
-    cfg.server.service_time = d(5 * SEC);
+    cfg.servers[0].service_time = d(5 * SEC);
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes;
     assert_eq!(o[0].error, Some(ErrorKind::FunctionTimeout));
@@ -485,13 +485,14 @@ fn warm_function_timeout_is_exactly_the_timeout() {
 #[test]
 fn request_timeout() {
     let mut cfg = base(&[0]);
-    cfg.server.service_time = d(SEC);
+    cfg.servers[0].service_time = d(SEC);
     cfg.client.requests = vec![RequestSpec {
         name: "GET foo".into(),
         timeout: Some(d(50 * MS)),
         op: crate::config::RequestOp::Ping,
         pin: false,
         idempotent: false,
+        target: 0,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
@@ -517,7 +518,7 @@ fn frozen_cfg(kernel: FrozenKernel, order: ThawOrder, keepalive: bool) -> SimCon
     let mut cfg = base(&[0, 30 * SEC]);
     cfg.platform.frozen_kernel = kernel;
     cfg.platform.thaw_order = order;
-    cfg.server.idle_timeout = Some(d(5 * SEC));
+    cfg.servers[0].idle_timeout = Some(d(5 * SEC));
     if keepalive {
         cfg.platform.tcp.keepalive = Some(keepalive_2s());
     }
@@ -684,7 +685,7 @@ fn connect_cpu_scales_below_1769_mb() {
 #[test]
 fn max_connections_one_rejects_the_second_global_client() {
     let mut cfg = base(&[0, 0]);
-    cfg.server.max_connections = 1;
+    cfg.servers[0].max_connections = 1;
     let (r, rs) = run_traced(&cfg);
     let errs: Vec<_> = r.outcomes.iter().filter(|o| o.error.is_some()).collect();
     assert_eq!(errs.len(), 1);
@@ -760,7 +761,7 @@ fn per_invocation_opens_a_connection_every_time() {
 fn server_idle_timeout_counts_from_last_activity() {
     let idle = 60 * SEC;
     let mut cfg = base(&[0, 30 * SEC]);
-    cfg.server.idle_timeout = Some(d(idle));
+    cfg.servers[0].idle_timeout = Some(d(idle));
     let (r, rs) = run_traced(&cfg);
     assert_eq!(r.outcomes[1].error, None);
     assert_eq!(r.outcomes[1].latency, d(WARM_REQUEST));
@@ -779,7 +780,7 @@ fn server_idle_timeout_counts_from_last_activity() {
 fn zombie_seconds_from_freeze_to_server_close() {
     let idle = 60 * SEC;
     let mut cfg = base(&[0]);
-    cfg.server.idle_timeout = Some(d(idle));
+    cfg.servers[0].idle_timeout = Some(d(idle));
     let (r, rs) = run_traced(&cfg);
     let t1 = t(one(&rs, "env-1", "freeze"));
     let t2 = t(one(&rs, "server", "idle_close"));
@@ -797,7 +798,7 @@ fn zombie_seconds_from_freeze_to_server_close() {
 
     // A thaw stops the count; the next freeze starts it again.
     let mut cfg = base(&[0, 30 * SEC]);
-    cfg.server.idle_timeout = Some(d(idle));
+    cfg.servers[0].idle_timeout = Some(d(idle));
     let (r, rs) = run_traced(&cfg);
     let f = recs(&rs, "env-1", "freeze");
     assert_eq!(f.len(), 2);
@@ -812,7 +813,7 @@ fn zombie_not_counted_while_idle_before_freeze() {
     // connection): no zombie at all.
     let mut cfg = base(&[0, 30 * SEC]);
     cfg.platform.freeze_delay = d(10 * SEC);
-    cfg.server.idle_timeout = Some(d(5 * SEC));
+    cfg.servers[0].idle_timeout = Some(d(5 * SEC));
     let (r, rs) = run_traced(&cfg);
     // Once for inv-1's connection, once for inv-2's (it idles out too).
     let drops = recs(&rs, "env-1", "client_drops_dead");
@@ -885,7 +886,7 @@ fn poisson(seed: u64) -> SimConfig {
         start: d(SEC),
         count: 20,
     };
-    cfg.server.idle_timeout = Some(d(5 * SEC));
+    cfg.servers[0].idle_timeout = Some(d(5 * SEC));
     cfg.platform.reap = ReapPolicy::Uniform {
         min: d(3 * SEC),
         max: d(30 * SEC),
@@ -1025,7 +1026,7 @@ mod pool_wiring {
             PoolConfig::go_database_sql(),
         );
         cfg.platform.frozen_kernel = FrozenKernel::Running;
-        cfg.server.idle_timeout = Some(SimDuration::from_secs(30));
+        cfg.servers[0].idle_timeout = Some(SimDuration::from_secs(30));
         let (r, rs) = run_traced(&cfg);
         assert!(r.outcomes.iter().all(|o| o.error.is_none()));
         let peeks = recs(&rs, "env-1", "pool_peek");
@@ -1201,7 +1202,7 @@ mod pool_wiring {
         // for the thaw: `lost` runs at 60 s, and with events first it runs
         // before the handler acquires.
         let mut cfg = pool_cfg(&[0, 60 * SEC], "pg-pool", PoolConfig::pg_pool());
-        cfg.server.idle_timeout = Some(SimDuration::from_secs(5));
+        cfg.servers[0].idle_timeout = Some(SimDuration::from_secs(5));
         cfg.platform.frozen_kernel = FrozenKernel::Running;
         cfg.platform.thaw_order = ThawOrder::EventsFirst;
         let (r, rs) = run_traced(&cfg);
@@ -1227,6 +1228,7 @@ mod retry {
             op: RequestOp::Write(7),
             pin: false,
             idempotent,
+            target: 0,
         }
     }
 
@@ -1255,7 +1257,7 @@ mod retry {
     fn lost_replies(count: u32, idempotent: bool) -> SimConfig {
         let mut cfg = base(&[0]);
         cfg.platform.timeout = d(60 * SEC);
-        cfg.server.service_time = d(3 * SEC);
+        cfg.servers[0].service_time = d(3 * SEC);
         cfg.middleboxes = firewall(2 * SEC).into_iter().collect();
         cfg.client.requests = vec![write_req(5 * SEC, idempotent)];
         cfg.client.retry = RetrySettings {
@@ -1335,7 +1337,7 @@ mod retry {
     #[test]
     fn retry_count_bounds_the_attempts() {
         let mut cfg = base(&[0]);
-        cfg.server.service_time = d(SEC);
+        cfg.servers[0].service_time = d(SEC);
         cfg.client.requests = vec![RequestSpec {
             timeout: Some(d(50 * MS)),
             ..RequestSpec::ping("GET foo")
@@ -1360,7 +1362,7 @@ mod retry {
     #[test]
     fn jittered_backoff_is_deterministic_and_bounded() {
         let mut cfg = base(&[0]);
-        cfg.server.service_time = d(SEC);
+        cfg.servers[0].service_time = d(SEC);
         cfg.client.requests = vec![RequestSpec {
             timeout: Some(d(50 * MS)),
             ..RequestSpec::ping("GET foo")
@@ -1464,7 +1466,7 @@ mod retry {
         // counts for that invocation.
         let mut cfg = base(&[0]);
         cfg.platform.timeout = d(60 * SEC);
-        cfg.server.service_time = d(3 * SEC);
+        cfg.servers[0].service_time = d(3 * SEC);
         cfg.middleboxes = firewall(SEC).into_iter().collect();
         cfg.client.requests = vec![write_req(2 * SEC, false)];
         cfg.client.retry = RetrySettings {
@@ -1514,8 +1516,8 @@ mod http {
     #[test]
     fn no_connection_limit_and_nothing_goes_stale_across_a_freeze() {
         let mut cfg = http_cfg(&[0, 0, 0, 100 * SEC]);
-        cfg.server.max_connections = 1;
-        cfg.server.idle_timeout = Some(d(5 * SEC));
+        cfg.servers[0].max_connections = 1;
+        cfg.servers[0].idle_timeout = Some(d(5 * SEC));
         let (r, _) = run_traced(&cfg);
         assert!(r.outcomes.iter().all(|o| o.error.is_none()), "{r:?}");
         assert_eq!(r.metrics.server_rejected, 0);
@@ -1539,7 +1541,7 @@ mod http {
         }];
         cfg.workload =
             WorkloadConfig::Mixed(vec![(d(10 * SEC), 1), (d(12 * SEC), 0), (d(20 * SEC), 0)]);
-        cfg.server.replicas = vec![d(5 * SEC)];
+        cfg.servers[0].replicas = vec![d(5 * SEC)];
         cfg.client.read_routing = thaw_db::ReadRouting::Replica(0);
         let (r, _) = run_traced(&cfg);
         let stale: Vec<u64> = r.outcomes.iter().map(|o| o.stale_reads).collect();
@@ -1670,7 +1672,7 @@ mod serverless_mysql {
     fn cfg(max_connections: u32, late: u64) -> SimConfig {
         let mut cfg = base(&[0, 0, 0, 0, late]);
         cfg.platform.reap = ReapPolicy::Fixed(d(10 * SEC));
-        cfg.server.max_connections = max_connections;
+        cfg.servers[0].max_connections = max_connections;
         cfg.client.strategy = Strategy::Pool;
         cfg.client.pool = Some(PoolSettings {
             preset: "serverless-mysql".into(),
@@ -1753,7 +1755,7 @@ mod bad_conn {
         cfg.platform.frozen_kernel = FrozenKernel::Running;
         cfg.platform.reap = ReapPolicy::Fixed(d(10_000 * SEC));
         cfg.platform.tcp.keepalive = Some(keepalive_2s());
-        cfg.server.idle_timeout = Some(d(30 * SEC));
+        cfg.servers[0].idle_timeout = Some(d(30 * SEC));
         cfg.client.strategy = Strategy::Pool;
         cfg.client.pool = Some(PoolSettings {
             preset: "go-database-sql".into(),
@@ -1835,7 +1837,7 @@ fn idle_close_rst_leaves_no_orphan_and_resets_the_client() {
     use crate::config::IdleClose;
     for kernel in [FrozenKernel::Running, FrozenKernel::Silent] {
         let mut cfg = frozen_cfg(kernel, ThawOrder::HandlerFirst, false);
-        cfg.server.idle_close = IdleClose::Rst;
+        cfg.servers[0].idle_close = IdleClose::Rst;
         let (r, rs) = run_traced(&cfg);
         let closed_at = LAST_REPLY + 5 * SEC;
         assert_eq!(t(one(&rs, "server", "idle_close")), closed_at);

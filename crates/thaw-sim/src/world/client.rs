@@ -2,6 +2,13 @@
 //! application sees, and how an invocation ends.
 use super::*;
 
+/// A key as the stale-read detector knows it: each server's keys are their
+/// own (key 7 of a Redis and key 7 of a PostgreSQL are different data), so
+/// the server's index rides above the 48 bits a key has.
+fn detector_key(target: u16, key: u64) -> u64 {
+    key | (u64::from(target) << 48)
+}
+
 impl World<'_> {
     // ----- the function's client ----------------------------------------
 
@@ -15,36 +22,42 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn advance(&mut self, env: u32) {
-        let now = self.q.now();
-        let func = self.envs[(env - 1) as usize]
+    /// The server the current request of `env` goes to (0 when there is
+    /// none).
+    pub(super) fn cur_target(&self, env: u32) -> u16 {
+        self.envs[(env - 1) as usize]
             .inv
             .as_ref()
-            .map(|i| i.func)
-            .unwrap_or(0);
+            .and_then(|i| self.cfg.client.requests_of(i.func).get(i.step))
+            .map_or(0, |r| r.target)
+    }
+
+    /// The connection `env` keeps to the current request's server.
+    fn cur_conn(&self, env: u32) -> Option<SockRef> {
+        let t = self.cur_target(env) as usize;
+        self.envs[(env - 1) as usize].conns[t]
+    }
+
+    /// Takes the connection `env` keeps to the current request's server.
+    fn take_cur_conn(&mut self, env: u32) -> Option<SockRef> {
+        let t = self.cur_target(env) as usize;
+        self.envs[(env - 1) as usize].conns[t].take()
+    }
+
+    pub(super) fn advance(&mut self, env: u32) {
+        let now = self.q.now();
+        let (func, step) = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .map(|i| (i.func, i.step))
+            .expect("advance without invocation");
         let nreq = self.cfg.client.requests_of(func).len();
-        if self.cfg.client.strategy == Strategy::Pool {
-            self.pool_advance(env, nreq);
-            return;
-        }
-        if self.cfg.client.strategy == Strategy::Http {
-            let step = self.envs[(env - 1) as usize]
-                .inv
-                .as_ref()
-                .expect("advance without invocation")
-                .step;
-            if step >= nreq {
-                self.finish(env, None, None);
-            } else {
-                self.send_http(env);
-            }
-            return;
-        }
-        let e = &self.envs[(env - 1) as usize];
-        let inv = e.inv.as_ref().expect("advance without invocation");
-        if inv.step >= nreq {
-            if self.cfg.client.strategy == Strategy::PerInvocation {
-                if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+        if step >= nreq {
+            for t in 0..self.cfg.servers.len() {
+                if self.cfg.client.strategy_of(t as u16) != Strategy::PerInvocation {
+                    continue;
+                }
+                if let Some(s) = self.envs[(env - 1) as usize].conns[t].take() {
                     self.envs[(env - 1) as usize].tx_keys.clear();
                     self.app_close(
                         s,
@@ -52,10 +65,28 @@ impl World<'_> {
                     );
                 }
             }
-            self.finish(env, None, None);
+            if self.cfg.client.pooled_target().is_some() {
+                self.pool_advance(env, nreq);
+            } else {
+                self.finish(env, None, None);
+            }
             return;
         }
-        if let Some(s) = e.conn {
+        let target = self.cfg.client.requests_of(func)[step].target;
+        match self.cfg.client.strategy_of(target) {
+            Strategy::Pool => {
+                self.pool_advance(env, nreq);
+                return;
+            }
+            Strategy::Http => {
+                self.send_http(env);
+                return;
+            }
+            Strategy::Global | Strategy::PerInvocation => {}
+        }
+        let e = &self.envs[(env - 1) as usize];
+        let inv = e.inv.as_ref().expect("advance without invocation");
+        if let Some(s) = e.conns[target as usize] {
             self.send_request(env, s);
             return;
         }
@@ -89,8 +120,9 @@ impl World<'_> {
 
     pub(super) fn open_connection(&mut self, env: u32) {
         let now = self.q.now();
-        let remote = self.front_addr;
-        let Some(port) = self.alloc_port(env) else {
+        let target = self.cur_target(env);
+        let remote = self.fronts[target as usize];
+        let Some(port) = self.alloc_port_to(env, remote) else {
             self.fail(
                 env,
                 ErrorKind::Eaddrnotavail,
@@ -106,7 +138,7 @@ impl World<'_> {
         self.connections_opened += 1;
         {
             let e = &mut self.envs[(env - 1) as usize];
-            e.conn = Some(s);
+            e.conns[target as usize] = Some(s);
             e.socks.push(s);
             e.inv.as_mut().expect("inv").phase = Phase::Connecting;
         }
@@ -144,10 +176,6 @@ impl World<'_> {
         );
     }
 
-    pub(super) fn alloc_port(&mut self, env: u32) -> Option<u16> {
-        self.alloc_port_to(env, self.front_addr)
-    }
-
     pub(super) fn send_request(&mut self, env: u32, s: SockRef) {
         let now = self.q.now();
         let (id, seq, step, func, attempt) = {
@@ -158,7 +186,7 @@ impl World<'_> {
         // name is looked up only for a trace or an error (cloning the whole
         // spec allocated a String on every request).
         let spec = &self.cfg.client.requests_of(func)[step];
-        let (op, pin, timeout) = (spec.op, spec.pin, spec.timeout);
+        let (op, pin, timeout, target) = (spec.op, spec.pin, spec.timeout, spec.target);
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
             Some(ls) => ls.tcb.send(now, Payload(encode_request(op, pin)), &mut out),
@@ -168,7 +196,8 @@ impl World<'_> {
             Ok(()) => {
                 let token = match op {
                     crate::config::RequestOp::Read(key) => {
-                        Some((self.detector.read_invoked(key, now, env as u64, id), key))
+                        let dk = detector_key(target, key);
+                        Some((self.detector.read_invoked(dk, now, env as u64, id), key))
                     }
                     _ => None,
                 };
@@ -249,7 +278,8 @@ impl World<'_> {
         let spec = self.cfg.client.requests_of(func)[step].clone();
         let token = match spec.op {
             crate::config::RequestOp::Read(key) => {
-                Some((self.detector.read_invoked(key, now, env as u64, id), key))
+                let dk = detector_key(spec.target, key);
+                Some((self.detector.read_invoked(dk, now, env as u64, id), key))
             }
             _ => None,
         };
@@ -287,7 +317,7 @@ impl World<'_> {
             );
         }
         let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
-        let at = now + one_way + overhead + self.cfg.server.service_time;
+        let at = now + one_way + overhead + self.cfg.servers[spec.target as usize].service_time;
         if self.cfg.client.retry.count > 0 {
             // The row of this invocation waits until the server has seen
             // every attempt (a late one may be a duplicate).
@@ -320,7 +350,8 @@ impl World<'_> {
             }
         }
         let op = self.cfg.client.requests_of(func)[step].op;
-        let value = self.server.http_request(now, encode_request(op, false));
+        let target = self.cfg.client.requests_of(func)[step].target as usize;
+        let value = self.servers[target].http_request(now, encode_request(op, false));
         if let crate::config::RequestOp::Write(key) = op {
             let committed = decode_version(value).is_some_and(|v| v != thaw_db::UNCOMMITTED);
             if self.cfg.client.retry.count > 0 && committed {
@@ -403,17 +434,20 @@ impl World<'_> {
             self.ext_notice(s, notice);
             return;
         }
-        if self.cfg.client.strategy == Strategy::Pool {
+        if self.envs[(env - 1) as usize].psock.contains_key(&s) {
             self.pool_notice(env, s, notice);
             return;
         }
-        let is_current = self.envs[(env - 1) as usize].conn == Some(s);
-        if !is_current {
+        let Some(target) = self.envs[(env - 1) as usize]
+            .conns
+            .iter()
+            .position(|c| *c == Some(s))
+        else {
             return;
-        }
+        };
         match (phase, notice) {
             (Some(Phase::Connecting), Notice::Connected) => {
-                if self.cfg.server.handshake {
+                if self.cfg.servers[target].handshake {
                     // The server speaks first (greeting, authentication).
                     self.envs[(env - 1) as usize]
                         .inv
@@ -448,7 +482,7 @@ impl World<'_> {
                         ),
                     );
                 }
-                self.envs[(env - 1) as usize].conn = None;
+                self.envs[(env - 1) as usize].conns[target] = None;
                 self.envs[(env - 1) as usize].tx_keys.clear();
                 self.app_close(s, "closed by the client after it saw the connection end");
             }
@@ -495,7 +529,8 @@ impl World<'_> {
             RecvResult::Data(Payload(
                 m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE | MSG_ERR_IDLE_IN_TX),
             )) => {
-                let (kind, text) = crate::server::reject_text(self.cfg.server.kind, m);
+                let kind = self.cfg.servers[self.cur_target(env) as usize].kind;
+                let (kind, text) = crate::server::reject_text(kind, m);
                 self.fail(env, kind, text.to_string());
             }
             RecvResult::Data(Payload(
@@ -559,7 +594,7 @@ impl World<'_> {
         }
         // A pooled connection in use goes back to the pool as broken.
         self.pool_release_held(env, true);
-        if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+        if let Some(s) = self.take_cur_conn(env) {
             self.envs[(env - 1) as usize].tx_keys.clear();
             self.app_close(s, "closed by the client after the error");
         }
@@ -595,7 +630,7 @@ impl World<'_> {
         }
         let (id, seq, step, func, retry) = (inv.id, inv.seq, inv.step, inv.func, inv.retries + 1);
         self.pool_release_held(env, true);
-        if let Some(s) = self.envs[(env - 1) as usize].conn.take() {
+        if let Some(s) = self.take_cur_conn(env) {
             self.envs[(env - 1) as usize].tx_keys.clear();
             self.app_close(s, "closed by the client after the error, before retrying");
         }
@@ -709,7 +744,8 @@ impl World<'_> {
     fn reply_effects(&mut self, env: u32, func: u16, step: usize, value: u64) {
         use crate::config::RequestOp;
         let now = self.q.now();
-        let op = self.cfg.client.requests_of(func)[step].op;
+        let spec = &self.cfg.client.requests_of(func)[step];
+        let (op, target) = (spec.op, spec.target);
         let (id, sent_at, read) = {
             let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
             (inv.id, inv.sent_at, inv.read.take())
@@ -759,8 +795,12 @@ impl World<'_> {
             }
             RequestOp::Write(key) => match decode_version(value) {
                 // Committed at once (autocommit).
-                Some(v) if v != thaw_db::UNCOMMITTED => complete(self, vec![key], Some(v)),
-                _ => self.envs[(env - 1) as usize].tx_keys.push(key),
+                Some(v) if v != thaw_db::UNCOMMITTED => {
+                    complete(self, vec![detector_key(target, key)], Some(v))
+                }
+                _ => self.envs[(env - 1) as usize]
+                    .tx_keys
+                    .push(detector_key(target, key)),
             },
             RequestOp::Begin | RequestOp::Commit => {
                 let keys = std::mem::take(&mut self.envs[(env - 1) as usize].tx_keys);
@@ -771,9 +811,18 @@ impl World<'_> {
         }
     }
 
+    /// The server of the request `env`'s invocation is at, if it is at one
+    /// (not before the first or after the last).
+    pub(super) fn request_in_progress(&self, env: u32) -> Option<u16> {
+        let inv = self.envs[(env - 1) as usize].inv.as_ref()?;
+        let spec = self.cfg.client.requests_of(inv.func).get(inv.step)?;
+        Some(spec.target)
+    }
+
     pub(super) fn finish(&mut self, env: u32, error: Option<ErrorKind>, detail: Option<String>) {
         self.effect();
         let now = self.q.now();
+        let target = error.and_then(|_| self.request_in_progress(env));
         let inv = self.envs[(env - 1) as usize]
             .inv
             .take()
@@ -818,6 +867,7 @@ impl World<'_> {
             function: inv.func,
             stale_reads: inv.stale_reads,
             duplicate_writes: inv.duplicate_writes,
+            target,
         });
         self.use_seq += 1;
         let key = self.use_seq;
@@ -882,8 +932,8 @@ impl World<'_> {
             return;
         }
         let t = self.cfg.client.connect_timeout.unwrap_or_default();
-        let state = self.envs[(env - 1) as usize]
-            .conn
+        let state = self
+            .cur_conn(env)
             .and_then(|s| self.sock(s))
             .map(|l| l.tcb.state().name())
             .unwrap_or("not yet created");

@@ -216,7 +216,7 @@ impl World<'_> {
             return;
         }
         let remote = Addr {
-            host: self.front_addr.host,
+            host: self.fronts[0].host,
             port,
         };
         let Some(local_port) = self.alloc_port_to(env, remote) else {
@@ -298,7 +298,7 @@ impl<'t> Driven<'t> {
         rows: &'t mut dyn OutcomeSink,
     ) -> Result<Self, Unsupported> {
         Self::supports(cfg)?;
-        let proto = match cfg.server.kind {
+        let proto = match cfg.servers[0].kind {
             ServerKind::Postgres => Proto::Pg,
             _ => Proto::Resp,
         };
@@ -590,14 +590,19 @@ impl<'t> Driven<'t> {
 
     /// Checks that real code can drive `cfg` (see [`Driven::new`]).
     pub fn supports(cfg: &SimConfig) -> Result<(), Unsupported> {
-        match cfg.server.kind {
+        match cfg.servers[0].kind {
             ServerKind::Mysql | ServerKind::Mariadb => {
                 return Err(Unsupported(format!(
                     "server.kind = \"{}\": thaw has no MySQL wire codec yet; real code can talk to Redis-like servers (RESP2) and PostgreSQL",
-                    cfg.server.kind.name()
+                    cfg.servers[0].kind.name()
                 )))
             }
             ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic | ServerKind::Postgres => {}
+        }
+        if cfg.servers.len() > 1 {
+            return Err(Unsupported(
+                "several servers: real code drives scenarios with one server for now (the wire protocol is chosen per world)".into(),
+            ));
         }
         if cfg.proxy.is_some() {
             return Err(Unsupported(

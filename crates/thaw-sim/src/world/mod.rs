@@ -54,14 +54,39 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// The first server's host id; further servers count down from below the
+/// proxy's ([`server_host`]).
 const SERVER_HOST: u32 = 0;
 /// The proxy's host id, when a proxy is configured (environments count
 /// from 1 and never reach it).
 const PROXY_HOST: u32 = u32::MAX - 1;
 
-/// Is `host` an execution environment (not the server or the proxy)?
+/// Host ids from here up are servers and proxies (environments count
+/// from 1 and never reach them).
+const NODE_HOSTS: u32 = u32::MAX - 1 - (u16::MAX as u32 + 1);
+
+/// The host id of server `i`: 0 for the first (as with one server), then
+/// `u32::MAX − 2`, `u32::MAX − 3`, ...
+fn server_host(i: u16) -> u32 {
+    match i {
+        0 => SERVER_HOST,
+        i => PROXY_HOST - u32::from(i),
+    }
+}
+
+/// Which server has host id `host`, if any.
+fn server_of_host(host: u32) -> Option<u16> {
+    match host {
+        SERVER_HOST => Some(0),
+        PROXY_HOST => None,
+        h if h > NODE_HOSTS => u16::try_from(PROXY_HOST - h).ok(),
+        _ => None,
+    }
+}
+
+/// Is `host` an execution environment (not a server or the proxy)?
 fn is_env_host(host: u32) -> bool {
-    host != SERVER_HOST && host != PROXY_HOST
+    host != SERVER_HOST && host <= NODE_HOSTS
 }
 
 /// Delay lanes of the event queue (see EventQueue::push_after).
@@ -188,13 +213,16 @@ struct Env {
     /// Keys written by the open transaction on its connection.
     tx_keys: Vec<u64>,
     next_port: u16,
-    conn: Option<SockRef>,
+    /// The connection kept per target server (strategies global and
+    /// per-invocation), by server index.
+    conns: Vec<Option<SockRef>>,
     socks: Vec<SockRef>,
-    /// The sockets at the front (server or proxy) whose peer is this
-    /// environment, by the peer's port, exactly as in `World::demux`: what
-    /// freezing and thawing mark as zombies, found without a range query
-    /// over every socket of the world (that was ~4 % of a run).
-    front_socks: Vec<(u16, SockRef)>,
+    /// The sockets at the fronts (servers or the proxy) whose peer is this
+    /// environment, by (front address, the peer's port), in the order of
+    /// `World::demux`: what freezing and thawing mark as zombies, found
+    /// without a range query over every socket of the world (that was ~4 %
+    /// of a run).
+    front_socks: Vec<((Addr, u16), SockRef)>,
     inv: Option<Inv>,
     deferred_kernel: Vec<(SockRef, TimerKind, u32)>,
     deferred_app: Vec<(SockRef, Notice)>,
@@ -318,8 +346,8 @@ enum Ev {
         sock: SockRef,
         notice: Notice,
     },
-    /// A timer of the server model.
-    Server(crate::server::Timer<SockRef>),
+    /// A timer of server model `.0`.
+    Server(u16, crate::server::Timer<SockRef>),
     ConnectTimeout {
         env: u32,
         seq: u64,
@@ -439,13 +467,13 @@ struct World<'t> {
     packets: Slots<Packet>,
     /// Socket by (local, remote) address, packed by [`flow_key`].
     demux: BTreeMap<FlowKey, SockRef>,
-    /// The server application and its data.
-    server: Server,
+    /// The server applications and their data, by server index.
+    servers: Vec<Server>,
     /// Buffers of server effects (one per nesting level).
     srv_bufs: Vec<server::Effects>,
-    /// Where the functions connect: the proxy if there is one, else the
-    /// server.
-    front_addr: Addr,
+    /// Where the functions connect to reach each server: the proxy if it
+    /// fronts that server, else the server.
+    fronts: Vec<Addr>,
     /// The connection proxy, if configured.
     proxy: Option<proxy::Proxy>,
     /// The middleboxes on the path, in path order (`cfg.middleboxes`).
@@ -496,35 +524,44 @@ impl<'t> World<'t> {
         let arrivals = Arrivals::new(cfg.workload.clone(), rngs.stream("workload"));
         let timeline = trace.wants(Level::Timeline);
         let detail = trace.wants(Level::Detail);
-        let server_addr = Addr {
-            host: SERVER_HOST,
-            port: cfg.server.port,
-        };
+        let proxy = cfg.proxy.as_ref().map(|p| {
+            let fronted = &cfg.servers[p.server as usize];
+            proxy::Proxy::new(p.clone(), fronted, server_host(p.server))
+        });
+        let mut servers = Vec::with_capacity(cfg.servers.len());
+        let mut fronts = Vec::with_capacity(cfg.servers.len());
+        for (i, sc) in cfg.servers.iter().enumerate() {
+            let i = i as u16;
+            let addr = Addr {
+                host: server_host(i),
+                port: sc.port,
+            };
+            let mut server = Server::new(
+                sc.clone(),
+                crate::server::SessionDefaults {
+                    autocommit: cfg.client.autocommit,
+                    isolation: cfg.client.isolation,
+                    read_routing: cfg.client.read_routing,
+                },
+                addr,
+                cfg.network.source_ip,
+                timeline,
+            );
+            match proxy.as_ref() {
+                Some(p) if p.cfg.server == i => {
+                    server.name_peer(PROXY_HOST, &p.cfg.name);
+                    server.tx_status = true;
+                    fronts.push(p.addr);
+                }
+                _ => fronts.push(addr),
+            }
+            servers.push(server);
+        }
         let mbs = cfg
             .middleboxes
             .iter()
             .map(|m| Middlebox::new(m.config))
             .collect();
-        let proxy = cfg
-            .proxy
-            .as_ref()
-            .map(|p| proxy::Proxy::new(p.clone(), &cfg.server));
-        let front_addr = proxy.as_ref().map(|p| p.addr).unwrap_or(server_addr);
-        let mut server = Server::new(
-            cfg.server.clone(),
-            crate::server::SessionDefaults {
-                autocommit: cfg.client.autocommit,
-                isolation: cfg.client.isolation,
-                read_routing: cfg.client.read_routing,
-            },
-            server_addr,
-            cfg.network.source_ip,
-            timeline,
-        );
-        if let Some(p) = proxy.as_ref() {
-            server.name_peer(PROXY_HOST, &p.cfg.name);
-            server.tx_status = true;
-        }
         World {
             q: EventQueue::with_lanes(cfg.event_budget, LANES),
             trace,
@@ -542,9 +579,9 @@ impl<'t> World<'t> {
             socks: Slots::new(),
             packets: Slots::new(),
             demux: BTreeMap::new(),
-            server,
+            servers,
             srv_bufs: Vec::new(),
-            front_addr,
+            fronts,
             proxy,
             mbs,
             mb_timers: BTreeMap::new(),
@@ -604,13 +641,7 @@ impl<'t> World<'t> {
     }
 
     fn addr_name(&self, a: Addr) -> String {
-        if a.host == SERVER_HOST {
-            format!("{}:{}", self.cfg.server.name, a.port)
-        } else if a.host == PROXY_HOST {
-            format!("{}:{}", self.proxy_name(), a.port)
-        } else {
-            format!("env-{}:{}", a.host, a.port)
-        }
+        format!("{}:{}", self.component_of(a.host), a.port)
     }
 
     fn sock_name(&self, s: SockRef) -> String {
@@ -618,9 +649,13 @@ impl<'t> World<'t> {
             Some(ls) => {
                 let l = ls.tcb.local();
                 let r = ls.tcb.remote();
-                if l.host == SERVER_HOST {
-                    format!("{} socket ←{}", self.cfg.server.name, self.addr_name(r))
-                } else if l.host == PROXY_HOST && r.host == SERVER_HOST {
+                if server_of_host(l.host).is_some() {
+                    format!(
+                        "{} socket ←{}",
+                        self.component_of(l.host),
+                        self.addr_name(r)
+                    )
+                } else if l.host == PROXY_HOST && server_of_host(r.host).is_some() {
                     format!(
                         "{} socket :{}→{}",
                         self.proxy_name(),
@@ -638,8 +673,8 @@ impl<'t> World<'t> {
     }
 
     fn component_of(&self, host: u32) -> String {
-        if host == SERVER_HOST {
-            self.cfg.server.name.clone()
+        if let Some(i) = server_of_host(host) {
+            self.servers[i as usize].name().to_string()
         } else if host == PROXY_HOST {
             self.proxy_name().to_string()
         } else {
@@ -770,7 +805,7 @@ impl<'t> World<'t> {
             }
             Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
             Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
-            Ev::Server(timer) => self.on_server_timer(timer),
+            Ev::Server(srv, timer) => self.on_server_timer(srv, timer),
             Ev::ConnectTimeout { env, seq, attempt } => {
                 if self.inv_matches(env, seq)
                     && self.envs[(env - 1) as usize]
@@ -851,11 +886,12 @@ impl<'t> World<'t> {
         let s = self.socks.insert(live);
         let replaced = self.demux.insert(flow, s).is_some();
         if let Some(e) = self.front_peer(key.0, key.1) {
-            let at = e.front_socks.partition_point(|(p, _)| *p < key.1.port);
+            let k = (key.0, key.1.port);
+            let at = e.front_socks.partition_point(|(p, _)| *p < k);
             if replaced {
                 e.front_socks[at].1 = s;
             } else {
-                e.front_socks.insert(at, (key.1.port, s));
+                e.front_socks.insert(at, (k, s));
             }
         }
         s
@@ -864,7 +900,7 @@ impl<'t> World<'t> {
     /// The environment whose `front_socks` lists the socket (local,
     /// remote), if it is a front socket.
     fn front_peer(&mut self, local: Addr, remote: Addr) -> Option<&mut Env> {
-        if local != self.front_addr || !is_env_host(remote.host) {
+        if !is_env_host(remote.host) || !self.fronts.contains(&local) {
             return None;
         }
         self.envs.get_mut((remote.host - 1) as usize)
@@ -898,7 +934,7 @@ impl<'t> World<'t> {
             if *e.get() == s {
                 e.remove();
                 if let Some(env) = self.front_peer(local, remote) {
-                    env.front_socks.retain(|(p, _)| *p != remote.port);
+                    env.front_socks.retain(|(p, _)| *p != (local, remote.port));
                 }
             }
         }
@@ -948,7 +984,35 @@ impl<'t> World<'t> {
         let end = self.last_effect;
         self.account_zombies(end);
         let px = self.proxy.as_mut().map(|p| p.totals(end));
-        let srv = self.server.totals();
+        // Summed over the servers (one server: its own figures).
+        let mut srv = crate::server::ServerTotals::default();
+        let mut memory_peak: u64 = 0;
+        let mut per_server = Vec::with_capacity(self.servers.len());
+        for (m, sc) in self.servers.iter().zip(&self.cfg.servers) {
+            let t = m.totals();
+            per_server.push((
+                sc.name.clone(),
+                crate::report::ServerMetrics {
+                    connections_peak: t.peak,
+                    connections_at_end: t.open,
+                    memory_peak_bytes: t.peak.saturating_mul(sc.memory_per_connection),
+                    syn_dropped: t.syn_dropped,
+                    rejected: t.rejected,
+                    evicted: t.evicted,
+                    killed: t.killed,
+                    errors: 0,
+                },
+            ));
+            srv.peak += t.peak;
+            srv.open += t.open;
+            srv.syn_dropped += t.syn_dropped;
+            srv.rejected += t.rejected;
+            srv.evicted += t.evicted;
+            srv.killed += t.killed;
+            // Saturates: `memory_per_connection` may be any u64.
+            memory_peak =
+                memory_peak.saturating_add(t.peak.saturating_mul(sc.memory_per_connection));
+        }
         let totals = WorldTotals {
             events: self.q.events_processed(),
             events_beyond_end: self.q.events_beyond_end(),
@@ -964,10 +1028,7 @@ impl<'t> World<'t> {
                 .filter(|(_, l)| is_env_host(l.tcb.local().host))
                 .count() as u64,
             server_at_end: srv.open,
-            // Saturates: `memory_per_connection` may be any u64.
-            server_memory_peak: srv
-                .peak
-                .saturating_mul(self.cfg.server.memory_per_connection),
+            server_memory_peak: memory_peak,
             syn_dropped: srv.syn_dropped,
             server_rejected: srv.rejected,
             server_evicted: srv.evicted,
@@ -977,6 +1038,7 @@ impl<'t> World<'t> {
             proxy_borrow_timeouts: px.map(|p| p.borrow_timeouts).unwrap_or(0),
             proxy_pinned: px.map(|p| p.pinned).unwrap_or(0),
             proxy_zombie_ns: px.map(|p| p.zombie_ns).unwrap_or(0),
+            servers: per_server,
             end,
             stopped,
         };

@@ -33,7 +33,7 @@ impl World<'_> {
             return;
         }
         // The functions' side: to and from the server, or the proxy.
-        let from_server = seg.src.host == SERVER_HOST || seg.src.host == PROXY_HOST;
+        let from_server = !is_env_host(seg.src.host);
         let (first, second) = if from_server {
             (
                 self.cfg.network.server_latency,
@@ -332,12 +332,15 @@ impl World<'_> {
             self.apply(s, out);
             return;
         }
-        if host == SERVER_HOST && seg.dst == self.server.addr() && seg.flags.syn && !seg.flags.ack {
-            if !self.server_syn(&seg) {
+        let listener = server_of_host(host).filter(|&i| {
+            seg.dst == self.servers[i as usize].addr() && seg.flags.syn && !seg.flags.ack
+        });
+        if let Some(srv) = listener {
+            if !self.server_syn(srv, &seg) {
                 return;
             }
             let mut out = self.buf();
-            let tcb = Tcb::accept_syn(now, self.cfg.server.tcp, &seg, &mut out);
+            let tcb = Tcb::accept_syn(now, self.cfg.servers[srv as usize].tcp, &seg, &mut out);
             let s = self.alloc_sock(tcb, Owner::ServerPending);
             if let Some(ls) = self.sock_mut(s) {
                 ls.peer = from;
@@ -345,7 +348,8 @@ impl World<'_> {
             self.apply(s, out);
             return;
         }
-        if host == PROXY_HOST && seg.dst == self.front_addr && seg.flags.syn && !seg.flags.ack {
+        let proxy_addr = self.proxy.as_ref().map(|p| p.addr);
+        if host == PROXY_HOST && Some(seg.dst) == proxy_addr && seg.flags.syn && !seg.flags.ack {
             let tcp = self.proxy.as_ref().map(|p| p.cfg.tcp).unwrap_or_default();
             let mut out = self.buf();
             let tcb = Tcb::accept_syn(now, tcp, &seg, &mut out);

@@ -102,6 +102,7 @@ impl World<'_> {
                 function: func,
                 stale_reads: 0,
                 duplicate_writes: 0,
+                target: None,
             });
             return;
         }
@@ -113,7 +114,7 @@ impl World<'_> {
             gen: 0,
             idle_key: None,
             next_port: FIRST_EPHEMERAL,
-            conn: None,
+            conns: vec![None; self.cfg.servers.len()],
             socks: Vec::new(),
             front_socks: Vec::new(),
             inv: Some(Inv {
@@ -449,7 +450,7 @@ impl World<'_> {
         }
         e.state = state;
         e.gen += 1;
-        e.conn = None;
+        e.conns.iter_mut().for_each(|c| *c = None);
         e.tx_keys.clear();
         e.deferred_app.clear();
         e.deferred_rt.clear();
@@ -482,6 +483,7 @@ impl World<'_> {
     pub(super) fn on_function_timeout(&mut self, env: u32) {
         self.effect();
         let now = self.q.now();
+        let target = self.request_in_progress(env);
         let (id, arrival, cold, func, stale, read, dups) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("matched");
             (
@@ -520,6 +522,7 @@ impl World<'_> {
             function: func,
             stale_reads: stale,
             duplicate_writes: dups,
+            target,
         });
         self.discard_env(env);
     }
@@ -532,21 +535,30 @@ impl World<'_> {
         socks.extend(env_socks.iter().map(|(_, s)| *s));
         debug_assert!(
             {
-                let lo = flow_key(self.front_addr, Addr { host: env, port: 0 });
-                let hi = flow_key(
-                    self.front_addr,
-                    Addr {
-                        host: env,
-                        port: u16::MAX,
-                    },
-                );
-                socks.iter().eq(self.demux.range(lo..=hi).map(|(_, s)| s))
+                let mut fronts = self.fronts.clone();
+                fronts.sort();
+                fronts.dedup();
+                let in_demux = fronts.iter().flat_map(|&f| {
+                    let lo = flow_key(f, Addr { host: env, port: 0 });
+                    let hi = flow_key(
+                        f,
+                        Addr {
+                            host: env,
+                            port: u16::MAX,
+                        },
+                    );
+                    self.demux.range(lo..=hi).map(|(_, s)| s)
+                });
+                socks.iter().eq(in_demux)
             },
             "front_socks mirrors demux"
         );
         for s in socks.drain(..) {
             match self.sock(s).map(|l| l.owner) {
-                Some(Owner::Server(c)) => self.set_zombie(c, zombie),
+                Some(Owner::Server(c)) => {
+                    let srv = self.srv_of_sock(s);
+                    self.set_zombie(srv, c, zombie)
+                }
                 Some(Owner::ProxyClient(c)) => self.set_proxy_zombie(c, zombie),
                 Some(
                     Owner::Env(_)

@@ -48,11 +48,13 @@ pub(super) enum RtTimer {
 
 impl World<'_> {
     fn pool_settings(&self) -> Option<&PoolSettings> {
-        if self.cfg.client.strategy == Strategy::Pool {
-            self.cfg.client.pool.as_ref()
-        } else {
-            None
-        }
+        self.cfg.client.pooled_target()?;
+        self.cfg.client.pool.as_ref()
+    }
+
+    /// The server the pool's connections go to.
+    fn pool_target(&self) -> u16 {
+        self.cfg.client.pooled_target().unwrap_or(0)
     }
 
     /// Creates the environment's pool at init (module scope).
@@ -190,15 +192,16 @@ impl World<'_> {
     /// packet). Only with the server reached directly (no proxy). The
     /// library's `quit()` when nothing could be killed is not modelled.
     fn serverless_mysql_end(&mut self, env: u32, sm: thaw_client::ServerlessMysql) {
-        if self.cfg.proxy.is_some() {
+        let srv = self.pool_target();
+        if self.cfg.proxy.as_ref().is_some_and(|p| p.server == srv) {
             return;
         }
         let now = self.q.now();
         let secs = |d: SimDuration| SimDuration::from_secs(d.as_nanos() / 1_000_000_000);
-        let used = self.server.open();
-        let max = self.cfg.server.max_connections;
-        let max_age = self
-            .server
+        let server = &self.servers[srv as usize];
+        let used = server.open();
+        let max = self.cfg.servers[srv as usize].max_connections;
+        let max_age = server
             .conns()
             .map(|(_, c)| secs(now.saturating_since(c.last_activity())))
             .max()
@@ -207,8 +210,7 @@ impl World<'_> {
         let Some(threshold) = sm.zombie_kill_threshold(used32, max, max_age) else {
             return;
         };
-        let mut victims: Vec<(SimTime, u32, ConnRef)> = self
-            .server
+        let mut victims: Vec<(SimTime, u32, ConnRef)> = server
             .conns()
             .filter(|(_, c)| {
                 c.established()
@@ -252,8 +254,8 @@ impl World<'_> {
             );
         }
         for (_, _, c) in victims {
-            self.with_server(|srv, now, out| {
-                srv.kill(now, c, "KILL from serverless-mysql's zombie cleanup", out)
+            self.with_server(srv, |m, now, out| {
+                m.kill(now, c, "KILL from serverless-mysql's zombie cleanup", out)
             });
         }
     }
@@ -765,8 +767,8 @@ impl World<'_> {
         if !ok {
             return;
         }
-        let remote = self.front_addr;
-        let Some(port) = self.alloc_port(env) else {
+        let remote = self.fronts[self.pool_target() as usize];
+        let Some(port) = self.alloc_port_to(env, remote) else {
             self.pool_open_failed(env, conn, OpenError::Refused);
             return;
         };
@@ -829,7 +831,7 @@ impl World<'_> {
             Stage::Cpu => {}
             Stage::Connecting => match notice {
                 Notice::Connected => {
-                    if self.cfg.server.handshake {
+                    if self.cfg.servers[self.pool_target() as usize].handshake {
                         if let Some(p) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
                             p.stage = Stage::Handshake;
                         }

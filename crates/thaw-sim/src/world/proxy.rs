@@ -80,6 +80,8 @@ pub(super) struct Backend {
 pub(super) struct Proxy {
     pub(super) cfg: ProxyConfig,
     pub(super) addr: Addr,
+    /// The server it fronts.
+    pub(super) server_addr: Addr,
     /// Most backends open at once.
     bound: u32,
     /// Most idle backends kept (RDS Proxy MaxIdleConnectionsPercent).
@@ -128,7 +130,11 @@ enum Freed {
 }
 
 impl Proxy {
-    pub(super) fn new(cfg: ProxyConfig, server: &crate::config::ServerConfig) -> Proxy {
+    pub(super) fn new(
+        cfg: ProxyConfig,
+        server: &crate::config::ServerConfig,
+        server_host: u32,
+    ) -> Proxy {
         let bound = cfg.backend_bound(server);
         let idle_cap = match cfg.kind {
             ProxyKind::RdsProxy(r) => {
@@ -140,6 +146,10 @@ impl Proxy {
             addr: Addr {
                 host: PROXY_HOST,
                 port: cfg.port,
+            },
+            server_addr: Addr {
+                host: server_host,
+                port: server.port,
             },
             cfg,
             bound,
@@ -304,8 +314,23 @@ impl World<'_> {
     pub(super) fn proxy_link(&self, seg: &Segment) -> Option<SimDuration> {
         let p = self.proxy.as_ref()?;
         let (a, b) = (seg.src.host, seg.dst.host);
-        ((a == PROXY_HOST && b == SERVER_HOST) || (a == SERVER_HOST && b == PROXY_HOST))
+        let srv = p.server_addr.host;
+        ((a == PROXY_HOST && b == srv) || (a == srv && b == PROXY_HOST))
             .then_some(p.cfg.server_latency)
+    }
+
+    /// The configuration of the server the proxy fronts.
+    pub(super) fn proxied_server(&self) -> &crate::config::ServerConfig {
+        let i = self.proxy.as_ref().map_or(0, |p| p.cfg.server);
+        &self.cfg.servers[i as usize]
+    }
+
+    /// The address of the server the proxy fronts.
+    fn proxy_server_addr(&self) -> Addr {
+        self.proxy.as_ref().map(|p| p.server_addr).unwrap_or(Addr {
+            host: SERVER_HOST,
+            port: 0,
+        })
     }
 
     /// What the client library prints for the proxy's own errors.
@@ -443,7 +468,7 @@ impl World<'_> {
             );
             self.proxy_emit("proxy_accept", vec![("clients", n.into())], text);
         }
-        if self.cfg.server.handshake {
+        if self.proxied_server().handshake {
             // The proxy authenticates clients itself and greets them.
             let _ = self.proxy_send(s, MSG_HELLO);
         }
@@ -894,7 +919,7 @@ impl World<'_> {
 
     fn proxy_alloc_port(&mut self) -> Option<u16> {
         let span = (LAST_EPHEMERAL - FIRST_EPHEMERAL) as u32 + 1;
-        let server = self.server.addr();
+        let server = self.proxy_server_addr();
         for _ in 0..span {
             let p = self.px_mut();
             let port = p.next_port;
@@ -929,7 +954,7 @@ impl World<'_> {
         };
         let tcp = self.px().cfg.tcp;
         let mut out = self.buf();
-        let tcb = Tcb::connect(now, tcp, local, self.server.addr(), &mut out);
+        let tcb = Tcb::connect(now, tcp, local, self.proxy_server_addr(), &mut out);
         let s = self.alloc_sock(tcb, Owner::Kernel);
         let b = {
             let p = self.px_mut();
@@ -958,7 +983,7 @@ impl World<'_> {
                 "{} opens {} to {} ({} of at most {} open: {}; {} request(s) waiting)",
                 self.proxy_name(),
                 self.backend_name(b),
-                self.addr_name(self.server.addr()),
+                self.addr_name(self.proxy_server_addr()),
                 p.open,
                 p.bound,
                 p.bound_text(),
@@ -977,7 +1002,7 @@ impl World<'_> {
         };
         match notice {
             Notice::Connected => match state {
-                BackendState::Connecting if self.cfg.server.handshake => {
+                BackendState::Connecting if self.proxied_server().handshake => {
                     if let Some(be) = self.px_mut().backends.get_mut(b) {
                         be.state = BackendState::Greeting;
                     }
@@ -1196,7 +1221,7 @@ impl World<'_> {
                 match be.last_error {
                     Some(m) => format!(
                         " (the server said \"{}\")",
-                        crate::server::reject_text(self.cfg.server.kind, m).1
+                        crate::server::reject_text(self.proxied_server().kind, m).1
                     ),
                     None => String::new(),
                 }

@@ -45,6 +45,7 @@ fn req(name: &str, op: RequestOp, pin: bool) -> RequestSpec {
         op,
         pin,
         idempotent: false,
+        target: 0,
     }
 }
 
@@ -54,7 +55,7 @@ fn with_proxy(arrivals: &[u64], kind: ProxyKind) -> SimConfig {
         workload: WorkloadConfig::At(arrivals.iter().map(|&t| d(t)).collect()),
         ..SimConfig::default()
     };
-    cfg.proxy = Some(ProxyConfig::preset(kind, &cfg.server));
+    cfg.proxy = Some(ProxyConfig::preset(kind, &cfg.servers[0]));
     cfg
 }
 
@@ -128,7 +129,7 @@ fn one_backend_rds(arrivals: &[u64], borrow: u64) -> SimConfig {
             ..RdsProxyConfig::default()
         },
     );
-    cfg.server.max_connections = 1;
+    cfg.servers[0].max_connections = 1;
     cfg.platform.timeout = d(30 * SEC);
     cfg
 }
@@ -179,7 +180,7 @@ fn an_open_transaction_holds_the_connection_until_commit() {
         req("COMMIT", RequestOp::Commit, false),
     ];
     cfg.client.handlers = vec![];
-    cfg.server.service_time = d(300 * MS);
+    cfg.servers[0].service_time = d(300 * MS);
     let (r, rs) = run_traced(&cfg);
     assert!(r.outcomes.iter().all(|o| o.error.is_none()));
     let borrows = recs(&rs, "rds-proxy", "proxy_borrow");
@@ -231,7 +232,7 @@ fn idle_connections_above_max_idle_percent_are_closed() {
             ..RdsProxyConfig::default()
         },
     );
-    cfg.server.max_connections = 10;
+    cfg.servers[0].max_connections = 10;
     let (r, rs) = run_traced(&cfg);
     assert!(r.outcomes.iter().all(|o| o.error.is_none()));
     assert_eq!(r.metrics.proxy_backend_peak, 3);
@@ -368,8 +369,8 @@ fn a_backend_older_than_its_lifetime_when_first_free_closes_at_the_next_janitor_
     // goes to the janitor run after that moment (not the one after its
     // lifetime ran out, which is already past).
     let mut cfg = pgb(&[0], PgBouncerConfig::default());
-    cfg.server.handshake = true;
-    cfg.server.accept_cpu = d(3700 * SEC);
+    cfg.servers[0].handshake = true;
+    cfg.servers[0].accept_cpu = d(3700 * SEC);
     let (r, rs) = run_traced(&cfg);
     assert_eq!(r.outcomes[0].error, Some(ErrorKind::FunctionTimeout));
     let closes = recs(&rs, "pgbouncer", "proxy_close_backend");
@@ -395,7 +396,7 @@ fn a_refused_server_connection_reaches_the_waiting_client() {
             ..PgBouncerConfig::default()
         },
     );
-    cfg.server.max_connections = 1;
+    cfg.servers[0].max_connections = 1;
     let (r, rs) = run_traced(&cfg);
     let errors: Vec<_> = r.outcomes.iter().filter_map(|o| o.error).collect();
     assert_eq!(errors, vec![ErrorKind::TooManyConnections]);
@@ -468,7 +469,7 @@ fn retried_write_through_the_proxy_is_a_duplicate() {
     use thaw_net::{MiddleboxConfig, StateTimeouts, Untracked};
     let mut cfg = pgb(&[0], PgBouncerConfig::default());
     cfg.platform.timeout = d(60 * SEC);
-    cfg.server.service_time = d(3 * SEC);
+    cfg.servers[0].service_time = d(3 * SEC);
     cfg.middleboxes = Some(crate::NamedMiddlebox {
         name: "fw".into(),
         next_latency: Default::default(),

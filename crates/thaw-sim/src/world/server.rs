@@ -8,32 +8,43 @@ use crate::server::{Effect, Pending, Timer, TraceLine, Work};
 pub(super) type Effects = Vec<Effect<SockRef>>;
 
 impl World<'_> {
-    /// Runs one input of the server model and carries out its effects.
-    pub(super) fn with_server(&mut self, f: impl FnOnce(&mut Server, SimTime, &mut Effects)) {
+    /// Runs one input of server `srv`'s model and carries out its effects.
+    pub(super) fn with_server(
+        &mut self,
+        srv: u16,
+        f: impl FnOnce(&mut Server, SimTime, &mut Effects),
+    ) {
         let now = self.q.now();
         let mut out = self.srv_bufs.pop().unwrap_or_default();
-        f(&mut self.server, now, &mut out);
-        self.server_effects(&mut out);
+        f(&mut self.servers[srv as usize], now, &mut out);
+        self.server_effects(srv, &mut out);
         self.srv_bufs.push(out);
     }
 
-    fn server_effects(&mut self, out: &mut Effects) {
+    /// The server whose socket `s` is (0 if the socket is gone).
+    pub(super) fn srv_of_sock(&self, s: SockRef) -> u16 {
+        self.sock(s)
+            .and_then(|l| server_of_host(l.tcb.local().host))
+            .unwrap_or(0)
+    }
+
+    fn server_effects(&mut self, srv: u16, out: &mut Effects) {
         for e in out.drain(..) {
             match e {
                 Effect::Arm { at, timer, lane } => {
                     if lane {
-                        self.schedule(at, Ev::Server(timer));
+                        self.schedule(at, Ev::Server(srv, timer));
                     } else {
-                        self.q.push(at, Ev::Server(timer));
+                        self.q.push(at, Ev::Server(srv, timer));
                     }
                 }
                 Effect::Send { sock, msg, answer } => {
-                    self.server_send(sock, Payload(msg), answer);
+                    self.server_send(srv, sock, Payload(msg), answer);
                 }
                 Effect::SendBytes(b) => {
                     let (sock, bytes, answer) = *b;
                     let payload = self.blob(bytes);
-                    self.server_send(sock, payload, answer);
+                    self.server_send(srv, sock, payload, answer);
                 }
                 Effect::Close {
                     sock,
@@ -54,7 +65,7 @@ impl World<'_> {
                         .get((peer.host.wrapping_sub(1)) as usize)
                         .map(|e| e.state);
                     if matches!(peer_state, Some(EnvState::Frozen | EnvState::Reaped)) {
-                        self.set_zombie(conn, true);
+                        self.set_zombie(srv, conn, true);
                     }
                 }
                 Effect::ReadNow { conn, sock } => {
@@ -70,7 +81,7 @@ impl World<'_> {
                     committed,
                 } => {
                     if !self.write_ids.is_empty() {
-                        let conn_key = (peer, self.server.addr());
+                        let conn_key = (peer, self.servers[srv as usize].addr());
                         let w = self
                             .write_ids
                             .get_mut(&conn_key)
@@ -89,14 +100,14 @@ impl World<'_> {
                         fields,
                         text,
                     } = *line;
-                    let name = self.server.name().to_string();
+                    let name = self.servers[srv as usize].name().to_string();
                     self.emit(Level::Timeline, name, event, fields, text);
                 }
             }
         }
     }
 
-    fn server_send(&mut self, sock: SockRef, payload: Payload, answer: Option<ConnRef>) {
+    fn server_send(&mut self, srv: u16, sock: SockRef, payload: Payload, answer: Option<ConnRef>) {
         let now = self.q.now();
         let mut acts = self.buf();
         let res = match self.sock_mut(sock) {
@@ -105,7 +116,7 @@ impl World<'_> {
         };
         self.apply(sock, acts);
         if let (Err(e), Some(c)) = (res, answer) {
-            self.with_server(|srv, now, out| srv.send_failed(now, c, e, out));
+            self.with_server(srv, |m, now, out| m.send_failed(now, c, e, out));
         }
     }
 
@@ -129,8 +140,8 @@ impl World<'_> {
         }
     }
 
-    /// A server timer is due.
-    pub(super) fn on_server_timer(&mut self, timer: Timer<SockRef>) {
+    /// A timer of server `srv` is due.
+    pub(super) fn on_server_timer(&mut self, srv: u16, timer: Timer<SockRef>) {
         let pending = match timer {
             Timer::WorkDone(Work::Accept(s)) => self.sock(s).map(|l| Pending {
                 peer: l.tcb.remote(),
@@ -142,14 +153,14 @@ impl World<'_> {
                 None
             }
         };
-        self.with_server(|srv, now, out| srv.on_timer(now, timer, pending, out));
+        self.with_server(srv, |m, now, out| m.on_timer(now, timer, pending, out));
     }
 
-    /// A SYN reached the server's listener: is there room in the accept
+    /// A SYN reached server `srv`'s listener: is there room in the accept
     /// queue?
-    pub(super) fn server_syn(&mut self, seg: &Segment) -> bool {
+    pub(super) fn server_syn(&mut self, srv: u16, seg: &Segment) -> bool {
         let mut room = true;
-        self.with_server(|srv, _, out| room = srv.on_syn(seg.src, out));
+        self.with_server(srv, |m, _, out| room = m.on_syn(seg.src, out));
         room
     }
 
@@ -159,11 +170,13 @@ impl World<'_> {
         if let Some(ls) = self.sock_mut(s) {
             ls.owner = Owner::ServerQueued;
         }
-        self.with_server(|srv, now, out| srv.on_established(now, s, out));
+        let srv = self.srv_of_sock(s);
+        self.with_server(srv, |m, now, out| m.on_established(now, s, out));
     }
 
     /// A socket event on one of the server application's connections.
     pub(super) fn server_notice(&mut self, c: ConnRef, s: SockRef, notice: Notice) {
+        let srv = self.srv_of_sock(s);
         match notice {
             Notice::Connected => {}
             Notice::Readable => loop {
@@ -174,32 +187,33 @@ impl World<'_> {
                 match r {
                     RecvResult::Data(Payload(p)) if is_blob(p) => {
                         let bytes = self.take_blob(p);
-                        self.with_server(|srv, now, out| srv.on_bytes(now, c, &bytes, out));
+                        self.with_server(srv, |m, now, out| m.on_bytes(now, c, &bytes, out));
                     }
                     RecvResult::Data(Payload(p)) if msg_kind(p) == MSG_REQUEST => {
-                        self.with_server(|srv, now, out| srv.on_request(now, c, p, out));
+                        self.with_server(srv, |m, now, out| m.on_request(now, c, p, out));
                     }
                     RecvResult::Data(Payload(MSG_LOGIN)) => {
                         let now = self.q.now();
-                        self.server.on_login(now, c);
+                        self.servers[srv as usize].on_login(now, c);
                     }
                     RecvResult::Data(_) => {}
                     RecvResult::WouldBlock => return,
                     RecvResult::Eof | RecvResult::Err(_) => {
-                        self.server_client_gone(c, "the client closed the connection".into());
+                        self.server_client_gone(srv, c, "the client closed the connection".into());
                         return;
                     }
                 }
-                if self.server.conn(c).is_none() {
+                if self.servers[srv as usize].conn(c).is_none() {
                     return;
                 }
             },
             Notice::Eof => {
-                self.server_client_gone(c, "the client closed the connection (EOF)".into())
+                self.server_client_gone(srv, c, "the client closed the connection (EOF)".into())
             }
             Notice::Error(e) => {
                 let _ = self.sock_mut(s).map(|l| l.tcb.recv());
                 self.server_client_gone(
+                    srv,
                     c,
                     format!("the connection failed with {}", e.name()).into(),
                 );
@@ -207,14 +221,14 @@ impl World<'_> {
         }
     }
 
-    fn server_client_gone(&mut self, c: ConnRef, why: std::borrow::Cow<'static, str>) {
-        self.with_server(|srv, now, out| srv.on_client_gone(now, c, why, out));
+    fn server_client_gone(&mut self, srv: u16, c: ConnRef, why: std::borrow::Cow<'static, str>) {
+        self.with_server(srv, |m, now, out| m.on_client_gone(now, c, why, out));
     }
 
-    /// Marks a server connection a zombie (its client is frozen or gone)
-    /// or not, for the zombie-seconds metric.
-    pub(super) fn set_zombie(&mut self, c: ConnRef, zombie: bool) {
-        if self.server.set_zombie(c, zombie) {
+    /// Marks a connection of server `srv` a zombie (its client is frozen
+    /// or gone) or not, for the zombie-seconds metric.
+    pub(super) fn set_zombie(&mut self, srv: u16, c: ConnRef, zombie: bool) {
+        if self.servers[srv as usize].set_zombie(c, zombie) {
             self.zombie_changed(zombie);
         }
     }
