@@ -225,7 +225,6 @@ fn config(p: &Params) -> SimConfig {
             .nat_drop
             .map(|est| NamedMiddlebox {
                 name: "nat".into(),
-                next_latency: Default::default(),
                 config: MiddleboxConfig {
                     timeouts: StateTimeouts::uniform(ms(est)),
                     untracked_from_client: Untracked::Drop,

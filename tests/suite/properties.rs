@@ -84,7 +84,6 @@ fn config(p: &Params) -> SimConfig {
             .mb
             .map(|(est, fin, drop)| NamedMiddlebox {
                 name: "mb".into(),
-                next_latency: Default::default(),
                 config: MiddleboxConfig {
                     timeouts: StateTimeouts {
                         established: ms(est),

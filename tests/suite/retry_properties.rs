@@ -133,7 +133,6 @@ fn config(p: &Params) -> SimConfig {
             .mb
             .map(|(est, drop_client, drop_server)| NamedMiddlebox {
                 name: "mb".into(),
-                next_latency: Default::default(),
                 config: MiddleboxConfig {
                     timeouts: StateTimeouts {
                         established: ms(est),

@@ -12,14 +12,17 @@
 //! - a middlebox with `accept` picks the flow up again and passes it on;
 //! - if no middlebox forgot the flow, the request succeeds.
 //!
-//! A packet that skipped a middlebox of its path, or crossed them out of
-//! order, breaks the rule in some case the generator reaches.
+//! Two servers are reached over different paths (the second crosses some
+//! of the middleboxes, in another order): the rule holds for the path of
+//! the server the request goes to. A packet that skipped a middlebox of its
+//! path, crossed one of another path, or crossed them out of order, breaks
+//! the rule in some case the generator reaches.
 use proptest::prelude::*;
 use thaw_core::{NullSink, SimDuration};
 use thaw_net::{MiddleboxConfig, StateTimeouts, Untracked};
 use thaw_sim::{
-    ClientConfig, ErrorKind, NamedMiddlebox, PlatformConfig, ReapPolicy, RequestSpec, SimConfig,
-    Strategy as ConnStrategy, WorkloadConfig,
+    ClientConfig, ErrorKind, NamedMiddlebox, PlatformConfig, ReapPolicy, RequestSpec, ServerConfig,
+    SimConfig, Strategy as ConnStrategy, WorkloadConfig,
 };
 
 #[derive(Debug, Clone)]
@@ -28,6 +31,11 @@ struct Params {
     /// (established timeout, policy for unknown packets from the client,
     /// latency to the next middlebox), in path order.
     hops: Vec<(u64, Untracked, u64)>,
+    /// Two servers: the first crosses every middlebox in order, the second
+    /// only those at these places, in this order; the request goes to
+    /// `target`.
+    other_path: Vec<usize>,
+    target: u16,
 }
 
 fn policy() -> impl Strategy<Value = Untracked> {
@@ -42,8 +50,20 @@ fn params() -> impl Strategy<Value = Params> {
     (
         1_000u64..1_200_000,
         prop::collection::vec((10_000u64..1_000_000, policy(), 0u64..20), 1..=3),
+        Just(vec![0usize, 1, 2]).prop_shuffle(),
+        0usize..=3,
+        0u16..2,
     )
-        .prop_map(|(gap_ms, hops)| Params { gap_ms, hops })
+        .prop_map(|(gap_ms, hops, order, take, target)| {
+            let n = hops.len();
+            let other_path = order.into_iter().filter(|&i| i < n).take(take).collect();
+            Params {
+                gap_ms,
+                hops,
+                other_path,
+                target,
+            }
+        })
 }
 
 const REQUEST_TIMEOUT_MS: u64 = 2_000;
@@ -62,15 +82,40 @@ fn config(p: &Params) -> SimConfig {
             strategy: ConnStrategy::Global,
             requests: vec![RequestSpec {
                 timeout: Some(ms(REQUEST_TIMEOUT_MS)),
+                target: p.target,
                 ..RequestSpec::ping("GET")
             }],
             ..ClientConfig::default()
         },
+        // The default path (the first server's): every middlebox in order.
+        path: Some(
+            p.hops
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (i as u16, ms(h.2)))
+                .collect(),
+        ),
+        servers: vec![
+            ServerConfig {
+                name: "a".into(),
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                name: "b".into(),
+                path: Some(
+                    p.other_path
+                        .iter()
+                        .map(|&i| (i as u16, ms(p.hops[i].2)))
+                        .collect(),
+                ),
+                ..ServerConfig::default()
+            },
+        ],
         middleboxes: p
             .hops
             .iter()
             .enumerate()
-            .map(|(i, &(est, policy, next))| NamedMiddlebox {
+            .map(|(i, &(est, policy, _))| NamedMiddlebox {
                 name: format!("mb{i}"),
                 config: MiddleboxConfig {
                     timeouts: StateTimeouts {
@@ -82,7 +127,6 @@ fn config(p: &Params) -> SimConfig {
                     max_retrans: None,
                     unacknowledged: None,
                 },
-                next_latency: ms(next),
             })
             .collect(),
         workload: WorkloadConfig::At(vec![SimDuration::ZERO, ms(p.gap_ms)]),
@@ -90,9 +134,17 @@ fn config(p: &Params) -> SimConfig {
     }
 }
 
+/// The middleboxes the request's connection crosses, in order.
+fn crossed(p: &Params) -> Vec<(u64, Untracked, u64)> {
+    match p.target {
+        0 => p.hops.clone(),
+        _ => p.other_path.iter().map(|&i| p.hops[i]).collect(),
+    }
+}
+
 /// What the rule says of the request after the gap: `None` = ok.
 fn expected(p: &Params) -> Option<ErrorKind> {
-    p.hops
+    crossed(p)
         .iter()
         .find(|(est, policy, _)| *est < p.gap_ms && *policy != Untracked::Accept)
         .map(|(_, policy, _)| match policy {
@@ -137,12 +189,11 @@ fn the_generator_reaches_every_outcome() {
             Some(ErrorKind::Econnreset) => reset += 1,
             Some(_) => silent += 1,
         }
-        let accepted_first = p
-            .hops
+        let hops = crossed(&p);
+        let accepted_first = hops
             .iter()
             .position(|(est, pol, _)| *est < p.gap_ms && *pol == Untracked::Accept);
-        let deciding = p
-            .hops
+        let deciding = hops
             .iter()
             .position(|(est, pol, _)| *est < p.gap_ms && *pol != Untracked::Accept);
         if matches!((accepted_first, deciding), (Some(a), Some(d)) if a < d) {

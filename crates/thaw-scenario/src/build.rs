@@ -13,9 +13,9 @@ use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpCo
 use thaw_sim::expect::Expectation;
 use thaw_sim::{
     ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleClose, IdleOrder, NamedMiddlebox,
-    NetworkConfig, PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode, PoolSettings,
-    ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec, ServerConfig,
-    ServerKind, SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
+    NetworkConfig, PathConfig, PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode,
+    PoolSettings, ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec,
+    ServerConfig, ServerKind, SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
 };
 use thaw_sim::{ErrorKind, Extension, RetrySettings};
 use thaw_sim::{Evictor, OnLost};
@@ -314,22 +314,15 @@ fn middlebox(p: &mut Problems, at: &str, m: &MiddleboxSection) -> NamedMiddlebox
             .or_else(|| preset.map(|p| p.name().to_string()))
             .unwrap_or_else(|| "middlebox".to_string()),
         config: mc,
-        next_latency: SimDuration::ZERO,
     }
 }
 
-/// The middleboxes on the path, in path order: the one `[middlebox]`, or
-/// the `[[middleboxes]]` in the order `network.path` names them.
+/// The middleboxes, in the order written: the one `[middlebox]`, or the
+/// `[[middleboxes]]` (paths name them: [`paths`]).
 fn middleboxes(p: &mut Problems, f: &ScenarioFile) -> Vec<NamedMiddlebox> {
     // Both forms at once is a mistake; the tables are still checked, as
     // if they were one list, so every other problem shows too.
-    let single = f.middlebox.iter().map(|m| ("middlebox".to_string(), m));
-    let many = f
-        .middleboxes
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (format!("middleboxes[{i}]"), m));
-    let tables: Vec<(String, &MiddleboxSection)> = single.chain(many).collect();
+    let tables = middlebox_tables(f);
     if f.middlebox.is_some() && !f.middleboxes.is_empty() {
         p.add(
             "middleboxes",
@@ -338,97 +331,155 @@ fn middleboxes(p: &mut Problems, f: &ScenarioFile) -> Vec<NamedMiddlebox> {
         );
     }
     let declared: Vec<NamedMiddlebox> = tables.iter().map(|(at, m)| middlebox(p, at, m)).collect();
-    let table = |i: usize| tables[i].0.clone();
     for (i, m) in declared.iter().enumerate() {
         if let Some(j) = declared[..i].iter().position(|o| o.name == m.name) {
             p.add(
-                format!("{}.name", table(i)),
+                format!("{}.name", tables[i].0),
                 format!(
-                    "two middleboxes are named \"{}\" ({} and {}): the path names them",
-                    m.name,
-                    table(j),
-                    table(i)
+                    "two middleboxes are named \"{}\" ({} and {}): paths name them",
+                    m.name, tables[j].0, tables[i].0
                 ),
                 Some("give each a `name` of its own"),
             );
         }
     }
-    let order: Vec<usize> = match &f.network.path {
-        None if declared.len() > 1 => {
-            p.add(
-                table(1),
-                format!(
-                    "{} middleboxes and no `network.path`: thaw cannot know the order a packet crosses them",
-                    declared.len()
-                ),
-                Some("e.g. path = [\"nat-gateway\", \"nlb\"] under [network], from the functions' side"),
-            );
-            return Vec::new();
+    declared
+}
+
+/// The middlebox tables with their paths in the file.
+fn middlebox_tables(f: &ScenarioFile) -> Vec<(String, &MiddleboxSection)> {
+    let single = f.middlebox.iter().map(|m| ("middlebox".to_string(), m));
+    let many = f
+        .middleboxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("middleboxes[{i}]"), m));
+    single.chain(many).collect()
+}
+
+/// One path (`at` = `network` or a server table): its middleboxes by name,
+/// in order, with the latencies between them.
+fn path(
+    p: &mut Problems,
+    at: &str,
+    names: &[String],
+    lat: Option<&Vec<Dur>>,
+    mbs: &[NamedMiddlebox],
+) -> PathConfig {
+    let mut hops: PathConfig = Vec::new();
+    for (k, n) in names.iter().enumerate() {
+        match mbs.iter().position(|m| &m.name == n) {
+            Some(i) if hops.iter().any(|h| h.0 == i as u16) => p.add(
+                format!("{at}.path[{k}]"),
+                format!("\"{n}\" is on the path twice"),
+                Some("a connection crosses each middlebox once"),
+            ),
+            Some(i) => hops.push((i as u16, SimDuration::ZERO)),
+            None => p.add(
+                format!("{at}.path[{k}]"),
+                format!("no middlebox is named \"{n}\""),
+                Some(&format!(
+                    "the middleboxes are: {}",
+                    if mbs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        mbs.iter()
+                            .map(|m| format!("\"{}\"", m.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                )),
+            ),
         }
-        None => (0..declared.len()).collect(),
-        Some(names) => {
-            let mut order = Vec::new();
-            for (k, n) in names.iter().enumerate() {
-                match declared.iter().position(|m| &m.name == n) {
-                    Some(i) if order.contains(&i) => p.add(
-                        format!("network.path[{k}]"),
-                        format!("\"{n}\" is on the path twice"),
-                        Some("a connection crosses each middlebox once"),
-                    ),
-                    Some(i) => order.push(i),
-                    None => p.add(
-                        format!("network.path[{k}]"),
-                        format!("no middlebox is named \"{n}\""),
-                        Some(&format!(
-                            "the middleboxes are: {}",
-                            if declared.is_empty() {
-                                "none".to_string()
-                            } else {
-                                declared
-                                    .iter()
-                                    .map(|m| format!("\"{}\"", m.name))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
-                        )),
-                    ),
-                }
-            }
-            for (i, m) in declared.iter().enumerate() {
-                if !names.contains(&m.name) {
-                    p.add(
-                        format!("{}.name", table(i)),
-                        format!("middlebox \"{}\" is on no path", m.name),
-                        Some("add it to `network.path` or remove it"),
-                    );
-                }
-            }
-            order
-        }
-    };
-    let mut path: Vec<NamedMiddlebox> = order.iter().map(|&i| declared[i].clone()).collect();
-    if let Some(lat) = &f.network.hop_latencies {
+    }
+    if let Some(lat) = lat {
         // Counted on the path as written (some names may be wrong).
-        let hops = f.network.path.as_ref().map_or(path.len(), Vec::len);
-        let want = hops.saturating_sub(1);
+        let want = names.len().saturating_sub(1);
         if lat.len() != want {
             p.add(
-                "network.hop_latencies",
+                format!("{at}.hop_latencies"),
                 format!(
                     "{} latencies for {} link(s) between the path's {} middlebox(es)",
                     lat.len(),
                     want,
-                    hops
+                    names.len()
                 ),
-                Some("one latency per link between consecutive middleboxes of `network.path`; `client_latency` and `server_latency` are the links at its ends"),
+                Some("one latency per link between consecutive middleboxes of the `path`; `network.client_latency` and `network.server_latency` are the links at its ends"),
             );
         } else {
-            for (m, d) in path.iter_mut().zip(lat) {
-                m.next_latency = dur(Some(*d)).unwrap_or_default();
+            for (h, d) in hops.iter_mut().zip(lat) {
+                h.1 = dur(Some(*d)).unwrap_or_default();
             }
         }
     }
-    path
+    hops
+}
+
+/// The default path (`network.path`) and each server's own (`path` in its
+/// table); every middlebox must be on one of them.
+fn paths(
+    p: &mut Problems,
+    f: &ScenarioFile,
+    cfg: &mut SimConfig,
+    server_tables: &[(String, &ServerSection)],
+) {
+    let mbs = &cfg.middleboxes;
+    let mut on_a_path = vec![false; mbs.len()];
+    if let Some(names) = &f.network.path {
+        let hops = path(p, "network", names, f.network.hop_latencies.as_ref(), mbs);
+        hops.iter().for_each(|h| on_a_path[h.0 as usize] = true);
+        cfg.path = Some(hops);
+    } else if f.network.hop_latencies.is_some() {
+        p.add(
+            "network.hop_latencies",
+            "`hop_latencies` without a `path`",
+            Some("write `path` too: the latencies are those of its links"),
+        );
+    }
+    let mut default_used = false;
+    for (i, (at, fsv)) in server_tables.iter().enumerate() {
+        match &fsv.path {
+            Some(names) => {
+                let hops = path(p, at, names, fsv.hop_latencies.as_ref(), mbs);
+                hops.iter().for_each(|h| on_a_path[h.0 as usize] = true);
+                cfg.servers[i].path = Some(hops);
+            }
+            None => {
+                default_used = true;
+                if fsv.hop_latencies.is_some() {
+                    p.add(
+                        format!("{at}.hop_latencies"),
+                        "`hop_latencies` without a `path`",
+                        Some("write `path` too: the latencies are those of its links"),
+                    );
+                }
+            }
+        }
+    }
+    if default_used && cfg.path.is_none() {
+        if mbs.len() > 1 {
+            let tables = middlebox_tables(f);
+            p.add(
+                tables[1].0.clone(),
+                format!(
+                    "{} middleboxes and no `network.path`: thaw cannot know the order a packet crosses them",
+                    mbs.len()
+                ),
+                Some("e.g. path = [\"nat-gateway\", \"nlb\"] under [network], from the functions' side"),
+            );
+        }
+        on_a_path.iter_mut().for_each(|x| *x = true);
+    }
+    let tables = middlebox_tables(f);
+    for (i, on) in on_a_path.iter().enumerate() {
+        if !on {
+            p.add(
+                format!("{}.name", tables[i].0),
+                format!("middlebox \"{}\" is on no path", mbs[i].name),
+                Some("add it to `network.path` (or a server's `path`), or remove it"),
+            );
+        }
+    }
 }
 
 /// One server table: `[server]`, or `[[servers]]` entry `at`.
@@ -1440,6 +1491,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         .iter()
         .map(|(at, fsv)| server_config(&mut p, &mut notes, at, fsv))
         .collect();
+    paths(&mut p, &f, &mut cfg, &server_tables);
     for i in 0..cfg.servers.len() {
         let name = &cfg.servers[i].name;
         if let Some(j) = cfg.servers[..i].iter().position(|o| &o.name == name) {
@@ -1815,10 +1867,16 @@ at = ["0s"]
         .expect("loads");
         let m = &s.config.middleboxes;
         let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["nat", "lb"]);
-        assert_eq!(m[0].next_latency, SimDuration::from_millis(7));
+        assert_eq!(names, ["lb", "nat"]);
         assert_eq!(
-            m[1].config.timeouts.established,
+            s.config.path,
+            Some(vec![
+                (1, SimDuration::from_millis(7)),
+                (0, SimDuration::ZERO)
+            ])
+        );
+        assert_eq!(
+            m[0].config.timeouts.established,
             SimDuration::from_secs(240)
         );
         // One `[middlebox]` is the one-hop path, with no `path` needed.
@@ -1830,6 +1888,58 @@ at = ["0s"]
         .expect("loads");
         assert_eq!(s.config.middleboxes.len(), 1);
         assert_eq!(s.config.middleboxes[0].name, "aws-nlb");
+    }
+
+    #[test]
+    fn each_server_may_have_a_path_of_its_own() {
+        let s = load(
+            "p.toml",
+            r#"
+[[middleboxes]]
+name = "nat"
+preset = "aws-nat-gateway"
+[[middleboxes]]
+name = "fw"
+preset = "linux-conntrack"
+
+[[servers]]
+name = "outside"
+path = ["nat", "fw"]
+hop_latencies = ["3ms"]
+[[servers]]
+name = "inside"
+path = []
+
+[[client.requests]]
+name = "Q"
+target = "outside"
+
+[workload]
+at = ["0s"]
+"#,
+            &[],
+        )
+        .expect("loads");
+        let c = &s.config;
+        assert_eq!(c.path, None);
+        assert_eq!(
+            c.servers[0].path,
+            Some(vec![
+                (0, SimDuration::from_millis(3)),
+                (1, SimDuration::ZERO)
+            ])
+        );
+        assert_eq!(c.servers[1].path, Some(vec![]));
+        // A middlebox on no server's path, and a server left on the default
+        // path when there is no `network.path` to give its order.
+        let e = errors(
+            "[[middleboxes]]\nname = \"a\"\n[[middleboxes]]\nname = \"b\"\n[[servers]]\nname = \"s\"\npath = [\"a\"]\n[workload]\nat = [\"0s\"]\n",
+        );
+        assert!(e.contains("middlebox \"b\" is on no path"), "{e}");
+        let e = errors(
+            "[[middleboxes]]\nname = \"a\"\n[[middleboxes]]\nname = \"b\"\n[[servers]]\nname = \"s\"\npath = [\"a\", \"b\"]\n[[servers]]\nname = \"t\"\n[[client.requests]]\nname = \"Q\"\ntarget = \"s\"\n[workload]\nat = [\"0s\"]\n",
+        );
+        assert!(e.contains("no `network.path`"), "{e}");
     }
 
     #[test]

@@ -631,6 +631,12 @@ pub struct ServerSection {
     /// Base values: `generic` (default), `redis7`, `mysql8`, `mariadb`,
     /// `postgres`, `upstash`; keys below override them.
     pub preset: Option<ServerPresetKey>,
+    /// The middleboxes a connection to this server crosses, by name, from
+    /// the functions' side (default: `network.path`).
+    pub path: Option<Vec<String>>,
+    /// One-way latencies of the links between consecutive middleboxes of
+    /// `path`.
+    pub hop_latencies: Option<Vec<Dur>>,
     /// Display name.
     pub name: Option<String>,
     /// Send the server's error before an idle close.

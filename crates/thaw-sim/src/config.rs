@@ -21,10 +21,12 @@ pub struct SimConfig {
     pub client: ClientConfig,
     /// Link latencies.
     pub network: NetworkConfig,
-    /// The middleboxes on the functions' path to the server (or to the
-    /// proxy, when there is one), in path order from the functions' side:
-    /// a packet from a function crosses `middleboxes[0]` first.
+    /// The middleboxes between the functions and the servers (or the
+    /// proxy).
     pub middleboxes: Vec<NamedMiddlebox>,
+    /// The path of a server without one of its own (`ServerConfig::path`);
+    /// `None` = every middlebox, in order, with no latency between them.
+    pub path: Option<PathConfig>,
     /// Optional connection proxy (RDS Proxy, PgBouncer) in front of one
     /// server ([`ProxyConfig::server`]): the functions connect to it, it
     /// connects to the server.
@@ -44,22 +46,13 @@ pub struct NamedMiddlebox {
     pub name: String,
     /// Its parameters.
     pub config: MiddleboxConfig,
-    /// One-way latency of the link from this middlebox to the next one on
-    /// the path. The last one's link to the server is
-    /// `network.server_latency`, so this is not used for it.
-    pub next_latency: SimDuration,
 }
 
-impl NamedMiddlebox {
-    /// A middlebox with no latency to a next one.
-    pub fn new(name: &str, config: MiddleboxConfig) -> NamedMiddlebox {
-        NamedMiddlebox {
-            name: name.to_string(),
-            config,
-            next_latency: SimDuration::ZERO,
-        }
-    }
-}
+/// A path through middleboxes, from the functions' side: each middlebox
+/// (an index into `SimConfig::middleboxes`) with the one-way latency of the
+/// link from it to the next one on the path (not used for the last: its
+/// link to the server is `network.server_latency`).
+pub type PathConfig = Vec<(u16, SimDuration)>;
 
 /// How long an idle (frozen) environment lives before it is reaped.
 #[derive(Clone, Debug, PartialEq)]
@@ -599,6 +592,9 @@ pub struct ServerConfig {
     pub replicas: Vec<SimDuration>,
     /// The server host's TCP settings (keepalive on accepted sockets too).
     pub tcp: TcpConfig,
+    /// The functions' path to this server (or to the proxy in front of
+    /// it); `None` = `SimConfig::path`.
+    pub path: Option<PathConfig>,
 }
 
 impl ServerConfig {
@@ -628,6 +624,7 @@ impl ServerConfig {
             evict_min_idle: SimDuration::ZERO,
             replicas: Vec::new(),
             tcp: TcpConfig::default(),
+            path: None,
         };
         match kind {
             ServerKind::Generic => base,
@@ -898,6 +895,7 @@ impl Default for SimConfig {
             client: ClientConfig::default(),
             network: NetworkConfig::default(),
             middleboxes: Vec::new(),
+            path: None,
             proxy: None,
             servers: vec![ServerConfig::default()],
             workload: WorkloadConfig::At(vec![SimDuration::ZERO]),

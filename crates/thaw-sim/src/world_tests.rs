@@ -457,7 +457,6 @@ fn warm_function_timeout_is_exactly_the_timeout() {
     cfg.platform.timeout = d(3 * SEC);
     cfg.middleboxes = Some(NamedMiddlebox {
         name: "fw".into(),
-        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts::uniform(d(10 * SEC)),
             untracked_from_client: Untracked::Drop,
@@ -832,7 +831,6 @@ fn middlebox_hop_keeps_latency_and_can_reset() {
     let mut cfg = base(&[0, 30 * SEC]);
     cfg.middleboxes = Some(NamedMiddlebox {
         name: "nat".into(),
-        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts {
                 established: d(10 * SEC),
@@ -1237,7 +1235,6 @@ mod retry {
     fn firewall(established: u64) -> Option<NamedMiddlebox> {
         Some(NamedMiddlebox {
             name: "fw".into(),
-            next_latency: Default::default(),
             config: MiddleboxConfig {
                 timeouts: StateTimeouts {
                     established: d(established),
@@ -1272,7 +1269,6 @@ mod retry {
         let mut cfg = base(&[0, 30 * SEC]);
         cfg.middleboxes = Some(NamedMiddlebox {
             name: "nat".into(),
-            next_latency: Default::default(),
             config: MiddleboxConfig {
                 timeouts: StateTimeouts {
                     established: d(10 * SEC),

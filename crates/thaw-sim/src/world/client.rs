@@ -434,7 +434,9 @@ impl World<'_> {
             self.ext_notice(s, notice);
             return;
         }
-        if self.envs[(env - 1) as usize].psock.contains_key(&s) {
+        if self.cfg.client.pooled_target().is_some()
+            && self.envs[(env - 1) as usize].psock.contains_key(&s)
+        {
             self.pool_notice(env, s, notice);
             return;
         }

@@ -242,8 +242,13 @@ struct Env {
 /// Where a packet goes next.
 #[derive(Clone, Copy, Debug)]
 enum Hop {
-    /// The middlebox at this place on the path, in this direction.
-    Middlebox(u16, Dir),
+    /// The middlebox at place `pos` of path `path` (`World::paths`), in
+    /// this direction.
+    Middlebox {
+        path: u16,
+        pos: u16,
+        dir: Dir,
+    },
     Host,
 }
 
@@ -476,8 +481,11 @@ struct World<'t> {
     fronts: Vec<Addr>,
     /// The connection proxy, if configured.
     proxy: Option<proxy::Proxy>,
-    /// The middleboxes on the path, in path order (`cfg.middleboxes`).
+    /// The middleboxes (`cfg.middleboxes`).
     mbs: Vec<Middlebox>,
+    /// The functions' path to each server (by server index), then the
+    /// default path (last): middlebox indices with the latency to the next.
+    paths: Vec<crate::config::PathConfig>,
     /// When each tracked flow's expiry timer is due (one live timer a flow).
     mb_timers: BTreeMap<(u16, Addr, Addr), SimTime>,
     zombies: u64,
@@ -562,6 +570,17 @@ impl<'t> World<'t> {
             .iter()
             .map(|m| Middlebox::new(m.config))
             .collect();
+        let default_path: crate::config::PathConfig = cfg.path.clone().unwrap_or_else(|| {
+            (0..cfg.middleboxes.len() as u16)
+                .map(|i| (i, SimDuration::ZERO))
+                .collect()
+        });
+        let mut paths: Vec<crate::config::PathConfig> = cfg
+            .servers
+            .iter()
+            .map(|s| s.path.clone().unwrap_or_else(|| default_path.clone()))
+            .collect();
+        paths.push(default_path);
         World {
             q: EventQueue::with_lanes(cfg.event_budget, LANES),
             trace,
@@ -584,6 +603,7 @@ impl<'t> World<'t> {
             fronts,
             proxy,
             mbs,
+            paths,
             mb_timers: BTreeMap::new(),
             zombies: 0,
             zombie_ns: 0,
@@ -799,7 +819,9 @@ impl<'t> World<'t> {
                     .remove(pkt)
                     .expect("a packet is delivered once");
                 match hop {
-                    Hop::Middlebox(mb, dir) => self.at_middlebox(seg, mb, dir, from, to),
+                    Hop::Middlebox { path, pos, dir } => {
+                        self.at_middlebox(seg, path, pos, dir, from, to)
+                    }
                     Hop::Host => self.at_host(seg, from, to),
                 }
             }

@@ -46,33 +46,56 @@ impl World<'_> {
             )
         };
         self.trace_send(&seg);
-        match self.mbs.len() {
+        // The path of the connection: the one to the server (or proxy) at
+        // its far end.
+        let front = if from_server { seg.src } else { seg.dst };
+        let path = self
+            .fronts
+            .iter()
+            .position(|f| *f == front)
+            .unwrap_or(self.paths.len() - 1) as u16;
+        match self.paths[path as usize].len() {
             0 => self.schedule_packet(now + first + second, seg, Hop::Host, from, to),
             n => {
                 // The first middlebox the packet meets from its side.
-                let hop = if from_server {
-                    Hop::Middlebox(n as u16 - 1, Dir::FromServer)
+                let (pos, dir) = if from_server {
+                    (n as u16 - 1, Dir::FromServer)
                 } else {
-                    Hop::Middlebox(0, Dir::FromClient)
+                    (0, Dir::FromClient)
                 };
-                self.schedule_packet(now + first, seg, hop, from, to);
+                self.schedule_packet(
+                    now + first,
+                    seg,
+                    Hop::Middlebox { path, pos, dir },
+                    from,
+                    to,
+                );
             }
         }
     }
 
-    /// The next hop after middlebox `mb` for a packet going `dir`, and the
-    /// latency of the link to it.
-    fn hop_after(&self, mb: u16, dir: Dir) -> (Hop, SimDuration) {
-        let i = mb as usize;
+    /// The next hop after place `pos` of `path` for a packet going `dir`,
+    /// and the latency of the link to it.
+    fn hop_after(&self, path: u16, pos: u16, dir: Dir) -> (Hop, SimDuration) {
+        let hops = &self.paths[path as usize];
+        let i = pos as usize;
         match dir {
-            Dir::FromClient if i + 1 < self.mbs.len() => (
-                Hop::Middlebox(mb + 1, Dir::FromClient),
-                self.cfg.middleboxes[i].next_latency,
+            Dir::FromClient if i + 1 < hops.len() => (
+                Hop::Middlebox {
+                    path,
+                    pos: pos + 1,
+                    dir,
+                },
+                hops[i].1,
             ),
             Dir::FromClient => (Hop::Host, self.cfg.network.server_latency),
             Dir::FromServer if i > 0 => (
-                Hop::Middlebox(mb - 1, Dir::FromServer),
-                self.cfg.middleboxes[i - 1].next_latency,
+                Hop::Middlebox {
+                    path,
+                    pos: pos - 1,
+                    dir,
+                },
+                hops[i - 1].1,
             ),
             Dir::FromServer => (Hop::Host, self.cfg.network.client_latency),
         }
@@ -89,14 +112,16 @@ impl World<'_> {
     pub(super) fn at_middlebox(
         &mut self,
         seg: Segment,
-        mb: u16,
+        path: u16,
+        pos: u16,
         dir: Dir,
         from: Option<SockRef>,
         to: Option<SockRef>,
     ) {
         self.effect();
         let now = self.q.now();
-        let (onward, onward_latency) = self.hop_after(mb, dir);
+        let mb = self.paths[path as usize][pos as usize].0;
+        let (onward, onward_latency) = self.hop_after(path, pos, dir);
         let back_dir = match dir {
             Dir::FromClient => Dir::FromServer,
             Dir::FromServer => Dir::FromClient,
@@ -202,7 +227,7 @@ impl World<'_> {
                 }
                 // The RST goes back the way the packet came, through the
                 // middleboxes before this one.
-                let (back, back_latency) = self.hop_after(mb, back_dir);
+                let (back, back_latency) = self.hop_after(path, pos, back_dir);
                 self.schedule_packet(now + back_latency, rst, back, None, from);
             }
         }

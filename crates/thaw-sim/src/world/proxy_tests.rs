@@ -429,7 +429,6 @@ fn the_middlebox_stays_between_the_functions_and_the_proxy() {
     let mut cfg = rds(&[0, 20 * SEC], RdsProxyConfig::default());
     cfg.middleboxes = Some(NamedMiddlebox {
         name: "nat".into(),
-        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts {
                 established: d(10 * SEC),
@@ -472,7 +471,6 @@ fn retried_write_through_the_proxy_is_a_duplicate() {
     cfg.servers[0].service_time = d(3 * SEC);
     cfg.middleboxes = Some(crate::NamedMiddlebox {
         name: "fw".into(),
-        next_latency: Default::default(),
         config: MiddleboxConfig {
             timeouts: StateTimeouts {
                 established: d(2 * SEC),
