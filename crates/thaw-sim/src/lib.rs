@@ -8,8 +8,9 @@ pub mod config;
 pub mod expect;
 pub mod jsonl;
 mod msg;
+mod proxy;
 pub mod report;
-pub mod server;
+mod server;
 pub mod workload;
 mod world;
 #[cfg(test)]

@@ -365,22 +365,8 @@ enum Ev {
         client: Addr,
         server: Addr,
     },
-    /// A client's wait for a database connection is over (borrow timeout).
-    ProxyWait {
-        client: proxy::ClientRef,
-        gen: u32,
-    },
-    /// Check whether a proxy client connection has been idle too long.
-    ProxyClientIdle {
-        client: proxy::ClientRef,
-        gen: u32,
-    },
-    /// Check an idle database connection of the proxy (idle timeout,
-    /// lifetime).
-    ProxyBackendIdle {
-        backend: proxy::BackendRef,
-        gen: u32,
-    },
+    /// A timer of the proxy model.
+    Proxy(crate::proxy::Timer<SockRef>),
     /// A timer of the environment's runtime (event loop): it does not fire
     /// while the environment is frozen.
     Runtime {
@@ -481,6 +467,8 @@ struct World<'t> {
     fronts: Vec<Addr>,
     /// The connection proxy, if configured.
     proxy: Option<proxy::Proxy>,
+    /// Buffers of proxy effects (one per nesting level).
+    px_bufs: Vec<proxy::ProxyEffects>,
     /// The middleboxes (`cfg.middleboxes`).
     mbs: Vec<Middlebox>,
     /// The functions' path to each server (by server index), then the
@@ -534,7 +522,20 @@ impl<'t> World<'t> {
         let detail = trace.wants(Level::Detail);
         let proxy = cfg.proxy.as_ref().map(|p| {
             let fronted = &cfg.servers[p.server as usize];
-            proxy::Proxy::new(p.clone(), fronted, server_host(p.server))
+            proxy::Proxy::new(
+                p.clone(),
+                fronted,
+                Addr {
+                    host: PROXY_HOST,
+                    port: p.port,
+                },
+                Addr {
+                    host: server_host(p.server),
+                    port: fronted.port,
+                },
+                FIRST_EPHEMERAL,
+                timeline,
+            )
         });
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut fronts = Vec::with_capacity(cfg.servers.len());
@@ -602,6 +603,7 @@ impl<'t> World<'t> {
             srv_bufs: Vec::new(),
             fronts,
             proxy,
+            px_bufs: Vec::new(),
             mbs,
             paths,
             mb_timers: BTreeMap::new(),
@@ -839,9 +841,7 @@ impl<'t> World<'t> {
                 }
             }
             Ev::MbExpire { mb, client, server } => self.on_mb_expire(mb, client, server),
-            Ev::ProxyWait { client, gen } => self.on_proxy_wait_timeout(client, gen),
-            Ev::ProxyClientIdle { client, gen } => self.on_proxy_client_idle(client, gen),
-            Ev::ProxyBackendIdle { backend, gen } => self.on_proxy_backend_idle(backend, gen),
+            Ev::Proxy(timer) => self.on_proxy_timer(timer),
             Ev::Runtime { env, timer } => self.on_runtime_timer(env, *timer),
             Ev::HandlerRejects { env, seq } => {
                 if self.inv_matches(env, seq) {
