@@ -1175,7 +1175,7 @@ fn longest_name(s: &thaw_scenario::Scenario) -> usize {
             .map(|m| m.name.len())
             .max()
             .unwrap_or(0),
-        c.proxy.as_ref().map_or(0, |p| p.name.len()),
+        c.proxies.iter().map(|p| p.name.len()).max().unwrap_or(0),
     ]
     .into_iter()
     .chain(cl.requests.iter().map(|r| r.name.len()))

@@ -402,7 +402,7 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
             ..ClientConfig::default()
         },
         servers: vec![server],
-        proxy: Some(proxy),
+        proxies: vec![proxy],
         workload: WorkloadConfig::At(at),
         ..SimConfig::default()
     }
@@ -427,7 +427,7 @@ proptest! {
         prop_assert_eq!(ids, (1..=n).collect::<Vec<_>>());
         let m = &r.metrics;
         prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
-        let proxy = cfg.proxy.as_ref().expect("proxy");
+        let proxy = cfg.proxies.first().expect("proxy");
         let bound = proxy.backend_bound(&cfg.servers[0]) as u64;
         let limit = cfg.servers[0].client_limit() as u64;
         prop_assert!(m.proxy_backend_peak <= bound,

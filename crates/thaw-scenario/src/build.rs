@@ -670,9 +670,9 @@ fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
 /// `strategy = "http"`: every request is a call of its own, in its own
 /// autocommit session, straight to the server.
 /// Checks of `strategy = "http"`, for the servers reached with it.
-fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig, proxied: Option<u16>) {
+fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig, proxied: &[u16]) {
     let http = |t: u16| cl.strategy_of(t) == Strategy::Http;
-    if proxied.is_some_and(http) {
+    if proxied.iter().any(|t| http(*t)) {
         p.add(
             "client.strategy",
             "`strategy = \"http\"` does not go through a `[proxy]`",
@@ -997,10 +997,15 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
 
 /// `[proxy]`: the preset, its own settings (the other preset's keys are
 /// errors), and the shared ones.
-fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> Option<ProxyConfig> {
+fn proxy_config(
+    p: &mut Problems,
+    at: &str,
+    px: &ProxySection,
+    server: &ServerConfig,
+) -> Option<ProxyConfig> {
     let Some(preset) = px.preset else {
         p.add(
-            "proxy",
+            at,
             "[proxy] needs a `preset`",
             Some("`preset = \"rds-proxy\"` or `preset = \"pgbouncer\"`"),
         );
@@ -1036,7 +1041,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
     };
     for (key, _) in foreign.iter().filter(|(_, set)| *set) {
         p.add(
-            format!("proxy.{key}"),
+            format!("{at}.{key}"),
             format!("`{key}` is {other} setting; this proxy is {this}"),
             None,
         );
@@ -1045,7 +1050,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
         ProxyPresetKey::RdsProxy => {
             if matches!(server.kind, ServerKind::Redis | ServerKind::Upstash) {
                 p.add(
-                    "proxy.preset",
+                    format!("{at}.preset"),
                     format!(
                         "RDS Proxy fronts MySQL and PostgreSQL databases, not {}",
                         server.kind.name()
@@ -1059,7 +1064,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
             if let Some(v) = px.max_connections_percent {
                 if !(1..=100).contains(&v) {
                     p.add(
-                        "proxy.max_connections_percent",
+                        format!("{at}.max_connections_percent"),
                         format!(
                             "max_connections_percent = {v} is outside RDS Proxy's range 1..100"
                         ),
@@ -1073,7 +1078,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
             if let Some(v) = px.max_idle_connections_percent {
                 if v > r.max_connections_percent {
                     p.add(
-                        "proxy.max_idle_connections_percent",
+                        format!("{at}.max_idle_connections_percent"),
                         format!(
                             "max_idle_connections_percent = {v} is above max_connections_percent ({})",
                             r.max_connections_percent
@@ -1086,7 +1091,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
             if let Some(t) = dur(px.connection_borrow_timeout) {
                 if t > SimDuration::from_secs(3600) {
                     p.add(
-                        "proxy.connection_borrow_timeout",
+                        format!("{at}.connection_borrow_timeout"),
                         format!(
                             "connection_borrow_timeout {t} is above RDS Proxy's maximum of 3600s"
                         ),
@@ -1096,7 +1101,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
                 r.connection_borrow_timeout = (!t.is_zero()).then_some(t);
             }
             if let Some(t) = dur(px.idle_client_timeout) {
-                positive(p, "proxy.idle_client_timeout", Some(t));
+                positive(p, &format!("{at}.idle_client_timeout"), Some(t));
                 r.idle_client_timeout = t;
             }
             ProxyKind::RdsProxy(r)
@@ -1104,7 +1109,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
         ProxyPresetKey::Pgbouncer => {
             if !matches!(server.kind, ServerKind::Postgres | ServerKind::Generic) {
                 p.add(
-                    "proxy.preset",
+                    format!("{at}.preset"),
                     format!(
                         "PgBouncer speaks the PostgreSQL protocol; the server is {}",
                         server.kind.name()
@@ -1134,7 +1139,7 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
                 if let Some(v) = v {
                     if v == 0 {
                         p.add(
-                            format!("proxy.{key}"),
+                            format!("{at}.{key}"),
                             format!("`{key}` must be at least 1"),
                             None,
                         );
@@ -1162,14 +1167,14 @@ fn proxy_config(p: &mut Problems, px: &ProxySection, server: &ServerConfig) -> O
     }
     if let Some(port) = px.port {
         if port == 0 {
-            p.add("proxy.port", "port 0 is not a listening port", None);
+            p.add(format!("{at}.port"), "port 0 is not a listening port", None);
         }
         cfg.port = port;
     }
     if let Some(v) = dur(px.server_latency) {
         cfg.server_latency = v;
     }
-    let mut tcp = tcp_config(p, "proxy.tcp", &px.tcp);
+    let mut tcp = tcp_config(p, &format!("{at}.tcp"), &px.tcp);
     if px.tcp.keepalive.is_none() {
         // The preset's keepalive (PgBouncer tcp_keepalive = 1) stays unless
         // the file gives its own.
@@ -1524,13 +1529,34 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         i.map(|i| i as u16)
     };
-    if let Some(px) = &f.proxy {
+    let proxy_tables: Vec<(String, &ProxySection)> = f
+        .proxy
+        .iter()
+        .map(|x| ("proxy".to_string(), x))
+        .chain(
+            f.proxies
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (format!("proxies[{i}]"), x)),
+        )
+        .collect();
+    if f.proxy.is_some() && !f.proxies.is_empty() {
+        p.add(
+            "proxies",
+            "both a [proxy] table and [[proxies]] entries: use one form",
+            Some("move the [proxy] table into a [[proxies]] entry"),
+        );
+    }
+    for (at, px) in &proxy_tables {
         let fronted = match &px.server {
-            Some(n) => server_named(&mut p, "proxy.server".into(), n),
+            Some(n) => server_named(&mut p, format!("{at}.server"), n),
             None if names.len() > 1 => {
                 p.add(
-                    "proxy",
-                    "with several servers the [proxy] names the one it fronts",
+                    at.clone(),
+                    format!(
+                        "with several servers the [{}] names the one it fronts",
+                        if at == "proxy" { "proxy" } else { "[proxies]" }
+                    ),
                     Some(&format!("e.g. server = \"{}\"", names[0])),
                 );
                 None
@@ -1538,10 +1564,28 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             None => Some(0),
         };
         let i = fronted.unwrap_or(0);
-        cfg.proxy = proxy_config(&mut p, px, &cfg.servers[i as usize]).map(|mut c| {
+        if let Some(other) = cfg.proxies.iter().find(|o| o.server == i) {
+            p.add(
+                format!("{at}.server"),
+                format!(
+                    "\"{}\" is already behind the proxy \"{}\": one proxy per server",
+                    names[i as usize], other.name
+                ),
+                None,
+            );
+            continue;
+        }
+        if let Some(mut c) = proxy_config(&mut p, at, px, &cfg.servers[i as usize]) {
             c.server = i;
-            c
-        });
+            if let Some(o) = cfg.proxies.iter().find(|o| o.name == c.name) {
+                p.add(
+                    format!("{at}.name"),
+                    format!("two proxies are named \"{}\"", o.name),
+                    Some("give each a `name` of its own"),
+                );
+            }
+            cfg.proxies.push(c);
+        }
     }
 
     // The server of each request, and the strategy per server.
@@ -1604,7 +1648,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             &mut p,
             &f,
             &cfg.client,
-            cfg.proxy.as_ref().map(|x| x.server),
+            &cfg.proxies.iter().map(|x| x.server).collect::<Vec<_>>(),
         );
     }
 
@@ -2028,7 +2072,7 @@ assert = ["metrics.servers.pg.connections_peak <= 1"]
         assert_eq!(c.client.strategy_of(0), thaw_sim::Strategy::Global);
         assert_eq!(c.client.strategy_of(1), thaw_sim::Strategy::Pool);
         assert_eq!(c.client.pooled_target(), Some(1));
-        assert_eq!(c.proxy.as_ref().map(|p| p.server), Some(1));
+        assert_eq!(c.proxies.first().map(|p| p.server), Some(1));
     }
 
     #[test]
@@ -2127,7 +2171,7 @@ at = ["0s"]
             &[],
         )
         .expect("loads");
-        let p = s.config.proxy.expect("proxy");
+        let p = s.config.proxies.first().cloned().expect("proxy");
         assert_eq!(p.name, "rds-proxy");
         assert_eq!(p.port, 3306);
         assert_eq!(p.server_latency, SimDuration::from_micros(250));
@@ -2164,7 +2208,7 @@ at = ["0s"]
             &[],
         )
         .expect("loads");
-        let p = s.config.proxy.expect("proxy");
+        let p = s.config.proxies.first().cloned().expect("proxy");
         assert_eq!(p.port, 6432);
         assert!(p.tcp.keepalive.is_some(), "tcp_keepalive = 1");
         match p.kind {

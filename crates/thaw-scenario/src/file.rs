@@ -32,6 +32,10 @@ pub struct ScenarioFile {
     /// `[proxy]`: optional connection proxy (RDS Proxy, PgBouncer) in front
     /// of the server.
     pub proxy: Option<ProxySection>,
+    /// `[[proxies]]`: several proxies, each in front of a named server
+    /// (instead of `[proxy]`).
+    #[serde(default)]
+    pub proxies: Vec<ProxySection>,
     /// `[server]`: the one server.
     pub server: Option<ServerSection>,
     /// `[[servers]]`: several named servers (instead of `[server]`).

@@ -27,10 +27,10 @@ pub struct SimConfig {
     /// The path of a server without one of its own (`ServerConfig::path`);
     /// `None` = every middlebox, in order, with no latency between them.
     pub path: Option<PathConfig>,
-    /// Optional connection proxy (RDS Proxy, PgBouncer) in front of one
+    /// Connection proxies (RDS Proxy, PgBouncer), each in front of one
     /// server ([`ProxyConfig::server`]): the functions connect to it, it
     /// connects to the server.
-    pub proxy: Option<ProxyConfig>,
+    pub proxies: Vec<ProxyConfig>,
     /// The servers (at least one). A request names its server by index
     /// ([`RequestSpec::target`]); the first is the only one of a scenario
     /// with a single `[server]`.
@@ -896,7 +896,7 @@ impl Default for SimConfig {
             network: NetworkConfig::default(),
             middleboxes: Vec::new(),
             path: None,
-            proxy: None,
+            proxies: Vec::new(),
             servers: vec![ServerConfig::default()],
             workload: WorkloadConfig::At(vec![SimDuration::ZERO]),
         }

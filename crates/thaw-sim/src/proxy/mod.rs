@@ -164,7 +164,7 @@ pub(crate) enum Effect<S> {
 }
 
 /// The proxy's figures for the report.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ProxyTotals {
     pub backend_peak: u64,
     pub client_peak: u64,

@@ -538,7 +538,7 @@ impl World<'_> {
             RecvResult::Data(Payload(
                 m @ (MSG_ERR_PROXY_FULL | MSG_ERR_POOL_TIMEOUT | MSG_ERR_PROXY_IDLE),
             )) => {
-                let (kind, text) = self.proxy_error_text(m);
+                let (kind, text) = self.proxy_error_text(self.cur_target(env), m);
                 self.fail(env, kind, text.to_string());
             }
             RecvResult::Data(_) => {}

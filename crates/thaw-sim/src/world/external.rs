@@ -604,7 +604,7 @@ impl<'t> Driven<'t> {
                 "several servers: real code drives scenarios with one server for now (the wire protocol is chosen per world)".into(),
             ));
         }
-        if cfg.proxy.is_some() {
+        if !cfg.proxies.is_empty() {
             return Err(Unsupported(
                 "a [proxy] is configured: the proxy model does not speak a wire protocol yet, so real code cannot connect through it".into(),
             ));

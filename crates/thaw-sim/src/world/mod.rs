@@ -55,15 +55,18 @@ impl std::fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 /// The first server's host id; further servers count down from below the
-/// proxy's ([`server_host`]).
+/// first proxy's ([`server_host`]).
 const SERVER_HOST: u32 = 0;
 /// The proxy's host id, when a proxy is configured (environments count
 /// from 1 and never reach it).
 const PROXY_HOST: u32 = u32::MAX - 1;
 
-/// Host ids from here up are servers and proxies (environments count
-/// from 1 and never reach them).
-const NODE_HOSTS: u32 = u32::MAX - 1 - (u16::MAX as u32 + 1);
+/// Servers and proxies beyond the first of each: at most this many more.
+const MORE_NODES: u32 = 32_767;
+
+/// Host ids above this are servers and proxies (environments count from 1
+/// and never reach them).
+const NODE_HOSTS: u32 = PROXY_HOST - 2 * MORE_NODES - 1;
 
 /// The host id of server `i`: 0 for the first (as with one server), then
 /// `u32::MAX − 2`, `u32::MAX − 3`, ...
@@ -78,8 +81,29 @@ fn server_host(i: u16) -> u32 {
 fn server_of_host(host: u32) -> Option<u16> {
     match host {
         SERVER_HOST => Some(0),
-        PROXY_HOST => None,
-        h if h > NODE_HOSTS => u16::try_from(PROXY_HOST - h).ok(),
+        h if (PROXY_HOST - MORE_NODES..PROXY_HOST).contains(&h) => {
+            u16::try_from(PROXY_HOST - h).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The host id of proxy `i`: `u32::MAX − 1` for the first (as with one
+/// proxy), further ones below the servers'.
+fn proxy_host(i: u16) -> u32 {
+    match i {
+        0 => PROXY_HOST,
+        i => PROXY_HOST - MORE_NODES - u32::from(i),
+    }
+}
+
+/// Which proxy has host id `host`, if any.
+fn proxy_of_host(host: u32) -> Option<u16> {
+    match host {
+        PROXY_HOST => Some(0),
+        h if (NODE_HOSTS + 1..PROXY_HOST - MORE_NODES).contains(&h) => {
+            u16::try_from(PROXY_HOST - MORE_NODES - h).ok()
+        }
         _ => None,
     }
 }
@@ -365,8 +389,8 @@ enum Ev {
         client: Addr,
         server: Addr,
     },
-    /// A timer of the proxy model.
-    Proxy(crate::proxy::Timer<SockRef>),
+    /// A timer of proxy model `.0`.
+    Proxy(u16, crate::proxy::Timer<SockRef>),
     /// A timer of the environment's runtime (event loop): it does not fire
     /// while the environment is frozen.
     Runtime {
@@ -465,8 +489,8 @@ struct World<'t> {
     /// Where the functions connect to reach each server: the proxy if it
     /// fronts that server, else the server.
     fronts: Vec<Addr>,
-    /// The connection proxy, if configured.
-    proxy: Option<proxy::Proxy>,
+    /// The connection proxies (`cfg.proxies`).
+    proxies: Vec<proxy::Proxy>,
     /// Buffers of proxy effects (one per nesting level).
     px_bufs: Vec<proxy::ProxyEffects>,
     /// The middleboxes (`cfg.middleboxes`).
@@ -520,23 +544,28 @@ impl<'t> World<'t> {
         let arrivals = Arrivals::new(cfg.workload.clone(), rngs.stream("workload"));
         let timeline = trace.wants(Level::Timeline);
         let detail = trace.wants(Level::Detail);
-        let proxy = cfg.proxy.as_ref().map(|p| {
-            let fronted = &cfg.servers[p.server as usize];
-            proxy::Proxy::new(
-                p.clone(),
-                fronted,
-                Addr {
-                    host: PROXY_HOST,
-                    port: p.port,
-                },
-                Addr {
-                    host: server_host(p.server),
-                    port: fronted.port,
-                },
-                FIRST_EPHEMERAL,
-                timeline,
-            )
-        });
+        let proxies: Vec<proxy::Proxy> = cfg
+            .proxies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let fronted = &cfg.servers[p.server as usize];
+                proxy::Proxy::new(
+                    p.clone(),
+                    fronted,
+                    Addr {
+                        host: proxy_host(i as u16),
+                        port: p.port,
+                    },
+                    Addr {
+                        host: server_host(p.server),
+                        port: fronted.port,
+                    },
+                    FIRST_EPHEMERAL,
+                    timeline,
+                )
+            })
+            .collect();
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut fronts = Vec::with_capacity(cfg.servers.len());
         for (i, sc) in cfg.servers.iter().enumerate() {
@@ -556,13 +585,13 @@ impl<'t> World<'t> {
                 cfg.network.source_ip,
                 timeline,
             );
-            match proxy.as_ref() {
-                Some(p) if p.cfg.server == i => {
-                    server.name_peer(PROXY_HOST, &p.cfg.name);
+            match proxies.iter().find(|p| p.cfg.server == i) {
+                Some(p) => {
+                    server.name_peer(p.addr.host, &p.cfg.name);
                     server.tx_status = true;
                     fronts.push(p.addr);
                 }
-                _ => fronts.push(addr),
+                None => fronts.push(addr),
             }
             servers.push(server);
         }
@@ -602,7 +631,7 @@ impl<'t> World<'t> {
             servers,
             srv_bufs: Vec::new(),
             fronts,
-            proxy,
+            proxies,
             px_bufs: Vec::new(),
             mbs,
             paths,
@@ -655,9 +684,10 @@ impl<'t> World<'t> {
         }
     }
 
-    fn proxy_name(&self) -> &str {
-        self.proxy
-            .as_ref()
+    /// The name of the proxy with host id `host`.
+    fn proxy_name(&self, host: u32) -> &str {
+        proxy_of_host(host)
+            .and_then(|i| self.proxies.get(i as usize))
             .map(|p| p.cfg.name.as_str())
             .unwrap_or("proxy")
     }
@@ -677,15 +707,15 @@ impl<'t> World<'t> {
                         self.component_of(l.host),
                         self.addr_name(r)
                     )
-                } else if l.host == PROXY_HOST && server_of_host(r.host).is_some() {
+                } else if proxy_of_host(l.host).is_some() && server_of_host(r.host).is_some() {
                     format!(
                         "{} socket :{}→{}",
-                        self.proxy_name(),
+                        self.proxy_name(l.host),
                         l.port,
                         self.addr_name(r)
                     )
-                } else if l.host == PROXY_HOST {
-                    format!("{} socket ←{}", self.proxy_name(), self.addr_name(r))
+                } else if proxy_of_host(l.host).is_some() {
+                    format!("{} socket ←{}", self.proxy_name(l.host), self.addr_name(r))
                 } else {
                     format!("env-{} socket :{}→{}", l.host, l.port, self.addr_name(r))
                 }
@@ -697,8 +727,8 @@ impl<'t> World<'t> {
     fn component_of(&self, host: u32) -> String {
         if let Some(i) = server_of_host(host) {
             self.servers[i as usize].name().to_string()
-        } else if host == PROXY_HOST {
-            self.proxy_name().to_string()
+        } else if proxy_of_host(host).is_some() {
+            self.proxy_name(host).to_string()
         } else {
             format!("env-{host}")
         }
@@ -841,7 +871,7 @@ impl<'t> World<'t> {
                 }
             }
             Ev::MbExpire { mb, client, server } => self.on_mb_expire(mb, client, server),
-            Ev::Proxy(timer) => self.on_proxy_timer(timer),
+            Ev::Proxy(px, timer) => self.on_proxy_timer(px, timer),
             Ev::Runtime { env, timer } => self.on_runtime_timer(env, *timer),
             Ev::HandlerRejects { env, seq } => {
                 if self.inv_matches(env, seq) {
@@ -1005,7 +1035,19 @@ impl<'t> World<'t> {
         self.collector.flush(&mut *self.rows);
         let end = self.last_effect;
         self.account_zombies(end);
-        let px = self.proxy.as_mut().map(|p| p.totals(end));
+        // Summed over the proxies (one proxy: its own figures).
+        let px = (!self.proxies.is_empty()).then(|| {
+            let mut sum = crate::proxy::ProxyTotals::default();
+            for p in &mut self.proxies {
+                let t = p.totals(end);
+                sum.backend_peak += t.backend_peak;
+                sum.client_peak += t.client_peak;
+                sum.borrow_timeouts += t.borrow_timeouts;
+                sum.pinned += t.pinned;
+                sum.zombie_ns += t.zombie_ns;
+            }
+            sum
+        });
         // Summed over the servers (one server: its own figures).
         let mut srv = crate::server::ServerTotals::default();
         let mut memory_peak: u64 = 0;

@@ -373,9 +373,10 @@ impl World<'_> {
             self.apply(s, out);
             return;
         }
-        let proxy_addr = self.proxy.as_ref().map(|p| p.addr);
-        if host == PROXY_HOST && Some(seg.dst) == proxy_addr && seg.flags.syn && !seg.flags.ack {
-            let tcp = self.proxy.as_ref().map(|p| p.cfg.tcp).unwrap_or_default();
+        let proxy = proxy_of_host(host)
+            .and_then(|i| self.proxies.get(i as usize))
+            .filter(|p| seg.dst == p.addr && seg.flags.syn && !seg.flags.ack);
+        if let Some(tcp) = proxy.map(|p| p.cfg.tcp) {
             let mut out = self.buf();
             let tcb = Tcb::accept_syn(now, tcp, &seg, &mut out);
             let s = self.alloc_sock(tcb, Owner::ProxyPending);

@@ -559,7 +559,7 @@ impl World<'_> {
                     let srv = self.srv_of_sock(s);
                     self.set_zombie(srv, c, zombie)
                 }
-                Some(Owner::ProxyClient(c)) => self.set_proxy_zombie(c, zombie),
+                Some(Owner::ProxyClient(c)) => self.set_proxy_zombie(s, c, zombie),
                 Some(
                     Owner::Env(_)
                     | Owner::ServerPending

@@ -193,7 +193,7 @@ impl World<'_> {
     /// library's `quit()` when nothing could be killed is not modelled.
     fn serverless_mysql_end(&mut self, env: u32, sm: thaw_client::ServerlessMysql) {
         let srv = self.pool_target();
-        if self.cfg.proxy.as_ref().is_some_and(|p| p.server == srv) {
+        if self.cfg.proxies.iter().any(|p| p.server == srv) {
             return;
         }
         let now = self.q.now();

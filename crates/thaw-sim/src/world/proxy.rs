@@ -15,21 +15,42 @@ pub(super) type Proxy = crate::proxy::Proxy<SockRef>;
 pub(super) type ProxyEffects = Vec<Effect<SockRef>>;
 
 impl World<'_> {
-    /// Runs one input of the proxy model and carries out its effects.
-    fn with_proxy(&mut self, f: impl FnOnce(&mut Proxy, SimTime, &mut ProxyEffects)) {
+    /// Runs one input of proxy `px`'s model and carries out its effects.
+    fn with_proxy(&mut self, px: u16, f: impl FnOnce(&mut Proxy, SimTime, &mut ProxyEffects)) {
         let now = self.q.now();
-        let Some(p) = self.proxy.as_mut() else { return };
+        let Some(p) = self.proxies.get_mut(px as usize) else {
+            return;
+        };
         let mut out = self.px_bufs.pop().unwrap_or_default();
         f(p, now, &mut out);
-        self.proxy_effects(&mut out);
+        self.proxy_effects(px, &mut out);
         self.px_bufs.push(out);
     }
 
-    fn proxy_effects(&mut self, out: &mut ProxyEffects) {
+    /// The proxy whose socket `s` is (0 if the socket is gone).
+    fn px_of_sock(&self, s: SockRef) -> u16 {
+        self.sock(s)
+            .and_then(|l| proxy_of_host(l.tcb.local().host))
+            .unwrap_or(0)
+    }
+
+    fn has_client(&self, px: u16, c: ClientRef) -> bool {
+        self.proxies
+            .get(px as usize)
+            .is_some_and(|p| p.has_client(c))
+    }
+
+    fn has_backend(&self, px: u16, b: BackendRef) -> bool {
+        self.proxies
+            .get(px as usize)
+            .is_some_and(|p| p.has_backend(b))
+    }
+
+    fn proxy_effects(&mut self, px: u16, out: &mut ProxyEffects) {
         let now = self.q.now();
         for e in out.drain(..) {
             match e {
-                Effect::Arm { at, timer } => self.q.push(at, Ev::Proxy(timer)),
+                Effect::Arm { at, timer } => self.q.push(at, Ev::Proxy(px, timer)),
                 Effect::Send { sock, msg, fail } => {
                     let mut acts = self.buf();
                     let res = match self.sock_mut(sock) {
@@ -38,7 +59,7 @@ impl World<'_> {
                     };
                     self.apply(sock, acts);
                     if let (Err(e), Some(fail)) = (res, fail) {
-                        self.with_proxy(|p, now, out| p.send_failed(now, fail, e, out));
+                        self.with_proxy(px, |p, now, out| p.send_failed(now, fail, e, out));
                     }
                 }
                 Effect::Close { sock, why } => {
@@ -65,7 +86,7 @@ impl World<'_> {
                         self.proxy_client_notice(client, sock, Notice::Readable);
                     }
                 }
-                Effect::Open { backend } => self.proxy_open(backend),
+                Effect::Open { backend } => self.proxy_open(px, backend),
                 Effect::CarryWrite { client, backend } => self.proxy_carry_write(client, backend),
                 Effect::Touch => self.effect(),
                 Effect::Trace(line) => {
@@ -74,7 +95,8 @@ impl World<'_> {
                         fields,
                         text,
                     } = *line;
-                    let name = self.proxy_name().to_string();
+                    let host = self.proxies[px as usize].addr.host;
+                    let name = self.proxy_name(host).to_string();
                     self.emit(Level::Timeline, name, event, fields, text);
                 }
             }
@@ -84,31 +106,39 @@ impl World<'_> {
     /// The one-way latency if `seg` travels between the proxy and the
     /// server.
     pub(super) fn proxy_link(&self, seg: &Segment) -> Option<SimDuration> {
-        let p = self.proxy.as_ref()?;
+        if self.proxies.is_empty() {
+            return None;
+        }
         let (a, b) = (seg.src.host, seg.dst.host);
-        let srv = p.server_addr.host;
-        ((a == PROXY_HOST && b == srv) || (a == srv && b == PROXY_HOST))
-            .then_some(p.cfg.server_latency)
+        self.proxies
+            .iter()
+            .find(|p| {
+                let (px, srv) = (p.addr.host, p.server_addr.host);
+                (a == px && b == srv) || (a == srv && b == px)
+            })
+            .map(|p| p.cfg.server_latency)
     }
 
-    /// What the client library prints for the proxy's own errors.
-    pub(super) fn proxy_error_text(&self, msg: u64) -> (ErrorKind, &'static str) {
-        match self.proxy.as_ref() {
+    /// What the client library prints for the errors of the proxy in front
+    /// of server `target`.
+    pub(super) fn proxy_error_text(&self, target: u16, msg: u64) -> (ErrorKind, &'static str) {
+        match self.proxies.iter().find(|p| p.cfg.server == target) {
             Some(p) => p.error_text(msg),
             None => (ErrorKind::ServerIdleClosed, "client_idle_timeout"),
         }
     }
 
-    pub(super) fn set_proxy_zombie(&mut self, c: ClientRef, zombie: bool) {
+    pub(super) fn set_proxy_zombie(&mut self, s: SockRef, c: ClientRef, zombie: bool) {
         let now = self.q.now();
-        if let Some(p) = self.proxy.as_mut() {
+        let px = self.px_of_sock(s);
+        if let Some(p) = self.proxies.get_mut(px as usize) {
             p.set_zombie(now, c, zombie);
         }
     }
 
-    /// A timer of the proxy is due.
-    pub(super) fn on_proxy_timer(&mut self, timer: Timer<SockRef>) {
-        self.with_proxy(|p, now, out| p.on_timer(now, timer, out));
+    /// A timer of proxy `px` is due.
+    pub(super) fn on_proxy_timer(&mut self, px: u16, timer: Timer<SockRef>) {
+        self.with_proxy(px, |p, now, out| p.on_timer(now, timer, out));
     }
 
     /// A function's connection completed the TCP handshake at the proxy.
@@ -127,10 +157,14 @@ impl World<'_> {
                 .map(|e| e.state),
             Some(EnvState::Frozen | EnvState::Reaped)
         );
-        self.with_proxy(|p, now, out| p.on_accept(now, s, peer, alive, frozen, out));
+        let px = self.px_of_sock(s);
+        self.with_proxy(px, |p, now, out| {
+            p.on_accept(now, s, peer, alive, frozen, out)
+        });
     }
 
     pub(super) fn proxy_client_notice(&mut self, c: ClientRef, s: SockRef, notice: Notice) {
+        let px = self.px_of_sock(s);
         match notice {
             Notice::Connected => {}
             Notice::Readable => loop {
@@ -140,43 +174,41 @@ impl World<'_> {
                     .unwrap_or(RecvResult::Eof);
                 match r {
                     RecvResult::Data(Payload(p)) if msg_kind(p) == MSG_REQUEST => {
-                        self.with_proxy(|px, now, out| px.on_client_request(now, c, p, out));
+                        self.with_proxy(px, |m, now, out| m.on_client_request(now, c, p, out));
                     }
                     RecvResult::Data(_) => {}
                     RecvResult::WouldBlock => return,
                     RecvResult::Eof | RecvResult::Err(_) => {
-                        self.with_proxy(|px, now, out| {
-                            px.on_client_gone(
-                                now,
-                                c,
-                                "the client closed the connection".into(),
-                                out,
-                            )
+                        self.with_proxy(px, |m, now, out| {
+                            m.on_client_gone(now, c, "the client closed the connection".into(), out)
                         });
                         return;
                     }
                 }
-                if !self.proxy.as_ref().is_some_and(|p| p.has_client(c)) {
+                if !self.has_client(px, c) {
                     return;
                 }
             },
-            Notice::Eof => self.with_proxy(|px, now, out| {
-                px.on_client_gone(now, c, "the client closed the connection (EOF)".into(), out)
+            Notice::Eof => self.with_proxy(px, |m, now, out| {
+                m.on_client_gone(now, c, "the client closed the connection (EOF)".into(), out)
             }),
             Notice::Error(e) => {
                 let _ = self.sock_mut(s).map(|l| l.tcb.recv());
                 let why = format!("the client connection failed with {}", e.name());
-                self.with_proxy(|px, now, out| px.on_client_gone(now, c, why.into(), out));
+                self.with_proxy(px, |m, now, out| m.on_client_gone(now, c, why.into(), out));
             }
         }
     }
 
     pub(super) fn proxy_backend_notice(&mut self, b: BackendRef, s: SockRef, notice: Notice) {
-        if !self.proxy.as_ref().is_some_and(|p| p.has_backend(b)) {
+        let px = self.px_of_sock(s);
+        if !self.has_backend(px, b) {
             return;
         }
         match notice {
-            Notice::Connected => self.with_proxy(|p, now, out| p.on_backend_connected(now, b, out)),
+            Notice::Connected => {
+                self.with_proxy(px, |p, now, out| p.on_backend_connected(now, b, out))
+            }
             Notice::Readable => loop {
                 let r = self
                     .sock_mut(s)
@@ -184,11 +216,11 @@ impl World<'_> {
                     .unwrap_or(RecvResult::Eof);
                 match r {
                     RecvResult::Data(Payload(m)) => {
-                        self.with_proxy(|p, now, out| p.on_backend_msg(now, b, m, out))
+                        self.with_proxy(px, |p, now, out| p.on_backend_msg(now, b, m, out))
                     }
                     RecvResult::WouldBlock => return,
                     RecvResult::Eof => {
-                        self.with_proxy(|p, now, out| {
+                        self.with_proxy(px, |p, now, out| {
                             p.on_backend_gone(
                                 now,
                                 b,
@@ -200,30 +232,32 @@ impl World<'_> {
                     }
                     RecvResult::Err(e) => {
                         let why = format!("the connection failed with {}", e.name());
-                        self.with_proxy(|p, now, out| p.on_backend_gone(now, b, why.into(), out));
+                        self.with_proxy(px, |p, now, out| {
+                            p.on_backend_gone(now, b, why.into(), out)
+                        });
                         return;
                     }
                 }
-                if !self.proxy.as_ref().is_some_and(|p| p.has_backend(b)) {
+                if !self.has_backend(px, b) {
                     return;
                 }
             },
-            Notice::Eof => self.with_proxy(|p, now, out| {
+            Notice::Eof => self.with_proxy(px, |p, now, out| {
                 p.on_backend_gone(now, b, "the server closed the connection (EOF)".into(), out)
             }),
             Notice::Error(e) => {
                 let _ = self.sock_mut(s).map(|l| l.tcb.recv());
                 let why = format!("the connection failed with {}", e.name());
-                self.with_proxy(|p, now, out| p.on_backend_gone(now, b, why.into(), out));
+                self.with_proxy(px, |p, now, out| p.on_backend_gone(now, b, why.into(), out));
             }
         }
     }
 
-    /// A free local port of the proxy towards its server.
-    fn proxy_alloc_port(&mut self) -> Option<u16> {
+    /// A free local port of proxy `px` towards its server.
+    fn proxy_alloc_port(&mut self, px: u16) -> Option<u16> {
         let span = (LAST_EPHEMERAL - FIRST_EPHEMERAL) as u32 + 1;
-        let p = self.proxy.as_mut()?;
-        let server = p.server_addr;
+        let p = self.proxies.get_mut(px as usize)?;
+        let (host, server) = (p.addr.host, p.server_addr);
         for _ in 0..span {
             let port = p.next_port;
             p.next_port = if port >= LAST_EPHEMERAL {
@@ -231,13 +265,7 @@ impl World<'_> {
             } else {
                 port + 1
             };
-            let key = flow_key(
-                Addr {
-                    host: PROXY_HOST,
-                    port,
-                },
-                server,
-            );
+            let key = flow_key(Addr { host, port }, server);
             if !self.demux.contains_key(&key) {
                 return Some(port);
             }
@@ -245,26 +273,27 @@ impl World<'_> {
         None
     }
 
-    /// The proxy opens a connection to its server.
-    fn proxy_open(&mut self, b: BackendRef) {
+    /// Proxy `px` opens a connection to its server.
+    fn proxy_open(&mut self, px: u16, b: BackendRef) {
         let now = self.q.now();
-        let Some(port) = self.proxy_alloc_port() else {
-            if let Some(p) = self.proxy.as_mut() {
+        let Some(port) = self.proxy_alloc_port(px) else {
+            if let Some(p) = self.proxies.get_mut(px as usize) {
                 p.backend_not_opened(b);
             }
             return;
         };
-        let Some((tcp, server)) = self.proxy.as_ref().map(|p| (p.cfg.tcp, p.server_addr)) else {
+        let Some((tcp, host, server)) = self
+            .proxies
+            .get(px as usize)
+            .map(|p| (p.cfg.tcp, p.addr.host, p.server_addr))
+        else {
             return;
         };
-        let local = Addr {
-            host: PROXY_HOST,
-            port,
-        };
+        let local = Addr { host, port };
         let mut acts = self.buf();
         let tcb = Tcb::connect(now, tcp, local, server, &mut acts);
         let s = self.alloc_sock(tcb, Owner::ProxyBackend(b));
-        self.with_proxy(|p, _, out| p.backend_socket(b, s, port, out));
+        self.with_proxy(px, |p, _, out| p.backend_socket(b, s, port, out));
         self.apply(s, acts);
     }
 

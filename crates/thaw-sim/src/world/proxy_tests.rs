@@ -55,7 +55,7 @@ fn with_proxy(arrivals: &[u64], kind: ProxyKind) -> SimConfig {
         workload: WorkloadConfig::At(arrivals.iter().map(|&t| d(t)).collect()),
         ..SimConfig::default()
     };
-    cfg.proxy = Some(ProxyConfig::preset(kind, &cfg.servers[0]));
+    cfg.proxies = vec![ProxyConfig::preset(kind, &cfg.servers[0])];
     cfg
 }
 
