@@ -32,6 +32,7 @@ use crate::config::{
 };
 use crate::msg::*;
 use crate::report::ErrorKind;
+pub(crate) use crate::server::TraceLine;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use thaw_core::{SimDuration, SimTime, SlotRef, Slots, Value};
@@ -121,14 +122,6 @@ pub(crate) enum OnFail<S> {
     Backend(BackendRef<S>),
     /// A reply relayed to this client.
     Client(ClientRef<S>),
-}
-
-/// A timeline line of the proxy.
-#[derive(Debug)]
-pub(crate) struct TraceLine {
-    pub event: &'static str,
-    pub fields: Vec<(&'static str, Value)>,
-    pub text: String,
 }
 
 /// What the World does for the proxy, in order.
@@ -418,11 +411,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
         fields: Vec<(&'static str, Value)>,
         text: String,
     ) {
-        out.push(Effect::Trace(Box::new(TraceLine {
-            event,
-            fields,
-            text,
-        })));
+        out.push(Effect::Trace(TraceLine::boxed(event, fields, text)));
     }
 
     fn send(out: &mut Vec<Effect<S>>, sock: S, msg: u64, fail: Option<OnFail<S>>) {

@@ -164,13 +164,27 @@ fn send<S>(out: &mut Vec<Effect<S>>, sock: S, data: Out, answer: Option<ConnRef<
     });
 }
 
-/// A timeline line of the server (boxed in [`Effect`]: only traced runs
-/// have them).
+/// A timeline line of a model (boxed in its effects: only traced runs
+/// have them); the World names the component.
 #[derive(Debug)]
 pub(crate) struct TraceLine {
     pub event: &'static str,
     pub fields: Vec<(&'static str, Value)>,
     pub text: String,
+}
+
+impl TraceLine {
+    pub fn boxed(
+        event: &'static str,
+        fields: Vec<(&'static str, Value)>,
+        text: String,
+    ) -> Box<TraceLine> {
+        Box::new(TraceLine {
+            event,
+            fields,
+            text,
+        })
+    }
 }
 
 /// What the World does for the server, in order. Kept small (32 bytes):
@@ -362,11 +376,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         fields: Vec<(&'static str, Value)>,
         text: String,
     ) {
-        out.push(Effect::Trace(Box::new(TraceLine {
-            event,
-            fields,
-            text,
-        })));
+        out.push(Effect::Trace(TraceLine::boxed(event, fields, text)));
     }
 
     /// The key of MySQL's host cache for a client address.

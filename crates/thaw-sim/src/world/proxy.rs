@@ -3,7 +3,7 @@
 //! writes, closes, new connections to the server, timers and timeline
 //! lines.
 use super::*;
-use crate::proxy::{Effect, Timer, TraceLine};
+use crate::proxy::{Effect, Timer};
 
 /// A client connection in the proxy's arena.
 pub(super) type ClientRef = crate::proxy::ClientRef<SockRef>;
@@ -90,14 +90,8 @@ impl World<'_> {
                 Effect::CarryWrite { client, backend } => self.proxy_carry_write(client, backend),
                 Effect::Touch => self.effect(),
                 Effect::Trace(line) => {
-                    let TraceLine {
-                        event,
-                        fields,
-                        text,
-                    } = *line;
-                    let host = self.proxies[px as usize].addr.host;
-                    let name = self.proxy_name(host).to_string();
-                    self.emit(Level::Timeline, name, event, fields, text);
+                    let name = self.proxies[px as usize].cfg.name.clone();
+                    self.emit_line(name, *line);
                 }
             }
         }

@@ -4,6 +4,18 @@
 use super::*;
 use crate::server::{Effect, Pending, Timer, TraceLine, Work};
 
+impl World<'_> {
+    /// A model's timeline line, as component `name`.
+    pub(super) fn emit_line(&mut self, name: String, line: TraceLine) {
+        let TraceLine {
+            event,
+            fields,
+            text,
+        } = line;
+        self.emit(Level::Timeline, name, event, fields, text);
+    }
+}
+
 /// A buffer of server effects.
 pub(super) type Effects = Vec<Effect<SockRef>>;
 
@@ -95,13 +107,8 @@ impl World<'_> {
                     }
                 }
                 Effect::Trace(line) => {
-                    let TraceLine {
-                        event,
-                        fields,
-                        text,
-                    } = *line;
                     let name = self.servers[srv as usize].name().to_string();
-                    self.emit(Level::Timeline, name, event, fields, text);
+                    self.emit_line(name, *line);
                 }
             }
         }
