@@ -2,7 +2,7 @@
 //! segments that reach no socket), and carrying out socket effects.
 use super::*;
 
-impl World<'_> {
+impl<'t> World<'t> {
     // ----- network -------------------------------------------------------
 
     // Inline: on every send this is one flag test, cheaper than a call.
@@ -101,11 +101,13 @@ impl World<'_> {
         }
     }
 
-    fn mb_name(&self, mb: u16) -> String {
-        self.cfg
-            .middleboxes
+    /// Borrowed from the configuration, not `self`: looking it up costs no
+    /// allocation on a packet that is not traced.
+    fn mb_name(&self, mb: u16) -> &'t str {
+        let cfg: &'t SimConfig = self.cfg;
+        cfg.middleboxes
             .get(mb as usize)
-            .map(|m| m.name.clone())
+            .map(|m| m.name.as_str())
             .unwrap_or_default()
     }
 
@@ -151,7 +153,7 @@ impl World<'_> {
                 if created && !seg.flags.syn && self.wants(Level::Timeline) {
                     self.emit(
                         Level::Timeline,
-                        mbname.clone(),
+                        mbname.to_string(),
                         "flow_pickup",
                         vec![],
                         format!(
@@ -172,7 +174,7 @@ impl World<'_> {
                             .unwrap_or_default();
                         self.emit(
                             Level::Timeline,
-                            mbname.clone(),
+                            mbname.to_string(),
                             "flow_state",
                             vec![("from", from.name().into()), ("to", to.name().into())],
                             format!(
@@ -196,7 +198,7 @@ impl World<'_> {
                     };
                     self.emit(
                         Level::Timeline,
-                        mbname.clone(),
+                        mbname.to_string(),
                         "drop",
                         seg_fields(&seg),
                         format!(
@@ -215,7 +217,7 @@ impl World<'_> {
                     };
                     self.emit(
                         Level::Timeline,
-                        mbname.clone(),
+                        mbname.to_string(),
                         "rst",
                         seg_fields(&seg),
                         format!(
@@ -268,7 +270,7 @@ impl World<'_> {
                     let t = self.mbs[mbi as usize].config().timeouts.get(st);
                     self.emit(
                         Level::Timeline,
-                        name.clone(),
+                        name.to_string(),
                         "forget",
                         vec![("state", st.name().into())],
                         format!(
