@@ -29,7 +29,11 @@ impl World<'_> {
         let now = self.q.now();
         let mut out = self.srv_bufs.pop().unwrap_or_default();
         f(&mut self.servers[srv as usize], now, &mut out);
-        self.server_effects(srv, &mut out);
+        // Many inputs decide nothing outward (a SYN with room, a stale
+        // timer): skip the dispatch.
+        if !out.is_empty() {
+            self.server_effects(srv, &mut out);
+        }
         self.srv_bufs.push(out);
     }
 
