@@ -209,6 +209,8 @@ fn config(p: &Params) -> SimConfig {
                     pin: false,
                     idempotent: false,
                     target: 0,
+                    writes: 1,
+                    write_gap: thaw_core::SimDuration::ZERO,
                 })
                 .collect(),
             connect_timeout: Some(SimDuration::from_secs(10)),

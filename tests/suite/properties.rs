@@ -77,6 +77,8 @@ fn config(p: &Params) -> SimConfig {
                 pin: false,
                 idempotent: false,
                 target: 0,
+                writes: 1,
+                write_gap: thaw_core::SimDuration::ZERO,
             }],
             ..ClientConfig::default()
         },

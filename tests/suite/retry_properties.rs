@@ -119,6 +119,8 @@ fn config(p: &Params) -> SimConfig {
                     pin: false,
                     idempotent,
                     target: 0,
+                    writes: 1,
+                    write_gap: thaw_core::SimDuration::ZERO,
                 })
                 .collect(),
             retry: RetrySettings {

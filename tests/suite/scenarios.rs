@@ -159,3 +159,35 @@ fn every_vary_table_property_holds() {
     }
     assert!(checked >= 1, "no scenario carries a [vary] property");
 }
+
+/// What the EPIPE scenario's header says: EPIPE needs a second write after
+/// the RST. One write, or two writes closer together than the round trip,
+/// fail with EOF (the read meets the FIN before the socket error); without
+/// the frozen kernel ACKing the FIN the socket is still ESTABLISHED at the
+/// RST and the write fails with ECONNRESET.
+#[test]
+fn epipe_needs_a_write_after_the_rst_in_close_wait() {
+    let rel = std::path::Path::new("sim-scenarios/examples/epipe-close-wait-second-write.toml");
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let error = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let s = load("epipe", &text, &sets).unwrap();
+        let r = run_scenario(&s, None, &mut thaw_core::NullSink).unwrap();
+        r.json["invocations"][1]["error"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(error(&[]).as_deref(), Some("EPIPE"));
+    assert_eq!(
+        error(&["client.requests[0].writes=1"]).as_deref(),
+        Some("EOF")
+    );
+    assert_eq!(
+        error(&["client.requests[0].write_gap=100us"]).as_deref(),
+        Some("EOF")
+    );
+    assert_eq!(
+        error(&["function.frozen_kernel=silent"]).as_deref(),
+        Some("ECONNRESET")
+    );
+}

@@ -108,6 +108,8 @@ fn config(p: &Params) -> SimConfig {
                 pin: false,
                 idempotent: false,
                 target: 0,
+                writes: 1,
+                write_gap: thaw_core::SimDuration::ZERO,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
@@ -188,6 +190,8 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
         pin: false,
         idempotent: false,
         target: 0,
+        writes: 1,
+        write_gap: thaw_core::SimDuration::ZERO,
     };
     let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
     at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
@@ -375,6 +379,8 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
         pin,
         idempotent: false,
         target: 0,
+        writes: 1,
+        write_gap: thaw_core::SimDuration::ZERO,
     };
     SimConfig {
         name: "proxy-prop".into(),

@@ -227,6 +227,15 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 (OpKey::Commit, None) => RequestOp::Commit,
                 (OpKey::Rollback, None) => RequestOp::Rollback,
             };
+            let writes = r.writes.unwrap_or(1);
+            if writes == 0 {
+                p.add(
+                    format!("{path}[{i}].writes"),
+                    "a request takes at least one write",
+                    Some("leave it out for one write"),
+                );
+            }
+            let writes = writes.max(1);
             RequestSpec {
                 name: r.name.clone(),
                 timeout: dur(r.timeout),
@@ -234,6 +243,8 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 pin: r.pin.unwrap_or(false),
                 idempotent: r.idempotent.unwrap_or(false),
                 target: 0,
+                writes,
+                write_gap: dur(r.write_gap).unwrap_or(SimDuration::ZERO),
             }
         })
         .collect()

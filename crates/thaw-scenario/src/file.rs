@@ -400,6 +400,10 @@ pub struct RequestSection {
     /// Applying the request twice is harmless (default false): a retried
     /// write applied twice is then not counted as a duplicate write.
     pub idempotent: Option<bool>,
+    /// The `write()` calls the request takes (default 1).
+    pub writes: Option<u32>,
+    /// Time between two of its writes (default 0s).
+    pub write_gap: Option<Dur>,
 }
 
 /// `[[handlers]]`: another function.

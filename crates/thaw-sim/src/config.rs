@@ -279,6 +279,15 @@ pub struct RequestSpec {
     /// The server it goes to (an index into `SimConfig::servers`), through
     /// the proxy when the proxy fronts that server.
     pub target: u16,
+    /// The `write()` calls the request takes (1 = one write). The first
+    /// `writes - 1` carry only part of it (an HTTP body streamed after its
+    /// headers, a large statement sent in chunks); the server acts on the
+    /// last. Each write sees the socket as it is then: a write after the
+    /// peer's RST fails (`EPIPE` in CLOSE_WAIT, Linux `tcp_reset()`).
+    pub writes: u32,
+    /// Time between two writes of one request (the application producing
+    /// the next chunk); the reply timeout starts at the last write.
+    pub write_gap: SimDuration,
 }
 
 impl RequestSpec {
@@ -291,6 +300,8 @@ impl RequestSpec {
             pin: false,
             idempotent: false,
             target: 0,
+            writes: 1,
+            write_gap: SimDuration::ZERO,
         }
     }
 }

@@ -21,6 +21,10 @@ pub(crate) const MSG_ERR_POOL_TIMEOUT: u64 = 9;
 /// The proxy closes an idle client connection with an error first
 /// (PgBouncer `client_idle_timeout`).
 pub(crate) const MSG_ERR_PROXY_IDLE: u64 = 10;
+/// One of the first parts of a request written in several `write()` calls
+/// (`RequestSpec::writes`): the server and the proxy act on the last part
+/// (the request itself) and read the earlier ones without acting.
+pub(crate) const MSG_PART: u64 = 11;
 
 // A request carries its operation (bits 8..15), a "pins the session" flag
 // (bit 15) and its key (bits 16..) above the message kind; a response

@@ -492,6 +492,8 @@ fn request_timeout() {
         pin: false,
         idempotent: false,
         target: 0,
+        writes: 1,
+        write_gap: SimDuration::ZERO,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
@@ -1227,6 +1229,8 @@ mod retry {
             pin: false,
             idempotent,
             target: 0,
+            writes: 1,
+            write_gap: SimDuration::ZERO,
         }
     }
 

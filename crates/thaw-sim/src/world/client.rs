@@ -178,15 +178,21 @@ impl World<'_> {
 
     pub(super) fn send_request(&mut self, env: u32, s: SockRef) {
         let now = self.q.now();
-        let (id, seq, step, func, attempt) = {
+        let (id, seq, step, func, attempt, parts) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
-            (inv.id, inv.seq, inv.step, inv.func, inv.retries)
+            (inv.id, inv.seq, inv.step, inv.func, inv.retries, inv.parts)
         };
         // The request's fields that decide what happens, copied out; its
         // name is looked up only for a trace or an error (cloning the whole
         // spec allocated a String on every request).
         let spec = &self.cfg.client.requests_of(func)[step];
         let (op, pin, timeout, target) = (spec.op, spec.pin, spec.timeout, spec.target);
+        let (writes, gap) = (spec.writes, spec.write_gap);
+        let done = parts.map_or(0, |(n, _)| n);
+        if done + 1 < writes {
+            self.send_part(env, s, done, writes, gap);
+            return;
+        }
         let mut out = self.buf();
         let res = match self.sock_mut(s) {
             Some(ls) => ls.tcb.send(now, Payload(encode_request(op, pin)), &mut out),
@@ -206,11 +212,11 @@ impl World<'_> {
                     inv.read = token;
                     inv.sent_at = now;
                 }
-                self.envs[(env - 1) as usize]
-                    .inv
-                    .as_mut()
-                    .expect("inv")
-                    .phase = Phase::AwaitReply;
+                {
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.phase = Phase::AwaitReply;
+                    inv.parts = None;
+                }
                 if self.wants(Level::Timeline) {
                     let name = self.cfg.client.requests_of(func)[step].name.clone();
                     let state = self
@@ -249,19 +255,126 @@ impl World<'_> {
                     }
                 }
                 self.apply(s, out);
+                if done > 0 {
+                    // What arrived while the application was writing (a FIN,
+                    // data) waits in the socket: the read after the last
+                    // write sees it.
+                    self.on_reply_notice(env, s, Phase::AwaitReply);
+                }
             }
             Err(e) => {
                 self.recycle(out);
                 let name = self.cfg.client.requests_of(func)[step].name.clone();
-                if self.pool_bad_conn_retry(env, e, &name) {
-                    return;
+                if done == 0 {
+                    if self.pool_bad_conn_retry(env, e, &name) {
+                        return;
+                    }
+                    self.fail(
+                        env,
+                        ErrorKind::from_errno(e),
+                        format!("{name}: write {}", e.name()),
+                    );
+                } else {
+                    self.fail_part(env, s, e, done, writes);
                 }
-                self.fail(
-                    env,
-                    ErrorKind::from_errno(e),
-                    format!("{name}: write {}", e.name()),
-                );
             }
+        }
+    }
+
+    /// One of the first `writes - 1` writes of a request written in
+    /// several `write()` calls; the next follows after `gap`.
+    fn send_part(&mut self, env: u32, s: SockRef, done: u32, writes: u32, gap: SimDuration) {
+        let now = self.q.now();
+        let mut out = self.buf();
+        let res = match self.sock_mut(s) {
+            Some(ls) => ls.tcb.send(now, Payload(MSG_PART), &mut out),
+            None => Err(Errno::Epipe),
+        };
+        match res {
+            Ok(()) => {
+                let (id, seq, func, step) = {
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.parts = Some((done + 1, s));
+                    inv.phase = Phase::Writing;
+                    (inv.id, inv.seq, inv.func, inv.step)
+                };
+                if self.wants(Level::Timeline) {
+                    let name = self.cfg.client.requests_of(func)[step].name.clone();
+                    let state = self
+                        .sock(s)
+                        .map(|l| l.tcb.state().name())
+                        .unwrap_or("CLOSED");
+                    self.emit(
+                        Level::Timeline,
+                        format!("inv-{id}"),
+                        "request_part",
+                        vec![
+                            ("request", name.as_str().into()),
+                            ("write", u64::from(done + 1).into()),
+                            ("writes", u64::from(writes).into()),
+                            ("socket_state", state.into()),
+                        ],
+                        format!(
+                            "inv-{id} writes part {} of {writes} of {name} (socket {state}: write() succeeds)",
+                            done + 1
+                        ),
+                    );
+                }
+                self.apply(s, out);
+                self.schedule(now + gap, Ev::WriteMore { env, seq });
+            }
+            Err(e) => {
+                self.recycle(out);
+                if done == 0 {
+                    let (func, step) = {
+                        let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
+                        (inv.func, inv.step)
+                    };
+                    let name = self.cfg.client.requests_of(func)[step].name.clone();
+                    // Nothing written yet: Go's ErrBadConn rule applies.
+                    if self.pool_bad_conn_retry(env, e, &name) {
+                        return;
+                    }
+                }
+                self.fail_part(env, s, e, done, writes);
+            }
+        }
+    }
+
+    /// Write `done + 1` of a request failed: the error the application
+    /// gets from `write()` (Linux `tcp_sendmsg()`: the pending socket
+    /// error, else EPIPE).
+    fn fail_part(&mut self, env: u32, s: SockRef, e: Errno, done: u32, writes: u32) {
+        let (func, step) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
+            (inv.func, inv.step)
+        };
+        let name = self.cfg.client.requests_of(func)[step].name.clone();
+        let (kind, detail) = self.explain(s, Some(e), "write");
+        let written = if done == 0 {
+            "nothing written yet".to_string()
+        } else {
+            format!("{done} of {writes} written")
+        };
+        self.fail(
+            env,
+            kind,
+            format!(
+                "{name}: {detail} (write {} of {writes}; {written})",
+                done + 1
+            ),
+        );
+    }
+
+    /// The next write of a request written in several `write()` calls.
+    pub(super) fn write_more(&mut self, env: u32) {
+        let parts = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .filter(|i| i.phase == Phase::Writing)
+            .and_then(|i| i.parts);
+        if let Some((_, s)) = parts {
+            self.send_request(env, s);
         }
     }
 
@@ -625,6 +738,7 @@ impl World<'_> {
                 | Phase::Connecting
                 | Phase::Handshake
                 | Phase::AwaitReply
+                | Phase::Writing
                 | Phase::PoolWait
         );
         if !in_request || inv.retries >= count {
@@ -655,6 +769,7 @@ impl World<'_> {
                 self.detector.read_abandoned(token);
             }
             inv.waiter = None;
+            inv.parts = None;
             // Waiting out the backoff: the handler's code is suspended.
             inv.phase = Phase::Work;
         }

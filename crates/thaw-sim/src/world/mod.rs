@@ -193,6 +193,10 @@ enum Phase {
     /// TCP is up; waiting for the server's greeting.
     Handshake,
     AwaitReply,
+    /// Between two writes of a request written in several `write()` calls
+    /// (`RequestSpec::writes`): the application is producing the next
+    /// part and does not read.
+    Writing,
     /// Waiting for a connection from the client pool.
     PoolWait,
     /// Real code runs the handler (thaw-harness): the world waits for it
@@ -226,6 +230,9 @@ struct Inv {
     retries: u32,
     /// Non-idempotent writes of this invocation applied again by a retry.
     duplicate_writes: u64,
+    /// Writes of the current request done so far, and the socket they
+    /// went to (a request written in several `write()` calls).
+    parts: Option<(u32, SockRef)>,
 }
 
 struct Env {
@@ -382,6 +389,11 @@ enum Ev {
         seq: u64,
         /// Which attempt of the request armed it.
         attempt: u32,
+    },
+    /// The next write of a request written in several `write()` calls.
+    WriteMore {
+        env: u32,
+        seq: u64,
     },
     MbExpire {
         /// Which middlebox (its place on the path).
@@ -813,6 +825,11 @@ impl<'t> World<'t> {
             Ev::CpuDone { env, seq } => {
                 if self.inv_matches(env, seq) {
                     self.open_connection(env);
+                }
+            }
+            Ev::WriteMore { env, seq } => {
+                if self.inv_matches(env, seq) {
+                    self.write_more(env);
                 }
             }
             Ev::Freeze { env, gen } => self.on_freeze(env, gen),

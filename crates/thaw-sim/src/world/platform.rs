@@ -47,6 +47,7 @@ impl World<'_> {
                     held: None,
                     retries: 0,
                     duplicate_writes: 0,
+                    parts: None,
                 });
             }
             if was == EnvState::Frozen {
@@ -132,6 +133,7 @@ impl World<'_> {
                 held: None,
                 retries: 0,
                 duplicate_writes: 0,
+                parts: None,
             }),
             deferred_kernel: Vec::new(),
             deferred_app: Vec::new(),

@@ -46,6 +46,8 @@ fn req(name: &str, op: RequestOp, pin: bool) -> RequestSpec {
         pin,
         idempotent: false,
         target: 0,
+        writes: 1,
+        write_gap: SimDuration::ZERO,
     }
 }
 
