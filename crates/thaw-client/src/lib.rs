@@ -1,4 +1,5 @@
-//! Sans-IO model of client connection pools for thaw.
+//! Sans-IO models of client connection pools, and of a client library's
+//! own connection object ([`library`]), for thaw.
 //!
 //! The simulator's world owns sockets and time; a [`Pool`] only decides.
 //! Each input (`acquire`, `release`, `opened`, `open_failed`, `lost`,
@@ -22,6 +23,7 @@
 
 pub mod action;
 pub mod config;
+pub mod library;
 pub mod pool;
 
 pub use action::{
@@ -31,6 +33,10 @@ pub use action::{
 pub use config::{
     ConfigError, Evictor, FullJitter, IdleOrder, MinScope, OnLost, OnOpenFailure, PoolConfig,
     Probe, RetryOnBadConn, ServerlessMysql, Validation,
+};
+pub use library::{
+    Backoff, CloseWhy, IdleCheck, InFlight, Jitter, LibAction, LibConfig, LibConfigError, LibError,
+    LibNote, LibTimer, Library, Link, Loss, Reconnect, Reply,
 };
 pub use pool::{ConnState, Pool, PoolStats};
 
