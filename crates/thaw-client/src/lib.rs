@@ -36,7 +36,7 @@ pub use config::{
 };
 pub use library::{
     Backoff, CloseWhy, IdleCheck, InFlight, Jitter, LibAction, LibConfig, LibConfigError, LibError,
-    LibNote, LibTimer, Library, Link, Loss, Reconnect, Reply,
+    LibMessages, LibNote, LibPreset, LibTimer, Library, Link, Loss, Reconnect, Reply,
 };
 pub use pool::{ConnState, Pool, PoolStats};
 

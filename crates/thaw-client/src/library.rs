@@ -29,6 +29,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use thaw_core::{SimDuration, SimTime};
 
+pub use presets::{LibMessages, LibPreset};
+
 /// When a lost connection is replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reconnect {
@@ -57,9 +59,12 @@ pub enum Backoff {
         /// Cap.
         max: SimDuration,
     },
-    /// `min(base × 2^(n − 1 + shift), max)` plus jitter: ioredis 6
-    /// (`2^(times−1)·50` capped at 5000, plus 0–199 ms), node-redis 5
-    /// (`2^retries·50` capped at 2000, plus 0–199 ms).
+    /// `min(base × 2^(n − 1), max)` plus jitter: ioredis 6
+    /// (`2^(times−1)·50` capped at 5000, plus 0–199 ms). With
+    /// `immediate_first` the first attempt is at once and attempt `n` ≥ 2
+    /// waits `min(base × 2^(n − 2), max)` plus jitter: node-redis 5
+    /// (`2^retries·50` capped at 2000, plus 0–199 ms, `retries` from 0
+    /// after a failed attempt).
     Exponential {
         /// First delay.
         base: SimDuration,
@@ -67,6 +72,17 @@ pub enum Backoff {
         max: SimDuration,
         /// Jitter added to the delay.
         jitter: Jitter,
+        /// The first attempt goes at once.
+        immediate_first: bool,
+    },
+    /// `base + uniform[0, base × 2^(n − 1))`, capped at `max`: go-redis v9
+    /// `internal.RetryBackoff` (`MinRetryBackoff` 8 ms, `MaxRetryBackoff`
+    /// 512 ms).
+    BasePlusJitter {
+        /// `MinRetryBackoff`.
+        base: SimDuration,
+        /// `MaxRetryBackoff`.
+        max: SimDuration,
     },
     /// `min((n − 2) × step, max)`, 0 for the first two: node-redis 4
     /// reconnects at once after a loss, and after a failed attempt waits
@@ -101,10 +117,26 @@ impl Backoff {
             Backoff::ImmediateThenLinear { step, max } => {
                 step.saturating_mul(n.saturating_sub(2)).min(max)
             }
-            Backoff::Exponential { base, max, jitter } => {
+            Backoff::BasePlusJitter { base, max } => {
                 let f = 1u64
                     .checked_shl((attempt.max(1) - 1).min(63))
                     .unwrap_or(u64::MAX);
+                let span = base.saturating_mul(f).as_nanos().max(1);
+                base.saturating_add(SimDuration::from_nanos(rand % span))
+                    .min(max)
+            }
+            Backoff::Exponential {
+                base,
+                max,
+                jitter,
+                immediate_first,
+            } => {
+                let k = match (immediate_first, attempt.max(1)) {
+                    (true, 1) => return SimDuration::ZERO,
+                    (true, n) => n - 2,
+                    (false, n) => n - 1,
+                };
+                let f = 1u64.checked_shl(k.min(63)).unwrap_or(u64::MAX);
                 let d = base.saturating_mul(f).min(max);
                 match jitter {
                     Jitter::None => d,
@@ -129,6 +161,16 @@ pub enum InFlight {
     /// (ioredis `autoResendUnfulfilledCommands: true`). A write the server
     /// had applied is then applied twice.
     Resend,
+    /// It is retried on a new connection after `backoff`, up to `max` times
+    /// per command (go-redis `MaxRetries` 3 on `io.EOF` and resets); a
+    /// failed connect for it uses up a retry too. Then it fails with the
+    /// last loss.
+    Retry {
+        /// Retries per command.
+        max: u32,
+        /// Delay before retry `n`.
+        backoff: Backoff,
+    },
 }
 
 /// What the library checks before it writes a command on a connection it
@@ -346,6 +388,8 @@ pub enum LibTimer {
     PingTimeout(u64),
     /// The connect timeout of connection attempt `.0`.
     Connect(u64),
+    /// The next try of the current command ([`InFlight::Retry`]).
+    Retry(u64),
 }
 
 /// Why something happened, for the timeline.
@@ -364,6 +408,13 @@ pub enum LibNote {
     Queued,
     /// The command in flight will be written again after the reconnect.
     WillResend,
+    /// The command will be tried again ([`InFlight::Retry`]).
+    RetryIn {
+        /// Retry number (1 = first).
+        retry: u32,
+        /// Delay.
+        delay: SimDuration,
+    },
     /// A timer ran late (held by a freeze).
     Late {
         /// Which.
@@ -461,6 +512,9 @@ pub struct Library {
     attempts: u32,
     /// A PING is outstanding.
     ping_out: bool,
+    /// Retries of the current command so far ([`InFlight::Retry`]).
+    retries: u32,
+    retry_gen: u64,
     /// The replies the connection owes, oldest first.
     expect: VecDeque<Expect>,
     /// Last time the connection carried a command or a reply.
@@ -482,6 +536,8 @@ impl Library {
             cmd: None,
             attempts: 0,
             ping_out: false,
+            retries: 0,
+            retry_gen: 0,
             expect: VecDeque::new(),
             last_active: SimTime::ZERO,
             gen: 0,
@@ -537,6 +593,7 @@ impl Library {
     pub fn command(&mut self, now: SimTime, out: &mut Vec<LibAction>) {
         debug_assert!(self.cmd.is_none(), "one command at a time");
         self.cmd = Some(Cmd::Queued);
+        self.retries = 0;
         // The command timeout runs from the call, whether the command is
         // written at once or waits (ioredis `sendCommand` arms it before
         // the offline queue; pg's `query_timeout` at `query()`).
@@ -645,9 +702,25 @@ impl Library {
             }
             Reconnect::OnNextUse => {
                 self.link = Link::Down;
-                self.fail(LibError::ConnectFailed(why), out);
+                if !self.retry_command(now, why, rand, out) {
+                    self.fail(LibError::ConnectFailed(why), out);
+                }
             }
             Reconnect::Backoff(_) => self.schedule_reconnect(now, rand, out),
+        }
+    }
+
+    /// The application gave up on the current command (its own reply
+    /// timeout, the function's end): it is forgotten, and a reply still
+    /// owed for it is read and dropped.
+    pub fn abandon(&mut self) {
+        if self.cmd == Some(Cmd::Sent) {
+            if let Some(x) = self.expect.iter_mut().find(|x| **x == Expect::Command) {
+                *x = Expect::Discard;
+            }
+        }
+        if self.cmd.take().is_some() {
+            self.command_gen = self.next_gen();
         }
     }
 
@@ -662,12 +735,16 @@ impl Library {
         self.ping_out = false;
         self.expect.clear();
         self.ping_gen = self.next_gen();
+        let mut retrying = false;
         if self.cmd == Some(Cmd::Sent) {
             match (self.cfg.in_flight, self.cfg.reconnect) {
                 (InFlight::Resend, Reconnect::Backoff(_) | Reconnect::OnNextUse) => {
                     // Its command timeout keeps running.
                     self.cmd = Some(Cmd::Queued);
                     out.push(LibAction::Note(LibNote::WillResend));
+                }
+                (InFlight::Retry { .. }, Reconnect::Backoff(_) | Reconnect::OnNextUse) => {
+                    retrying = self.retry_command(now, why, rand, out);
                 }
                 _ => self.fail(LibError::Lost(why), out),
             }
@@ -680,7 +757,7 @@ impl Library {
             }
             Reconnect::OnNextUse => {
                 self.link = Link::Down;
-                if self.cmd == Some(Cmd::Queued) {
+                if self.cmd == Some(Cmd::Queued) && !retrying {
                     self.open(now, 0, out);
                 }
             }
@@ -689,6 +766,36 @@ impl Library {
                 self.schedule_reconnect(now, rand, out);
             }
         }
+    }
+
+    /// [`InFlight::Retry`]: the command failed with `why`; if it has
+    /// retries left it waits for the backoff and goes again. Returns
+    /// whether it will.
+    fn retry_command(
+        &mut self,
+        now: SimTime,
+        why: Loss,
+        rand: u64,
+        out: &mut Vec<LibAction>,
+    ) -> bool {
+        let InFlight::Retry { max, backoff } = self.cfg.in_flight else {
+            return false;
+        };
+        if self.retries >= max {
+            self.fail(LibError::Lost(why), out);
+            return false;
+        }
+        self.retries += 1;
+        let delay = backoff.delay(self.retries, rand);
+        self.cmd = Some(Cmd::Queued);
+        out.push(LibAction::Note(LibNote::RetryIn {
+            retry: self.retries,
+            delay,
+        }));
+        self.retry_gen = self.next_gen();
+        let g = self.retry_gen;
+        self.arm(LibTimer::Retry(g), now + delay, out);
+        true
     }
 
     /// The next reconnect attempt after a loss or a failed attempt.
@@ -784,16 +891,11 @@ impl Library {
         }
     }
 
-    /// A timer is due (possibly late: `due` is when it was meant to run).
-    pub fn timer(
-        &mut self,
-        now: SimTime,
-        timer: LibTimer,
-        due: SimTime,
-        rand: u64,
-        out: &mut Vec<LibAction>,
-    ) {
-        let current = match timer {
+    /// Whether `timer` is still armed: a cancelled one (its generation
+    /// passed) does nothing when it fires, and a runtime need not hold it
+    /// across a freeze (Node's `clearTimeout`).
+    pub fn is_current(&self, timer: LibTimer) -> bool {
+        match timer {
             LibTimer::Reconnect(g) => {
                 g == self.reconnect_gen && matches!(self.link, Link::Waiting(_))
             }
@@ -803,7 +905,20 @@ impl Library {
             }
             LibTimer::PingTimeout(g) => g == self.ping_gen && self.ping_out,
             LibTimer::Connect(g) => g == self.connect_gen && matches!(self.link, Link::Opening(_)),
-        };
+            LibTimer::Retry(g) => g == self.retry_gen && self.cmd == Some(Cmd::Queued),
+        }
+    }
+
+    /// A timer is due (possibly late: `due` is when it was meant to run).
+    pub fn timer(
+        &mut self,
+        now: SimTime,
+        timer: LibTimer,
+        due: SimTime,
+        rand: u64,
+        out: &mut Vec<LibAction>,
+    ) {
+        let current = self.is_current(timer);
         if !current {
             return;
         }
@@ -820,6 +935,14 @@ impl Library {
                 self.open(now, attempt, out);
             }
             LibTimer::Command(_) => self.fail(LibError::Timeout, out),
+            LibTimer::Retry(_) => match self.link {
+                Link::Down => self.open(now, 0, out),
+                Link::Ready if !self.ping_out => self.check_then_send(now, out),
+                // A connection is on its way, or a ping: the command goes
+                // when it is ready.
+                Link::Ready | Link::Opening(_) | Link::Waiting(_) => {}
+                Link::Dead => self.fail(LibError::Closed, out),
+            },
             LibTimer::PingDue(_) => {
                 if self.cmd.is_some() {
                     // Busy: the reply to the command shows the connection
@@ -857,6 +980,8 @@ impl Library {
         }
     }
 }
+
+pub mod presets;
 
 #[cfg(test)]
 mod tests;

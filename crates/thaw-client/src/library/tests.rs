@@ -97,6 +97,7 @@ fn backoff_formulas_follow_the_libraries() {
         base: ms(50),
         max: ms(5000),
         jitter: Jitter::Add(ms(200)),
+        immediate_first: false,
     };
     assert_eq!(b.delay(1, 0), ms(50));
     assert_eq!(b.delay(4, 0), ms(400));
@@ -444,4 +445,83 @@ fn a_stale_timer_does_nothing() {
     l.reply(at(120), &mut Vec::new());
     let out = step(|o| l.timer(at(600), t, due, 0, o));
     assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn node_redis_5_reconnects_at_once_then_doubles() {
+    let b = Backoff::Exponential {
+        base: ms(50),
+        max: ms(2000),
+        jitter: Jitter::None,
+        immediate_first: true,
+    };
+    assert_eq!(
+        (1..=4).map(|n| b.delay(n, 0)).collect::<Vec<_>>(),
+        vec![ms(0), ms(50), ms(100), ms(200)]
+    );
+    assert_eq!(b.delay(20, 0), ms(2000));
+}
+
+/// go-redis: `MaxRetries` 3 with `RetryBackoff` between 8 ms and 512 ms.
+fn go_redis() -> LibConfig {
+    LibConfig {
+        in_flight: InFlight::Retry {
+            max: 3,
+            backoff: Backoff::BasePlusJitter {
+                base: ms(8),
+                max: ms(512),
+            },
+        },
+        ..LibConfig::plain()
+    }
+}
+
+#[test]
+fn go_redis_retries_a_lost_command_three_times_then_fails() {
+    let b = Backoff::BasePlusJitter {
+        base: ms(8),
+        max: ms(512),
+    };
+    assert_eq!(b.delay(1, 0), ms(8));
+    assert_eq!(
+        b.delay(2, 15_999_999),
+        ms(8) + SimDuration::from_nanos(15_999_999)
+    );
+    assert_eq!(b.delay(10, u64::MAX / 2), ms(512));
+    let mut l = ready(go_redis());
+    step(|o| l.command(at(100), o));
+    let mut now = 100;
+    for retry in 1..=3 {
+        let out = step(|o| l.lost(at(now), Loss::Eof, 0, o));
+        assert_eq!(failed(&out), None, "retry {retry}");
+        assert!(!out.contains(&LibAction::Connect), "not before the backoff");
+        let (t, due) = armed(&out)[0];
+        now += 8;
+        assert_eq!(due, at(now));
+        let out = step(|o| l.timer(at(now), t, due, 0, o));
+        assert_eq!(out, vec![LibAction::Connect]);
+        let out = step(|o| l.connected(at(now), o));
+        assert_eq!(out, vec![LibAction::Send]);
+    }
+    let out = step(|o| l.lost(at(now), Loss::Eof, 0, o));
+    assert_eq!(failed(&out), Some(LibError::Lost(Loss::Eof)));
+    // The next command starts with its own retries.
+    step(|o| l.command(at(1000), o));
+    step(|o| l.connected(at(1001), o));
+    let out = step(|o| l.lost(at(1002), Loss::Eof, 0, o));
+    assert_eq!(failed(&out), None);
+}
+
+#[test]
+fn a_failed_connect_uses_up_a_retry() {
+    let mut l = ready(go_redis());
+    step(|o| l.command(at(100), o));
+    let out = step(|o| l.lost(at(100), Loss::Reset, 0, o));
+    let (t, due) = armed(&out)[0];
+    step(|o| l.timer(at(108), t, due, 0, o));
+    let out = step(|o| l.connect_failed(at(109), Loss::Reset, 0, o));
+    assert!(out.contains(&LibAction::Note(LibNote::RetryIn {
+        retry: 2,
+        delay: ms(8)
+    })));
 }
