@@ -191,3 +191,39 @@ fn epipe_needs_a_write_after_the_rst_in_close_wait() {
         Some("ECONNRESET")
     );
 }
+
+fn run_with(rel: &str, sets: &[&str]) -> serde_json::Value {
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let s = load(rel, &text, &sets).unwrap_or_else(|e| panic!("{}", e.render()));
+    run_scenario(&s, None, &mut thaw_core::NullSink)
+        .unwrap()
+        .json
+}
+
+/// What the library scenarios' headers say of their variants: node-redis
+/// rejects the command in flight where ioredis resends it, so the GET
+/// after the thaw fails instead of succeeding, and the INCR whose reply was
+/// lost fails instead of being applied twice.
+#[test]
+fn node_redis_rejects_what_ioredis_resends() {
+    let j = run_with(
+        "sim-scenarios/libraries/ioredis-reconnect-after-freeze.toml",
+        &["client.library.preset=node-redis"],
+    );
+    assert_eq!(j["invocations"][1]["error"], "ECONNRESET");
+    assert_eq!(j["invocations"][2]["outcome"], "ok");
+    let j = run_with(
+        "sim-scenarios/libraries/ioredis-resend-duplicate-write.toml",
+        &["client.library.preset=node-redis"],
+    );
+    assert_eq!(j["invocations"][1]["error"], "ECONNRESET");
+    assert_eq!(j["metrics"]["duplicate_writes"], 0);
+    // ioredis with the resend turned off behaves the same way.
+    let j = run_with(
+        "sim-scenarios/libraries/ioredis-resend-duplicate-write.toml",
+        &["client.library.in_flight=reject"],
+    );
+    assert_eq!(j["invocations"][1]["error"], "ECONNRESET");
+    assert_eq!(j["metrics"]["duplicate_writes"], 0);
+}

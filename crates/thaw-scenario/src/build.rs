@@ -761,6 +761,111 @@ fn retry_settings(p: &mut Problems, r: &RetrySection) -> RetrySettings {
     rs
 }
 
+/// `[client.library]`: a library preset and its overrides.
+fn library_settings(
+    p: &mut Problems,
+    f: &ScenarioFile,
+    any_global: bool,
+) -> Option<thaw_sim::LibrarySettings> {
+    use thaw_client::library::presets;
+    use thaw_client::{IdleCheck, InFlight, Reconnect};
+    let ls = f.client.library.as_ref()?;
+    if !any_global {
+        p.add(
+            "client.library",
+            "`[client.library]` holds the connections of `global` targets, and no target uses `strategy = \"global\"`",
+            Some("set `strategy = \"global\"` under [client] or for a target in [client.targets]"),
+        );
+        return None;
+    }
+    let Some(name) = ls.preset.as_deref() else {
+        p.add(
+            "client.library.preset",
+            "`[client.library]` needs a `preset`",
+            Some(&format!("one of {}", presets::NAMES.join(", "))),
+        );
+        return None;
+    };
+    let Some(pre) = presets::preset(name) else {
+        p.add(
+            "client.library.preset",
+            format!("no library preset is named \"{name}\""),
+            Some(
+                &match thaw_core::did_you_mean(name, presets::NAMES.iter().copied()) {
+                    Some(c) => format!("did you mean \"{c}\"?"),
+                    None => format!("one of {}", presets::NAMES.join(", ")),
+                },
+            ),
+        );
+        return None;
+    };
+    let mut c = pre.config;
+    let opt = |d: Option<Dur>| d.map(|d| (!d.0.is_zero()).then_some(d.0));
+    if let Some(r) = ls.reconnect {
+        c.reconnect = match (r, pre.config.reconnect) {
+            (ReconnectKey::Never, _) => Reconnect::Never,
+            (ReconnectKey::OnNextUse, _) => Reconnect::OnNextUse,
+            (ReconnectKey::Backoff, b @ Reconnect::Backoff(_)) => b,
+            (ReconnectKey::Backoff, _) => {
+                p.add(
+                    "client.library.reconnect",
+                    format!("preset `{name}` has no reconnect backoff of its own"),
+                    Some("use a preset that reconnects with a backoff (ioredis, node-redis), or `on_next_use`"),
+                );
+                pre.config.reconnect
+            }
+        };
+    }
+    if let Some(q) = ls.offline_queue {
+        c.offline_queue = q;
+    }
+    if let Some(k) = ls.in_flight {
+        c.in_flight = match k {
+            InFlightKey::Reject => InFlight::Reject,
+            InFlightKey::Resend => InFlight::Resend,
+        };
+    }
+    if let Some(n) = ls.max_retries_per_request {
+        c.max_retries_per_request = (n > 0).then_some(n);
+    }
+    if let Some(d) = opt(ls.connect_timeout) {
+        c.connect_timeout = d;
+    }
+    if let Some(d) = opt(ls.command_timeout) {
+        c.command_timeout = d;
+    }
+    if let Some(d) = opt(ls.ping_interval) {
+        c.ping_interval = d;
+    }
+    if let Some(d) = opt(ls.ping_timeout) {
+        c.ping_timeout = d;
+    }
+    if let Some(d) = opt(ls.health_check_interval) {
+        c.idle_check = match d {
+            Some(after) => IdleCheck::Ping { after },
+            None => IdleCheck::None,
+        };
+    }
+    if let Err(e) = c.check() {
+        let key = match e {
+            thaw_client::LibConfigError::PingTimeoutWithoutInterval => {
+                "client.library.ping_timeout"
+            }
+            thaw_client::LibConfigError::ZeroPingInterval => "client.library.ping_interval",
+            thaw_client::LibConfigError::ZeroBackoff => "client.library.reconnect",
+            thaw_client::LibConfigError::ResendWithoutReconnect => "client.library.in_flight",
+        };
+        p.add(key, e.to_string(), None);
+        return None;
+    }
+    Some(thaw_sim::LibrarySettings {
+        preset: name.to_string(),
+        title: pre.title,
+        config: c,
+        messages: pre.messages,
+    })
+}
+
 /// `[client.pool]`: a preset and its overrides.
 fn pool_settings(
     p: &mut Problems,
@@ -1441,6 +1546,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         cl.strategy
     };
     cl.pool = pool_settings(&mut p, &f, cfg.platform.timeout, pool_strategy);
+    let any_global =
+        (0..cfg.servers.len().max(1)).any(|t| cl.strategy_of(t as u16) == Strategy::Global);
+    cl.library = library_settings(&mut p, &f, any_global);
     if let Some(d) = dur(f.function.handler_rejects_after) {
         if d >= cfg.platform.timeout {
             warnings.push((

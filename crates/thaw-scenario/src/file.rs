@@ -344,6 +344,57 @@ pub struct ClientSection {
     pub retry: Option<RetrySection>,
     /// Extra latency per request with `strategy = "http"` (default 5ms).
     pub http_overhead: Option<Dur>,
+    /// `[client.library]`: the library holding `global` connections.
+    pub library: Option<LibrarySection>,
+}
+
+/// `[client.library]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibrarySection {
+    /// The library (required).
+    pub preset: Option<String>,
+    /// `never`, `on_next_use`, or `backoff` (the preset's backoff).
+    pub reconnect: Option<ReconnectKey>,
+    /// Commands wait for a connection being opened (true) or fail.
+    pub offline_queue: Option<bool>,
+    /// `reject` or `resend` a command in flight when its connection dies.
+    pub in_flight: Option<InFlightKey>,
+    /// Failed reconnects after which a waiting command fails ("0" = none).
+    pub max_retries_per_request: Option<u32>,
+    /// The library's connect timeout ("0s" = none).
+    pub connect_timeout: Option<Dur>,
+    /// The library's command timeout ("0s" = none).
+    pub command_timeout: Option<Dur>,
+    /// A heartbeat PING every this long while idle ("0s" = none).
+    pub ping_interval: Option<Dur>,
+    /// No reply to the heartbeat in this long: the connection is dead.
+    pub ping_timeout: Option<Dur>,
+    /// redis-py `health_check_interval`: PING before a command on a
+    /// connection idle longer than this ("0s" = no check).
+    pub health_check_interval: Option<Dur>,
+}
+
+/// `[client.library] reconnect`
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconnectKey {
+    /// The client is finished after a loss.
+    Never,
+    /// A new connection for the next command.
+    OnNextUse,
+    /// At once with the preset's backoff.
+    Backoff,
+}
+
+/// `[client.library] in_flight`
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InFlightKey {
+    /// Fail with the library's error.
+    Reject,
+    /// Write it again after the reconnect.
+    Resend,
 }
 
 /// `[client.retry]`

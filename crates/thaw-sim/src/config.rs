@@ -347,6 +347,24 @@ pub struct ClientConfig {
     /// every server, when empty) uses `strategy`. At most one server is
     /// reached through the pool (`pool`).
     pub targets: Vec<Strategy>,
+    /// `[client.library]`: the client library whose connection object
+    /// holds the connection of every `global` target (its reconnects,
+    /// offline queue, timers and messages); `None` = thaw's plain client
+    /// (reconnect on the next use after an error).
+    pub library: Option<LibrarySettings>,
+}
+
+/// `[client.library]`: a library preset with overrides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibrarySettings {
+    /// The preset's name (for timelines).
+    pub preset: String,
+    /// The library and version the defaults come from.
+    pub title: &'static str,
+    /// The knobs (a preset with overrides).
+    pub config: thaw_client::LibConfig,
+    /// The library's messages.
+    pub messages: thaw_client::LibMessages,
 }
 
 /// `[client.retry]`: the client retries a request that failed with one of
@@ -445,6 +463,7 @@ impl Default for ClientConfig {
             retry: RetrySettings::default(),
             http_overhead: SimDuration::from_millis(5),
             targets: Vec::new(),
+            library: None,
         }
     }
 }

@@ -47,11 +47,21 @@ pub enum ErrorKind {
     /// The handler's promise rejected for a reason outside the model
     /// (`function.handler_rejects_after`).
     HandlerError,
+    /// The client library's connection object is finished and refuses
+    /// commands (`[client.library]`: a `pg.Client` after a connection
+    /// error, mysql's "Cannot enqueue Query after fatal error.").
+    ClientClosed,
+    /// The client library has no connection and no offline queue ("The
+    /// client is offline").
+    ClientOffline,
+    /// The client library gave up on a command after its reconnect
+    /// attempts (ioredis `MaxRetriesPerRequestError`).
+    MaxRetries,
 }
 
 impl ErrorKind {
     /// All kinds, for documentation and validation of expectations.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::Etimedout,
         ErrorKind::Econnreset,
         ErrorKind::Epipe,
@@ -66,6 +76,9 @@ impl ErrorKind {
         ErrorKind::Throttled,
         ErrorKind::PoolTimeout,
         ErrorKind::PoolClosed,
+        ErrorKind::ClientClosed,
+        ErrorKind::ClientOffline,
+        ErrorKind::MaxRetries,
         ErrorKind::HandlerError,
     ];
 
@@ -86,6 +99,9 @@ impl ErrorKind {
             ErrorKind::Throttled => "THROTTLED",
             ErrorKind::PoolTimeout => "POOL_TIMEOUT",
             ErrorKind::PoolClosed => "POOL_CLOSED",
+            ErrorKind::ClientClosed => "CLIENT_CLOSED",
+            ErrorKind::ClientOffline => "CLIENT_OFFLINE",
+            ErrorKind::MaxRetries => "MAX_RETRIES",
             ErrorKind::HandlerError => "HANDLER_ERROR",
         }
     }

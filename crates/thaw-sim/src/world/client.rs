@@ -82,6 +82,10 @@ impl World<'_> {
                 self.send_http(env);
                 return;
             }
+            Strategy::Global if self.lib_holds(env, target as usize) => {
+                self.lib_command(env, target as usize);
+                return;
+            }
             Strategy::Global | Strategy::PerInvocation => {}
         }
         let e = &self.envs[(env - 1) as usize];
@@ -245,7 +249,7 @@ impl World<'_> {
                         },
                     );
                 }
-                if self.cfg.client.retry.count > 0 {
+                if self.tracks_writes() {
                     if let (crate::config::RequestOp::Write(_), Some(ls)) = (op, self.sock(s)) {
                         let key = (ls.tcb.local(), ls.tcb.remote());
                         self.write_ids
@@ -259,7 +263,12 @@ impl World<'_> {
                     // What arrived while the application was writing (a FIN,
                     // data) waits in the socket: the read after the last
                     // write sees it.
-                    self.on_reply_notice(env, s, Phase::AwaitReply);
+                    let t = target as usize;
+                    if self.lib_holds(env, t) {
+                        self.lib_notice(env, t, s, Notice::Readable);
+                    } else {
+                        self.on_reply_notice(env, s, Phase::AwaitReply);
+                    }
                 }
             }
             Err(e) => {
@@ -560,6 +569,10 @@ impl World<'_> {
         else {
             return;
         };
+        if self.lib_holds(env, target) {
+            self.lib_notice(env, target, s, notice);
+            return;
+        }
         match (phase, notice) {
             (Some(Phase::Connecting), Notice::Connected) => {
                 if self.cfg.servers[target].handshake {
@@ -620,26 +633,7 @@ impl World<'_> {
             RecvResult::Data(Payload(m))
                 if msg_kind(m) == MSG_RESPONSE && p == Phase::AwaitReply =>
             {
-                let (id, step, func) = {
-                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
-                    inv.step += 1;
-                    // `retry.count` is per request: the next request starts afresh.
-                    inv.retries = 0;
-                    (inv.id, inv.step - 1, inv.func)
-                };
-                self.reply_effects(env, func, step, decode_response(m).0);
-                if self.wants(Level::Timeline) {
-                    let name = self.cfg.client.requests_of(func)[step].name.clone();
-                    self.emit(
-                        Level::Timeline,
-                        format!("inv-{id}"),
-                        "reply",
-                        vec![("request", name.as_str().into())],
-                        format!("inv-{id} {name}: reply received"),
-                    );
-                }
-                self.pool_release_held(env, false);
-                self.advance(env);
+                self.reply_received(env, m)
             }
             RecvResult::Data(Payload(
                 m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE | MSG_ERR_IDLE_IN_TX),
@@ -669,6 +663,31 @@ impl World<'_> {
                 self.fail(env, kind, detail);
             }
         }
+    }
+
+    /// The reply to the current request arrived: its effects on the data,
+    /// then the next request.
+    pub(super) fn reply_received(&mut self, env: u32, m: u64) {
+        let (id, step, func) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            inv.step += 1;
+            // `retry.count` is per request: the next request starts afresh.
+            inv.retries = 0;
+            (inv.id, inv.step - 1, inv.func)
+        };
+        self.reply_effects(env, func, step, decode_response(m).0);
+        if self.wants(Level::Timeline) {
+            let name = self.cfg.client.requests_of(func)[step].name.clone();
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "reply",
+                vec![("request", name.as_str().into())],
+                format!("inv-{id} {name}: reply received"),
+            );
+        }
+        self.pool_release_held(env, false);
+        self.advance(env);
     }
 
     pub(super) fn read_error(&mut self, s: SockRef) -> Option<Errno> {
@@ -704,6 +723,10 @@ impl World<'_> {
     }
 
     pub(super) fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
+        // A client library holds the connection: it decides (model.md 6.1).
+        if self.lib_fail_hook(env, kind, &detail) {
+            return;
+        }
         if self.try_retry(env, kind, &detail) {
             return;
         }
@@ -714,6 +737,19 @@ impl World<'_> {
             self.app_close(s, "closed by the client after the error");
         }
         self.finish(env, Some(kind), Some(detail));
+    }
+
+    /// Whether the world tracks which write each application on the server
+    /// belongs to: something may send a write again (`[client.retry]`, or
+    /// a library that resends or retries a command in flight).
+    fn tracks_writes(&self) -> bool {
+        self.cfg.client.retry.count > 0
+            || self
+                .cfg
+                .client
+                .library
+                .as_ref()
+                .is_some_and(|l| !matches!(l.config.in_flight, thaw_client::InFlight::Reject))
     }
 
     /// `[client.retry]`: if the failed request may be retried, drops the

@@ -4,6 +4,7 @@
 
 mod client;
 mod external;
+mod library;
 mod net;
 mod platform;
 mod pool;
@@ -197,6 +198,9 @@ enum Phase {
     /// (`RequestSpec::writes`): the application is producing the next
     /// part and does not read.
     Writing,
+    /// The request is with the client library (`[client.library]`): queued
+    /// until its connection is ready, or being checked.
+    LibWait,
     /// Waiting for a connection from the client pool.
     PoolWait,
     /// Real code runs the handler (thaw-harness): the world waits for it
@@ -266,6 +270,9 @@ struct Env {
     psock: BTreeMap<SockRef, thaw_client::ConnId>,
     /// Runtime timers that came due while frozen.
     deferred_rt: Vec<pool::RtTimer>,
+    /// The client library's connection object per target
+    /// (`[client.library]`, `global` targets), by server index.
+    libs: Vec<Option<Box<library::LibSlot>>>,
     /// Next acquire id.
     next_waiter: u64,
 }
@@ -526,6 +533,9 @@ struct World<'t> {
     connections_closed: u64,
     /// Jitter of the client's retry backoff.
     client_rng: SimRng,
+    /// The client library's draws (`[client.library]` backoff jitter): its
+    /// own stream, so a library never shifts another component's draws.
+    library_rng: SimRng,
     /// Writes sent and not yet applied by the server, per client
     /// connection (local, remote), in send order: how the omniscient world
     /// knows which invocation's request the server applies (only with
@@ -660,6 +670,7 @@ impl<'t> World<'t> {
             connections_opened: 0,
             connections_closed: 0,
             client_rng: rngs.stream("client"),
+            library_rng: rngs.stream("library"),
             write_ids: BTreeMap::new(),
             write_apps: BTreeMap::new(),
             http_in_flight: BTreeMap::new(),
@@ -808,6 +819,7 @@ impl<'t> World<'t> {
                     }
                     if !self.is_ext_func(self.envs[(env - 1) as usize].func) {
                         self.pool_init(env);
+                        self.lib_init(env);
                     }
                     self.start_handler(env);
                 }

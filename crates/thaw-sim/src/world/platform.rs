@@ -142,6 +142,7 @@ impl World<'_> {
             pconns: BTreeMap::new(),
             psock: BTreeMap::new(),
             deferred_rt: Vec::new(),
+            libs: Vec::new(),
             next_waiter: 0,
         });
         self.live_envs += 1;
@@ -456,6 +457,7 @@ impl World<'_> {
         e.tx_keys.clear();
         e.deferred_app.clear();
         e.deferred_rt.clear();
+        e.libs.clear();
         e.pool = None;
         e.pconns.clear();
         e.psock.clear();

@@ -44,6 +44,15 @@ pub(super) enum RtTimer {
     ConnectTimeout(ConnId),
     /// A validation ping's deadline.
     PingTimeout(ConnId, u32),
+    /// A timer of the client library's connection object for a target.
+    Lib {
+        target: u16,
+        timer: thaw_client::LibTimer,
+        /// When it was meant to run.
+        due: SimTime,
+    },
+    /// The setup CPU of a library connection is done.
+    LibConnCpu { target: u16, gen: u32 },
 }
 
 impl World<'_> {
@@ -600,7 +609,7 @@ impl World<'_> {
     /// A non-blocking read of an idle socket: dead on EOF (FIN received),
     /// a pending error, or unread unsolicited data (MySQL's 4031 packet);
     /// a silently dropped path looks alive.
-    fn peek(&self, s: Option<SockRef>) -> (bool, &'static str) {
+    pub(super) fn peek(&self, s: Option<SockRef>) -> (bool, &'static str) {
         let Some(l) = s.and_then(|s| self.sock(s)) else {
             return (false, "fails (socket gone)");
         };
@@ -704,6 +713,15 @@ impl World<'_> {
     /// A runtime timer is due: it waits for the thaw if the environment is
     /// frozen.
     pub(super) fn on_runtime_timer(&mut self, env: u32, timer: RtTimer) {
+        if let RtTimer::Lib {
+            target, timer: lt, ..
+        } = timer
+        {
+            // Cleared (`clearTimeout`): nothing to hold across a freeze.
+            if !self.lib_timer_current(env, target as usize, lt) {
+                return;
+            }
+        }
         let e = &mut self.envs[(env - 1) as usize];
         match e.state {
             EnvState::Reaped | EnvState::ShuttingDown => return,
@@ -719,6 +737,8 @@ impl World<'_> {
                 RtTimer::ConnCpu(_) => ("connect_cpu", SimDuration::ZERO),
                 RtTimer::ConnectTimeout(_) => ("connect_timeout", SimDuration::ZERO),
                 RtTimer::PingTimeout(..) => ("ping_timeout", SimDuration::ZERO),
+                RtTimer::Lib { due, .. } => ("library", self.q.now().saturating_since(due)),
+                RtTimer::LibConnCpu { .. } => ("library_connect_cpu", SimDuration::ZERO),
             };
             self.emit(
                 Level::Detail,
@@ -745,6 +765,8 @@ impl World<'_> {
                     self.pool_open_failed(env, conn, OpenError::TimedOut);
                 }
             }
+            RtTimer::Lib { target, timer, due } => self.lib_timer(env, target as usize, timer, due),
+            RtTimer::LibConnCpu { target, gen } => self.lib_conn_cpu(env, target as usize, gen),
             RtTimer::PingTimeout(conn, gen) => {
                 let pinging = self.envs[(env - 1) as usize]
                     .pconns
