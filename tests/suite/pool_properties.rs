@@ -211,6 +211,7 @@ fn config(p: &Params) -> SimConfig {
                     target: 0,
                     writes: 1,
                     write_gap: thaw_core::SimDuration::ZERO,
+                    work_after: thaw_core::SimDuration::ZERO,
                 })
                 .collect(),
             connect_timeout: Some(SimDuration::from_secs(10)),

@@ -121,6 +121,7 @@ fn config(p: &Params) -> SimConfig {
                     target: 0,
                     writes: 1,
                     write_gap: thaw_core::SimDuration::ZERO,
+                    work_after: thaw_core::SimDuration::ZERO,
                 })
                 .collect(),
             retry: RetrySettings {

@@ -227,3 +227,82 @@ fn node_redis_rejects_what_ioredis_resends() {
     assert_eq!(j["invocations"][1]["error"], "ECONNRESET");
     assert_eq!(j["metrics"]["duplicate_writes"], 0);
 }
+
+fn outcomes(j: &serde_json::Value) -> Vec<String> {
+    j["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["error"].as_str().unwrap_or("ok").to_string())
+        .collect()
+}
+
+/// What the HTTP keep-alive and gRPC scenarios' headers say of their
+/// variants: the thaw order, the frozen kernel and the server's timeout
+/// decide the keep-alive race; the gRPC PING fails the next call only when
+/// it is in flight at the freeze, a window of one round trip (80 ms).
+#[test]
+fn keepalive_races_follow_the_timing_their_headers_state() {
+    let http = "sim-scenarios/libraries/http-keepalive-node-agent-after-freeze.toml";
+    assert_eq!(outcomes(&run_with(http, &[])), ["ok", "ECONNRESET", "ok"]);
+    let j = run_with(http, &["function.thaw_order=events_first"]);
+    assert_eq!(outcomes(&j), ["ok", "ok", "ok"]);
+    assert_eq!(j["metrics"]["connections_opened"], 2, "closed by the agent");
+    let j = run_with(http, &["function.frozen_kernel=running"]);
+    assert_eq!(outcomes(&j), ["ok", "EOF", "ok"]);
+    let j = run_with(http, &["server.preset=nginx"]);
+    assert_eq!(outcomes(&j), ["ok", "ok", "ok"]);
+    assert_eq!(j["metrics"]["connections_opened"], 1);
+    let grpc = "sim-scenarios/libraries/grpc-keepalive-ping-timeout-on-thaw.toml";
+    for (work, want) in [
+        ("4.9s", "ok"),
+        ("5.0001s", "UNAVAILABLE"),
+        ("5.0799s", "UNAVAILABLE"),
+        ("5.0801s", "ok"),
+    ] {
+        let set = format!("client.requests[0].work_after={work}");
+        let j = run_with(grpc, &[&set]);
+        assert_eq!(outcomes(&j)[1], want, "work_after {work}");
+    }
+}
+
+/// The docs list every error kind, library preset and server preset the
+/// code knows (a kind added without its meaning fails here).
+#[test]
+fn docs_name_every_error_kind_and_preset() {
+    let model = std::fs::read_to_string(workspace_root().join("docs/model.md")).unwrap();
+    let format = std::fs::read_to_string(workspace_root().join("docs/scenario-format.md")).unwrap();
+    let kinds_list = format
+        .split("Error kinds (`report.rs` `ErrorKind::ALL`)")
+        .nth(1)
+        .and_then(|s| s.split("Evaluation").next())
+        .expect("the list of error kinds in scenario-format.md");
+    for k in thaw_sim::ErrorKind::ALL {
+        let name = format!("`{}`", k.name());
+        assert!(
+            model.contains(&format!("| {name} |")),
+            "model.md §6 has no row for {name}"
+        );
+        assert!(
+            kinds_list.contains(&name),
+            "scenario-format.md lists no {name}"
+        );
+    }
+    for p in thaw_client::library::presets::NAMES {
+        assert!(
+            format.contains(&format!("`\"{p}\"`")),
+            "scenario-format.md: library preset {p}"
+        );
+        assert!(
+            model.contains(&format!("| `{p}` |")),
+            "model.md: preset {p}"
+        );
+    }
+    for p in ["node-http", "nginx", "aws-alb", "grpc"] {
+        assert!(format.contains(&format!("`\"{p}\"`")), "server preset {p}");
+        assert!(
+            model.contains(&format!("| `{p}` |")),
+            "model.md: server preset {p}"
+        );
+    }
+}

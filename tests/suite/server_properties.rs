@@ -110,6 +110,7 @@ fn config(p: &Params) -> SimConfig {
                 target: 0,
                 writes: 1,
                 write_gap: thaw_core::SimDuration::ZERO,
+                work_after: thaw_core::SimDuration::ZERO,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
@@ -192,6 +193,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
         target: 0,
         writes: 1,
         write_gap: thaw_core::SimDuration::ZERO,
+        work_after: thaw_core::SimDuration::ZERO,
     };
     let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
     at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
@@ -381,6 +383,7 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
         target: 0,
         writes: 1,
         write_gap: thaw_core::SimDuration::ZERO,
+        work_after: thaw_core::SimDuration::ZERO,
     };
     SimConfig {
         name: "proxy-prop".into(),

@@ -373,7 +373,7 @@ impl fmt::Display for PoolNote {
                 "pool closed: {idle_closed} idle closed, {in_use} in use close on release, {waiters_failed} waiting acquires failed"
             ),
             PoolNote::ClockLeap { delta } => {
-                write!(f, "thread starvation or clock leap detected (housekeeper delta={delta})")
+                write!(f, "the evictor runs {delta} after its previous sweep, more than 1.5 periods late (held by a freeze; HikariCP's housekeeper logs \"Thread starvation or clock leap detected\" for this)")
             }
         }
     }

@@ -35,8 +35,9 @@ pub use config::{
     Probe, RetryOnBadConn, ServerlessMysql, Validation,
 };
 pub use library::{
-    Backoff, CloseWhy, IdleCheck, InFlight, Jitter, LibAction, LibConfig, LibConfigError, LibError,
-    LibMessages, LibNote, LibPreset, LibTimer, Library, Link, Loss, Reconnect, Reply,
+    Backoff, CloseWhy, HintRule, IdleCheck, InFlight, Jitter, LibAction, LibConfig, LibConfigError,
+    LibError, LibMessages, LibNote, LibPreset, LibTimer, Library, Link, Loss, LossSet, Reconnect,
+    Reply, Reports,
 };
 pub use pool::{ConnState, Pool, PoolStats};
 

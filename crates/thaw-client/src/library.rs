@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use thaw_core::{SimDuration, SimTime};
 
-pub use presets::{LibMessages, LibPreset};
+pub use presets::{LibMessages, LibPreset, Reports};
 
 /// When a lost connection is replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +84,14 @@ pub enum Backoff {
         /// `MaxRetryBackoff`.
         max: SimDuration,
     },
+    /// Full jitter: uniform in `[0, min(max, base × 2^n))` (the AWS SDKs'
+    /// standard retry strategy: base 100 ms, max 20 s).
+    FullJitter {
+        /// Base.
+        base: SimDuration,
+        /// Cap.
+        max: SimDuration,
+    },
     /// `min((n − 2) × step, max)`, 0 for the first two: node-redis 4
     /// reconnects at once after a loss, and after a failed attempt waits
     /// `Math.min(retries * 50, 500)` with `retries` counting from 0.
@@ -125,6 +133,11 @@ impl Backoff {
                 base.saturating_add(SimDuration::from_nanos(rand % span))
                     .min(max)
             }
+            Backoff::FullJitter { base, max } => {
+                let f = 1u64.checked_shl(attempt.clamp(1, 63)).unwrap_or(u64::MAX);
+                let span = base.saturating_mul(f).min(max).as_nanos().max(1);
+                SimDuration::from_nanos(rand % span)
+            }
             Backoff::Exponential {
                 base,
                 max,
@@ -162,15 +175,47 @@ pub enum InFlight {
     /// had applied is then applied twice.
     Resend,
     /// It is retried on a new connection after `backoff`, up to `max` times
-    /// per command (go-redis `MaxRetries` 3 on `io.EOF` and resets); a
-    /// failed connect for it uses up a retry too. Then it fails with the
-    /// last loss.
+    /// per command, when its loss is one of `on` (go-redis `MaxRetries` 3
+    /// on `io.EOF` and timeouts, not on resets; the AWS SDKs on resets,
+    /// EPIPE and timeouts); a failed connect for it uses up a retry too
+    /// (dial errors are retried). Then it fails with the last loss.
     Retry {
         /// Retries per command.
         max: u32,
         /// Delay before retry `n`.
         backoff: Backoff,
+        /// The losses it retries.
+        on: LossSet,
     },
+}
+
+/// A set of [`Loss`] kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LossSet {
+    /// EOF.
+    pub eof: bool,
+    /// ECONNRESET or EPIPE.
+    pub reset: bool,
+    /// ETIMEDOUT, a ping timeout, or the library's own read timeout.
+    pub timed_out: bool,
+}
+
+impl LossSet {
+    /// Every loss.
+    pub const ALL: LossSet = LossSet {
+        eof: true,
+        reset: true,
+        timed_out: true,
+    };
+
+    /// Whether `l` is in the set.
+    pub fn has(self, l: Loss) -> bool {
+        match l {
+            Loss::Eof => self.eof,
+            Loss::Reset => self.reset,
+            Loss::TimedOut | Loss::PingTimeout => self.timed_out,
+        }
+    }
 }
 
 /// What the library checks before it writes a command on a connection it
@@ -185,6 +230,13 @@ pub enum IdleCheck {
     Ping {
         /// Idle time above which it pings.
         after: SimDuration,
+    },
+    /// A connection idle at least `max_idle` is replaced without looking
+    /// (Momento's SDK recreates a gRPC client idle for more than 4 min);
+    /// a younger one is used as it is.
+    MaxIdle {
+        /// The longest idle time a connection is used after.
+        max_idle: SimDuration,
     },
     /// A non-blocking peek at the socket (go-redis `connCheck`:
     /// `recvfrom(MSG_PEEK|MSG_DONTWAIT)`): EOF or unexpected data means
@@ -227,10 +279,80 @@ pub struct LibConfig {
     /// (node-redis `pingInterval`; StackExchange.Redis `KeepAlive`).
     pub ping_interval: Option<SimDuration>,
     /// No reply to a heartbeat PING within this long: the connection is
-    /// declared dead and destroyed (gRPC `keepalive_timeout`).
+    /// declared dead and destroyed (gRPC `keepalive_timeout`). Inert
+    /// without `ping_interval` (gRPC's defaults: a 20 s timeout, no
+    /// keepalive pings).
     pub ping_timeout: Option<SimDuration>,
     /// The check before a command.
     pub idle_check: IdleCheck,
+    /// The library closes its connection once it has been idle this long,
+    /// with a runtime timer (Node's `http.Agent` free-socket `timeout`,
+    /// undici's `keepAliveTimeout`, a gRPC channel's idle timeout). No
+    /// error: the next command opens a new one. `None` = kept forever.
+    pub idle_close: Option<SimDuration>,
+    /// Requests share the connection as streams (HTTP/2, gRPC): a command
+    /// is written at once even while a heartbeat ping is outstanding,
+    /// instead of waiting behind its reply.
+    pub multiplexed: bool,
+    /// What the library makes of the server's `Keep-Alive: timeout=N`
+    /// response header (HTTP/1.1 agents).
+    pub hint: HintRule,
+    /// The command timeout also discards the connection (go-redis marks a
+    /// connection whose read timed out as bad); otherwise it is kept and
+    /// the late reply is read and dropped.
+    pub timeout_closes: bool,
+}
+
+/// How an HTTP agent uses the server's `Keep-Alive: timeout=N` hint to
+/// set its own idle close ([`LibConfig::idle_close`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HintRule {
+    /// Not read (database and cache clients, gRPC).
+    Ignore,
+    /// `hint − buffer` replaces the idle close when it is shorter (Node.js
+    /// `http.Agent` since v19, buffer 1 s). An agent with no idle close
+    /// keeps ignoring it.
+    IfShorter {
+        /// Subtracted from the hint.
+        buffer: SimDuration,
+    },
+    /// `min(hint − threshold, max)` replaces the idle close (undici
+    /// `keepAliveTimeoutThreshold`, `keepAliveMaxTimeout`).
+    Replace {
+        /// Subtracted from the hint.
+        threshold: SimDuration,
+        /// Cap.
+        max: SimDuration,
+    },
+}
+
+impl LibConfig {
+    /// This configuration for a server that sends `hint` (a hint no
+    /// longer than the subtracted margin is ignored: the agent would stop
+    /// reusing the socket, which is not modelled).
+    pub fn with_hint(mut self, hint: Option<SimDuration>) -> LibConfig {
+        let Some(h) = hint else {
+            return self;
+        };
+        match self.hint {
+            HintRule::Ignore => {}
+            HintRule::IfShorter { buffer } => {
+                let d = h.saturating_sub(buffer);
+                if let Some(cur) = self.idle_close {
+                    if !d.is_zero() && d < cur {
+                        self.idle_close = Some(d);
+                    }
+                }
+            }
+            HintRule::Replace { threshold, max } => {
+                let d = h.saturating_sub(threshold);
+                if !d.is_zero() {
+                    self.idle_close = Some(d.min(max));
+                }
+            }
+        }
+        self
+    }
 }
 
 impl LibConfig {
@@ -248,16 +370,20 @@ impl LibConfig {
             ping_interval: None,
             ping_timeout: None,
             idle_check: IdleCheck::None,
+            idle_close: None,
+            multiplexed: false,
+            hint: HintRule::Ignore,
+            timeout_closes: false,
         }
     }
 
     /// Checks the combination.
     pub fn check(&self) -> Result<(), LibConfigError> {
-        if self.ping_timeout.is_some() && self.ping_interval.is_none() {
-            return Err(LibConfigError::PingTimeoutWithoutInterval);
-        }
         if self.ping_interval.is_some_and(|d| d.is_zero()) {
             return Err(LibConfigError::ZeroPingInterval);
+        }
+        if self.idle_close.is_some_and(|d| d.is_zero()) {
+            return Err(LibConfigError::ZeroIdleClose);
         }
         if let Reconnect::Backoff(b) = self.reconnect {
             // A delay that never grows above zero would retry forever at
@@ -276,10 +402,10 @@ impl LibConfig {
 /// An impossible [`LibConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LibConfigError {
-    /// `ping_timeout` without `ping_interval`.
-    PingTimeoutWithoutInterval,
     /// A heartbeat every 0 s.
     ZeroPingInterval,
+    /// An idle close after 0 s.
+    ZeroIdleClose,
     /// A backoff whose first two delays are 0.
     ZeroBackoff,
     /// Resending in-flight commands needs a reconnect.
@@ -289,10 +415,10 @@ pub enum LibConfigError {
 impl fmt::Display for LibConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LibConfigError::PingTimeoutWithoutInterval => {
-                "`ping_timeout` needs `ping_interval`: only a heartbeat ping has a timeout"
-            }
             LibConfigError::ZeroPingInterval => "`ping_interval` must be longer than 0s",
+            LibConfigError::ZeroIdleClose => {
+                "`idle_close` must be longer than 0s (leave it out for a connection kept forever)"
+            }
             LibConfigError::ZeroBackoff => {
                 "the reconnect backoff stays at 0: it would retry forever at one instant"
             }
@@ -361,6 +487,10 @@ pub enum CloseWhy {
     Stale,
     /// The connect timeout fired.
     ConnectTimeout,
+    /// Idle for `idle_close`: the library's own idle timer.
+    Idle,
+    /// The command timeout fired and the library discards the connection.
+    CommandTimeout,
 }
 
 impl CloseWhy {
@@ -371,6 +501,8 @@ impl CloseWhy {
             CloseWhy::CheckFailed => "check before the command failed",
             CloseWhy::Stale => "idle longer than the library's maximum",
             CloseWhy::ConnectTimeout => "connect timeout",
+            CloseWhy::Idle => "idle timeout of the library's kept connection",
+            CloseWhy::CommandTimeout => "the command timed out: the connection is discarded",
         }
     }
 }
@@ -390,6 +522,8 @@ pub enum LibTimer {
     Connect(u64),
     /// The next try of the current command ([`InFlight::Retry`]).
     Retry(u64),
+    /// The idle close of an idle connection ([`LibConfig::idle_close`]).
+    Idle(u64),
 }
 
 /// Why something happened, for the timeline.
@@ -524,6 +658,7 @@ pub struct Library {
     command_gen: u64,
     ping_gen: u64,
     connect_gen: u64,
+    idle_gen: u64,
 }
 
 impl Library {
@@ -545,6 +680,7 @@ impl Library {
             command_gen: 0,
             ping_gen: 0,
             connect_gen: 0,
+            idle_gen: 0,
         }
     }
 
@@ -594,6 +730,7 @@ impl Library {
         debug_assert!(self.cmd.is_none(), "one command at a time");
         self.cmd = Some(Cmd::Queued);
         self.retries = 0;
+        self.idle_gen = self.next_gen();
         // The command timeout runs from the call, whether the command is
         // written at once or waits (ioredis `sendCommand` arms it before
         // the offline queue; pg's `query_timeout` at `query()`).
@@ -612,7 +749,7 @@ impl Library {
                     self.fail(LibError::Offline, out);
                 }
             }
-            Link::Ready if self.ping_out => {
+            Link::Ready if self.ping_out && !self.cfg.multiplexed => {
                 // A heartbeat is out: the command follows its reply (the
                 // replies come in order).
                 out.push(LibAction::Note(LibNote::Queued));
@@ -631,6 +768,12 @@ impl Library {
                 out.push(LibAction::Ping);
             }
             IdleCheck::Ping { .. } => self.send(now, out),
+            IdleCheck::MaxIdle { max_idle } if idle >= max_idle => {
+                out.push(LibAction::Close(CloseWhy::Stale));
+                self.link = Link::Down;
+                self.open(now, 0, out);
+            }
+            IdleCheck::MaxIdle { .. } => self.send(now, out),
             IdleCheck::Peek { max_idle } if max_idle.is_some_and(|m| idle >= m) => {
                 out.push(LibAction::Close(CloseWhy::Stale));
                 self.link = Link::Down;
@@ -684,7 +827,7 @@ impl Library {
         match self.cmd {
             Some(Cmd::Queued) => self.send(now, out),
             Some(Cmd::Sent) => debug_assert!(false, "a command was sent before the connection"),
-            None => self.arm_ping(now, out),
+            None => self.went_idle(now, out),
         }
     }
 
@@ -702,7 +845,7 @@ impl Library {
             }
             Reconnect::OnNextUse => {
                 self.link = Link::Down;
-                if !self.retry_command(now, why, rand, out) {
+                if !self.retry_command(now, why, true, rand, out) {
                     self.fail(LibError::ConnectFailed(why), out);
                 }
             }
@@ -744,7 +887,7 @@ impl Library {
                     out.push(LibAction::Note(LibNote::WillResend));
                 }
                 (InFlight::Retry { .. }, Reconnect::Backoff(_) | Reconnect::OnNextUse) => {
-                    retrying = self.retry_command(now, why, rand, out);
+                    retrying = self.retry_command(now, why, false, rand, out);
                 }
                 _ => self.fail(LibError::Lost(why), out),
             }
@@ -775,13 +918,19 @@ impl Library {
         &mut self,
         now: SimTime,
         why: Loss,
+        connecting: bool,
         rand: u64,
         out: &mut Vec<LibAction>,
     ) -> bool {
-        let InFlight::Retry { max, backoff } = self.cfg.in_flight else {
+        let InFlight::Retry { max, backoff, on } = self.cfg.in_flight else {
             return false;
         };
-        if self.retries >= max {
+        if self.cmd.is_none() {
+            // Nothing to retry (its timeout fired while the connection for
+            // it was being opened).
+            return false;
+        }
+        if self.retries >= max || !(connecting || on.has(why)) {
             self.fail(LibError::Lost(why), out);
             return false;
         }
@@ -845,6 +994,7 @@ impl Library {
             Expect::Command => {
                 self.cmd = None;
                 self.command_gen = self.next_gen();
+                self.arm_idle(now, out);
                 if !self.ping_out {
                     self.arm_ping(now, out);
                 }
@@ -861,6 +1011,9 @@ impl Library {
                 Reply::Ping
             }
             Expect::Discard => {
+                if self.cmd.is_none() {
+                    self.arm_idle(now, out);
+                }
                 if self.cmd.is_none() && !self.ping_out {
                     self.arm_ping(now, out);
                 }
@@ -880,6 +1033,20 @@ impl Library {
             out.push(LibAction::Close(CloseWhy::CheckFailed));
             self.link = Link::Down;
             self.open(now, 0, out);
+        }
+    }
+
+    /// The connection is ready with nothing outstanding.
+    fn went_idle(&mut self, now: SimTime, out: &mut Vec<LibAction>) {
+        self.arm_idle(now, out);
+        self.arm_ping(now, out);
+    }
+
+    fn arm_idle(&mut self, now: SimTime, out: &mut Vec<LibAction>) {
+        if let (Some(after), Link::Ready) = (self.cfg.idle_close, self.link) {
+            self.idle_gen = self.next_gen();
+            let g = self.idle_gen;
+            self.arm(LibTimer::Idle(g), now + after, out);
         }
     }
 
@@ -906,6 +1073,9 @@ impl Library {
             LibTimer::PingTimeout(g) => g == self.ping_gen && self.ping_out,
             LibTimer::Connect(g) => g == self.connect_gen && matches!(self.link, Link::Opening(_)),
             LibTimer::Retry(g) => g == self.retry_gen && self.cmd == Some(Cmd::Queued),
+            LibTimer::Idle(g) => {
+                g == self.idle_gen && self.link == Link::Ready && self.cmd.is_none()
+            }
         }
     }
 
@@ -934,10 +1104,31 @@ impl Library {
                 };
                 self.open(now, attempt, out);
             }
+            LibTimer::Command(_) if self.cfg.timeout_closes && self.cmd == Some(Cmd::Sent) => {
+                // The connection is discarded as bad; the command may be
+                // retried like a loss (go-redis retries a read timeout).
+                out.push(LibAction::Close(CloseWhy::CommandTimeout));
+                self.link = Link::Down;
+                self.ping_out = false;
+                self.expect.clear();
+                self.ping_gen = self.next_gen();
+                let retry = match self.cfg.in_flight {
+                    InFlight::Retry { max, on, .. } => self.retries < max && on.timed_out,
+                    InFlight::Reject | InFlight::Resend => false,
+                };
+                if retry {
+                    self.cmd = Some(Cmd::Queued);
+                    self.retry_command(now, Loss::TimedOut, false, rand, out);
+                } else {
+                    self.fail(LibError::Timeout, out);
+                }
+            }
             LibTimer::Command(_) => self.fail(LibError::Timeout, out),
             LibTimer::Retry(_) => match self.link {
                 Link::Down => self.open(now, 0, out),
-                Link::Ready if !self.ping_out => self.check_then_send(now, out),
+                Link::Ready if !self.ping_out || self.cfg.multiplexed => {
+                    self.check_then_send(now, out)
+                }
                 // A connection is on its way, or a ping: the command goes
                 // when it is ready.
                 Link::Ready | Link::Opening(_) | Link::Waiting(_) => {}
@@ -957,6 +1148,15 @@ impl Library {
                     let g = self.ping_gen;
                     self.arm(LibTimer::PingTimeout(g), now + t, out);
                 }
+            }
+            LibTimer::Idle(_) => {
+                // The library's own choice: no error, the next command
+                // opens a new connection.
+                out.push(LibAction::Close(CloseWhy::Idle));
+                self.link = Link::Down;
+                self.ping_out = false;
+                self.expect.clear();
+                self.ping_gen = self.next_gen();
             }
             LibTimer::PingTimeout(_) => {
                 out.push(LibAction::Close(CloseWhy::PingTimeout));

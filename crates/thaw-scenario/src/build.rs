@@ -245,6 +245,7 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 target: 0,
                 writes,
                 write_gap: dur(r.write_gap).unwrap_or(SimDuration::ZERO),
+                work_after: dur(r.work_after).unwrap_or(SimDuration::ZERO),
             }
         })
         .collect()
@@ -507,6 +508,10 @@ fn server_config(
         Some(ServerPresetKey::Postgres) => ServerKind::Postgres,
         Some(ServerPresetKey::Upstash) => ServerKind::Upstash,
         Some(ServerPresetKey::Mariadb) => ServerKind::Mariadb,
+        Some(ServerPresetKey::NodeHttp) => ServerKind::NodeHttp,
+        Some(ServerPresetKey::Nginx) => ServerKind::Nginx,
+        Some(ServerPresetKey::AwsAlb) => ServerKind::AwsAlb,
+        Some(ServerPresetKey::Grpc) => ServerKind::Grpc,
     };
     let mut sv = ServerConfig::preset(kind);
     if let Some(n) = &fsv.name {
@@ -545,6 +550,9 @@ fn server_config(
             IdleCloseKey::Fin => IdleClose::Fin,
             IdleCloseKey::Rst => IdleClose::Rst,
         };
+    }
+    if let Some(t) = dur(fsv.keep_alive_hint) {
+        sv.keep_alive_hint = (!t.is_zero()).then_some(t);
     }
     if let Some(t) = dur(fsv.idle_in_transaction_timeout) {
         sv.idle_in_transaction_timeout = (!t.is_zero()).then_some(t);
@@ -820,9 +828,44 @@ fn library_settings(
         c.offline_queue = q;
     }
     if let Some(k) = ls.in_flight {
-        c.in_flight = match k {
-            InFlightKey::Reject => InFlight::Reject,
-            InFlightKey::Resend => InFlight::Resend,
+        c.in_flight = match (k, pre.config.in_flight) {
+            (InFlightKey::Reject, _) => InFlight::Reject,
+            (InFlightKey::Resend, _) => InFlight::Resend,
+            (InFlightKey::Retry, r @ InFlight::Retry { .. }) => r,
+            (InFlightKey::Retry, _) => {
+                p.add(
+                    "client.library.in_flight",
+                    format!("preset `{name}` does not retry a command of its own"),
+                    Some("use a preset that retries (go-redis, aws-sdk-v3), or `[client.retry]` for the application's own retry"),
+                );
+                pre.config.in_flight
+            }
+        };
+    }
+    if let Some(n) = ls.retries {
+        match &mut c.in_flight {
+            InFlight::Retry { max, .. } => *max = n,
+            _ => p.add(
+                "client.library.retries",
+                "`retries` counts the retries of `in_flight = \"retry\"`, and this library does not retry",
+                Some("set `in_flight = \"retry\"` with a preset that retries, or remove `retries`"),
+            ),
+        }
+    }
+    if let Some(d) = opt(ls.idle_close) {
+        c.idle_close = d;
+    }
+    if let Some(d) = opt(ls.max_idle) {
+        if ls.health_check_interval.is_some() {
+            p.add(
+                "client.library.max_idle",
+                "`max_idle` and `health_check_interval` are two checks before a command; a library has one",
+                Some("keep one of them"),
+            );
+        }
+        c.idle_check = match d {
+            Some(max_idle) => IdleCheck::MaxIdle { max_idle },
+            None => IdleCheck::None,
         };
     }
     if let Some(n) = ls.max_retries_per_request {
@@ -846,12 +889,18 @@ fn library_settings(
             None => IdleCheck::None,
         };
     }
+    if opt(ls.ping_timeout).is_some_and(|d| d.is_some()) && c.ping_interval.is_none() {
+        p.add(
+            "client.library.ping_timeout",
+            "`ping_timeout` needs `ping_interval`: only a heartbeat ping has a timeout",
+            Some("set `ping_interval` too (gRPC's `keepalive_time`), or remove `ping_timeout`"),
+        );
+        return None;
+    }
     if let Err(e) = c.check() {
         let key = match e {
-            thaw_client::LibConfigError::PingTimeoutWithoutInterval => {
-                "client.library.ping_timeout"
-            }
             thaw_client::LibConfigError::ZeroPingInterval => "client.library.ping_interval",
+            thaw_client::LibConfigError::ZeroIdleClose => "client.library.idle_close",
             thaw_client::LibConfigError::ZeroBackoff => "client.library.reconnect",
             thaw_client::LibConfigError::ResendWithoutReconnect => "client.library.in_flight",
         };
@@ -863,6 +912,7 @@ fn library_settings(
         title: pre.title,
         config: c,
         messages: pre.messages,
+        reports: pre.reports,
     })
 }
 

@@ -373,6 +373,14 @@ pub struct LibrarySection {
     /// redis-py `health_check_interval`: PING before a command on a
     /// connection idle longer than this ("0s" = no check).
     pub health_check_interval: Option<Dur>,
+    /// The library closes its connection after it has been idle this
+    /// long (an HTTP agent's free-socket timeout; "0s" = kept forever).
+    pub idle_close: Option<Dur>,
+    /// With `in_flight = "retry"`: retries per command.
+    pub retries: Option<u32>,
+    /// A connection idle this long is replaced before a command, without
+    /// looking ("0s" = no check).
+    pub max_idle: Option<Dur>,
 }
 
 /// `[client.library] reconnect`
@@ -395,6 +403,8 @@ pub enum InFlightKey {
     Reject,
     /// Write it again after the reconnect.
     Resend,
+    /// Retry it on a new connection with the preset's backoff.
+    Retry,
 }
 
 /// `[client.retry]`
@@ -455,6 +465,8 @@ pub struct RequestSection {
     pub writes: Option<u32>,
     /// Time between two of its writes (default 0s).
     pub write_gap: Option<Dur>,
+    /// The handler's work after its reply (default 0s).
+    pub work_after: Option<Dur>,
 }
 
 /// `[[handlers]]`: another function.
@@ -663,6 +675,14 @@ pub enum ServerPresetKey {
     Upstash,
     /// MariaDB 10.11 (MySQL protocol; idle closes by RST, no message).
     Mariadb,
+    /// Node.js `http.Server` (keepAliveTimeout 5 s).
+    NodeHttp,
+    /// nginx (keepalive_timeout 75 s).
+    Nginx,
+    /// AWS Application Load Balancer (idle timeout 60 s).
+    AwsAlb,
+    /// gRPC server (HTTP/2; GOAWAY on max_connection_idle).
+    Grpc,
 }
 
 /// How a server ends an idle connection.
@@ -705,6 +725,9 @@ pub struct ServerSection {
     /// Close connections idle this long inside an open transaction
     /// (PostgreSQL idle_in_transaction_session_timeout; "0s" = off).
     pub idle_in_transaction_timeout: Option<Dur>,
+    /// HTTP: the `Keep-Alive: timeout=N` the server advertises ("0s" =
+    /// no header).
+    pub keep_alive_hint: Option<Dur>,
     /// Slots reserved for administrators.
     pub reserved_connections: Option<u32>,
     /// Listen backlog (accept queue).

@@ -288,6 +288,9 @@ pub struct RequestSpec {
     /// Time between two writes of one request (the application producing
     /// the next chunk); the reply timeout starts at the last write.
     pub write_gap: SimDuration,
+    /// The handler's own work after the reply, before its next request
+    /// (or its response): its connections sit idle meanwhile.
+    pub work_after: SimDuration,
 }
 
 impl RequestSpec {
@@ -302,6 +305,7 @@ impl RequestSpec {
             target: 0,
             writes: 1,
             write_gap: SimDuration::ZERO,
+            work_after: SimDuration::ZERO,
         }
     }
 }
@@ -365,6 +369,8 @@ pub struct LibrarySettings {
     pub config: thaw_client::LibConfig,
     /// The library's messages.
     pub messages: thaw_client::LibMessages,
+    /// How it reports a failure (errno or gRPC status).
+    pub reports: thaw_client::Reports,
 }
 
 /// `[client.retry]`: the client retries a request that failed with one of
@@ -518,6 +524,18 @@ pub enum ServerKind {
     /// MariaDB 10.11: MySQL's protocol and codes (1040, 1129), but an idle
     /// close is an abortive close (RST) with no message (measured).
     Mariadb,
+    /// A Node.js `http.Server`: HTTP/1.1 keep-alive, an idle kept socket
+    /// is closed after `server.keepAliveTimeout` (5 s).
+    NodeHttp,
+    /// nginx: HTTP/1.1 keep-alive with `keepalive_timeout` 75 s.
+    Nginx,
+    /// An AWS Application Load Balancer's client side: HTTP/1.1 keep-alive
+    /// with the connection idle timeout (60 s).
+    AwsAlb,
+    /// A gRPC server (HTTP/2): answers HTTP/2 PINGs; with
+    /// `max_connection_idle` (the idle timeout, off by default) it sends
+    /// GOAWAY before it closes an idle connection.
+    Grpc,
 }
 
 /// How the server's socket ends an idle connection.
@@ -551,6 +569,10 @@ impl ServerKind {
             ServerKind::Postgres => "postgres",
             ServerKind::Upstash => "upstash",
             ServerKind::Mariadb => "mariadb",
+            ServerKind::NodeHttp => "node-http",
+            ServerKind::Nginx => "nginx",
+            ServerKind::AwsAlb => "aws-alb",
+            ServerKind::Grpc => "grpc",
         }
     }
 }
@@ -622,6 +644,10 @@ pub struct ServerConfig {
     pub replicas: Vec<SimDuration>,
     /// The server host's TCP settings (keepalive on accepted sockets too).
     pub tcp: TcpConfig,
+    /// The `Keep-Alive: timeout=N` an HTTP server puts in its responses
+    /// (an HTTP agent may shorten its own idle close from it); `None` =
+    /// no header.
+    pub keep_alive_hint: Option<SimDuration>,
     /// The functions' path to this server (or to the proxy in front of
     /// it); `None` = `SimConfig::path`.
     pub path: Option<PathConfig>,
@@ -654,10 +680,44 @@ impl ServerConfig {
             evict_min_idle: SimDuration::ZERO,
             replicas: Vec::new(),
             tcp: TcpConfig::default(),
+            keep_alive_hint: None,
             path: None,
         };
         match kind {
             ServerKind::Generic => base,
+            // Node.js v20.20.2 lib/_http_server.js: `keepAliveTimeout`
+            // 5000 ms, advertised as `Keep-Alive: timeout=5`, but the
+            // socket's timer is keepAliveTimeout + 1000 ms (PR #54863);
+            // then `socket.destroy()` (FIN).
+            ServerKind::NodeHttp => ServerConfig {
+                name: "node-http".to_string(),
+                port: 80,
+                idle_timeout: Some(SimDuration::from_secs(6)),
+                keep_alive_hint: Some(SimDuration::from_secs(5)),
+                ..base
+            },
+            // nginx `keepalive_timeout 75s` (ngx_http_core_module).
+            ServerKind::Nginx => ServerConfig {
+                name: "nginx".to_string(),
+                port: 80,
+                idle_timeout: Some(SimDuration::from_secs(75)),
+                ..base
+            },
+            // ALB "Connection idle timeout": 60 s by default.
+            ServerKind::AwsAlb => ServerConfig {
+                name: "aws-alb".to_string(),
+                port: 80,
+                idle_timeout: Some(SimDuration::from_secs(60)),
+                ..base
+            },
+            // grpc-go keepalive.ServerParameters: MaxConnectionIdle
+            // infinite by default; when set, GOAWAY then close.
+            ServerKind::Grpc => ServerConfig {
+                name: "grpc".to_string(),
+                port: 50051,
+                idle_close_error: true,
+                ..base
+            },
             ServerKind::Redis | ServerKind::Upstash => ServerConfig {
                 name: kind.name().to_string(),
                 tcp: TcpConfig {

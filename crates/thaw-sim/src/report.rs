@@ -57,11 +57,16 @@ pub enum ErrorKind {
     /// The client library gave up on a command after its reconnect
     /// attempts (ioredis `MaxRetriesPerRequestError`).
     MaxRetries,
+    /// gRPC status `UNAVAILABLE` (14): the call's transport was lost or
+    /// could not be opened; the errno underneath is in the detail.
+    Unavailable,
+    /// gRPC status `DEADLINE_EXCEEDED` (4): the call's deadline passed.
+    DeadlineExceeded,
 }
 
 impl ErrorKind {
     /// All kinds, for documentation and validation of expectations.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::Etimedout,
         ErrorKind::Econnreset,
         ErrorKind::Epipe,
@@ -79,6 +84,8 @@ impl ErrorKind {
         ErrorKind::ClientClosed,
         ErrorKind::ClientOffline,
         ErrorKind::MaxRetries,
+        ErrorKind::Unavailable,
+        ErrorKind::DeadlineExceeded,
         ErrorKind::HandlerError,
     ];
 
@@ -102,6 +109,8 @@ impl ErrorKind {
             ErrorKind::ClientClosed => "CLIENT_CLOSED",
             ErrorKind::ClientOffline => "CLIENT_OFFLINE",
             ErrorKind::MaxRetries => "MAX_RETRIES",
+            ErrorKind::Unavailable => "UNAVAILABLE",
+            ErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
             ErrorKind::HandlerError => "HANDLER_ERROR",
         }
     }

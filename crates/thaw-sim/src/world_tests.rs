@@ -494,6 +494,7 @@ fn request_timeout() {
         target: 0,
         writes: 1,
         write_gap: SimDuration::ZERO,
+        work_after: SimDuration::ZERO,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
@@ -1231,6 +1232,7 @@ mod retry {
             target: 0,
             writes: 1,
             write_gap: SimDuration::ZERO,
+            work_after: SimDuration::ZERO,
         }
     }
 

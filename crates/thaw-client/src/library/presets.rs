@@ -1,6 +1,6 @@
 //! Library presets: each library's defaults and messages, read in its
 //! source at the version named (docs/sources.md lists the files).
-use super::{Backoff, IdleCheck, InFlight, Jitter, LibConfig, Reconnect};
+use super::{Backoff, HintRule, IdleCheck, InFlight, Jitter, LibConfig, LossSet, Reconnect};
 use thaw_core::SimDuration;
 
 /// What a library says when a command fails; the world adds the errno
@@ -29,6 +29,18 @@ pub struct LibMessages {
     pub ping_timeout: &'static str,
 }
 
+/// What the application is told when a call fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reports {
+    /// The errno underneath, or the library's own kind (closed, offline,
+    /// max retries, its timeout): database and cache clients, HTTP agents.
+    Errno,
+    /// A gRPC status: `UNAVAILABLE` for a lost, refused or unopenable
+    /// transport, `DEADLINE_EXCEEDED` for the call's deadline; the errno
+    /// goes into the details.
+    GrpcStatus,
+}
+
 /// One library preset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LibPreset {
@@ -40,6 +52,8 @@ pub struct LibPreset {
     pub config: LibConfig,
     /// Its messages.
     pub messages: LibMessages,
+    /// How failures are reported.
+    pub reports: Reports,
 }
 
 /// The preset names, for diagnostics and docs.
@@ -55,6 +69,10 @@ pub const NAMES: &[&str] = &[
     "go-redis",
     "pymysql",
     "tokio-postgres",
+    "node-http-agent",
+    "undici",
+    "grpc-js",
+    "aws-sdk-v3",
 ];
 
 fn ms(n: u64) -> SimDuration {
@@ -89,8 +107,13 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 ping_interval: None,
                 ping_timeout: None,
                 idle_check: IdleCheck::None,
+                idle_close: None,
+                multiplexed: false,
+                hint: HintRule::Ignore,
+                timeout_closes: false,
             },
             messages: IOREDIS,
+            reports: Reports::Errno,
         },
         // ioredis v6.0.0: the retryStrategy became exponential with jitter.
         "ioredis6" => LibPreset {
@@ -106,6 +129,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 ..preset("ioredis")?.config
             },
             messages: IOREDIS,
+            reports: Reports::Errno,
         },
         // redis/node-redis redis@4.7.1 (@redis/client 1.6.1),
         // packages/client/lib/client/socket.ts and index.ts.
@@ -125,6 +149,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 ..none
             },
             messages: NODE_REDIS,
+            reports: Reports::Errno,
         },
         // redis@5.12.1: exponential with jitter from the second attempt.
         "node-redis5" => LibPreset {
@@ -140,6 +165,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 ..preset("node-redis")?.config
             },
             messages: NODE_REDIS,
+            reports: Reports::Errno,
         },
         // brianc/node-postgres pg@8.23.0, packages/pg/lib/client.js: a
         // Client is never reconnected; connectionTimeoutMillis and
@@ -163,6 +189,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "timeout expired",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
         },
         // mysqljs/mysql v2.18.1, lib/protocol/Protocol.js: no reconnect
         // ("cannot be re-connected by design"), connectTimeout 10 s.
@@ -186,6 +213,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "connect ETIMEDOUT",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
         },
         // sidorares/node-mysql2 v3.23.4, lib/base/connection.js: a single
         // connection (not its pool: client.pool preset "mysql2").
@@ -209,6 +237,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "connect ETIMEDOUT",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
         },
         // redis/redis-py v5.3.1: the pool opens a connection for the next
         // command; `get_connection` checks `can_read()` on a pooled
@@ -225,7 +254,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
             },
             messages: LibMessages {
                 eof: "ConnectionError: Connection closed by server.",
-                reset: "ConnectionError: Error 104 while writing to socket. Connection reset by peer.",
+                reset: "ConnectionError: Error while reading from redis:6379 : (104, 'Connection reset by peer')",
                 timed_out: "ConnectionError: Error 110 while reading from socket. Connection timed out.",
                 closed: UNREACHED,
                 offline: UNREACHED,
@@ -234,6 +263,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "TimeoutError: Timeout connecting to server",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
         },
         // redis/go-redis v9.21.0, options.go and internal/pool/pool.go:
         // MaxRetries 3 with RetryBackoff 8–512 ms, DialTimeout 5 s,
@@ -249,7 +279,17 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                         base: ms(8),
                         max: ms(512),
                     },
+                    // error.go `shouldRetry`: io.EOF, timeouts; not
+                    // "connection reset by peer" nor "broken pipe".
+                    on: LossSet {
+                        eof: true,
+                        reset: false,
+                        timed_out: true,
+                    },
                 },
+                // A read timeout marks the connection bad (pool.go
+                // `Remove`), and the timeout is retried.
+                timeout_closes: true,
                 connect_timeout: Some(ms(5000)),
                 command_timeout: Some(ms(3000)),
                 idle_check: IdleCheck::Peek {
@@ -268,6 +308,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "dial tcp: i/o timeout",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
         },
         // PyMySQL v1.1.2, pymysql/connections.py: no reconnect (outside
         // `ping(reconnect=True)`), connect_timeout 10 s.
@@ -291,6 +332,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "OperationalError (2003, \"Can't connect to MySQL server (timed out)\")",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
         },
         // sfackler/rust-postgres tokio-postgres v0.7.13: no reconnect, no
         // connect timeout.
@@ -313,6 +355,137 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 connect_timeout: "timeout waiting for server",
                 ping_timeout: UNREACHED,
             },
+            reports: Reports::Errno,
+        },
+        // Node.js v20.20.2 lib/_http_agent.js: since v19 (PR #43522) the
+        // global agent is `{ keepAlive: true, scheduling: 'lifo', timeout:
+        // 5000 }`; a free socket is destroyed by its 'timeout'; a server's
+        // `Keep-Alive: timeout=N` makes it N − 1 s if that is shorter
+        // (PR #54863). No connect timeout, no request timeout, no retry.
+        "node-http-agent" => LibPreset {
+            name: "node-http-agent",
+            title: "Node.js 20 http.globalAgent",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Reject,
+                idle_close: Some(ms(5000)),
+                hint: HintRule::IfShorter { buffer: ms(1000) },
+                ..none
+            },
+            messages: LibMessages {
+                eof: "Error: socket hang up (ECONNRESET)",
+                reset: "Error: read ECONNRESET",
+                timed_out: "Error: read ETIMEDOUT",
+                closed: UNREACHED,
+                offline: UNREACHED,
+                command_timeout: UNREACHED,
+                max_retries: UNREACHED,
+                connect_timeout: UNREACHED,
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
+        },
+        // nodejs/undici v8.10.0 lib/dispatcher/client.js and client-h1.js:
+        // keepAliveTimeout 4 s without a server hint, else min(hint −
+        // keepAliveTimeoutThreshold 2 s (1 s before v6.14.1),
+        // keepAliveMaxTimeout 600 s); connect timeout 10 s, headersTimeout
+        // 300 s; a request already written is not sent again.
+        "undici" => LibPreset {
+            name: "undici",
+            title: "undici 8.10 (Node's fetch)",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Reject,
+                connect_timeout: Some(ms(10_000)),
+                command_timeout: Some(ms(300_000)),
+                idle_close: Some(ms(4000)),
+                hint: HintRule::Replace {
+                    threshold: ms(2000),
+                    max: ms(600_000),
+                },
+                ..none
+            },
+            messages: LibMessages {
+                eof: "TypeError: fetch failed (cause: SocketError: other side closed, UND_ERR_SOCKET)",
+                reset: "TypeError: fetch failed (cause: Error: read ECONNRESET)",
+                timed_out: "TypeError: fetch failed (cause: Error: read ETIMEDOUT)",
+                closed: UNREACHED,
+                offline: UNREACHED,
+                command_timeout: "TypeError: fetch failed (cause: HeadersTimeoutError, UND_ERR_HEADERS_TIMEOUT)",
+                max_retries: UNREACHED,
+                connect_timeout: "TypeError: fetch failed (cause: ConnectTimeoutError, UND_ERR_CONNECT_TIMEOUT)",
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
+        },
+        // grpc/grpc-node @grpc/grpc-js 1.14.3 transport.ts,
+        // internal-channel.ts: keepalive pings off unless
+        // `grpc.keepalive_time_ms` is set, `grpc.keepalive_timeout_ms`
+        // 20 s; a lost transport or a GOAWAY sends the subchannel to IDLE
+        // and the next call reconnects; the calls on a lost transport end
+        // UNAVAILABLE "Connection dropped"; no connect timeout of its own;
+        // a call has no deadline unless it sets one;
+        // `grpc.client_idle_timeout_ms` 30 min; HTTP/2 streams share the
+        // connection.
+        "grpc-js" => LibPreset {
+            name: "grpc-js",
+            title: "@grpc/grpc-js 1.14.3",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Reject,
+                ping_timeout: Some(ms(20_000)),
+                idle_close: Some(ms(30 * 60 * 1000)),
+                multiplexed: true,
+                ..none
+            },
+            messages: LibMessages {
+                eof: "14 UNAVAILABLE: Connection dropped",
+                reset: "14 UNAVAILABLE: read ECONNRESET",
+                timed_out: "14 UNAVAILABLE: Connection dropped",
+                closed: UNREACHED,
+                offline: "14 UNAVAILABLE: No connection established",
+                command_timeout: "4 DEADLINE_EXCEEDED: Deadline exceeded",
+                max_retries: UNREACHED,
+                connect_timeout: UNREACHED,
+                ping_timeout: "14 UNAVAILABLE: Connection dropped (keepalive: Ping timeout passed without response)",
+            },
+            reports: Reports::GrpcStatus,
+        },
+        // AWS SDK for JavaScript v3, @smithy/node-http-handler 4.11.3: an
+        // `https.Agent({ keepAlive: true, maxSockets: 50 })` with no
+        // `timeout`, so idle sockets never expire on the client (and the
+        // server's hint is ignored); @smithy/util-retry: the standard
+        // strategy makes 3 attempts, retrying ECONNRESET, EPIPE,
+        // ETIMEDOUT and ECONNREFUSED, after a full-jitter delay of
+        // min(20 s, random × 2^attempts × 100 ms).
+        "aws-sdk-v3" => LibPreset {
+            name: "aws-sdk-v3",
+            title: "AWS SDK for JavaScript v3",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Retry {
+                    max: 2,
+                    backoff: Backoff::FullJitter {
+                        base: ms(100),
+                        max: ms(20_000),
+                    },
+                    on: LossSet::ALL,
+                },
+                hint: HintRule::IfShorter { buffer: ms(1000) },
+                ..none
+            },
+            messages: LibMessages {
+                eof: "Error: socket hang up (ECONNRESET), after 3 attempts",
+                reset: "Error: read ECONNRESET, after 3 attempts",
+                timed_out: "Error: read ETIMEDOUT, after 3 attempts",
+                closed: UNREACHED,
+                offline: UNREACHED,
+                command_timeout: UNREACHED,
+                max_retries: UNREACHED,
+                connect_timeout: UNREACHED,
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
         },
         _ => return None,
     })

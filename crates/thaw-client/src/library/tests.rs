@@ -25,6 +25,10 @@ fn ioredis() -> LibConfig {
         ping_interval: None,
         ping_timeout: None,
         idle_check: IdleCheck::None,
+        idle_close: None,
+        multiplexed: false,
+        hint: HintRule::Ignore,
+        timeout_closes: false,
     }
 }
 
@@ -107,7 +111,7 @@ fn backoff_formulas_follow_the_libraries() {
 }
 
 #[test]
-fn a_zero_backoff_or_a_lone_ping_timeout_is_refused() {
+fn a_zero_backoff_is_refused_and_a_lone_ping_timeout_is_inert() {
     let zero = LibConfig {
         reconnect: Reconnect::Backoff(Backoff::Linear {
             step: ms(0),
@@ -120,9 +124,22 @@ fn a_zero_backoff_or_a_lone_ping_timeout_is_refused() {
         ping_timeout: Some(ms(20_000)),
         ..ioredis()
     };
-    assert_eq!(
-        lone.check(),
-        Err(LibConfigError::PingTimeoutWithoutInterval)
+    assert_eq!(lone.check(), Ok(()));
+    let mut l = Library::new(lone);
+    let mut out = Vec::new();
+    l.command(SimTime::ZERO, &mut out);
+    l.connected(SimTime::ZERO, &mut out);
+    l.reply(SimTime::ZERO, &mut out);
+    assert!(
+        !out.iter().any(|a| matches!(
+            a,
+            LibAction::Ping
+                | LibAction::Arm {
+                    timer: LibTimer::PingDue(_) | LibTimer::PingTimeout(_),
+                    ..
+                }
+        )),
+        "{out:?}"
     );
     let resend = LibConfig {
         in_flight: InFlight::Resend,
@@ -471,6 +488,7 @@ fn go_redis() -> LibConfig {
                 base: ms(8),
                 max: ms(512),
             },
+            on: LossSet::ALL,
         },
         ..LibConfig::plain()
     }
@@ -524,4 +542,238 @@ fn a_failed_connect_uses_up_a_retry() {
         retry: 2,
         delay: ms(8)
     })));
+}
+
+fn preset_cfg(name: &str) -> LibConfig {
+    presets::preset(name).expect(name).config
+}
+
+fn closed(out: &[LibAction]) -> Option<CloseWhy> {
+    out.iter().find_map(|a| match a {
+        LibAction::Close(w) => Some(*w),
+        _ => None,
+    })
+}
+
+fn timer_of(out: &[LibAction], pick: fn(&LibTimer) -> bool) -> (LibTimer, SimTime) {
+    armed(out)
+        .into_iter()
+        .find(|(t, _)| pick(t))
+        .unwrap_or_else(|| panic!("no such timer in {out:?}"))
+}
+
+#[test]
+fn an_idle_close_closes_quietly_and_the_next_command_reopens() {
+    let mut l = Library::new(preset_cfg("node-http-agent"));
+    step(|o| l.command(at(0), o));
+    step(|o| l.connected(at(10), o));
+    let out = step(|o| {
+        l.reply(at(11), o);
+    });
+    let (t, due) = timer_of(&out, |t| matches!(t, LibTimer::Idle(_)));
+    assert_eq!(
+        due,
+        at(5011),
+        "Node's agent: timeout 5000 ms after the response"
+    );
+    let out = step(|o| l.timer(due, t, due, 0, o));
+    assert_eq!(closed(&out), Some(CloseWhy::Idle));
+    assert_eq!(failed(&out), None, "an idle close is no error");
+    assert_eq!(l.link(), Link::Down);
+    let out = step(|o| l.command(at(6000), o));
+    assert!(out.contains(&LibAction::Connect));
+}
+
+#[test]
+fn a_command_before_the_overdue_idle_timer_keeps_the_socket() {
+    // The thaw: the handler takes the kept socket first; the idle timer,
+    // overdue, then finds it busy and does nothing.
+    let mut l = Library::new(preset_cfg("node-http-agent"));
+    step(|o| l.command(at(0), o));
+    step(|o| l.connected(at(10), o));
+    let out = step(|o| {
+        l.reply(at(11), o);
+    });
+    let (t, due) = timer_of(&out, |t| matches!(t, LibTimer::Idle(_)));
+    let out = step(|o| l.command(at(30_000), o));
+    assert_eq!(out, vec![LibAction::Send]);
+    assert!(!l.is_current(t));
+    let out = step(|o| l.timer(at(30_000), t, due, 0, o));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(l.link(), Link::Ready);
+}
+
+#[test]
+fn agents_read_the_servers_keep_alive_hint_as_their_libraries_do() {
+    let s = |n: u64| Some(ms(n * 1000));
+    let node = preset_cfg("node-http-agent");
+    assert_eq!(node.with_hint(s(5)).idle_close, s(4), "5 s − 1 s < 5 s");
+    assert_eq!(node.with_hint(s(75)).idle_close, s(5), "only when shorter");
+    assert_eq!(node.with_hint(None).idle_close, s(5));
+    // The AWS SDK's agent has no timeout: the hint does not give it one.
+    let aws = preset_cfg("aws-sdk-v3");
+    assert_eq!(aws.with_hint(s(5)).idle_close, None);
+    let undici = preset_cfg("undici");
+    assert_eq!(undici.with_hint(None).idle_close, s(4));
+    assert_eq!(undici.with_hint(s(5)).idle_close, s(3), "hint − 2 s");
+    assert_eq!(
+        undici.with_hint(s(75)).idle_close,
+        s(73),
+        "even when longer"
+    );
+    assert_eq!(undici.with_hint(s(3600)).idle_close, s(600), "capped");
+    // Database clients ignore it.
+    assert_eq!(preset_cfg("ioredis").with_hint(s(5)).idle_close, None);
+}
+
+#[test]
+fn full_jitter_stays_below_its_cap() {
+    let b = Backoff::FullJitter {
+        base: ms(100),
+        max: ms(20_000),
+    };
+    assert_eq!(b.delay(1, 0), ms(0));
+    assert!(b.delay(1, u64::MAX) < ms(200));
+    assert!(b.delay(3, u64::MAX) < ms(800));
+    assert!(b.delay(30, u64::MAX) < ms(20_000));
+    assert!(b.delay(30, 19_999_999_999) > ms(19_999));
+}
+
+#[test]
+fn an_http2_call_does_not_wait_behind_a_ping_and_dies_with_its_transport() {
+    // grpc-node #2664 in the model: a PING goes out, the freeze holds its
+    // timeout, the thaw's call is written at once, then the overdue
+    // timeout drops the transport and the call with it.
+    let cfg = LibConfig {
+        ping_interval: Some(ms(5000)),
+        ping_timeout: Some(ms(1000)),
+        ..preset_cfg("grpc-js")
+    };
+    let mut l = ready(cfg);
+    let out = step(|o| {
+        l.reply(at(11), o);
+    });
+    assert!(out.is_empty(), "the reply in `ready` armed the heartbeat");
+    let mut l = Library::new(cfg);
+    step(|o| l.command(at(0), o));
+    step(|o| l.connected(at(10), o));
+    let out = step(|o| {
+        l.reply(at(11), o);
+    });
+    let (due_t, due) = timer_of(&out, |t| matches!(t, LibTimer::PingDue(_)));
+    let out = step(|o| l.timer(due, due_t, due, 0, o));
+    assert!(out.contains(&LibAction::Ping));
+    let (to, to_due) = timer_of(&out, |t| matches!(t, LibTimer::PingTimeout(_)));
+    // Frozen; the thaw at 60 s: the call first.
+    let out = step(|o| l.command(at(60_000), o));
+    assert_eq!(
+        out,
+        vec![LibAction::Send],
+        "HTTP/2: not queued behind the PING"
+    );
+    let out = step(|o| l.timer(at(60_000), to, to_due, 0, o));
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, LibAction::Note(LibNote::Late { .. }))));
+    assert_eq!(closed(&out), Some(CloseWhy::PingTimeout));
+    assert_eq!(failed(&out), Some(LibError::Lost(Loss::PingTimeout)));
+    // Over Redis the same command waits for the PING's reply instead.
+    let mut r = Library::new(LibConfig {
+        ping_interval: Some(ms(5000)),
+        ping_timeout: Some(ms(1000)),
+        ..LibConfig::plain()
+    });
+    step(|o| r.command(at(0), o));
+    step(|o| r.connected(at(10), o));
+    let out = step(|o| {
+        r.reply(at(11), o);
+    });
+    let (t, d) = timer_of(&out, |t| matches!(t, LibTimer::PingDue(_)));
+    step(|o| r.timer(d, t, d, 0, o));
+    let out = step(|o| r.command(at(60_000), o));
+    assert_eq!(out, vec![LibAction::Note(LibNote::Queued)]);
+}
+
+#[test]
+fn go_redis_retries_eof_and_timeouts_but_not_resets() {
+    let cfg = preset_cfg("go-redis");
+    let mut l = ready(cfg);
+    step(|o| l.command(at(100), o));
+    assert_eq!(step(|o| l.peeked(at(100), true, o)), vec![LibAction::Send]);
+    let out = step(|o| l.lost(at(101), Loss::Reset, 0, o));
+    assert_eq!(failed(&out), Some(LibError::Lost(Loss::Reset)));
+    let mut l = ready(cfg);
+    step(|o| l.command(at(100), o));
+    step(|o| l.peeked(at(100), true, o));
+    let out = step(|o| l.lost(at(101), Loss::Eof, 0, o));
+    assert_eq!(failed(&out), None);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, LibAction::Note(LibNote::RetryIn { retry: 1, .. }))));
+}
+
+#[test]
+fn go_redis_discards_a_timed_out_connection_and_retries() {
+    let cfg = preset_cfg("go-redis");
+    let mut l = ready(cfg);
+    let out = step(|o| l.command(at(100), o));
+    let (t, due) = timer_of(&out, |t| matches!(t, LibTimer::Command(_)));
+    assert_eq!(due, at(3100), "ReadTimeout 3 s");
+    // No peek result needed: the connection was just used.
+    step(|o| l.peeked(at(100), true, o));
+    let out = step(|o| l.timer(due, t, due, 0, o));
+    assert_eq!(closed(&out), Some(CloseWhy::CommandTimeout));
+    assert_eq!(failed(&out), None);
+    assert_eq!(l.link(), Link::Down);
+    let (r, rdue) = timer_of(&out, |t| matches!(t, LibTimer::Retry(_)));
+    let out = step(|o| l.timer(rdue, r, rdue, 0, o));
+    assert!(out.contains(&LibAction::Connect));
+    // A library that keeps the connection fails with its timeout.
+    let mut k = ready(LibConfig {
+        command_timeout: Some(ms(500)),
+        ..LibConfig::plain()
+    });
+    let out = step(|o| k.command(at(100), o));
+    let (t, due) = timer_of(&out, |t| matches!(t, LibTimer::Command(_)));
+    let out = step(|o| k.timer(due, t, due, 0, o));
+    assert_eq!(failed(&out), Some(LibError::Timeout));
+    assert_eq!(closed(&out), None);
+    assert_eq!(k.link(), Link::Ready);
+}
+
+#[test]
+fn max_idle_replaces_an_old_connection_without_looking() {
+    let cfg = LibConfig {
+        idle_check: IdleCheck::MaxIdle {
+            max_idle: ms(240_000),
+        },
+        ..preset_cfg("grpc-js")
+    };
+    let mut l = ready(cfg);
+    let out = step(|o| l.command(at(1000), o));
+    assert_eq!(out, vec![LibAction::Send], "idle 989 ms: used as it is");
+    step(|o| {
+        l.reply(at(1001), o);
+    });
+    let out = step(|o| l.command(at(400_000), o));
+    assert_eq!(closed(&out), Some(CloseWhy::Stale));
+    assert!(out.contains(&LibAction::Connect));
+}
+
+#[test]
+fn a_timeout_while_connecting_leaves_nothing_to_retry() {
+    // Found by the model's property test: a failed connect after the
+    // command already timed out must not schedule a retry of nothing.
+    let cfg = LibConfig {
+        command_timeout: Some(ms(100)),
+        ..preset_cfg("go-redis")
+    };
+    let mut l = Library::new(cfg);
+    let out = step(|o| l.command(at(0), o));
+    let (t, due) = timer_of(&out, |t| matches!(t, LibTimer::Command(_)));
+    let out = step(|o| l.timer(due, t, due, 0, o));
+    assert_eq!(failed(&out), Some(LibError::Timeout));
+    let out = step(|o| l.connect_failed(at(200), Loss::Reset, 0, o));
+    assert!(out.is_empty(), "{out:?}");
+    assert!(!l.busy());
 }

@@ -37,6 +37,8 @@ fn too_many_text(kind: ServerKind) -> &'static str {
         ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
             "ERR max number of clients reached"
         }
+        ServerKind::NodeHttp | ServerKind::Nginx | ServerKind::AwsAlb => "503 Service Unavailable",
+        ServerKind::Grpc => "RESOURCE_EXHAUSTED: too many connections",
     }
 }
 
@@ -47,9 +49,15 @@ pub(crate) fn idle_close_text(kind: ServerKind) -> &'static str {
         ServerKind::Postgres => "FATAL 57P05: terminating connection due to idle-session timeout",
         // MariaDB sends no message (it has no 4031); with
         // idle_close_error the generic text stands in.
-        ServerKind::Mariadb | ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
-            "connection closed by the server after its idle timeout"
-        }
+        ServerKind::Mariadb
+        | ServerKind::Redis
+        | ServerKind::Upstash
+        | ServerKind::Generic
+        | ServerKind::NodeHttp
+        | ServerKind::Nginx
+        | ServerKind::AwsAlb => "connection closed by the server after its idle timeout",
+        // An HTTP/2 GOAWAY frame (NO_ERROR) ahead of the close.
+        ServerKind::Grpc => "GOAWAY (NO_ERROR): max_connection_idle",
     }
 }
 
@@ -66,7 +74,11 @@ fn idle_in_tx_text(kind: ServerKind) -> &'static str {
         | ServerKind::Mariadb
         | ServerKind::Redis
         | ServerKind::Upstash
-        | ServerKind::Generic => "connection closed by the server: idle in a transaction too long",
+        | ServerKind::Generic
+        | ServerKind::NodeHttp
+        | ServerKind::Nginx
+        | ServerKind::AwsAlb
+        | ServerKind::Grpc => "connection closed by the server: idle in a transaction too long",
     }
 }
 

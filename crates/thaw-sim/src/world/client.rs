@@ -527,7 +527,7 @@ impl World<'_> {
                 format!("inv-{id} {name}: reply received"),
             );
         }
-        self.advance(env);
+        self.after_reply(env, func, step);
     }
 
     /// A socket event reaches an environment's code (now, or at thaw).
@@ -687,7 +687,22 @@ impl World<'_> {
             );
         }
         self.pool_release_held(env, false);
-        self.advance(env);
+        self.after_reply(env, func, step);
+    }
+
+    /// Request `step` got its reply: the handler's work after it
+    /// (`work_after`), then the next step.
+    fn after_reply(&mut self, env: u32, func: u16, step: usize) {
+        let work = self.cfg.client.requests_of(func)[step].work_after;
+        if work.is_zero() {
+            self.advance(env);
+        } else {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            inv.phase = Phase::Work;
+            let seq = inv.seq;
+            let now = self.q.now();
+            self.schedule(now + work, Ev::WorkFinished { env, seq });
+        }
     }
 
     pub(super) fn read_error(&mut self, s: SockRef) -> Option<Errno> {
@@ -757,7 +772,7 @@ impl World<'_> {
     /// next attempt opens a new one; pool: released as broken, acquired
     /// again), waits for the backoff and resends the same request. Returns
     /// whether it retries.
-    fn try_retry(&mut self, env: u32, kind: ErrorKind, detail: &str) -> bool {
+    pub(super) fn try_retry(&mut self, env: u32, kind: ErrorKind, detail: &str) -> bool {
         let rc = &self.cfg.client.retry;
         if rc.count == 0 || !rc.on.contains(&kind) || kind == ErrorKind::FunctionTimeout {
             return false;
@@ -776,15 +791,21 @@ impl World<'_> {
                 | Phase::AwaitReply
                 | Phase::Writing
                 | Phase::PoolWait
+                | Phase::LibWait
         );
         if !in_request || inv.retries >= count {
             return false;
         }
         let (id, seq, step, func, retry) = (inv.id, inv.seq, inv.step, inv.func, inv.retries + 1);
-        self.pool_release_held(env, true);
-        if let Some(s) = self.take_cur_conn(env) {
-            self.envs[(env - 1) as usize].tx_keys.clear();
-            self.app_close(s, "closed by the client after the error, before retrying");
+        // A client library keeps its own connection: the application's
+        // retry is a new call to it (the AWS SDK's retry over its HTTP
+        // agent), not a new socket.
+        if self.lib_request_target(env).is_none() {
+            self.pool_release_held(env, true);
+            if let Some(s) = self.take_cur_conn(env) {
+                self.envs[(env - 1) as usize].tx_keys.clear();
+                self.app_close(s, "closed by the client after the error, before retrying");
+            }
         }
         let delay = match cap {
             None => base,

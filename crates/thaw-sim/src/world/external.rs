@@ -597,6 +597,12 @@ impl<'t> Driven<'t> {
                     cfg.servers[0].kind.name()
                 )))
             }
+            ServerKind::NodeHttp | ServerKind::Nginx | ServerKind::AwsAlb | ServerKind::Grpc => {
+                return Err(Unsupported(format!(
+                    "server.kind = \"{}\": thaw has no HTTP or HTTP/2 wire codec yet; real code can talk to Redis-like servers (RESP2) and PostgreSQL",
+                    cfg.servers[0].kind.name()
+                )))
+            }
             ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic | ServerKind::Postgres => {}
         }
         if cfg.servers.len() > 1 {

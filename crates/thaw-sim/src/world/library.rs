@@ -57,8 +57,10 @@ impl World<'_> {
         let libs: Vec<Option<Box<LibSlot>>> = (0..n)
             .map(|t| {
                 (self.cfg.client.strategy_of(t as u16) == Strategy::Global).then(|| {
+                    // An HTTP agent reads the server's Keep-Alive hint.
+                    let cfg = ls.config.with_hint(self.cfg.servers[t].keep_alive_hint);
                     Box::new(LibSlot {
-                        model: Library::new(ls.config),
+                        model: Library::new(cfg),
                         stage: LStage::Closed,
                         conn_gen: 0,
                         last_loss: None,
@@ -244,23 +246,36 @@ impl World<'_> {
                     slot.stage = LStage::Closed;
                     slot.conn_gen += 1;
                 }
+                if why == thaw_client::CloseWhy::CommandTimeout
+                    && self.lib_request_target(env) == Some(t)
+                {
+                    // The command goes back to the library (a retry, or
+                    // its failure).
+                    if let Some(inv) = self.envs[(env - 1) as usize].inv.as_mut() {
+                        inv.phase = Phase::LibWait;
+                        inv.parts = None;
+                        if let Some((token, _)) = inv.read.take() {
+                            self.detector.read_abandoned(token);
+                        }
+                    }
+                }
                 if let Some(s) = self.envs[(env - 1) as usize].conns[t].take() {
                     self.envs[(env - 1) as usize].tx_keys.clear();
                     let title = self.lib_title();
                     self.app_close(s, &format!("{title}: {}", why.name()));
                 }
                 if why == thaw_client::CloseWhy::PingTimeout {
-                    let title = self.lib_title();
-                    let text = self
+                    let within = self
                         .cfg
                         .client
                         .library
                         .as_ref()
-                        .map_or("", |l| l.messages.ping_timeout);
+                        .and_then(|l| l.config.ping_timeout)
+                        .unwrap_or_default();
                     if let Some(slot) = self.slot(env, t) {
                         slot.last_loss = Some((
                             ErrorKind::Etimedout,
-                            format!("{title}: no reply to its heartbeat PING in time ({text})"),
+                            format!("no reply to its heartbeat PING within {within}"),
                         ));
                     }
                 }
@@ -331,6 +346,7 @@ impl World<'_> {
                         thaw_client::LibTimer::PingTimeout(_) => "ping timeout",
                         thaw_client::LibTimer::Connect(_) => "connect timeout",
                         thaw_client::LibTimer::Retry(_) => "retry",
+                        thaw_client::LibTimer::Idle(_) => "idle close",
                     }
                 ),
             ),
@@ -344,7 +360,7 @@ impl World<'_> {
         let Some(ls) = self.cfg.client.library.as_ref() else {
             return;
         };
-        let (m, title, c) = (ls.messages, ls.title, ls.config);
+        let (m, title, c, reports) = (ls.messages, ls.title, ls.config, ls.reports);
         let last = self
             .slot(env, t)
             .and_then(|s| s.last_loss.clone())
@@ -399,8 +415,20 @@ impl World<'_> {
                 ),
             ),
         };
+        // A gRPC call ends with a status, whatever failed underneath (the
+        // errno stays in the details).
+        let kind = match (reports, e) {
+            (thaw_client::Reports::Errno, _) => kind,
+            (thaw_client::Reports::GrpcStatus, LibError::Timeout) => ErrorKind::DeadlineExceeded,
+            (thaw_client::Reports::GrpcStatus, _) => ErrorKind::Unavailable,
+        };
         let waiting = self.lib_request_target(env) == Some(t);
         if waiting {
+            // The application's own retry (`[client.retry]`) wraps the
+            // library's call.
+            if self.try_retry(env, kind, &detail) {
+                return;
+            }
             if let Some(inv) = self.envs[(env - 1) as usize].inv.as_mut() {
                 if let Some((token, _)) = inv.read.take() {
                     self.detector.read_abandoned(token);
@@ -431,7 +459,26 @@ impl World<'_> {
                 self.detector.read_abandoned(token);
             }
         }
-        self.finish(env, Some(kind), Some(detail.to_string()));
+        // gRPC: the request's timeout is the call's deadline; a server's
+        // refusal ends the call as UNAVAILABLE.
+        let grpc = self
+            .cfg
+            .client
+            .library
+            .as_ref()
+            .is_some_and(|l| l.reports == thaw_client::Reports::GrpcStatus);
+        let (kind, detail) = match (grpc, kind) {
+            (false, _) => (kind, detail.to_string()),
+            (true, ErrorKind::RequestTimeout) => (
+                ErrorKind::DeadlineExceeded,
+                format!("4 DEADLINE_EXCEEDED: Deadline exceeded ({detail})"),
+            ),
+            (true, _) => (ErrorKind::Unavailable, format!("14 UNAVAILABLE: {detail}")),
+        };
+        if self.try_retry(env, kind, &detail) {
+            return true;
+        }
+        self.finish(env, Some(kind), Some(detail));
         true
     }
 

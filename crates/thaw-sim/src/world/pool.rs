@@ -745,7 +745,7 @@ impl World<'_> {
                 format!("env-{env}"),
                 "runtime_timer",
                 vec![("timer", kind.into()), ("late_ns", late.as_nanos().into())],
-                format!("runtime timer {timer:?} runs ({late} late)"),
+                format!("runtime timer ({kind}) runs ({late} late)"),
             );
         }
         match timer {

@@ -48,6 +48,7 @@ fn req(name: &str, op: RequestOp, pin: bool) -> RequestSpec {
         target: 0,
         writes: 1,
         write_gap: SimDuration::ZERO,
+        work_after: SimDuration::ZERO,
     }
 }
 
