@@ -1184,4 +1184,6 @@ impl Library {
 pub mod presets;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
