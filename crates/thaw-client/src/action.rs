@@ -133,6 +133,9 @@ pub enum CloseReason {
     OverMaxIdle,
     /// The pool was closed.
     PoolClosed,
+    /// Another connection broke and the pool was cleared
+    /// ([`crate::PoolConfig::clear_on_broken`]).
+    Cleared,
 }
 
 impl CloseReason {
@@ -151,6 +154,7 @@ impl CloseReason {
             CloseReason::Invalid(InvalidBy::Probe(Probe::Ping)) => "validation failed: ping",
             CloseReason::OverMaxIdle => "over max idle on return",
             CloseReason::PoolClosed => "pool closed",
+            CloseReason::Cleared => "pool cleared after a broken connection",
         }
     }
 }
@@ -268,6 +272,29 @@ pub enum PoolNote {
         /// Pending acquires failed.
         waiters_failed: u32,
     },
+    /// A broken connection cleared the pool (Npgsql `DataSource.Clear()`).
+    Cleared {
+        /// Idle connections closed.
+        closed: u32,
+    },
+    /// [`crate::Evictor::Median`] took a sample late (held by a freeze).
+    Sampled {
+        /// Samples so far.
+        sample: u32,
+        /// Samples per decision.
+        of: u32,
+        /// How late.
+        late_by: SimDuration,
+    },
+    /// [`crate::Evictor::Median`] decided.
+    Pruned {
+        /// The median of the sampled idle counts.
+        median_idle: u32,
+        /// Connections closed.
+        destroyed: u32,
+        /// How late the last sample was.
+        late_by: SimDuration,
+    },
     /// The fixed-rate evictor ran more than 1.5 periods late (HikariCP logs
     /// "Thread starvation or clock leap detected").
     ClockLeap {
@@ -371,6 +398,27 @@ impl fmt::Display for PoolNote {
             } => write!(
                 f,
                 "pool closed: {idle_closed} idle closed, {in_use} in use close on release, {waiters_failed} waiting acquires failed"
+            ),
+            PoolNote::Cleared { closed } => write!(
+                f,
+                "pool cleared after a broken connection: {closed} idle connection(s) closed (Npgsql clears its pool on a network error)"
+            ),
+            PoolNote::Sampled { sample, of, late_by } => write!(
+                f,
+                "pruning sample {sample} of {of} taken {late_by} late (held while frozen)"
+            ),
+            PoolNote::Pruned {
+                median_idle,
+                destroyed,
+                late_by,
+            } => write!(
+                f,
+                "pruning: the median of the sampled idle counts is {median_idle}; {destroyed} idle connection(s) closed{}",
+                if late_by.is_zero() {
+                    String::new()
+                } else {
+                    format!(" (last sample {late_by} late)")
+                }
             ),
             PoolNote::ClockLeap { delta } => {
                 write!(f, "the evictor runs {delta} after its previous sweep, more than 1.5 periods late (held by a freeze; HikariCP's housekeeper logs \"Thread starvation or clock leap detected\" for this)")

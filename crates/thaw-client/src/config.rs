@@ -27,6 +27,18 @@ pub enum Evictor {
     /// checked out: pg-pool's per-client `setTimeout`. On expiry the
     /// connection is removed without re-checking anything.
     PerConnection,
+    /// Npgsql's pruning: a one-shot timer re-armed every `interval` while
+    /// the pool is above `min` samples the number of idle connections;
+    /// after `samples` samples it closes the median sample's count of idle
+    /// connections (oldest first, not below `min`) and starts again. No
+    /// connection's own idle time is measured (`idle_timeout` is `interval`
+    /// × `samples`). A freeze adds one late sample.
+    Median {
+        /// Between samples (`Connection Pruning Interval`).
+        interval: SimDuration,
+        /// Samples per decision (`Connection Idle Lifetime` / interval).
+        samples: u32,
+    },
 }
 
 /// What the pool checks before handing out an idle connection.
@@ -85,6 +97,10 @@ pub enum OnLost {
     /// Only mark it invalid; validation at checkout discards it (sequelize's
     /// flag check, Go's `ResetSession`, bb8/sqlx/Hikari tests on checkout).
     Mark,
+    /// Nothing: the driver does not read an idle socket, so the pool never
+    /// learns of a close until the connection is used (Npgsql without its
+    /// `Keepalive`, psycopg).
+    Ignore,
 }
 
 /// Which end of the idle list checkout takes from.
@@ -188,6 +204,10 @@ pub struct PoolConfig {
     pub on_open_failure: OnOpenFailure,
     /// Enable TCP keepalive on the pool's sockets (applied by the world).
     pub keepalive: bool,
+    /// A connection released as broken (a network error on it) clears the
+    /// pool: every idle connection is closed at once (Npgsql's `Break()` →
+    /// `DataSource.Clear()` on a transient error).
+    pub clear_on_broken: bool,
 }
 
 /// A configuration the pool cannot run.
@@ -252,8 +272,11 @@ impl PoolConfig {
             Evictor::FixedInterval(d) | Evictor::ReArmed(d) if d.is_zero() => {
                 return Err(ConfigError::ZeroEvictorPeriod)
             }
+            Evictor::Median { interval, samples } if interval.is_zero() || samples == 0 => {
+                return Err(ConfigError::ZeroEvictorPeriod)
+            }
             Evictor::None | Evictor::FixedInterval(_) | Evictor::ReArmed(_) => {}
-            Evictor::PerConnection => {}
+            Evictor::PerConnection | Evictor::Median { .. } => {}
         }
         if self.validation == Validation::None && self.on_lost == OnLost::Mark {
             return Err(ConfigError::UncheckedMark);
@@ -302,6 +325,7 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
+            clear_on_broken: false,
         }
     }
 
@@ -348,6 +372,7 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
+            clear_on_broken: false,
         }
     }
 
@@ -391,6 +416,7 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: true,
+            clear_on_broken: false,
         }
     }
 
@@ -420,6 +446,7 @@ impl PoolConfig {
             retry_on_bad_conn: Some(RetryOnBadConn { attempts: 3 }),
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
+            clear_on_broken: false,
         }
     }
 
@@ -448,6 +475,7 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
+            clear_on_broken: false,
         }
     }
 
@@ -480,6 +508,7 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::Retry { delay: OPEN_RETRY },
             keepalive: false,
+            clear_on_broken: false,
         }
     }
 
@@ -509,6 +538,7 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::Retry { delay: OPEN_RETRY },
             keepalive: false,
+            clear_on_broken: false,
         }
     }
 
@@ -536,6 +566,112 @@ impl PoolConfig {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::Retry { delay: OPEN_RETRY },
             keepalive: false,
+            clear_on_broken: false,
+        }
+    }
+
+    /// Npgsql 9.0.5 pool (docs/sources.md: Npgsql): `Maximum Pool Size`
+    /// 100, `Minimum Pool Size` 0, `Connection Idle Lifetime` 300 s applied
+    /// by pruning (a sample of the idle count every `Connection Pruning
+    /// Interval` 10 s, the median of 30 closed), no check at checkout but
+    /// its `IsBroken` flag (set only by its `Keepalive`, off), idle sockets
+    /// never read, `Connection Lifetime` 3600 s checked at checkout,
+    /// `Timeout` 15 s for a pooled connection, FIFO, a failed open goes to
+    /// the caller, and a network error clears the pool.
+    pub fn npgsql() -> PoolConfig {
+        PoolConfig {
+            max: 100,
+            min: 0,
+            min_scope: MinScope::Total,
+            fill_to_min: false,
+            max_idle: None,
+            idle_timeout: Some(s(300)),
+            evictor: Evictor::Median {
+                interval: s(10),
+                samples: 30,
+            },
+            acquire_timeout: Some(s(15)),
+            max_lifetime: Some(s(3600)),
+            lifetime_timer: false,
+            max_uses: None,
+            validation: Validation::None,
+            alive_bypass: SimDuration::ZERO,
+            on_lost: OnLost::Ignore,
+            order: IdleOrder::Fifo,
+            retry_on_bad_conn: None,
+            on_open_failure: OnOpenFailure::FailWaiter,
+            keepalive: false,
+            clear_on_broken: true,
+        }
+    }
+
+    /// psycopg_pool 3.3.1 `ConnectionPool` (docs/sources.md: psycopg):
+    /// `min_size` 4 opened at start, `max_size` = `min_size`, `max_idle`
+    /// 600 s by a `ShrinkPool` task every 600 s (it never closes below
+    /// `min_size`, so with the defaults nothing), no check at checkout
+    /// (`check=None`), idle sockets never read, `max_lifetime` 3600 s,
+    /// `timeout` 30 s, FIFO, failed connects retried with a backoff.
+    pub fn psycopg_pool() -> PoolConfig {
+        PoolConfig {
+            max: 4,
+            min: 4,
+            min_scope: MinScope::Total,
+            fill_to_min: true,
+            max_idle: None,
+            idle_timeout: Some(s(600)),
+            evictor: Evictor::FixedInterval(s(600)),
+            acquire_timeout: Some(s(30)),
+            max_lifetime: Some(s(3600)),
+            lifetime_timer: false,
+            max_uses: None,
+            validation: Validation::None,
+            alive_bypass: SimDuration::ZERO,
+            on_lost: OnLost::Ignore,
+            order: IdleOrder::Fifo,
+            retry_on_bad_conn: None,
+            on_open_failure: OnOpenFailure::Retry { delay: s(1) },
+            keepalive: true,
+            clear_on_broken: false,
+        }
+    }
+
+    /// deadpool 0.13 with deadpool-postgres 0.14.1 (docs/sources.md:
+    /// deadpool): `max_size` = 2 × CPUs (4 assumed: what `num_cpus`
+    /// reports in Lambda is not published), no wait/create/recycle
+    /// timeouts, no idle timeout, no lifetime, FIFO, and
+    /// `RecyclingMethod::Fast`: only `Client::is_closed()`, a flag the
+    /// connection task sets when it has processed the server's close.
+    pub fn deadpool_postgres() -> PoolConfig {
+        PoolConfig {
+            max: 4,
+            min: 0,
+            min_scope: MinScope::Total,
+            fill_to_min: false,
+            max_idle: None,
+            idle_timeout: None,
+            evictor: Evictor::None,
+            acquire_timeout: None,
+            max_lifetime: None,
+            lifetime_timer: false,
+            max_uses: None,
+            validation: Validation::Flag,
+            alive_bypass: SimDuration::ZERO,
+            on_lost: OnLost::Mark,
+            order: IdleOrder::Fifo,
+            retry_on_bad_conn: None,
+            on_open_failure: OnOpenFailure::FailWaiter,
+            keepalive: false,
+            clear_on_broken: false,
+        }
+    }
+
+    /// deadpool-redis 0.23: as [`PoolConfig::deadpool_postgres`], but every
+    /// checkout pings (`UNWATCH` + `PING`); a failed ping drops the
+    /// connection and checkout takes another or opens one.
+    pub fn deadpool_redis() -> PoolConfig {
+        PoolConfig {
+            validation: Validation::Ping,
+            ..PoolConfig::deadpool_postgres()
         }
     }
 
@@ -635,6 +771,7 @@ impl ServerlessMysql {
             retry_on_bad_conn: None,
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: self.keepalive,
+            clear_on_broken: false,
         }
     }
 

@@ -84,6 +84,23 @@ pub enum Backoff {
         /// `MaxRetryBackoff`.
         max: SimDuration,
     },
+    /// `min(base × factor^(n − 1), max)` with a spread: gRPC's connection
+    /// backoff (1 s × 1.6, ±20 %, ≤ 120 s); StackExchange.Redis's
+    /// `ExponentialRetry(2500 ms)` (uniform between the base and
+    /// `min(10 s, 2.5 s × 1.1^n)`). With `immediate_first` the first
+    /// attempt is at once and attempt `n` ≥ 2 uses `n − 1`.
+    Geometric {
+        /// First delay.
+        base: SimDuration,
+        /// Growth per attempt, in thousandths (1600 = × 1.6).
+        factor_permille: u32,
+        /// Cap, before the spread.
+        max: SimDuration,
+        /// How the delay is randomised.
+        spread: Spread,
+        /// The first attempt goes at once.
+        immediate_first: bool,
+    },
     /// Full jitter: uniform in `[0, min(max, base × 2^n))` (the AWS SDKs'
     /// standard retry strategy: base 100 ms, max 20 s).
     FullJitter {
@@ -101,6 +118,17 @@ pub enum Backoff {
         /// Cap.
         max: SimDuration,
     },
+}
+
+/// How [`Backoff::Geometric`] randomises its delay `d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spread {
+    /// `d` itself.
+    None,
+    /// Uniform in `d × [1 − p, 1 + p]`, `p` in thousandths (gRPC 200).
+    PlusMinus(u32),
+    /// Uniform in `[base, d]` (StackExchange.Redis `ExponentialRetry`).
+    FromBase,
 }
 
 /// Randomness added to a backoff delay, from the world's RNG stream
@@ -132,6 +160,34 @@ impl Backoff {
                 let span = base.saturating_mul(f).as_nanos().max(1);
                 base.saturating_add(SimDuration::from_nanos(rand % span))
                     .min(max)
+            }
+            Backoff::Geometric {
+                base,
+                factor_permille,
+                max,
+                spread,
+                immediate_first,
+            } => {
+                let k = match (immediate_first, attempt.max(1)) {
+                    (true, 1) => return SimDuration::ZERO,
+                    (true, n) => n - 2,
+                    (false, n) => n - 1,
+                };
+                // Integer growth, step by step: deterministic everywhere.
+                let mut d = base.as_nanos();
+                for _ in 0..k.min(200) {
+                    d = (d.saturating_mul(u64::from(factor_permille)) / 1000).min(max.as_nanos());
+                }
+                let d = d.min(max.as_nanos());
+                let span = |lo: u64, hi: u64| lo + rand % (hi - lo + 1);
+                SimDuration::from_nanos(match spread {
+                    Spread::None => d,
+                    Spread::PlusMinus(p) => {
+                        let delta = d / 1000 * u64::from(p.min(1000));
+                        span(d - delta, d.saturating_add(delta))
+                    }
+                    Spread::FromBase => span(base.as_nanos().min(d), d),
+                })
             }
             Backoff::FullJitter { base, max } => {
                 let f = 1u64.checked_shl(attempt.clamp(1, 63)).unwrap_or(u64::MAX);

@@ -113,6 +113,8 @@ struct Core {
     evictor_gen: u64,
     evictor_last: SimTime,
     retry_gen: u64,
+    /// [`Evictor::Median`]: the idle counts sampled so far.
+    samples: Vec<u32>,
 }
 
 struct Ctx<'a> {
@@ -158,6 +160,7 @@ impl Core {
             evictor_gen: 0,
             evictor_last: SimTime::ZERO,
             retry_gen: 0,
+            samples: Vec::new(),
         }
     }
 
@@ -187,7 +190,10 @@ impl Core {
                 self.evictor_last = now;
                 self.evictor_gen = cx.arm(TimerKind::Evictor(self.epoch), now + p);
             }
-            Evictor::None | Evictor::ReArmed(_) | Evictor::PerConnection => {}
+            Evictor::None
+            | Evictor::ReArmed(_)
+            | Evictor::PerConnection
+            | Evictor::Median { .. } => {}
         }
         self.fill(now, cx);
     }
@@ -240,6 +246,15 @@ impl Core {
             conn.slot
         );
         let anyone_waiting = self.waiters.iter().any(|w| w.state == WaitState::Queued);
+        if broken && cfg.clear_on_broken && !self.idle.is_empty() {
+            // Npgsql: a transient network error clears the whole pool.
+            let n = self.idle.len() as u32;
+            while let Some(i) = self.idle.front().copied() {
+                self.close_conn(i, CloseReason::Cleared, cx);
+            }
+            cx.note(PoolNote::Cleared { closed: n });
+        }
+        let conn = &self.conns[&c];
         let reason = if self.closed {
             Some(CloseReason::PoolClosed)
         } else if broken {
@@ -338,6 +353,10 @@ impl Core {
 
     fn lost(&mut self, now: SimTime, c: ConnId, cx: &mut Ctx) {
         let on_lost = cx.cfg.on_lost;
+        if on_lost == OnLost::Ignore {
+            // Nobody reads the socket: the pool learns nothing.
+            return;
+        }
         let conn = self.conn(c);
         conn.flagged = true;
         let slot = conn.slot;
@@ -352,7 +371,7 @@ impl Core {
                         self.close_conn(c, CloseReason::Lost, cx);
                         self.settle(now, cx);
                     }
-                    OnLost::Mark => {}
+                    OnLost::Mark | OnLost::Ignore => {}
                 }
             }
             Slot::InUse { .. } | Slot::Validating { .. } => cx.note(PoolNote::LostMarked {
@@ -511,6 +530,9 @@ impl Core {
 
     fn sweep(&mut self, now: SimTime, at: SimTime, cx: &mut Ctx) {
         let cfg = cx.cfg;
+        if let Evictor::Median { interval, samples } = cfg.evictor {
+            return self.median_tick(now, at, interval, samples, cx);
+        }
         if let Evictor::FixedInterval(p) = cfg.evictor {
             let delta = now.saturating_since(self.evictor_last);
             if delta > p.mul_ratio(3, 2) {
@@ -574,8 +596,59 @@ impl Core {
                         self.evictor_gen = cx.arm(TimerKind::Evictor(self.epoch), now + p);
                     }
                 }
-                Evictor::None | Evictor::PerConnection => {}
+                Evictor::None | Evictor::PerConnection | Evictor::Median { .. } => {}
             }
+        }
+        self.dispense(now, cx);
+        self.fill(now, cx);
+    }
+
+    /// [`Evictor::Median`]: one sample; the decision after the last one.
+    fn median_tick(
+        &mut self,
+        now: SimTime,
+        at: SimTime,
+        interval: SimDuration,
+        samples: u32,
+        cx: &mut Ctx,
+    ) {
+        let cfg = cx.cfg;
+        if self.total() <= u64::from(cfg.min) || self.closed {
+            // Npgsql stops its timer and forgets its samples at `min`.
+            self.samples.clear();
+            return;
+        }
+        self.samples.push(self.idle.len() as u32);
+        let late_by = now.saturating_since(at);
+        let mut destroyed = 0;
+        if self.samples.len() as u32 >= samples {
+            let mut s = std::mem::take(&mut self.samples);
+            s.sort_unstable();
+            // Npgsql's median index: ceil(n / 2) − 1.
+            let to_prune = s[(s.len().div_ceil(2)).saturating_sub(1)];
+            while destroyed < to_prune && self.total() > u64::from(cfg.min) {
+                let Some(c) = self.idle.front().copied() else {
+                    break;
+                };
+                self.close_conn(c, CloseReason::Idle, cx);
+                destroyed += 1;
+            }
+            cx.note(PoolNote::Pruned {
+                median_idle: to_prune,
+                destroyed,
+                late_by,
+            });
+        } else if !late_by.is_zero() {
+            cx.note(PoolNote::Sampled {
+                sample: self.samples.len() as u32,
+                of: samples,
+                late_by,
+            });
+        }
+        if self.total() > u64::from(cfg.min) {
+            self.evictor_gen = cx.arm(TimerKind::Evictor(self.epoch), now + interval);
+        } else {
+            self.samples.clear();
         }
         self.dispense(now, cx);
         self.fill(now, cx);
@@ -600,11 +673,17 @@ impl Core {
             (Evictor::ReArmed(p), _) if self.evictor_gen == 0 && !self.closed => {
                 self.evictor_gen = cx.arm(TimerKind::Evictor(self.epoch), now + p);
             }
+            (Evictor::Median { interval, .. }, _)
+                if self.evictor_gen == 0 && !self.closed && self.total() > u64::from(cfg.min) =>
+            {
+                self.evictor_gen = cx.arm(TimerKind::Evictor(self.epoch), now + interval);
+            }
             (
                 Evictor::None
                 | Evictor::FixedInterval(_)
                 | Evictor::ReArmed(_)
-                | Evictor::PerConnection,
+                | Evictor::PerConnection
+                | Evictor::Median { .. },
                 _,
             ) => {}
         }

@@ -945,7 +945,7 @@ fn pool_settings(
         p.add(
             "client.pool.preset",
             "`[client.pool]` needs a `preset`",
-            Some("one of sequelize, sequelize-lambda-guide, pg-pool, mysql2, go-database-sql, sqlalchemy, hikaricp, serverless-mysql, sqlx, bb8"),
+            Some("one of sequelize, sequelize-lambda-guide, pg-pool, mysql2, go-database-sql, sqlalchemy, hikaricp, serverless-mysql, sqlx, bb8, npgsql, psycopg-pool, deadpool-postgres, deadpool-redis"),
         );
         return None;
     };
@@ -963,6 +963,10 @@ fn pool_settings(
         PoolPresetKey::ServerlessMysql => ("serverless-mysql", PoolConfig::serverless_mysql()),
         PoolPresetKey::Sqlx => ("sqlx", PoolConfig::sqlx()),
         PoolPresetKey::Bb8 => ("bb8", PoolConfig::bb8()),
+        PoolPresetKey::Npgsql => ("npgsql", PoolConfig::npgsql()),
+        PoolPresetKey::PsycopgPool => ("psycopg-pool", PoolConfig::psycopg_pool()),
+        PoolPresetKey::DeadpoolPostgres => ("deadpool-postgres", PoolConfig::deadpool_postgres()),
+        PoolPresetKey::DeadpoolRedis => ("deadpool-redis", PoolConfig::deadpool_redis()),
     };
     if let Some(m) = ps.max {
         c.max = m;
@@ -982,6 +986,10 @@ fn pool_settings(
         } else {
             match c.evictor {
                 Evictor::FixedInterval(_) => Evictor::FixedInterval(d),
+                Evictor::Median { samples, .. } => Evictor::Median {
+                    interval: d,
+                    samples,
+                },
                 Evictor::ReArmed(_) | Evictor::None | Evictor::PerConnection => Evictor::ReArmed(d),
             }
         };
@@ -996,10 +1004,21 @@ fn pool_settings(
             ValidationKey::Peek => Validation::LivenessPeek,
             ValidationKey::Ping => Validation::Ping,
         };
-        if c.validation == Validation::None {
+        if c.validation == Validation::None && c.on_lost == OnLost::Mark {
             // Nothing checks a flag: the driver's close event removes.
             c.on_lost = OnLost::Remove;
         }
+    }
+    if let (Evictor::Median { interval, .. }, Some(idle)) = (c.evictor, c.idle_timeout) {
+        // Npgsql: samples = ceil(Connection Idle Lifetime / Pruning Interval).
+        let n = idle
+            .as_nanos()
+            .div_ceil(interval.as_nanos().max(1))
+            .clamp(1, 1_000_000);
+        c.evictor = Evictor::Median {
+            interval,
+            samples: n as u32,
+        };
     }
     if let Some(o) = ps.order {
         c.order = match o {

@@ -262,6 +262,14 @@ pub enum PoolPresetKey {
     Sqlx,
     /// bb8.
     Bb8,
+    /// Npgsql's pool.
+    Npgsql,
+    /// psycopg_pool ConnectionPool.
+    PsycopgPool,
+    /// deadpool-postgres.
+    DeadpoolPostgres,
+    /// deadpool-redis.
+    DeadpoolRedis,
 }
 
 /// Checkout validation.

@@ -1,6 +1,8 @@
 //! Library presets: each library's defaults and messages, read in its
 //! source at the version named (docs/sources.md lists the files).
-use super::{Backoff, HintRule, IdleCheck, InFlight, Jitter, LibConfig, LossSet, Reconnect};
+use super::{
+    Backoff, HintRule, IdleCheck, InFlight, Jitter, LibConfig, LossSet, Reconnect, Spread,
+};
 use thaw_core::SimDuration;
 
 /// What a library says when a command fails; the world adds the errno
@@ -73,6 +75,9 @@ pub const NAMES: &[&str] = &[
     "undici",
     "grpc-js",
     "aws-sdk-v3",
+    "psycopg",
+    "stackexchange-redis",
+    "redis-rs",
 ];
 
 fn ms(n: u64) -> SimDuration {
@@ -483,6 +488,106 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 command_timeout: UNREACHED,
                 max_retries: UNREACHED,
                 connect_timeout: UNREACHED,
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
+        },
+        // psycopg/psycopg 3.3.4: a plain `psycopg.connect()` never
+        // reconnects; psycopg's own connect timeout 130 s
+        // (conninfo.py `_DEFAULT_CONNECT_TIMEOUT`); libpq's read error
+        // text for EOF and ECONNRESET alike (fe-secure.c).
+        "psycopg" => LibPreset {
+            name: "psycopg",
+            title: "psycopg 3.3.4",
+            config: LibConfig {
+                reconnect: Reconnect::Never,
+                in_flight: InFlight::Reject,
+                connect_timeout: Some(ms(130_000)),
+                ..none
+            },
+            messages: LibMessages {
+                eof: "OperationalError: consuming input failed: server closed the connection unexpectedly",
+                reset: "OperationalError: consuming input failed: server closed the connection unexpectedly",
+                timed_out: "OperationalError: consuming input failed: could not receive data from server: Connection timed out",
+                closed: "OperationalError: the connection is closed",
+                offline: UNREACHED,
+                command_timeout: UNREACHED,
+                max_retries: UNREACHED,
+                connect_timeout: "ConnectionTimeout: connection timeout expired",
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
+        },
+        // StackExchange/StackExchange.Redis 2.8.58: its read loop sees a
+        // FIN or RST as soon as the process runs and reconnects at once
+        // (PhysicalBridge `OnDisconnected`), then on the 1 s heartbeat with
+        // `ExponentialRetry(2500 ms)` (≤ 10 s); commands wait in the
+        // backlog (`BacklogPolicy.Default`) and are bounded by the 5 s
+        // async timeout; in-flight commands are failed; a keep-alive PING
+        // after 60 s without a write; ConnectTimeout 5 s.
+        "stackexchange-redis" => LibPreset {
+            name: "stackexchange-redis",
+            title: "StackExchange.Redis 2.8.58",
+            config: LibConfig {
+                reconnect: Reconnect::Backoff(Backoff::Geometric {
+                    base: ms(2500),
+                    factor_permille: 1100,
+                    max: ms(10_000),
+                    spread: Spread::FromBase,
+                    immediate_first: true,
+                }),
+                offline_queue: true,
+                in_flight: InFlight::Reject,
+                connect_timeout: Some(ms(5000)),
+                command_timeout: Some(ms(5000)),
+                ping_interval: Some(ms(60_000)),
+                ..none
+            },
+            messages: LibMessages {
+                eof: "RedisConnectionException: SocketClosed (ReadEndOfStream)",
+                reset: "RedisConnectionException: SocketFailure (ReadSocketError/ConnectionReset)",
+                timed_out: "RedisConnectionException: SocketFailure (ReadSocketError/TimedOut)",
+                closed: UNREACHED,
+                offline: "RedisConnectionException: No connection is active/available to service this operation",
+                command_timeout: "RedisTimeoutException: Timeout awaiting response (5000ms elapsed, timeout is 5000ms)",
+                max_retries: UNREACHED,
+                connect_timeout: "RedisConnectionException: UnableToConnect (ConnectTimeout)",
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
+        },
+        // redis-rs/redis-rs redis-1.6.0 `aio::ConnectionManager`: a
+        // command that fails with a dropped connection returns its error
+        // and starts a background reconnect (100, 200, … 3200 ms plus
+        // U[0, 100 ms), 6 retries); later commands wait for it; response
+        // timeout 500 ms (the connection is kept), connection timeout 1 s.
+        "redis-rs" => LibPreset {
+            name: "redis-rs",
+            title: "redis-rs 1.6.0 (ConnectionManager)",
+            config: LibConfig {
+                // backon: the first attempt at once, then 6 retries.
+                reconnect: Reconnect::Backoff(Backoff::Exponential {
+                    base: ms(100),
+                    max: ms(3200),
+                    jitter: Jitter::Add(ms(100)),
+                    immediate_first: true,
+                }),
+                offline_queue: true,
+                in_flight: InFlight::Reject,
+                max_attempts: Some(7),
+                connect_timeout: Some(ms(1000)),
+                command_timeout: Some(ms(500)),
+                ..none
+            },
+            messages: LibMessages {
+                eof: "broken pipe",
+                reset: "Connection reset by peer (os error 104)",
+                timed_out: "Connection timed out (os error 110)",
+                closed: "the connection manager gave up reconnecting (its last error is returned)",
+                offline: UNREACHED,
+                command_timeout: "timed out",
+                max_retries: UNREACHED,
+                connect_timeout: "timed out",
                 ping_timeout: UNREACHED,
             },
             reports: Reports::Errno,

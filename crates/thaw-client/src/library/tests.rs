@@ -777,3 +777,66 @@ fn a_timeout_while_connecting_leaves_nothing_to_retry() {
     assert!(out.is_empty(), "{out:?}");
     assert!(!l.busy());
 }
+
+#[test]
+fn geometric_backoffs_follow_grpc_and_stackexchange_redis() {
+    // gRPC connection backoff: 1 s × 1.6^(n−1), ±20 %, ≤ 120 s.
+    let g = Backoff::Geometric {
+        base: ms(1000),
+        factor_permille: 1600,
+        max: ms(120_000),
+        spread: Spread::None,
+        immediate_first: false,
+    };
+    assert_eq!(
+        (1..=4).map(|n| g.delay(n, 0)).collect::<Vec<_>>(),
+        vec![ms(1000), ms(1600), ms(2560), ms(4096)]
+    );
+    assert_eq!(g.delay(30, 0), ms(120_000));
+    let j = Backoff::Geometric {
+        base: ms(1000),
+        factor_permille: 1600,
+        max: ms(120_000),
+        spread: Spread::PlusMinus(200),
+        immediate_first: false,
+    };
+    assert_eq!(j.delay(1, 0), ms(800));
+    assert_eq!(j.delay(1, 400_000_000), ms(1200));
+    // StackExchange.Redis: at once, then uniform in [2.5 s, min(10 s,
+    // 2.5 s × 1.1^n)].
+    let se = preset_cfg("stackexchange-redis").reconnect;
+    let Reconnect::Backoff(b) = se else {
+        panic!("{se:?}")
+    };
+    assert_eq!(b.delay(1, 7), ms(0));
+    assert_eq!(b.delay(2, 0), ms(2500));
+    assert!(b.delay(3, u64::MAX - 1) <= ms(2750));
+    assert_eq!(b.delay(40, 0), ms(2500));
+    assert!(b.delay(40, 7_500_000_000) == ms(10_000));
+}
+
+#[test]
+fn redis_rs_reconnects_at_once_then_backs_off_and_gives_up_after_six_retries() {
+    let cfg = preset_cfg("redis-rs");
+    let mut l = ready(cfg);
+    step(|o| l.command(at(100), o));
+    let out = step(|o| l.lost(at(101), Loss::Reset, 0, o));
+    assert_eq!(failed(&out), Some(LibError::Lost(Loss::Reset)), "returned");
+    let mut delays = Vec::new();
+    let mut now = 101;
+    let mut out = out;
+    while let Some((t, due)) = armed(&out)
+        .into_iter()
+        .find(|(t, _)| matches!(t, LibTimer::Reconnect(_)))
+    {
+        delays.push(due.saturating_since(at(now)).as_nanos() / 1_000_000);
+        now = due.as_nanos() / 1_000_000;
+        let o1 = step(|o| l.timer(due, t, due, 0, o));
+        assert!(o1.contains(&LibAction::Connect));
+        out = step(|o| l.connect_failed(due, Loss::Reset, 0, o));
+    }
+    assert_eq!(delays, vec![0, 100, 200, 400, 800, 1600, 3200]);
+    assert_eq!(l.link(), Link::Dead);
+    let out = step(|o| l.command(at(20_000), o));
+    assert_eq!(failed(&out), Some(LibError::Closed));
+}

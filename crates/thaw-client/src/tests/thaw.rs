@@ -269,3 +269,73 @@ fn lifetime_sweep_is_not_bounded_by_min() {
         .iter()
         .any(|n| n.contains("1 past max lifetime")));
 }
+
+/// Npgsql's pruning: 30 samples of the idle count, 10 s apart, then the
+/// median's count is closed; a freeze contributes one late sample.
+#[test]
+fn npgsql_prunes_by_the_median_of_its_samples_and_a_freeze_stalls_it() {
+    let mut h = H::new(PoolConfig::npgsql());
+    let a = h.checkout_new(secs(0), 1);
+    let b = h.checkout_new(secs(0), 2);
+    let r = h.release(secs(0), a, false);
+    assert_eq!(timers(&r)[0].at, secs(10), "armed above min (0)");
+    // b stays in use: every sample sees one idle connection.
+    for k in 1..30 {
+        let out = h.fire(secs(10 * k), evictor(&h));
+        assert!(closes(&out).is_empty(), "sample {k}");
+        assert_eq!(timers(&out)[0].at, secs(10 * (k + 1)));
+    }
+    let out = h.fire(secs(300), evictor(&h));
+    assert_eq!(closes(&out), vec![(a, CloseReason::Idle)]);
+    assert!(notes(&out)[0].contains("median of the sampled idle counts is 1"));
+    // Running, then frozen for 1000 s: 5 samples, one late one, and the
+    // pruning needs 24 more samples of running time.
+    let mut h = H::new(PoolConfig::npgsql());
+    let a = h.checkout_new(secs(0), 1);
+    h.release(secs(0), a, false);
+    for k in 1..=5 {
+        h.fire(secs(10 * k), evictor(&h));
+    }
+    let late = evictor(&h);
+    let out = h.fire(secs(1050), late);
+    assert!(closes(&out).is_empty());
+    assert!(notes(&out)[0].contains("pruning sample 6 of 30 taken 990s late"));
+    let _ = b;
+}
+
+#[test]
+fn a_driver_that_never_reads_an_idle_socket_hands_out_a_dead_connection() {
+    let mut h = H::new(PoolConfig::npgsql());
+    let a = h.checkout_new(secs(0), 1);
+    h.release(secs(0), a, false);
+    let out = h.lost(secs(5), a);
+    assert!(out.is_empty(), "OnLost::Ignore: {out:?}");
+    let g = h.acquire(secs(6), 2);
+    assert_eq!(grants(&g), vec![(w(2), a)], "handed out as is");
+}
+
+#[test]
+fn npgsql_clears_its_pool_when_a_connection_breaks() {
+    let mut h = H::new(PoolConfig::npgsql());
+    let a = h.checkout_new(secs(0), 1);
+    let b = h.checkout_new(secs(0), 2);
+    let c = h.checkout_new(secs(0), 3);
+    h.release(secs(0), a, false);
+    h.release(secs(0), b, false);
+    let out = h.release(secs(400), c, true);
+    assert_eq!(
+        closes(&out),
+        vec![
+            (a, CloseReason::Cleared),
+            (b, CloseReason::Cleared),
+            (c, CloseReason::Broken),
+        ]
+    );
+    // Without clear_on_broken only the broken one goes.
+    let mut h = H::new(PoolConfig::deadpool_postgres());
+    let a = h.checkout_new(secs(0), 1);
+    let c = h.checkout_new(secs(0), 2);
+    h.release(secs(0), a, false);
+    let out = h.release(secs(400), c, true);
+    assert_eq!(closes(&out), vec![(c, CloseReason::Broken)]);
+}
