@@ -306,3 +306,30 @@ fn docs_name_every_error_kind_and_preset() {
         );
     }
 }
+
+/// A VPC-attached Lambda's path: which of the Hyperplane ENI and the NAT
+/// gateway forgets the flow first decides between a reset and a hang, and
+/// the ENI's idle timeout, which AWS does not publish, must be stated.
+#[test]
+fn the_vpc_path_depends_on_the_enis_assumed_timeout() {
+    let rel = "sim-scenarios/examples/vpc-lambda-path.toml";
+    let j = run_with(rel, &[]);
+    assert_eq!(outcomes(&j), ["ok", "ECONNRESET", "ok"]);
+    let j = run_with(rel, &["middleboxes[0].idle_timeout=350s"]);
+    assert_eq!(outcomes(&j), ["ok", "FUNCTION_TIMEOUT", "ok"]);
+    assert_eq!(
+        j["invocations"][2]["cold"], true,
+        "the environment was reset"
+    );
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let text = text.replace("idle_timeout = \"3600s\"", "");
+    let e = load(rel, &text, &[]).err().expect("refused").render();
+    assert!(
+        e.contains("documents no idle timeout for the Hyperplane ENI"),
+        "{e}"
+    );
+    assert!(
+        e.contains("middleboxes[0].preset") || e.contains("aws-hyperplane-eni"),
+        "{e}"
+    );
+}

@@ -136,14 +136,30 @@ pub enum MiddleboxPreset {
     /// Linux nf_conntrack defaults (nf_conntrack_proto_tcp.c) with the usual
     /// rule that drops NEW packets that are not SYNs.
     LinuxConntrack,
+    /// AWS Network Firewall: 350 s idle; "after the idle timeout passes,
+    /// data packets are dropped, however, the next TCP SYN packet is
+    /// considered a new flow".
+    AwsNetworkFirewall,
+    /// AWS VPC interface endpoint (PrivateLink): a fixed 350 s idle
+    /// timeout; "packets sent after the idle timeout expired aren't
+    /// delivered to the destination".
+    AwsVpcEndpoint,
+    /// The Hyperplane ENI through which a VPC-attached Lambda function
+    /// reaches its VPC. AWS documents no idle timeout: the scenario must
+    /// state one (`idle_timeout`); forgotten flows are dropped silently
+    /// (an assumption).
+    AwsHyperplaneEni,
 }
 
 impl MiddleboxPreset {
     /// All presets, for listings and did-you-mean.
-    pub const ALL: [MiddleboxPreset; 3] = [
+    pub const ALL: [MiddleboxPreset; 6] = [
         MiddleboxPreset::AwsNatGateway,
         MiddleboxPreset::AwsNlb,
         MiddleboxPreset::LinuxConntrack,
+        MiddleboxPreset::AwsNetworkFirewall,
+        MiddleboxPreset::AwsVpcEndpoint,
+        MiddleboxPreset::AwsHyperplaneEni,
     ];
 
     /// Name used in scenario files.
@@ -152,6 +168,22 @@ impl MiddleboxPreset {
             MiddleboxPreset::AwsNatGateway => "aws-nat-gateway",
             MiddleboxPreset::AwsNlb => "aws-nlb",
             MiddleboxPreset::LinuxConntrack => "linux-conntrack",
+            MiddleboxPreset::AwsNetworkFirewall => "aws-network-firewall",
+            MiddleboxPreset::AwsVpcEndpoint => "aws-vpc-endpoint",
+            MiddleboxPreset::AwsHyperplaneEni => "aws-hyperplane-eni",
+        }
+    }
+
+    /// Whether the scenario must give `idle_timeout`: the public record has
+    /// no value.
+    pub fn needs_idle_timeout(self) -> bool {
+        match self {
+            MiddleboxPreset::AwsHyperplaneEni => true,
+            MiddleboxPreset::AwsNatGateway
+            | MiddleboxPreset::AwsNlb
+            | MiddleboxPreset::LinuxConntrack
+            | MiddleboxPreset::AwsNetworkFirewall
+            | MiddleboxPreset::AwsVpcEndpoint => false,
         }
     }
 
@@ -169,6 +201,17 @@ impl MiddleboxPreset {
                 timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
                 untracked_from_client: Untracked::Rst,
                 untracked_from_server: Untracked::Rst,
+                max_retrans: None,
+                unacknowledged: None,
+            },
+            MiddleboxPreset::AwsNetworkFirewall
+            | MiddleboxPreset::AwsVpcEndpoint
+            | MiddleboxPreset::AwsHyperplaneEni => MiddleboxConfig {
+                // The Hyperplane ENI's 350 s is never used: the scenario
+                // must state its own (`needs_idle_timeout`).
+                timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
+                untracked_from_client: Untracked::Drop,
+                untracked_from_server: Untracked::Drop,
                 max_retrans: None,
                 unacknowledged: None,
             },

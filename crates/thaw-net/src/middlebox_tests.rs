@@ -566,6 +566,22 @@ fn preset_aws_nlb() {
 }
 
 #[test]
+fn preset_aws_network_firewall_and_vpc_endpoint_drop_forgotten_flows() {
+    for p in [
+        MiddleboxPreset::AwsNetworkFirewall,
+        MiddleboxPreset::AwsVpcEndpoint,
+    ] {
+        let c = p.config();
+        assert_eq!(c.timeouts, StateTimeouts::uniform(secs(350)));
+        let mut m = established(c);
+        let v = m.on_segment(at(400 * SEC), &data(Dir::FromClient, 1, 1), Dir::FromClient);
+        assert!(matches!(v, Verdict::DropUntracked { .. }), "{p:?}: {v:?}");
+        let v = m.on_segment(at(400 * SEC), &data(Dir::FromServer, 1, 1), Dir::FromServer);
+        assert!(matches!(v, Verdict::DropUntracked { .. }), "{p:?}: {v:?}");
+    }
+}
+
+#[test]
 fn preset_linux_conntrack() {
     let p = MiddleboxPreset::LinuxConntrack;
     assert_eq!(p.name(), "linux-conntrack");
@@ -591,7 +607,18 @@ fn preset_linux_conntrack() {
 fn preset_list_and_names() {
     assert_eq!(
         MiddleboxPreset::ALL.map(|p| p.name()),
-        ["aws-nat-gateway", "aws-nlb", "linux-conntrack"]
+        [
+            "aws-nat-gateway",
+            "aws-nlb",
+            "linux-conntrack",
+            "aws-network-firewall",
+            "aws-vpc-endpoint",
+            "aws-hyperplane-eni"
+        ]
+    );
+    assert_eq!(
+        MiddleboxPreset::ALL.map(|p| p.needs_idle_timeout()),
+        [false, false, false, false, false, true]
     );
     assert_eq!(Untracked::Rst.name(), "rst");
     assert_eq!(Untracked::Drop.name(), "drop");

@@ -271,7 +271,20 @@ fn middlebox(p: &mut Problems, at: &str, m: &MiddleboxSection) -> NamedMiddlebox
         PresetKey::AwsNatGateway => MiddleboxPreset::AwsNatGateway,
         PresetKey::AwsNlb => MiddleboxPreset::AwsNlb,
         PresetKey::LinuxConntrack => MiddleboxPreset::LinuxConntrack,
+        PresetKey::AwsNetworkFirewall => MiddleboxPreset::AwsNetworkFirewall,
+        PresetKey::AwsVpcEndpoint => MiddleboxPreset::AwsVpcEndpoint,
+        PresetKey::AwsHyperplaneEni => MiddleboxPreset::AwsHyperplaneEni,
     });
+    if preset.is_some_and(|p| p.needs_idle_timeout())
+        && m.idle_timeout.is_none()
+        && m.timeouts.established.is_none()
+    {
+        p.add(
+            format!("{at}.preset"),
+            "AWS documents no idle timeout for the Hyperplane ENI of a VPC-attached Lambda function: state the one this scenario assumes",
+            Some("add `idle_timeout`, e.g. \"350s\" (the value a forum post quoted in npgsql/npgsql #3559 claims), or a value longer than the run to make it transparent"),
+        );
+    }
     let mut mc: MiddleboxConfig = match preset {
         Some(pr) => pr.config(),
         None => MiddleboxConfig {

@@ -547,6 +547,12 @@ pub enum PresetKey {
     AwsNlb,
     /// Linux conntrack.
     LinuxConntrack,
+    /// AWS Network Firewall.
+    AwsNetworkFirewall,
+    /// AWS VPC interface endpoint.
+    AwsVpcEndpoint,
+    /// A VPC Lambda's Hyperplane ENI (idle timeout required).
+    AwsHyperplaneEni,
 }
 
 /// Untracked packet policy.
