@@ -323,7 +323,10 @@ fn the_vpc_path_depends_on_the_enis_assumed_timeout() {
     );
     let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
     let text = text.replace("idle_timeout = \"3600s\"", "");
-    let e = load(rel, &text, &[]).err().expect("refused").render();
+    let Err(e) = load(rel, &text, &[]) else {
+        panic!("a Hyperplane ENI without an idle timeout was accepted");
+    };
+    let e = e.render();
     assert!(
         e.contains("documents no idle timeout for the Hyperplane ENI"),
         "{e}"

@@ -208,6 +208,10 @@ pub struct PoolConfig {
     /// pool: every idle connection is closed at once (Npgsql's `Break()` →
     /// `DataSource.Clear()` on a transient error).
     pub clear_on_broken: bool,
+    /// How long the driver waits for a validation ping's reply (deadpool-
+    /// redis: redis 1.x's 500 ms response timeout); `None` = the world's
+    /// rule (the first request's timeout, at most 5 s).
+    pub ping_timeout: Option<SimDuration>,
 }
 
 /// A configuration the pool cannot run.
@@ -326,6 +330,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -373,6 +378,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -417,6 +423,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: true,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -447,6 +454,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -476,6 +484,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -509,6 +518,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::Retry { delay: OPEN_RETRY },
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -539,6 +549,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::Retry { delay: OPEN_RETRY },
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -567,6 +578,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::Retry { delay: OPEN_RETRY },
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -602,6 +614,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
             clear_on_broken: true,
+            ping_timeout: None,
         }
     }
 
@@ -632,6 +645,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::Retry { delay: s(1) },
             keepalive: true,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -662,6 +676,7 @@ impl PoolConfig {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: false,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 
@@ -671,6 +686,8 @@ impl PoolConfig {
     pub fn deadpool_redis() -> PoolConfig {
         PoolConfig {
             validation: Validation::Ping,
+            // redis 1.x `DEFAULT_RESPONSE_TIMEOUT` (deadpool-redis 0.23).
+            ping_timeout: Some(ms(500)),
             ..PoolConfig::deadpool_postgres()
         }
     }
@@ -772,6 +789,7 @@ impl ServerlessMysql {
             on_open_failure: OnOpenFailure::FailWaiter,
             keepalive: self.keepalive,
             clear_on_broken: false,
+            ping_timeout: None,
         }
     }
 

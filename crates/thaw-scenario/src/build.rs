@@ -1033,6 +1033,9 @@ fn pool_settings(
             samples: n as u32,
         };
     }
+    if let Some(d) = dur(ps.ping_timeout) {
+        c.ping_timeout = (!d.is_zero()).then_some(d);
+    }
     if let Some(o) = ps.order {
         c.order = match o {
             OrderKey::Lifo => IdleOrder::Lifo,

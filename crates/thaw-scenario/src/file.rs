@@ -318,6 +318,9 @@ pub struct PoolSection {
     pub validation: Option<ValidationKey>,
     /// lifo or fifo.
     pub order: Option<OrderKey>,
+    /// How long a validation ping waits for its reply ("0s" = the
+    /// world's rule: the first request's timeout, at most 5 s).
+    pub ping_timeout: Option<Dur>,
     /// `connectionManager.close()` at the end of every invocation.
     pub close_after_invocation: Option<bool>,
     /// `initPools()` at the start of every warm invocation.

@@ -671,6 +671,14 @@ impl World<'_> {
                     .and_then(|r| r.timeout)
                     .unwrap_or(PING_CAP)
                     .min(PING_CAP);
+                // The driver's own reply timeout, when the preset has one.
+                let t = self
+                    .cfg
+                    .client
+                    .pool
+                    .as_ref()
+                    .and_then(|p| p.config.ping_timeout)
+                    .unwrap_or(t);
                 self.schedule(
                     now + t,
                     Ev::Runtime {
