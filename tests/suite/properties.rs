@@ -80,6 +80,7 @@ fn config(p: &Params) -> SimConfig {
                 writes: 1,
                 write_gap: thaw_core::SimDuration::ZERO,
                 work_after: thaw_core::SimDuration::ZERO,
+                await_reply: true,
             }],
             ..ClientConfig::default()
         },

@@ -122,6 +122,7 @@ fn config(p: &Params) -> SimConfig {
                     writes: 1,
                     write_gap: thaw_core::SimDuration::ZERO,
                     work_after: thaw_core::SimDuration::ZERO,
+                    await_reply: true,
                 })
                 .collect(),
             retry: RetrySettings {

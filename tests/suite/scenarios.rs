@@ -336,3 +336,38 @@ fn the_vpc_path_depends_on_the_enis_assumed_timeout() {
         "{e}"
     );
 }
+
+/// Work left pending by one invocation (model.md 6.4): what the header of
+/// the scenario says of its variants, and where `await = false` is refused.
+#[test]
+fn a_request_nobody_awaits_fails_a_later_invocation() {
+    let rel = "sim-scenarios/examples/unawaited-write-crashes-next-invocation.toml";
+    let j = run_with(rel, &[]);
+    assert_eq!(outcomes(&j), ["ok", "ok", "UNHANDLED_REJECTION", "ok"]);
+    assert_eq!(j["invocations"][3]["cold"], true, "the runtime exited");
+    assert_eq!(j["invocations"][2]["target"], "cache", "the LPUSH's server");
+    // Awaited, the reset is invocation 2's own error, and nothing crashes.
+    let j = run_with(rel, &["client.requests[1].await=true"]);
+    assert_eq!(outcomes(&j), ["ok", "ECONNRESET", "ok", "ok"]);
+    assert_eq!(j["metrics"]["environments"], 1);
+    for strategy in ["pool", "http", "per_invocation"] {
+        let text = format!(
+            "[client]\nstrategy = \"{strategy}\"\n{}[[client.requests]]\nname = \"Q\"\nawait = false\n[workload]\nat = [\"0s\"]\n",
+            if strategy == "pool" { "[client.pool]\npreset = \"pg-pool\"\n" } else { "" }
+        );
+        let Err(e) = load("await.toml", &text, &[]) else {
+            panic!("await = false accepted with strategy {strategy}");
+        };
+        let r = e.render();
+        // Unwrapped: the rendering breaks long lines.
+        let flat = r
+            .split_whitespace()
+            .filter(|w| *w != "│")
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            flat.contains("does not await") || flat.contains("every request is awaited"),
+            "{r}"
+        );
+    }
+}

@@ -111,6 +111,7 @@ fn config(p: &Params) -> SimConfig {
                 writes: 1,
                 write_gap: thaw_core::SimDuration::ZERO,
                 work_after: thaw_core::SimDuration::ZERO,
+                await_reply: true,
             }],
             connect_timeout: p.connect_timeout_ms.map(SimDuration::from_millis),
             ..ClientConfig::default()
@@ -194,6 +195,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
         writes: 1,
         write_gap: thaw_core::SimDuration::ZERO,
         work_after: thaw_core::SimDuration::ZERO,
+        await_reply: true,
     };
     let mut at: Vec<(SimDuration, u16)> = p.lists.iter().map(|t| (ms(*t), 0)).collect();
     at.extend(p.creates.iter().map(|t| (ms(*t), 1)));
@@ -384,6 +386,7 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
         writes: 1,
         write_gap: thaw_core::SimDuration::ZERO,
         work_after: thaw_core::SimDuration::ZERO,
+        await_reply: true,
     };
     SimConfig {
         name: "proxy-prop".into(),

@@ -246,6 +246,7 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 writes,
                 write_gap: dur(r.write_gap).unwrap_or(SimDuration::ZERO),
                 work_after: dur(r.work_after).unwrap_or(SimDuration::ZERO),
+                await_reply: r.await_reply.unwrap_or(true),
             }
         })
         .collect()
@@ -737,6 +738,40 @@ fn http_checks(p: &mut Problems, f: &ScenarioFile, cl: &ClientConfig, proxied: &
                     "a transaction needs a connection; with `strategy = \"http\"` every request is its own autocommit session",
                     Some("use `strategy = \"global\"` for transactions"),
                 );
+            }
+        }
+    }
+}
+
+/// `await = false`: only where the world tracks replies on a plain
+/// connection of its own (model.md 6.4).
+fn await_checks(p: &mut Problems, cl: &ClientConfig) {
+    let lists = std::iter::once(("client.requests".to_string(), &cl.requests)).chain(
+        cl.handlers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("handlers[{i}].requests"), &h.requests)),
+    );
+    for (path, reqs) in lists {
+        for (i, r) in reqs.iter().enumerate() {
+            if r.await_reply {
+                continue;
+            }
+            let why = match cl.strategy_of(r.target) {
+                Strategy::Global if cl.library.is_some() => Some(
+                    "a request the handler does not await is modelled on a plain connection, not through `[client.library]`",
+                ),
+                Strategy::Global => None,
+                Strategy::PerInvocation => Some(
+                    "a per-invocation connection is closed when the invocation ends; a request the handler does not await needs `strategy = \"global\"`",
+                ),
+                Strategy::Pool => Some(
+                    "a pooled connection goes back to the pool at the reply; a request the handler does not await needs `strategy = \"global\"`",
+                ),
+                Strategy::Http => Some("with `strategy = \"http\"` every request is awaited"),
+            };
+            if let Some(why) = why {
+                p.add(format!("{path}[{i}].await"), why, Some("remove `await = false`, or use a plain `global` connection for this request's server"));
             }
         }
     }
@@ -1855,6 +1890,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             &cfg.proxies.iter().map(|x| x.server).collect::<Vec<_>>(),
         );
     }
+    await_checks(&mut p, &cfg.client);
 
     // [workload]
     match &f.workload {

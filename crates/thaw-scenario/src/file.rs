@@ -478,6 +478,9 @@ pub struct RequestSection {
     pub write_gap: Option<Dur>,
     /// The handler's work after its reply (default 0s).
     pub work_after: Option<Dur>,
+    /// The handler waits for the reply (default true).
+    #[serde(rename = "await")]
+    pub await_reply: Option<bool>,
 }
 
 /// `[[handlers]]`: another function.

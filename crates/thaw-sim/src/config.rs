@@ -291,6 +291,10 @@ pub struct RequestSpec {
     /// The handler's own work after the reply, before its next request
     /// (or its response): its connections sit idle meanwhile.
     pub work_after: SimDuration,
+    /// The handler waits for the reply (`await`); with `false` it goes on
+    /// once the request is written, and the reply or the failure comes
+    /// later, possibly in another invocation (model.md 6.4).
+    pub await_reply: bool,
 }
 
 impl RequestSpec {
@@ -306,6 +310,7 @@ impl RequestSpec {
             writes: 1,
             write_gap: SimDuration::ZERO,
             work_after: SimDuration::ZERO,
+            await_reply: true,
         }
     }
 }

@@ -62,11 +62,15 @@ pub enum ErrorKind {
     Unavailable,
     /// gRPC status `DEADLINE_EXCEEDED` (4): the call's deadline passed.
     DeadlineExceeded,
+    /// A request an earlier invocation did not await failed while this
+    /// one ran: Node's runtime reports `Runtime.UnhandledPromiseRejection`
+    /// and exits, and Lambda resets the environment.
+    UnhandledRejection,
 }
 
 impl ErrorKind {
     /// All kinds, for documentation and validation of expectations.
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::Etimedout,
         ErrorKind::Econnreset,
         ErrorKind::Epipe,
@@ -86,6 +90,7 @@ impl ErrorKind {
         ErrorKind::MaxRetries,
         ErrorKind::Unavailable,
         ErrorKind::DeadlineExceeded,
+        ErrorKind::UnhandledRejection,
         ErrorKind::HandlerError,
     ];
 
@@ -111,6 +116,7 @@ impl ErrorKind {
             ErrorKind::MaxRetries => "MAX_RETRIES",
             ErrorKind::Unavailable => "UNAVAILABLE",
             ErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            ErrorKind::UnhandledRejection => "UNHANDLED_REJECTION",
             ErrorKind::HandlerError => "HANDLER_ERROR",
         }
     }

@@ -495,6 +495,7 @@ fn request_timeout() {
         writes: 1,
         write_gap: SimDuration::ZERO,
         work_after: SimDuration::ZERO,
+        await_reply: true,
     }];
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
@@ -1233,6 +1234,7 @@ mod retry {
             writes: 1,
             write_gap: SimDuration::ZERO,
             work_after: SimDuration::ZERO,
+            await_reply: true,
         }
     }
 

@@ -191,7 +191,7 @@ impl World<'_> {
         // spec allocated a String on every request).
         let spec = &self.cfg.client.requests_of(func)[step];
         let (op, pin, timeout, target) = (spec.op, spec.pin, spec.timeout, spec.target);
-        let (writes, gap) = (spec.writes, spec.write_gap);
+        let (writes, gap, awaited) = (spec.writes, spec.write_gap, spec.await_reply);
         let done = parts.map_or(0, |(n, _)| n);
         if done + 1 < writes {
             self.send_part(env, s, done, writes, gap);
@@ -205,6 +205,8 @@ impl World<'_> {
         match res {
             Ok(()) => {
                 let token = match op {
+                    // Nobody reads the reply of a request nobody awaits.
+                    crate::config::RequestOp::Read(_) if !awaited => None,
                     crate::config::RequestOp::Read(key) => {
                         let dk = detector_key(target, key);
                         Some((self.detector.read_invoked(dk, now, env as u64, id), key))
@@ -237,6 +239,20 @@ impl World<'_> {
                         ],
                         format!("inv-{id} sends {name} (socket {state}: write() succeeds)"),
                     );
+                }
+                if !awaited {
+                    if self.tracks_writes() {
+                        if let (crate::config::RequestOp::Write(_), Some(ls)) = (op, self.sock(s)) {
+                            let key = (ls.tcb.local(), ls.tcb.remote());
+                            self.write_ids
+                                .entry(key)
+                                .or_default()
+                                .push_back((id, step, func));
+                        }
+                    }
+                    self.apply(s, out);
+                    self.not_awaited(env, s);
+                    return;
                 }
                 if let Some(t) = timeout {
                     self.schedule(
@@ -573,6 +589,16 @@ impl World<'_> {
             self.lib_notice(env, target, s, notice);
             return;
         }
+        // Replies owed to requests nobody awaits come first; the
+        // invocation reads its own after them (`on_reply_notice`).
+        let reading_own = matches!(
+            phase,
+            Some(Phase::AwaitReply | Phase::Handshake | Phase::Writing)
+        ) && self.cur_conn(env) == Some(s);
+        if !reading_own && self.has_pending(env, s) {
+            self.pending_notice(env, s);
+            return;
+        }
         match (phase, notice) {
             (Some(Phase::Connecting), Notice::Connected) => {
                 if self.cfg.servers[target].handshake {
@@ -633,6 +659,12 @@ impl World<'_> {
             RecvResult::Data(Payload(m))
                 if msg_kind(m) == MSG_RESPONSE && p == Phase::AwaitReply =>
             {
+                if self.has_pending(env, s) {
+                    // An earlier request's reply, nobody awaits it; ours
+                    // follows.
+                    self.pending_reply(env, s);
+                    return self.on_reply_notice(env, s, p);
+                }
                 self.reply_received(env, m)
             }
             RecvResult::Data(Payload(
@@ -649,17 +681,18 @@ impl World<'_> {
                 self.fail(env, kind, text.to_string());
             }
             RecvResult::Data(_) => {}
-            RecvResult::Eof => self.fail(
-                env,
-                ErrorKind::Eof,
-                if p == Phase::Handshake {
-                    "connection closed by the server during the handshake (EOF)".into()
+            RecvResult::Eof => {
+                let detail = if p == Phase::Handshake {
+                    "connection closed by the server during the handshake (EOF)"
                 } else {
-                    "connection closed by the server: read() returned 0 (EOF)".into()
-                },
-            ),
+                    "connection closed by the server: read() returned 0 (EOF)"
+                };
+                self.pending_lost(env, s, detail);
+                self.fail(env, ErrorKind::Eof, detail.into())
+            }
             RecvResult::Err(e) => {
                 let (kind, detail) = self.explain(s, Some(e), "read");
+                self.pending_lost(env, s, &detail);
                 self.fail(env, kind, detail);
             }
         }
@@ -1068,6 +1101,12 @@ impl World<'_> {
 
     fn close_socket(&mut self, s: SockRef, why: &str, zero_linger: bool) {
         let now = self.q.now();
+        if let Some(Owner::Env(env)) = self.sock(s).map(|l| l.owner) {
+            // Closing rejects what it still owes.
+            if self.has_pending(env, s) {
+                self.pending_lost(env, s, &format!("the connection was closed ({why})"));
+            }
+        }
         if self.wants(Level::Timeline) {
             let name = self.sock_name(s);
             self.emit(

@@ -6,6 +6,7 @@ mod client;
 mod external;
 mod library;
 mod net;
+mod pending;
 mod platform;
 mod pool;
 mod proxy;
@@ -275,6 +276,21 @@ struct Env {
     libs: Vec<Option<Box<library::LibSlot>>>,
     /// Next acquire id.
     next_waiter: u64,
+    /// Requests written and not awaited (`await = false`), oldest first:
+    /// their replies come first on their sockets.
+    pending: std::collections::VecDeque<Pending>,
+    /// An unhandled rejection waiting to be raised (the environment was
+    /// frozen when its cause was seen, or it runs at this instant).
+    crash: Option<(String, u16)>,
+}
+
+/// A request an invocation wrote and did not await.
+#[derive(Clone, Debug)]
+struct Pending {
+    sock: SockRef,
+    inv: u64,
+    func: u16,
+    step: usize,
 }
 
 /// Where a packet goes next.
@@ -416,6 +432,11 @@ enum Ev {
         env: u32,
         /// Boxed: 32 bytes, and only pool scenarios have these timers.
         timer: Box<pool::RtTimer>,
+    },
+    /// A request nobody awaited failed: Node's runtime raises an
+    /// unhandled rejection and exits (model.md 6.4).
+    Crash {
+        env: u32,
     },
     /// The handler's promise rejects (`function.handler_rejects_after`).
     HandlerRejects {
@@ -824,6 +845,7 @@ impl<'t> World<'t> {
                     self.start_handler(env);
                 }
             }
+            Ev::Crash { env } => self.on_crash(env),
             Ev::WorkFinished { env, seq } => {
                 if self.inv_matches(env, seq) {
                     self.advance(env);

@@ -144,6 +144,8 @@ impl World<'_> {
             deferred_rt: Vec::new(),
             libs: Vec::new(),
             next_waiter: 0,
+            pending: std::collections::VecDeque::new(),
+            crash: None,
         });
         self.live_envs += 1;
         let init = self.cfg.platform.init_duration;
@@ -212,6 +214,11 @@ impl World<'_> {
                 }
                 self.schedule(now, Ev::StartHandler { env, seq });
             }
+        }
+        if self.envs[(env - 1) as usize].crash.is_some() {
+            // A rejection seen as the function froze is raised now, in the
+            // invocation that thaws it.
+            self.schedule(now, Ev::Crash { env });
         }
         if n_rt > 0 && self.wants(Level::Timeline) {
             self.emit(
@@ -458,6 +465,8 @@ impl World<'_> {
         e.deferred_app.clear();
         e.deferred_rt.clear();
         e.libs.clear();
+        e.pending.clear();
+        e.crash = None;
         e.pool = None;
         e.pconns.clear();
         e.psock.clear();

@@ -49,6 +49,7 @@ fn req(name: &str, op: RequestOp, pin: bool) -> RequestSpec {
         writes: 1,
         write_gap: SimDuration::ZERO,
         work_after: SimDuration::ZERO,
+        await_reply: true,
     }
 }
 
