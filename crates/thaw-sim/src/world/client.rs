@@ -240,16 +240,16 @@ impl World<'_> {
                         format!("inv-{id} sends {name} (socket {state}: write() succeeds)"),
                     );
                 }
-                if !awaited {
-                    if self.tracks_writes() {
-                        if let (crate::config::RequestOp::Write(_), Some(ls)) = (op, self.sock(s)) {
-                            let key = (ls.tcb.local(), ls.tcb.remote());
-                            self.write_ids
-                                .entry(key)
-                                .or_default()
-                                .push_back((id, step, func));
-                        }
+                if self.tracks_writes() {
+                    if let (crate::config::RequestOp::Write(_), Some(ls)) = (op, self.sock(s)) {
+                        let key = (ls.tcb.local(), ls.tcb.remote());
+                        self.write_ids
+                            .entry(key)
+                            .or_default()
+                            .push_back((id, step, func));
                     }
+                }
+                if !awaited {
                     self.apply(s, out);
                     self.not_awaited(env, s);
                     return;
@@ -264,15 +264,6 @@ impl World<'_> {
                             attempt,
                         },
                     );
-                }
-                if self.tracks_writes() {
-                    if let (crate::config::RequestOp::Write(_), Some(ls)) = (op, self.sock(s)) {
-                        let key = (ls.tcb.local(), ls.tcb.remote());
-                        self.write_ids
-                            .entry(key)
-                            .or_default()
-                            .push_back((id, step, func));
-                    }
                 }
                 self.apply(s, out);
                 if done > 0 {

@@ -633,17 +633,8 @@ impl World<'_> {
                         return;
                     }
                     RecvResult::Data(_) => {}
-                    RecvResult::Eof => {
-                        return self.lib_socket_lost(
-                            env,
-                            t,
-                            ErrorKind::Eof,
-                            "connection closed by the server during the handshake (EOF)".into(),
-                        )
-                    }
-                    RecvResult::Err(e) => {
-                        let (kind, detail) = self.explain(s, Some(e), "read");
-                        return self.lib_socket_lost(env, t, kind, detail);
+                    r @ (RecvResult::Eof | RecvResult::Err(_)) => {
+                        return self.lib_read_ended(env, t, s, r, "during the handshake ")
                     }
                 }
             },
@@ -706,21 +697,34 @@ impl World<'_> {
                             }
                         }
                         RecvResult::Data(_) => {}
-                        RecvResult::Eof => {
-                            return self.lib_socket_lost(
-                                env,
-                                t,
-                                ErrorKind::Eof,
-                                "connection closed by the server: read() returned 0 (EOF)".into(),
-                            )
-                        }
-                        RecvResult::Err(e) => {
-                            let (kind, detail) = self.explain(s, Some(e), "read");
-                            return self.lib_socket_lost(env, t, kind, detail);
+                        r @ (RecvResult::Eof | RecvResult::Err(_)) => {
+                            return self.lib_read_ended(env, t, s, r, "")
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// A read on the library's connection found its end: EOF or an error.
+    fn lib_read_ended(&mut self, env: u32, t: usize, s: SockRef, r: RecvResult, when: &str) {
+        match r {
+            RecvResult::Err(e) => {
+                let (kind, detail) = self.explain(s, Some(e), "read");
+                self.lib_socket_lost(env, t, kind, detail);
+            }
+            _ if when.is_empty() => self.lib_socket_lost(
+                env,
+                t,
+                ErrorKind::Eof,
+                "connection closed by the server: read() returned 0 (EOF)".into(),
+            ),
+            _ => self.lib_socket_lost(
+                env,
+                t,
+                ErrorKind::Eof,
+                format!("connection closed by the server {when}(EOF)"),
+            ),
         }
     }
 
