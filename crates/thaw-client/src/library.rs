@@ -45,8 +45,13 @@ pub enum Reconnect {
     OnNextUse,
     /// At once, as a runtime timer, after the backoff's delay for the
     /// attempt (ioredis `retryStrategy`, node-redis `reconnectStrategy`,
-    /// redis-rs `ConnectionManager`, gRPC channels).
+    /// redis-rs `ConnectionManager`).
     Backoff(Backoff),
+    /// A gRPC channel: a lost connection leaves it idle and the next call
+    /// opens a new one (as [`Reconnect::OnNextUse`]); a failed attempt
+    /// puts it in TRANSIENT_FAILURE for the backoff's delay, during which
+    /// calls fail at once, and then idle again (grpc-js `subchannel.ts`).
+    IdleAfterBackoff(Backoff),
 }
 
 /// The delay before reconnect attempt `n` (1, 2, ...).
@@ -441,7 +446,7 @@ impl LibConfig {
         if self.idle_close.is_some_and(|d| d.is_zero()) {
             return Err(LibConfigError::ZeroIdleClose);
         }
-        if let Reconnect::Backoff(b) = self.reconnect {
+        if let Reconnect::Backoff(b) | Reconnect::IdleAfterBackoff(b) = self.reconnect {
             // A delay that never grows above zero would retry forever at
             // one instant against a server that refuses.
             if b.delay(8, 0).is_zero() {
@@ -602,6 +607,14 @@ pub enum LibNote {
     RetryIn {
         /// Retry number (1 = first).
         retry: u32,
+        /// Delay.
+        delay: SimDuration,
+    },
+    /// [`Reconnect::IdleAfterBackoff`]: a failed attempt; calls fail at
+    /// once for `delay`.
+    BackoffFor {
+        /// Failed attempts since the connection was last ready.
+        attempt: u32,
         /// Delay.
         delay: SimDuration,
     },
@@ -798,6 +811,11 @@ impl Library {
         match self.link {
             Link::Dead => self.fail(LibError::Closed, out),
             Link::Down => self.open(now, 0, out),
+            Link::Waiting(_) if matches!(self.cfg.reconnect, Reconnect::IdleAfterBackoff(_)) => {
+                // TRANSIENT_FAILURE: a call without `waitForReady` fails at
+                // once.
+                self.fail(LibError::Offline, out)
+            }
             Link::Opening(_) | Link::Waiting(_) => {
                 if self.cfg.offline_queue {
                     out.push(LibAction::Note(LibNote::Queued));
@@ -905,8 +923,25 @@ impl Library {
                     self.fail(LibError::ConnectFailed(why), out);
                 }
             }
+            Reconnect::IdleAfterBackoff(b) => {
+                self.transient_failure(now, b, rand, out);
+                self.fail(LibError::ConnectFailed(why), out);
+            }
             Reconnect::Backoff(_) => self.schedule_reconnect(now, rand, out),
         }
+    }
+
+    /// [`Reconnect::IdleAfterBackoff`]: a failed attempt; calls fail at once
+    /// until the backoff has passed.
+    fn transient_failure(&mut self, now: SimTime, b: Backoff, rand: u64, out: &mut Vec<LibAction>) {
+        self.attempts += 1;
+        let attempt = self.attempts;
+        let delay = b.delay(attempt, rand);
+        self.link = Link::Waiting(attempt);
+        out.push(LibAction::Note(LibNote::BackoffFor { attempt, delay }));
+        self.reconnect_gen = self.next_gen();
+        let g = self.reconnect_gen;
+        self.arm(LibTimer::Reconnect(g), now + delay, out);
     }
 
     /// The application gave up on the current command (its own reply
@@ -937,12 +972,18 @@ impl Library {
         let mut retrying = false;
         if self.cmd == Some(Cmd::Sent) {
             match (self.cfg.in_flight, self.cfg.reconnect) {
-                (InFlight::Resend, Reconnect::Backoff(_) | Reconnect::OnNextUse) => {
+                (
+                    InFlight::Resend,
+                    Reconnect::Backoff(_) | Reconnect::OnNextUse | Reconnect::IdleAfterBackoff(_),
+                ) => {
                     // Its command timeout keeps running.
                     self.cmd = Some(Cmd::Queued);
                     out.push(LibAction::Note(LibNote::WillResend));
                 }
-                (InFlight::Retry { .. }, Reconnect::Backoff(_) | Reconnect::OnNextUse) => {
+                (
+                    InFlight::Retry { .. },
+                    Reconnect::Backoff(_) | Reconnect::OnNextUse | Reconnect::IdleAfterBackoff(_),
+                ) => {
                     retrying = self.retry_command(now, why, false, rand, out);
                 }
                 _ => self.fail(LibError::Lost(why), out),
@@ -954,7 +995,7 @@ impl Library {
                 out.push(LibAction::Note(LibNote::Finished));
                 self.fail(LibError::Closed, out);
             }
-            Reconnect::OnNextUse => {
+            Reconnect::OnNextUse | Reconnect::IdleAfterBackoff(_) => {
                 self.link = Link::Down;
                 if self.cmd == Some(Cmd::Queued) && !retrying {
                     self.open(now, 0, out);
@@ -1153,6 +1194,15 @@ impl Library {
             out.push(LibAction::Note(LibNote::Late { timer, by: late }));
         }
         match timer {
+            LibTimer::Reconnect(_)
+                if matches!(self.cfg.reconnect, Reconnect::IdleAfterBackoff(_)) =>
+            {
+                // The backoff is over: idle; the next call connects.
+                self.link = Link::Down;
+                if self.cmd == Some(Cmd::Queued) {
+                    self.open(now, 0, out);
+                }
+            }
             LibTimer::Reconnect(_) => {
                 let attempt = match self.link {
                     Link::Waiting(n) => n,
@@ -1222,6 +1272,10 @@ impl Library {
                 out.push(LibAction::Close(CloseWhy::ConnectTimeout));
                 match self.cfg.reconnect {
                     Reconnect::Backoff(_) => self.schedule_reconnect(now, rand, out),
+                    Reconnect::IdleAfterBackoff(b) => {
+                        self.transient_failure(now, b, rand, out);
+                        self.fail(LibError::ConnectTimeout, out);
+                    }
                     Reconnect::Never => {
                         self.link = Link::Dead;
                         out.push(LibAction::Note(LibNote::Finished));

@@ -436,7 +436,14 @@ pub fn preset(name: &str) -> Option<LibPreset> {
             name: "grpc-js",
             title: "@grpc/grpc-js 1.14.3",
             config: LibConfig {
-                reconnect: Reconnect::OnNextUse,
+                // backoff-timeout.ts: 1 s × 1.6, jitter 0.2, ≤ 120 s.
+                reconnect: Reconnect::IdleAfterBackoff(Backoff::Geometric {
+                    base: ms(1000),
+                    factor_permille: 1600,
+                    max: ms(120_000),
+                    spread: Spread::PlusMinus(200),
+                    immediate_first: false,
+                }),
                 in_flight: InFlight::Reject,
                 ping_timeout: Some(ms(20_000)),
                 idle_close: Some(ms(30 * 60 * 1000)),

@@ -607,7 +607,7 @@ impl World {
                             self.reached.gave_up = true;
                         }
                         Reconnect::Never => self.reached.never_finished = true,
-                        Reconnect::OnNextUse => {
+                        Reconnect::OnNextUse | Reconnect::IdleAfterBackoff(_) => {
                             return Err("a client that reconnects on next use finished".into())
                         }
                     }
@@ -628,6 +628,14 @@ impl World {
                             format!("reconnect attempt {attempt} scheduled with max_attempts = {m}")
                         })?;
                     }
+                }
+                LibNote::BackoffFor { .. } => {
+                    // Only a channel that idles after a backoff (gRPC) waits
+                    // one out without reconnecting.
+                    ensure(
+                        matches!(self.cfg.reconnect, Reconnect::IdleAfterBackoff(_)),
+                        || format!("{n:?} with {:?}", self.cfg.reconnect),
+                    )?;
                 }
                 LibNote::Late { by, .. } => {
                     ensure(!by.is_zero(), || "late by 0".into())?;

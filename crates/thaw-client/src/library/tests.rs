@@ -840,3 +840,41 @@ fn redis_rs_reconnects_at_once_then_backs_off_and_gives_up_after_six_retries() {
     let out = step(|o| l.command(at(20_000), o));
     assert_eq!(failed(&out), Some(LibError::Closed));
 }
+
+#[test]
+fn a_grpc_channel_fails_calls_fast_during_its_backoff_then_idles() {
+    let cfg = preset_cfg("grpc-js");
+    let mut l = Library::new(cfg);
+    let out = step(|o| l.command(at(0), o));
+    assert!(out.contains(&LibAction::Connect));
+    // The connect is refused: the call fails, TRANSIENT_FAILURE for 1 s
+    // (± 20 %: the draw 0 gives 0.8 s).
+    let out = step(|o| l.connect_failed(at(1), Loss::Reset, 0, o));
+    assert_eq!(failed(&out), Some(LibError::ConnectFailed(Loss::Reset)));
+    let (t, due) = timer_of(&out, |t| matches!(t, LibTimer::Reconnect(_)));
+    assert_eq!(due, at(801));
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, LibAction::Note(LibNote::BackoffFor { attempt: 1, .. }))));
+    // A call meanwhile fails at once, with no connect.
+    let out = step(|o| l.command(at(500), o));
+    assert_eq!(failed(&out), Some(LibError::Offline));
+    assert!(!out.contains(&LibAction::Connect));
+    // The backoff passes: idle, no connect by itself.
+    let out = step(|o| l.timer(due, t, due, 0, o));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(l.link(), Link::Down);
+    // The next call connects; a second failure backs off 1.6 s (−20 %).
+    let out = step(|o| l.command(at(2000), o));
+    assert!(out.contains(&LibAction::Connect));
+    let out = step(|o| l.connect_failed(at(2001), Loss::Reset, 0, o));
+    let (_, due) = timer_of(&out, |t| matches!(t, LibTimer::Reconnect(_)));
+    assert_eq!(due, at(2001 + 1280));
+    // A lost ready connection goes idle at once (no backoff).
+    let mut l = ready(cfg);
+    step(|o| l.command(at(100), o));
+    let out = step(|o| l.lost(at(101), Loss::Eof, 0, o));
+    assert_eq!(failed(&out), Some(LibError::Lost(Loss::Eof)));
+    assert_eq!(l.link(), Link::Down);
+    assert!(armed(&out).is_empty());
+}

@@ -311,6 +311,14 @@ impl World<'_> {
                 ],
                 format!("env-{env} {title} will reconnect to {server} in {delay} (attempt {attempt}; a runtime timer)"),
             ),
+            LibNote::BackoffFor { attempt, delay } => (
+                "lib_backoff",
+                vec![
+                    ("attempt", u64::from(attempt).into()),
+                    ("delay_ns", delay.as_nanos().into()),
+                ],
+                format!("env-{env} {title} channel to {server} is in TRANSIENT_FAILURE for {delay} (failed attempt {attempt}): calls fail at once meanwhile; then idle"),
+            ),
             LibNote::Finished => (
                 "lib_finished",
                 vec![],
