@@ -222,6 +222,7 @@ fn config(p: &Params) -> SimConfig {
                 close_after_invocation: p.close_after,
                 reset_at_start: p.reset_at_start,
                 zombie_cleanup: (p.preset == 7).then(thaw_sim::ServerlessMysql::default),
+                messages: None,
             }),
             ..ClientConfig::default()
         },

@@ -815,3 +815,51 @@ impl ServerlessMysql {
         }
     }
 }
+
+/// What a pool's driver says when a query fails on a lost connection, when
+/// the preset fixes the driver (the world adds the errno underneath, so the
+/// timeline says both). Pools whose driver the scenario's server decides
+/// (Sequelize, Go `database/sql`, SQLAlchemy, HikariCP, sqlx, bb8) have
+/// none: the errno stands alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolMessages {
+    /// The library and driver, with versions.
+    pub title: &'static str,
+    /// The server closed the connection (EOF).
+    pub eof: &'static str,
+    /// ECONNRESET or EPIPE.
+    pub reset: &'static str,
+    /// The kernel gave up (ETIMEDOUT).
+    pub timed_out: &'static str,
+}
+
+/// The messages of the pool preset `name`, if its driver is fixed.
+pub fn pool_messages(name: &str) -> Option<PoolMessages> {
+    // The drivers' texts are the library presets' (library/presets.rs),
+    // read in the same sources.
+    let from = |title: &'static str, lib: &str| {
+        crate::library::presets::preset(lib).map(|p| PoolMessages {
+            title,
+            eof: p.messages.eof,
+            reset: p.messages.reset,
+            timed_out: p.messages.timed_out,
+        })
+    };
+    match name {
+        "pg-pool" => from("pg-pool 3.14.0 (pg 8.23.0)", "pg-client"),
+        "mysql2" => from("mysql2 3.23.4 (pool)", "mysql2-connection"),
+        "serverless-mysql" => from("serverless-mysql 2.1.0 (mysql2)", "mysql2-connection"),
+        "psycopg-pool" => from("psycopg_pool 3.3.1 (psycopg 3.3.4)", "psycopg"),
+        "deadpool-postgres" => from("deadpool-postgres 0.14.1 (tokio-postgres)", "tokio-postgres"),
+        "deadpool-redis" => from("deadpool-redis 0.23 (redis 1.x)", "redis-rs"),
+        // Npgsql 9.0.5 NpgsqlReadBuffer.cs: `Break(new NpgsqlException(
+        // "Exception while reading from stream", e))`.
+        "npgsql" => Some(PoolMessages {
+            title: "Npgsql 9.0.5",
+            eof: "NpgsqlException: Exception while reading from stream (EndOfStreamException: Attempted to read past the end of the stream.)",
+            reset: "NpgsqlException: Exception while reading from stream (IOException: Unable to read data from the transport connection: Connection reset by peer)",
+            timed_out: "NpgsqlException: Exception while reading from stream (IOException: Unable to read data from the transport connection: Connection timed out)",
+        }),
+        _ => None,
+    }
+}

@@ -31,8 +31,8 @@ pub use action::{
     TimerKind, WaiterId,
 };
 pub use config::{
-    ConfigError, Evictor, FullJitter, IdleOrder, MinScope, OnLost, OnOpenFailure, PoolConfig,
-    Probe, RetryOnBadConn, ServerlessMysql, Validation,
+    pool_messages, ConfigError, Evictor, FullJitter, IdleOrder, MinScope, OnLost, OnOpenFailure,
+    PoolConfig, PoolMessages, Probe, RetryOnBadConn, ServerlessMysql, Validation,
 };
 pub use library::{
     Backoff, CloseWhy, HintRule, IdleCheck, InFlight, Jitter, LibAction, LibConfig, LibConfigError,

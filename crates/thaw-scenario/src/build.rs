@@ -1105,6 +1105,7 @@ fn pool_settings(
         reset_at_start: ps.reset_at_start.unwrap_or(false),
         zombie_cleanup: (preset == PoolPresetKey::ServerlessMysql)
             .then(thaw_sim::ServerlessMysql::default),
+        messages: thaw_client::pool_messages(name),
     })
 }
 

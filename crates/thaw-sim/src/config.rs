@@ -240,6 +240,9 @@ pub struct PoolSettings {
     /// serverless-mysql's zombie cleanup in `end()` after every invocation
     /// (preset `serverless-mysql`; slsmysql in docs/sources.md).
     pub zombie_cleanup: Option<ServerlessMysql>,
+    /// What the pool's driver says for a lost connection (presets whose
+    /// driver is fixed).
+    pub messages: Option<thaw_client::PoolMessages>,
 }
 
 /// What a request does to the server's data.

@@ -943,6 +943,7 @@ mod pool_wiring {
             close_after_invocation: false,
             reset_at_start: false,
             zombie_cleanup: None,
+            messages: None,
         });
         cfg
     }
@@ -1412,6 +1413,7 @@ mod retry {
             close_after_invocation: false,
             reset_at_start: false,
             zombie_cleanup: None,
+            messages: None,
         });
         let (r, rs) = run_traced(&cfg);
         let o = &r.outcomes[1];
@@ -1655,6 +1657,7 @@ mod shutdown {
             close_after_invocation: false,
             reset_at_start: false,
             zombie_cleanup: None,
+            messages: None,
         });
         let (r, rs) = run_traced(&c);
         let sig = one(&rs, "env-1", "shutdown_sigterm");
@@ -1684,6 +1687,7 @@ mod serverless_mysql {
             close_after_invocation: false,
             reset_at_start: false,
             zombie_cleanup: Some(ServerlessMysql::default()),
+            messages: None,
         });
         cfg
     }
@@ -1767,6 +1771,7 @@ mod bad_conn {
             close_after_invocation: false,
             reset_at_start: false,
             zombie_cleanup: None,
+            messages: None,
         });
         cfg
     }

@@ -769,6 +769,7 @@ impl World<'_> {
         if self.try_retry(env, kind, &detail) {
             return;
         }
+        let detail = self.pool_driver_text(env, kind, detail);
         // A pooled connection in use goes back to the pool as broken.
         self.pool_release_held(env, true);
         if let Some(s) = self.take_cur_conn(env) {
@@ -776,6 +777,32 @@ impl World<'_> {
             self.app_close(s, "closed by the client after the error");
         }
         self.finish(env, Some(kind), Some(detail));
+    }
+
+    /// A query failed on a pooled connection: the driver's own text for the
+    /// loss, with the errno underneath (when the preset fixes the driver).
+    fn pool_driver_text(&self, env: u32, kind: ErrorKind, detail: String) -> String {
+        let held = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .is_some_and(|i| i.held.is_some());
+        let Some(m) = self
+            .cfg
+            .client
+            .pool
+            .as_ref()
+            .and_then(|p| p.messages)
+            .filter(|_| held)
+        else {
+            return detail;
+        };
+        let msg = match kind {
+            ErrorKind::Eof => m.eof,
+            ErrorKind::Econnreset | ErrorKind::Epipe => m.reset,
+            ErrorKind::Etimedout => m.timed_out,
+            _ => return detail,
+        };
+        format!("{}: {msg} ({detail})", m.title)
     }
 
     /// Whether the world tracks which write each application on the server
