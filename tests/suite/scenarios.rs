@@ -371,3 +371,48 @@ fn a_request_nobody_awaits_fails_a_later_invocation() {
         );
     }
 }
+
+/// TLS (model.md 2.12): what the reconnect after the thaw costs with TLS
+/// 1.2, 1.3 and none, as the scenario's header states, and that every
+/// connection path (plain client, pool, library) runs the handshake.
+#[test]
+fn tls_adds_its_round_trips_and_cpu_to_every_new_connection() {
+    let rel = "sim-scenarios/examples/tls-reconnect-cost.toml";
+    let lat = |j: &serde_json::Value, i: usize| j["invocations"][i]["latency_s"].as_f64().unwrap();
+    let v12 = run_with(rel, &[]);
+    let v13 = run_with(rel, &["client.tls.version=1.3"]);
+    let bare = {
+        let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+        let text = text.replace("[client.tls]\nversion = \"1.2\"\n", "");
+        let s = load(rel, &text, &[]).unwrap_or_else(|e| panic!("{}", e.render()));
+        run_scenario(&s, None, &mut thaw_core::NullSink)
+            .unwrap()
+            .json
+    };
+    // One round trip is 4 ms; TLS's CPU 1 ms of a vCPU is 13.8 ms at 128 MB.
+    assert!(
+        (lat(&v12, 2) - lat(&v13, 2) - 0.0041).abs() < 0.0002,
+        "one round trip less"
+    );
+    assert!(
+        (lat(&v13, 2) - lat(&bare, 2) - 0.0139).abs() < 0.0003,
+        "TLS's CPU"
+    );
+    for rel in [
+        "sim-scenarios/incidents/pg-pool-idle-session-timeout.toml",
+        "sim-scenarios/libraries/ioredis-reconnect-after-freeze.toml",
+        "sim-scenarios/seeds/upstash-etimedout.toml",
+    ] {
+        let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+        let with = format!("{text}\n[client.tls]\nversion = \"1.2\"\ncpu = \"0s\"\n");
+        let s = load(rel, &with, &[]).unwrap_or_else(|e| panic!("{}", e.render()));
+        let tls = run_scenario(&s, None, &mut thaw_core::NullSink)
+            .unwrap()
+            .json;
+        let plain = run_with(rel, &[]);
+        // Two more round trips (0.5 to 1 ms each here) on the cold
+        // start's connection, less what overlaps a server's greeting.
+        let d = lat(&tls, 0) - lat(&plain, 0);
+        assert!(d > 0.0009 && d < 0.0025, "{rel}: {d}");
+    }
+}

@@ -1670,6 +1670,32 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     let any_global =
         (0..cfg.servers.len().max(1)).any(|t| cl.strategy_of(t as u16) == Strategy::Global);
     cl.library = library_settings(&mut p, &f, any_global);
+    cl.tls = f.client.tls.as_ref().map(|t| {
+        let (round_trips, version) = match t.version.unwrap_or(TlsVersionKey::V13) {
+            TlsVersionKey::V13 => (1, "1.3"),
+            TlsVersionKey::V12 => (2, "1.2"),
+        };
+        thaw_sim::TlsSettings {
+            round_trips,
+            version,
+            // An assumption: the handshake's key exchange and certificate
+            // check take about 1 ms of one vCPU (model.md 2.12).
+            cpu: dur(t.cpu).unwrap_or(SimDuration::from_millis(1)),
+        }
+    });
+    if cl.tls.is_some()
+        && cl
+            .targets
+            .iter()
+            .chain(std::iter::once(&cl.strategy))
+            .any(|s| *s == Strategy::Http)
+    {
+        p.add(
+            "client.tls",
+            "`[client.tls]` acts on the connections the functions open; with `strategy = \"http\"` the HTTP API's TLS is part of `http_overhead`",
+            Some("remove `[client.tls]`, or use a connection strategy"),
+        );
+    }
     if let Some(d) = dur(f.function.handler_rejects_after) {
         if d >= cfg.platform.timeout {
             warnings.push((

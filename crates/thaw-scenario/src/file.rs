@@ -357,6 +357,50 @@ pub struct ClientSection {
     pub http_overhead: Option<Dur>,
     /// `[client.library]`: the library holding `global` connections.
     pub library: Option<LibrarySection>,
+    /// `[client.tls]`: TLS on every connection the functions open.
+    pub tls: Option<TlsSection>,
+}
+
+/// `[client.tls]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// `"1.3"` (default) or `"1.2"`.
+    pub version: Option<TlsVersionKey>,
+    /// The client's handshake CPU on one full vCPU (default 1ms).
+    pub cpu: Option<Dur>,
+}
+
+/// `[client.tls] version`: `"1.3"` or `"1.2"`, also written as a number
+/// (`--set client.tls.version=1.2` gives one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsVersionKey {
+    /// TLS 1.3: one round trip.
+    V13,
+    /// TLS 1.2: two round trips.
+    V12,
+}
+
+impl<'de> Deserialize<'de> for TlsVersionKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            S(String),
+            F(f64),
+        }
+        let s = match Raw::deserialize(d)? {
+            Raw::S(s) => s,
+            Raw::F(f) => format!("{f}"),
+        };
+        match s.as_str() {
+            "1.3" => Ok(TlsVersionKey::V13),
+            "1.2" => Ok(TlsVersionKey::V12),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown TLS version `{other}`: thaw models \"1.3\" (one round trip) and \"1.2\" (two)"
+            ))),
+        }
+    }
 }
 
 /// `[client.library]`

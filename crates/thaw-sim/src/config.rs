@@ -364,6 +364,22 @@ pub struct ClientConfig {
     /// offline queue, timers and messages); `None` = thaw's plain client
     /// (reconnect on the next use after an error).
     pub library: Option<LibrarySettings>,
+    /// `[client.tls]`: every connection the functions open runs a TLS
+    /// handshake after TCP's; `None` = plain TCP.
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[client.tls]` (model.md 2.12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Round trips of the handshake before application data: TLS 1.3 one,
+    /// TLS 1.2 two.
+    pub round_trips: u8,
+    /// The client's CPU for one handshake on one full vCPU (scaled by the
+    /// memory size like `connect_cpu`, and spent with it).
+    pub cpu: SimDuration,
+    /// The version's name, for the timeline.
+    pub version: &'static str,
 }
 
 /// `[client.library]`: a library preset with overrides.
@@ -478,6 +494,7 @@ impl Default for ClientConfig {
             http_overhead: SimDuration::from_millis(5),
             targets: Vec::new(),
             library: None,
+            tls: None,
         }
     }
 }

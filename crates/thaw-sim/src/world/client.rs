@@ -14,7 +14,9 @@ impl World<'_> {
 
     pub(super) fn connect_cpu(&self) -> SimDuration {
         let mem = self.cfg.platform.memory_mb.max(1) as u64;
-        let c = self.cfg.client.connect_cpu;
+        // TLS's handshake CPU is spent with the connection's setup.
+        let c =
+            self.cfg.client.connect_cpu + self.cfg.client.tls.map_or(SimDuration::ZERO, |t| t.cpu);
         if mem >= MB_PER_VCPU {
             c
         } else {
@@ -592,13 +594,14 @@ impl World<'_> {
         }
         match (phase, notice) {
             (Some(Phase::Connecting), Notice::Connected) => {
-                if self.cfg.servers[target].handshake {
-                    // The server speaks first (greeting, authentication).
-                    self.envs[(env - 1) as usize]
-                        .inv
-                        .as_mut()
-                        .expect("inv")
-                        .phase = Phase::Handshake;
+                let greeting = self.cfg.servers[target].handshake;
+                let tls = self.tls_start(s, greeting);
+                if greeting || tls.is_some() {
+                    // The server speaks first (greeting, authentication),
+                    // or TLS's handshake runs first.
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.phase = Phase::Handshake;
+                    inv.tls = tls;
                 } else {
                     self.send_request(env, s);
                 }
@@ -642,6 +645,27 @@ impl World<'_> {
             .sock_mut(s)
             .map(|l| l.tcb.recv())
             .unwrap_or(RecvResult::Eof);
+        let tls = self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .and_then(|i| i.tls);
+        if let (RecvResult::Data(Payload(m)), Some(mut t), Phase::Handshake) = (r, tls, p) {
+            match self.tls_step(s, &mut t, m) {
+                tls::TlsStep::NotTls => {}
+                step => {
+                    let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+                    inv.tls = Some(t);
+                    if matches!(step, tls::TlsStep::Ready) {
+                        inv.tls = None;
+                        self.send_request(env, s);
+                    } else {
+                        // What else came is read next.
+                        self.on_reply_notice(env, s, p);
+                    }
+                    return;
+                }
+            }
+        }
         match r {
             RecvResult::WouldBlock => {}
             RecvResult::Data(Payload(MSG_HELLO)) if p == Phase::Handshake => {

@@ -19,6 +19,8 @@ pub(super) struct LibSlot {
     /// What ended the last connection or attempt, as the application
     /// would see it underneath the library's message.
     last_loss: Option<(ErrorKind, String)>,
+    /// TLS while the connection is set up.
+    tls: Option<super::tls::TlsSetup>,
 }
 
 /// Where the library's current connection is.
@@ -64,6 +66,7 @@ impl World<'_> {
                         stage: LStage::Closed,
                         conn_gen: 0,
                         last_loss: None,
+                        tls: None,
                     })
                 })
             })
@@ -604,9 +607,12 @@ impl World<'_> {
             LStage::Closed | LStage::Cpu => {}
             LStage::Connecting => match notice {
                 Notice::Connected => {
-                    if self.cfg.servers[t].handshake {
+                    let greeting = self.cfg.servers[t].handshake;
+                    let tls = self.tls_start(s, greeting);
+                    if greeting || tls.is_some() {
                         if let Some(slot) = self.slot(env, t) {
                             slot.stage = LStage::Handshake;
+                            slot.tls = tls;
                         }
                     } else {
                         self.lib_ready(env, t);
@@ -624,6 +630,21 @@ impl World<'_> {
                     .sock_mut(s)
                     .map(|l| l.tcb.recv())
                     .unwrap_or(RecvResult::Eof);
+                let tls = self.slot(env, t).and_then(|x| x.tls);
+                if let (RecvResult::Data(Payload(m)), Some(mut st)) = (r, tls) {
+                    match self.tls_step(s, &mut st, m) {
+                        super::tls::TlsStep::NotTls => {}
+                        step => {
+                            if let Some(slot) = self.slot(env, t) {
+                                slot.tls = Some(st);
+                            }
+                            if matches!(step, super::tls::TlsStep::Ready) {
+                                return self.lib_ready(env, t);
+                            }
+                            continue;
+                        }
+                    }
+                }
                 match r {
                     RecvResult::WouldBlock => return,
                     RecvResult::Data(Payload(MSG_HELLO)) => return self.lib_ready(env, t),

@@ -13,6 +13,7 @@ mod proxy;
 #[cfg(test)]
 mod proxy_tests;
 mod server;
+mod tls;
 
 pub use external::{Driven, ExtEvent, ExtRecv, ExtSock, SockOpts, Unsupported};
 
@@ -238,6 +239,8 @@ struct Inv {
     /// Writes of the current request done so far, and the socket they
     /// went to (a request written in several `write()` calls).
     parts: Option<(u32, SockRef)>,
+    /// TLS on the connection this invocation is opening.
+    tls: Option<tls::TlsSetup>,
 }
 
 struct Env {

@@ -48,6 +48,7 @@ impl World<'_> {
                     retries: 0,
                     duplicate_writes: 0,
                     parts: None,
+                    tls: None,
                 });
             }
             if was == EnvState::Frozen {
@@ -134,6 +135,7 @@ impl World<'_> {
                 retries: 0,
                 duplicate_writes: 0,
                 parts: None,
+                tls: None,
             }),
             deferred_kernel: Vec::new(),
             deferred_app: Vec::new(),

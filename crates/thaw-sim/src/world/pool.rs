@@ -30,6 +30,8 @@ pub(super) struct PConn {
     pub(super) ping_gen: u32,
     /// `lost` was reported to the pool.
     pub(super) lost: bool,
+    /// TLS while the connection is set up.
+    pub(super) tls: Option<super::tls::TlsSetup>,
 }
 
 /// A timer of the environment's runtime (Node's event loop, a driver's
@@ -454,6 +456,7 @@ impl World<'_> {
                         ping: None,
                         ping_gen: 0,
                         lost: false,
+                        tls: None,
                     },
                 );
                 let cost = self.connect_cpu();
@@ -861,9 +864,12 @@ impl World<'_> {
             Stage::Cpu => {}
             Stage::Connecting => match notice {
                 Notice::Connected => {
-                    if self.cfg.servers[self.pool_target() as usize].handshake {
+                    let greeting = self.cfg.servers[self.pool_target() as usize].handshake;
+                    let tls = self.tls_start(s, greeting);
+                    if greeting || tls.is_some() {
                         if let Some(p) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
                             p.stage = Stage::Handshake;
+                            p.tls = tls;
                         }
                     } else {
                         self.pool_opened(env, conn);
@@ -885,6 +891,23 @@ impl World<'_> {
                     .sock_mut(s)
                     .map(|l| l.tcb.recv())
                     .unwrap_or(RecvResult::Eof);
+                if let (RecvResult::Data(Payload(m)), Some(mut t)) = (r, pc.tls) {
+                    match self.tls_step(s, &mut t, m) {
+                        super::tls::TlsStep::NotTls => {}
+                        step => {
+                            if let Some(p) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+                                p.tls = Some(t);
+                            }
+                            if matches!(step, super::tls::TlsStep::Ready) {
+                                self.pool_opened(env, conn);
+                            } else {
+                                // What else came is read next.
+                                self.pool_notice(env, s, Notice::Readable);
+                            }
+                            return;
+                        }
+                    }
+                }
                 match r {
                     RecvResult::WouldBlock => {}
                     RecvResult::Data(Payload(MSG_HELLO)) => self.pool_opened(env, conn),
