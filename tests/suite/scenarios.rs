@@ -416,3 +416,25 @@ fn tls_adds_its_round_trips_and_cpu_to_every_new_connection() {
         assert!(d > 0.0009 && d < 0.0025, "{rel}: {d}");
     }
 }
+
+/// ioredis 6's jittered reconnect after a freeze stays within its
+/// formula's range on every seed, where ioredis 5 always takes 50 ms.
+#[test]
+fn ioredis6_reconnect_delay_is_jittered_within_its_formula() {
+    let rel = "sim-scenarios/libraries/ioredis6-reconnect-jitter-after-freeze.toml";
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let s = load(rel, &text, &[]).unwrap_or_else(|e| panic!("{}", e.render()));
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 1..=20 {
+        let j = run_scenario(&s, Some(seed), &mut thaw_core::NullSink)
+            .unwrap()
+            .json;
+        let l = j["invocations"][1]["latency_s"].as_f64().unwrap();
+        assert!((0.059..0.261).contains(&l), "seed {seed}: {l}");
+        seen.insert((l * 1000.0) as u64);
+    }
+    assert!(seen.len() > 10, "the jitter varies: {seen:?}");
+    let j = run_with(rel, &["client.library.preset=ioredis"]);
+    let l = j["invocations"][1]["latency_s"].as_f64().unwrap();
+    assert!((l - 0.0596).abs() < 0.0005, "ioredis 5: {l}");
+}
