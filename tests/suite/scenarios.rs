@@ -438,3 +438,30 @@ fn ioredis6_reconnect_delay_is_jittered_within_its_formula() {
     let l = j["invocations"][1]["latency_s"].as_f64().unwrap();
     assert!((l - 0.0596).abs() < 0.0005, "ioredis 5: {l}");
 }
+
+/// A server outage (`server.outages`): what ioredis 5 and 6 make the next
+/// invocation wait, as the scenario's header states, and that a stopped
+/// server's port refuses connections until it is back.
+#[test]
+fn a_redis_restart_costs_what_the_reconnect_policy_says() {
+    let rel = "sim-scenarios/libraries/ioredis-redis-restart-max-retries.toml";
+    let j = run_with(rel, &[]);
+    assert_eq!(outcomes(&j), ["ok", "MAX_RETRIES", "ok"]);
+    let detail = j["invocations"][1]["detail"].as_str().unwrap();
+    assert!(detail.contains("ECONNREFUSED"), "{detail}");
+    let j = run_with(rel, &["client.library.preset=ioredis6"]);
+    assert_eq!(outcomes(&j), ["ok", "FUNCTION_TIMEOUT", "ok"]);
+    assert_eq!(j["invocations"][2]["cold"], true);
+    // Without the outage nothing fails.
+    let j = run_with(rel, &["server.outages=[]"]);
+    assert_eq!(outcomes(&j), ["ok", "ok", "ok"]);
+    // Overlapping windows are refused.
+    let Err(e) = load(
+        "o.toml",
+        "[server]\noutages = [{ at = \"10s\", duration = \"5s\" }, { at = \"12s\", duration = \"5s\" }]\n[[client.requests]]\nname = \"Q\"\n[workload]\nat = [\"0s\"]\n",
+        &[],
+    ) else {
+        panic!("overlapping outages accepted");
+    };
+    assert!(e.render().contains("must not overlap"), "{}", e.render());
+}

@@ -568,6 +568,28 @@ fn server_config(
     if let Some(t) = dur(fsv.keep_alive_hint) {
         sv.keep_alive_hint = (!t.is_zero()).then_some(t);
     }
+    if let Some(outages) = &fsv.outages {
+        let mut last_end = None;
+        for (i, o) in outages.iter().enumerate() {
+            let (at_t, len) = (thaw_core::SimTime::ZERO + o.at.0, o.duration.0);
+            if len.is_zero() {
+                p.add(
+                    format!("{at}.outages[{i}].duration"),
+                    "an outage must last longer than 0s",
+                    None,
+                );
+            }
+            if last_end.is_some_and(|e| at_t < e) {
+                p.add(
+                    format!("{at}.outages[{i}].at"),
+                    "outages must be in time order and must not overlap",
+                    Some("start each outage after the previous one ends"),
+                );
+            }
+            last_end = Some(at_t + len);
+            sv.outages.push((at_t, len));
+        }
+    }
     if let Some(t) = dur(fsv.idle_in_transaction_timeout) {
         sv.idle_in_transaction_timeout = (!t.is_zero()).then_some(t);
     }

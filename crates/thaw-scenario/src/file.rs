@@ -749,6 +749,16 @@ pub enum ServerPresetKey {
     Grpc,
 }
 
+/// One `server.outages` window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageSection {
+    /// When the process stops, from the start of the run.
+    pub at: Dur,
+    /// How long it stays down.
+    pub duration: Dur,
+}
+
 /// How a server ends an idle connection.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -792,6 +802,8 @@ pub struct ServerSection {
     /// HTTP: the `Keep-Alive: timeout=N` the server advertises ("0s" =
     /// no header).
     pub keep_alive_hint: Option<Dur>,
+    /// Windows during which the server process is down.
+    pub outages: Option<Vec<OutageSection>>,
     /// Slots reserved for administrators.
     pub reserved_connections: Option<u32>,
     /// Listen backlog (accept queue).

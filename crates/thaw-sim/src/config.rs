@@ -673,6 +673,10 @@ pub struct ServerConfig {
     /// (an HTTP agent may shorten its own idle close from it); `None` =
     /// no header.
     pub keep_alive_hint: Option<SimDuration>,
+    /// Windows (start, length) during which the server process is down: at
+    /// the start every connection ends with it (its kernel closes each
+    /// socket), and until the end a SYN to its port gets RST.
+    pub outages: Vec<(thaw_core::SimTime, SimDuration)>,
     /// The functions' path to this server (or to the proxy in front of
     /// it); `None` = `SimConfig::path`.
     pub path: Option<PathConfig>,
@@ -706,6 +710,7 @@ impl ServerConfig {
             replicas: Vec::new(),
             tcp: TcpConfig::default(),
             keep_alive_hint: None,
+            outages: Vec::new(),
             path: None,
         };
         match kind {

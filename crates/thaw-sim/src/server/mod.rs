@@ -369,6 +369,15 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         self.conns.iter()
     }
 
+    /// The server process stops (a restart, a crash, a failover): every
+    /// connection ends with it; the process's exit closes each socket.
+    pub fn stop(&mut self, now: SimTime, out: &mut Vec<Effect<S>>) {
+        let all: Vec<ConnRef<S>> = self.conns.iter().map(|(c, _)| c).collect();
+        for c in all {
+            self.close(now, c, "the server process stopped".into(), false, out);
+        }
+    }
+
     /// The wire protocol of a connection with real code.
     pub fn wire_proto(&self, c: ConnRef<S>) -> Option<Proto> {
         self.conn(c).and_then(|k| k.wire.as_ref()).map(|w| w.proto)

@@ -436,6 +436,11 @@ enum Ev {
         /// Boxed: 32 bytes, and only pool scenarios have these timers.
         timer: Box<pool::RtTimer>,
     },
+    /// A server process stops (`up` false) or is back (`up` true).
+    ServerOutage {
+        srv: u16,
+        up: bool,
+    },
     /// A request nobody awaited failed: Node's runtime raises an
     /// unhandled rejection and exits (model.md 6.4).
     Crash {
@@ -529,6 +534,8 @@ struct World<'t> {
     servers: Vec<Server>,
     /// Buffers of server effects (one per nesting level).
     srv_bufs: Vec<server::Effects>,
+    /// Servers whose process is down (`ServerConfig::outages`).
+    server_down: Vec<bool>,
     /// Where the functions connect to reach each server: the proxy if it
     /// fronts that server, else the server.
     fronts: Vec<Addr>,
@@ -676,6 +683,7 @@ impl<'t> World<'t> {
             demux: BTreeMap::new(),
             servers,
             srv_bufs: Vec::new(),
+            server_down: vec![false; cfg.servers.len()],
             fronts,
             proxies,
             px_bufs: Vec::new(),
@@ -815,6 +823,13 @@ impl<'t> World<'t> {
         if let Some((t, func)) = self.arrivals.next_invocation() {
             self.schedule(t, Ev::Arrival { func });
         }
+        for (i, sv) in self.cfg.servers.iter().enumerate() {
+            for &(at, len) in &sv.outages {
+                let srv = i as u16;
+                self.q.push(at, Ev::ServerOutage { srv, up: false });
+                self.q.push(at + len, Ev::ServerOutage { srv, up: true });
+            }
+        }
     }
 
     fn run(&mut self) -> Result<(), RunError> {
@@ -849,6 +864,7 @@ impl<'t> World<'t> {
                 }
             }
             Ev::Crash { env } => self.on_crash(env),
+            Ev::ServerOutage { srv, up } => self.server_outage(srv, up),
             Ev::WorkFinished { env, seq } => {
                 if self.inv_matches(env, seq) {
                     self.advance(env);

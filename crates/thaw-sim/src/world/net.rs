@@ -360,7 +360,11 @@ impl<'t> World<'t> {
             return;
         }
         let listener = server_of_host(host).filter(|&i| {
-            seg.dst == self.servers[i as usize].addr() && seg.flags.syn && !seg.flags.ack
+            seg.dst == self.servers[i as usize].addr()
+                && seg.flags.syn
+                && !seg.flags.ack
+                // A stopped server has no listener: the kernel resets.
+                && !self.server_down[i as usize]
         });
         if let Some(srv) = listener {
             if !self.server_syn(srv, &seg) {

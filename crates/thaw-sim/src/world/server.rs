@@ -243,4 +243,27 @@ impl World<'_> {
             self.zombie_changed(zombie);
         }
     }
+
+    /// `Ev::ServerOutage`: the server process stops or comes back.
+    pub(super) fn server_outage(&mut self, srv: u16, up: bool) {
+        self.server_down[srv as usize] = !up;
+        if self.wants(Level::Timeline) {
+            let name = self.cfg.servers[srv as usize].name.clone();
+            let text = if up {
+                format!("{name} is back: its listener accepts connections again")
+            } else {
+                format!("{name} stops (restart, crash or failover): its connections end with the process, and its port answers SYNs with RST until it is back")
+            };
+            self.emit(
+                Level::Timeline,
+                name,
+                if up { "server_up" } else { "server_down" },
+                vec![],
+                text,
+            );
+        }
+        if !up {
+            self.with_server(srv, |m, now, out| m.stop(now, out));
+        }
+    }
 }
