@@ -465,3 +465,25 @@ fn a_redis_restart_costs_what_the_reconnect_policy_says() {
     };
     assert!(e.render().contains("must not overlap"), "{}", e.render());
 }
+
+/// A close that reaches a running function while its connection is idle:
+/// a library with a read loop (node-redis) or a check at checkout
+/// (redis-py, go-redis) replaces the connection; redis-rs over RESP2 learns
+/// of it only from the next command, which fails (model.md 6.1).
+#[test]
+fn only_libraries_that_read_or_check_an_idle_socket_see_a_close_in_time() {
+    let text = "[function]\ninit_duration = \"150ms\"\ntimeout = \"30s\"\n[client]\nstrategy = \"global\"\n[client.library]\npreset = \"redis-rs\"\n[[client.requests]]\nname = \"GET a\"\nop = \"read\"\nkey = 1\nwork_after = \"10s\"\n[[client.requests]]\nname = \"GET b\"\nop = \"read\"\nkey = 2\n[server]\npreset = \"redis7\"\nidle_timeout = \"5s\"\n[workload]\nat = [\"0s\"]\n";
+    for (preset, want) in [
+        ("redis-rs", "EOF"),
+        ("node-redis", "ok"),
+        ("redis-py", "ok"),
+        ("go-redis", "ok"),
+    ] {
+        let set = format!("client.library.preset={preset}");
+        let s = load("idle.toml", text, &[set]).unwrap_or_else(|e| panic!("{}", e.render()));
+        let j = run_scenario(&s, None, &mut thaw_core::NullSink)
+            .unwrap()
+            .json;
+        assert_eq!(outcomes(&j), [want], "{preset}");
+    }
+}

@@ -362,6 +362,12 @@ pub struct LibConfig {
     /// connection whose read timed out as bad); otherwise it is kept and
     /// the late reply is read and dropped.
     pub timeout_closes: bool,
+    /// The library reads its socket while no command is outstanding (an
+    /// event loop or a read task: Node libraries, StackExchange.Redis,
+    /// tokio-postgres), so a close is seen as soon as the process runs;
+    /// otherwise (redis-py, go-redis, redis-rs over RESP2, PyMySQL,
+    /// psycopg) only when the next command uses the connection.
+    pub reads_while_idle: bool,
 }
 
 /// How an HTTP agent uses the server's `Keep-Alive: timeout=N` hint to
@@ -435,6 +441,7 @@ impl LibConfig {
             multiplexed: false,
             hint: HintRule::Ignore,
             timeout_closes: false,
+            reads_while_idle: true,
         }
     }
 

@@ -116,6 +116,7 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 multiplexed: false,
                 hint: HintRule::Ignore,
                 timeout_closes: false,
+                reads_while_idle: true,
             },
             messages: IOREDIS,
             reports: Reports::Errno,
@@ -255,6 +256,8 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 reconnect: Reconnect::OnNextUse,
                 in_flight: InFlight::Reject,
                 idle_check: IdleCheck::Peek { max_idle: None },
+                // No read loop: a close is seen at the next command.
+                reads_while_idle: false,
                 ..none
             },
             messages: LibMessages {
@@ -300,6 +303,8 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 idle_check: IdleCheck::Peek {
                     max_idle: Some(ms(30 * 60 * 1000)),
                 },
+                // No read loop: a close is seen at the next command.
+                reads_while_idle: false,
                 ..none
             },
             messages: LibMessages {
@@ -324,6 +329,8 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 reconnect: Reconnect::Never,
                 in_flight: InFlight::Reject,
                 connect_timeout: Some(ms(10_000)),
+                // No read loop: a close is seen at the next command.
+                reads_while_idle: false,
                 ..none
             },
             messages: LibMessages {
@@ -510,6 +517,8 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 reconnect: Reconnect::Never,
                 in_flight: InFlight::Reject,
                 connect_timeout: Some(ms(130_000)),
+                // No read loop: a close is seen at the next command.
+                reads_while_idle: false,
                 ..none
             },
             messages: LibMessages {
@@ -584,6 +593,8 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 max_attempts: Some(7),
                 connect_timeout: Some(ms(1000)),
                 command_timeout: Some(ms(500)),
+                // No read loop: a close is seen at the next command.
+                reads_while_idle: false,
                 ..none
             },
             messages: LibMessages {

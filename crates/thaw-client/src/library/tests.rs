@@ -29,6 +29,7 @@ fn ioredis() -> LibConfig {
         multiplexed: false,
         hint: HintRule::Ignore,
         timeout_closes: false,
+        reads_while_idle: true,
     }
 }
 

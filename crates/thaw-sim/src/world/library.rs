@@ -677,6 +677,14 @@ impl World<'_> {
                     // and does not read (model.md 2.11a).
                     return;
                 }
+                let reads = self.slot(env, t).is_some_and(|x| {
+                    x.model.config().reads_while_idle || x.model.busy() || x.model.pinging()
+                });
+                if !reads {
+                    // Nothing reads the idle socket: what came waits there
+                    // for the next command.
+                    return;
+                }
                 loop {
                     let r = self
                         .sock_mut(s)
