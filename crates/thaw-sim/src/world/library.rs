@@ -38,6 +38,18 @@ enum LStage {
     Ready,
 }
 
+/// The kind a failed call ends with: the errno's (or the library's own),
+/// or for a gRPC library a status, whatever failed underneath (the errno
+/// stays in the details): `DEADLINE_EXCEEDED` for a timeout, else
+/// `UNAVAILABLE`.
+fn reported(reports: thaw_client::Reports, kind: ErrorKind, timed_out: bool) -> ErrorKind {
+    match reports {
+        thaw_client::Reports::Errno => kind,
+        thaw_client::Reports::GrpcStatus if timed_out => ErrorKind::DeadlineExceeded,
+        thaw_client::Reports::GrpcStatus => ErrorKind::Unavailable,
+    }
+}
+
 /// The library's name for a kind of loss.
 fn loss_of(kind: ErrorKind) -> Option<Loss> {
     match kind {
@@ -426,13 +438,7 @@ impl World<'_> {
                 ),
             ),
         };
-        // A gRPC call ends with a status, whatever failed underneath (the
-        // errno stays in the details).
-        let kind = match (reports, e) {
-            (thaw_client::Reports::Errno, _) => kind,
-            (thaw_client::Reports::GrpcStatus, LibError::Timeout) => ErrorKind::DeadlineExceeded,
-            (thaw_client::Reports::GrpcStatus, _) => ErrorKind::Unavailable,
-        };
+        let kind = reported(reports, kind, e == LibError::Timeout);
         let waiting = self.lib_request_target(env) == Some(t);
         if waiting {
             // The application's own retry (`[client.retry]`) wraps the
@@ -472,20 +478,21 @@ impl World<'_> {
         }
         // gRPC: the request's timeout is the call's deadline; a server's
         // refusal ends the call as UNAVAILABLE.
-        let grpc = self
+        let reports = self
             .cfg
             .client
             .library
             .as_ref()
-            .is_some_and(|l| l.reports == thaw_client::Reports::GrpcStatus);
-        let (kind, detail) = match (grpc, kind) {
-            (false, _) => (kind, detail.to_string()),
-            (true, ErrorKind::RequestTimeout) => (
-                ErrorKind::DeadlineExceeded,
-                format!("4 DEADLINE_EXCEEDED: Deadline exceeded ({detail})"),
-            ),
-            (true, _) => (ErrorKind::Unavailable, format!("14 UNAVAILABLE: {detail}")),
+            .map_or(thaw_client::Reports::Errno, |l| l.reports);
+        let status = reported(reports, kind, kind == ErrorKind::RequestTimeout);
+        let detail = match status {
+            ErrorKind::DeadlineExceeded if status != kind => {
+                format!("4 DEADLINE_EXCEEDED: Deadline exceeded ({detail})")
+            }
+            ErrorKind::Unavailable if status != kind => format!("14 UNAVAILABLE: {detail}"),
+            _ => detail.to_string(),
         };
+        let kind = status;
         if self.try_retry(env, kind, &detail) {
             return true;
         }
