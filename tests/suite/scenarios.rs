@@ -487,3 +487,109 @@ fn only_libraries_that_read_or_check_an_idle_socket_see_a_close_in_time() {
         assert_eq!(outcomes(&j), [want], "{preset}");
     }
 }
+
+/// A server inside the environment (model.md 5.14): what the Lambda Web
+/// Adapter scenarios' headers say of their variants. Which process runs
+/// first after the thaw decides between RST, EOF and success; a freeze
+/// shorter than the application's 6 s keep-alive leaves no timer overdue;
+/// the adapter's 4 s pool idle timeout avoids the race whatever the order.
+#[test]
+fn a_server_in_the_environment_races_the_function_at_the_thaw() {
+    let race = "sim-scenarios/libraries/lambda-web-adapter-localhost-keepalive-race.toml";
+    let fix = "sim-scenarios/libraries/lambda-web-adapter-pool-idle-fix.toml";
+    assert_eq!(outcomes(&run_with(race, &[])), ["ok", "ECONNRESET", "ok"]);
+    let j = run_with(race, &["server.thaw_delay=0s"]);
+    assert_eq!(outcomes(&j), ["ok", "EOF", "ok"]);
+    let j = run_with(race, &["function.thaw_order=events_first"]);
+    assert_eq!(outcomes(&j), ["ok", "ECONNRESET", "ok"]);
+    let j = run_with(
+        race,
+        &["server.thaw_delay=0s", "function.thaw_order=events_first"],
+    );
+    assert_eq!(outcomes(&j), ["ok", "EOF", "ok"]);
+    let j = run_with(race, &["function.handler_time=200us"]);
+    assert_eq!(outcomes(&j), ["ok", "ok", "ok"]);
+    assert_eq!(j["metrics"]["connections_opened"], 2, "a new connection");
+    let j = run_with(race, &["workload.at=[\"0s\", \"5s\", \"6s\"]"]);
+    assert_eq!(outcomes(&j), ["ok", "ok", "ok"]);
+    assert_eq!(j["metrics"]["connections_opened"], 1, "one connection");
+    for sets in [
+        &[][..],
+        &["server.thaw_delay=0s"][..],
+        &["function.thaw_order=events_first"][..],
+    ] {
+        let j = run_with(fix, sets);
+        assert_eq!(outcomes(&j), ["ok", "ok", "ok"], "{sets:?}");
+    }
+    // The server is frozen with the function: its connection is never a
+    // zombie, and it vanishes with the environment at reap.
+    let j = run_with(race, &[]);
+    assert_eq!(j["metrics"]["zombie_connection_seconds"], 0.0);
+    assert_eq!(j["metrics"]["server_connections_at_end"], 0);
+}
+
+/// Every environment has its own instance of a server inside it: each
+/// has its own connection limit, and a reaped environment's instance is
+/// gone (the next environment starts its own).
+#[test]
+fn each_environment_has_its_own_server_inside() {
+    let text = "[function]\ninit_duration = \"100ms\"\nreap_after = \"60s\"\n[client]\nstrategy = \"global\"\n[[client.requests]]\nname = \"GET\"\nop = \"read\"\nkey = 1\nwork_after = \"2s\"\n[server]\nname = \"sidecar\"\nlocation = \"environment\"\nmax_connections = 1\n[workload]\nat = [\"0s\", \"0.5s\", \"1s\", \"100s\"]\n";
+    let s = load("local.toml", text, &[]).unwrap_or_else(|e| panic!("{}", e.render()));
+    let mut tl = thaw_core::VecSink::default();
+    let r = run_scenario(&s, None, &mut tl).unwrap();
+    // Three overlapping invocations: three environments, three
+    // instances, one connection each (a shared server with
+    // max_connections = 1 would refuse two of them).
+    assert_eq!(outcomes(&r.json), ["ok", "ok", "ok", "ok"]);
+    let starts: Vec<String> = tl
+        .records
+        .iter()
+        .filter(|x| x.event == "local_server_start")
+        .map(|x| x.component.clone())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "sidecar@env-1",
+            "sidecar@env-2",
+            "sidecar@env-3",
+            "sidecar@env-4"
+        ],
+        "the 100 s invocation finds every environment reaped (60 s)"
+    );
+    assert_eq!(
+        r.json["metrics"]["servers"]["sidecar"]["connections_peak"],
+        1
+    );
+}
+
+/// What does not apply to a server inside the environment is refused with
+/// the key and a hint, all at once.
+#[test]
+fn a_server_in_the_environment_refuses_remote_only_keys() {
+    let text = "[[middleboxes]]\nname = \"nat\"\npreset = \"aws-nat-gateway\"\n[[servers]]\nname = \"db\"\n[[servers]]\nname = \"side\"\nlocation = \"environment\"\npath = [\"nat\"]\noutages = [{ at = \"1s\", duration = \"1s\" }]\n[[servers]]\nname = \"far\"\nthaw_delay = \"1ms\"\n[proxy]\npreset = \"pgbouncer\"\nserver = \"side\"\n[[client.requests]]\nname = \"Q\"\ntarget = \"side\"\n[workload]\nat = [\"0s\"]\n";
+    let Err(e) = load("bad.toml", text, &[]) else {
+        panic!("accepted");
+    };
+    let r = e.render();
+    for want in [
+        "bad.toml:9:",
+        "`path` does not apply to a server with location = \"environment\"",
+        "bad.toml:10:",
+        "`outages` does not apply",
+        "bad.toml:13:",
+        "`thaw_delay` applies only to a server with location = \"environment\"",
+        "fronts \"side\", which runs inside the environment",
+    ] {
+        assert!(r.contains(want), "{want} missing from:\n{r}");
+    }
+    let too_many = "[function]\nmax_concurrency = 40000\n[server]\nlocation = \"environment\"\n[[client.requests]]\nname = \"Q\"\n[workload]\nat = [\"0s\"]\n";
+    let Err(e) = load("many.toml", too_many, &[]) else {
+        panic!("accepted");
+    };
+    assert!(
+        e.render().contains("need 40001 server instances"),
+        "{}",
+        e.render()
+    );
+}

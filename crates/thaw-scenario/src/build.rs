@@ -15,7 +15,8 @@ use thaw_sim::{
     ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleClose, IdleOrder, NamedMiddlebox,
     NetworkConfig, PathConfig, PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode,
     PoolSettings, ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec,
-    ServerConfig, ServerKind, SimConfig, SourceIp, Strategy, ThawOrder, Validation, WorkloadConfig,
+    ServerConfig, ServerKind, ServerLocation, SimConfig, SourceIp, Strategy, ThawOrder, Validation,
+    WorkloadConfig,
 };
 use thaw_sim::{ErrorKind, Extension, RetrySettings};
 use thaw_sim::{Evictor, OnLost};
@@ -568,6 +569,41 @@ fn server_config(
     if let Some(t) = dur(fsv.keep_alive_hint) {
         sv.keep_alive_hint = (!t.is_zero()).then_some(t);
     }
+    if let Some(l) = fsv.location {
+        sv.location = match l {
+            ServerLocationKey::Remote => ServerLocation::Remote,
+            ServerLocationKey::Environment => ServerLocation::Environment,
+        };
+    }
+    if let Some(d) = dur(fsv.thaw_delay) {
+        if sv.location != ServerLocation::Environment {
+            p.add(
+                format!("{at}.thaw_delay"),
+                "`thaw_delay` applies only to a server with location = \"environment\"",
+                Some("a remote server runs while the functions are frozen; add location = \"environment\" for a sidecar on localhost"),
+            );
+        }
+        sv.thaw_delay = d;
+    }
+    if sv.location == ServerLocation::Environment {
+        // A process beside the function: what belongs to a remote host
+        // does not apply (model.md 5.14).
+        let remote_only: [(&str, bool); 4] = [
+            ("path", fsv.path.is_some()),
+            ("hop_latencies", fsv.hop_latencies.is_some()),
+            ("outages", fsv.outages.is_some()),
+            ("replicas", fsv.replicas.is_some()),
+        ];
+        for (key, set) in remote_only {
+            if set {
+                p.add(
+                    format!("{at}.{key}"),
+                    format!("`{key}` does not apply to a server with location = \"environment\""),
+                    Some("a server inside the environment is reached over loopback, has no replicas, and runs while its environment does; remove the key or use location = \"remote\""),
+                );
+            }
+        }
+    }
     if let Some(outages) = &fsv.outages {
         let mut last_end = None;
         for (i, o) in outages.iter().enumerate() {
@@ -719,6 +755,65 @@ fn dur(d: Option<Dur>) -> Option<SimDuration> {
 fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
     if d == Some(SimDuration::ZERO) {
         p.add(path, format!("`{path}` must be longer than 0s"), None);
+    }
+}
+
+/// Servers with `location = "environment"` (model.md 5.14): no proxy in
+/// front, no connectionless HTTP API, and few enough environments alive at
+/// once that each can have its own instance.
+fn local_server_checks(p: &mut Problems, cfg: &SimConfig, tables: &[(String, &ServerSection)]) {
+    let local: Vec<u16> = (0..cfg.servers.len() as u16)
+        .filter(|&i| cfg.servers[i as usize].location == ServerLocation::Environment)
+        .collect();
+    if local.is_empty() {
+        return;
+    }
+    let at = |i: u16| {
+        tables
+            .get(i as usize)
+            .map(|(a, _)| format!("{a}.location"))
+            .unwrap_or_else(|| "server.location".to_string())
+    };
+    for px in &cfg.proxies {
+        if local.contains(&px.server) {
+            p.add(
+                at(px.server),
+                format!(
+                    "the proxy \"{}\" fronts \"{}\", which runs inside the environment",
+                    px.name, cfg.servers[px.server as usize].name
+                ),
+                Some("a proxy is a remote host: put it in front of a server with location = \"remote\""),
+            );
+        }
+    }
+    for &t in &local {
+        if cfg.client.strategy_of(t) == Strategy::Http {
+            p.add(
+                at(t),
+                format!(
+                    "\"{}\" runs inside the environment, but is reached with `strategy = \"http\"` (a remote HTTP API)",
+                    cfg.servers[t as usize].name
+                ),
+                Some("use a connection strategy (global, per_invocation, pool) for a server on localhost"),
+            );
+        }
+    }
+    // Each environment alive has its own instance; instances share the
+    // host ids of servers and proxies.
+    let need = local.len() as u64 * u64::from(cfg.platform.max_concurrency)
+        + cfg.servers.len() as u64
+        + cfg.proxies.len() as u64;
+    if need >= u64::from(limits::MAX_SERVER_INSTANCES) {
+        p.add(
+            "function.max_concurrency",
+            format!(
+                "{} environments at once, each with {} server(s) inside, need {need} server instances; thaw keeps at most {}",
+                cfg.platform.max_concurrency,
+                local.len(),
+                limits::MAX_SERVER_INSTANCES - 1
+            ),
+            Some("lower function.max_concurrency (environments alive at once)"),
+        );
     }
 }
 
@@ -1754,6 +1849,9 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     if let Some(v) = dur(f.network.server_latency) {
         net.server_latency = v;
     }
+    if let Some(v) = dur(f.network.loopback_latency) {
+        net.loopback_latency = v;
+    }
     cfg.network = net;
 
     // [middlebox] or [[middleboxes]], and the path through them
@@ -1940,6 +2038,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         );
     }
     await_checks(&mut p, &cfg.client);
+    local_server_checks(&mut p, &cfg, &server_tables);
 
     // [workload]
     match &f.workload {

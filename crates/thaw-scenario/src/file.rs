@@ -579,6 +579,9 @@ pub struct NetworkSection {
     pub client_latency: Option<Dur>,
     /// One-way latency on the server side.
     pub server_latency: Option<Dur>,
+    /// One-way latency over an environment's loopback, to a server with
+    /// `location = "environment"`.
+    pub loopback_latency: Option<Dur>,
     /// The middleboxes a connection crosses, by name, from the functions'
     /// side (required with two or more `[[middleboxes]]`).
     pub path: Option<Vec<String>>,
@@ -759,6 +762,16 @@ pub struct OutageSection {
     pub duration: Dur,
 }
 
+/// `server.location`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerLocationKey {
+    /// Its own host, across the network path.
+    Remote,
+    /// Inside each execution environment (a sidecar on localhost).
+    Environment,
+}
+
 /// How a server ends an idle connection.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -804,6 +817,12 @@ pub struct ServerSection {
     pub keep_alive_hint: Option<Dur>,
     /// Windows during which the server process is down.
     pub outages: Option<Vec<OutageSection>>,
+    /// Where the server runs: `remote` (default) or `environment` (inside
+    /// each execution environment, on localhost).
+    pub location: Option<ServerLocationKey>,
+    /// With `location = "environment"`: how long after a thaw the server
+    /// runs what it held while frozen (default "0s").
+    pub thaw_delay: Option<Dur>,
     /// Slots reserved for administrators.
     pub reserved_connections: Option<u32>,
     /// Listen backlog (accept queue).

@@ -22,6 +22,12 @@ pub const MAX_ARRIVALS: u64 = 100_000_000;
 /// multiply the output.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Server instances one run may keep at once: the configured servers and
+/// proxies, and one instance of each `location = "environment"` server per
+/// environment alive (`function.max_concurrency` of them). The simulator
+/// gives each a host id of its own from a range of this size.
+pub const MAX_SERVER_INSTANCES: u32 = 32_767;
+
 /// Most `--set` arguments on one command line.
 pub const MAX_SETS: usize = 1_000;
 

@@ -519,6 +519,9 @@ pub struct NetworkConfig {
     pub client_latency: SimDuration,
     /// Server side: the last middlebox to the server (or the proxy).
     pub server_latency: SimDuration,
+    /// One way over an environment's loopback interface, to a server
+    /// inside the environment (`ServerLocation::Environment`).
+    pub loopback_latency: SimDuration,
 }
 
 impl Default for NetworkConfig {
@@ -527,6 +530,9 @@ impl Default for NetworkConfig {
             source_ip: SourceIp::Shared,
             client_latency: SimDuration::from_micros(250),
             server_latency: SimDuration::from_micros(250),
+            // Measured: half the median round trip of a 1-byte echo over
+            // 127.0.0.1 (docs/model.md 5.14).
+            loopback_latency: SimDuration::from_micros(35),
         }
     }
 }
@@ -561,6 +567,19 @@ pub enum ServerKind {
     /// `max_connection_idle` (the idle timeout, off by default) it sends
     /// GOAWAY before it closes an idle connection.
     Grpc,
+}
+
+/// Where a server process runs (docs/model.md 5.14).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerLocation {
+    /// On its own host, across the network path (every server until now).
+    #[default]
+    Remote,
+    /// Inside each execution environment, beside the function (a sidecar,
+    /// an extension, an adapter's web server on localhost): every
+    /// environment has its own instance, reached over loopback, frozen,
+    /// thawed and reaped with the environment.
+    Environment,
 }
 
 /// How the server's socket ends an idle connection.
@@ -680,6 +699,13 @@ pub struct ServerConfig {
     /// The functions' path to this server (or to the proxy in front of
     /// it); `None` = `SimConfig::path`.
     pub path: Option<PathConfig>,
+    /// Where the server process runs.
+    pub location: ServerLocation,
+    /// Inside an environment: how long after a thaw the server's process
+    /// runs what it held while frozen (its overdue timers, then its socket
+    /// events); 0 = at the thaw, in the place `thaw_order` gives runtime
+    /// timers.
+    pub thaw_delay: SimDuration,
 }
 
 impl ServerConfig {
@@ -712,6 +738,8 @@ impl ServerConfig {
             keep_alive_hint: None,
             outages: Vec::new(),
             path: None,
+            location: ServerLocation::Remote,
+            thaw_delay: SimDuration::ZERO,
         };
         match kind {
             ServerKind::Generic => base,

@@ -1869,3 +1869,68 @@ fn idle_close_rst_leaves_no_orphan_and_resets_the_client() {
             .all(|x| !x.text.contains("retransmits")));
     }
 }
+
+// ----- a server inside the environment (model.md 5.14) -------------------
+
+/// A sidecar's idle timer (1 s) comes due while its environment is frozen:
+/// it is held, and runs at the thaw (or `thaw_delay` after it), never
+/// while frozen; the connection is never a zombie; loopback takes
+/// `loopback_latency` each way and crosses no middlebox.
+#[test]
+fn a_server_inside_the_environment_freezes_with_it() {
+    let mut cfg = base(&[0, 10 * SEC]);
+    cfg.servers[0].location = crate::ServerLocation::Environment;
+    cfg.servers[0].idle_timeout = Some(d(SEC));
+    cfg.middleboxes = vec![NamedMiddlebox {
+        name: "nat".into(),
+        config: MiddleboxConfig {
+            timeouts: StateTimeouts::uniform(d(SEC / 2)),
+            untracked_from_client: Untracked::Rst,
+            untracked_from_server: Untracked::Rst,
+            max_retrans: None,
+            unacknowledged: None,
+        },
+    }];
+    let lo = 35 * US;
+    let (r, rs) = run_traced(&cfg);
+    // Cold: init, connect CPU, then SYN/SYN-ACK and request/reply over
+    // loopback only.
+    assert_eq!(
+        r.outcomes[0].latency,
+        d(INIT + CPU_128 + 2 * lo + 2 * lo + SERVICE)
+    );
+    let close = one(&rs, "server@env-1", "idle_close");
+    assert_eq!(t(close), 10 * SEC, "held while frozen, run at the thaw");
+    assert!(
+        rs.iter().all(|x| x.component != "nat"),
+        "loopback crosses no middlebox"
+    );
+    assert_eq!(r.metrics.zombie_connection_seconds, 0.0);
+    // The request of the second invocation went out first (handler_first)
+    // and meets the close: an error either way, and a new connection for
+    // the next invocation.
+    assert!(r.outcomes[1].error.is_some());
+
+    // With thaw_delay the server's process runs 3 ms after the thaw: its
+    // overdue timer first, then the request that reached its socket.
+    cfg.servers[0].thaw_delay = d(3 * MS);
+    let (r, rs) = run_traced(&cfg);
+    let wake = one(&rs, "server@env-1", "local_server_wake");
+    assert_eq!(t(wake), 10 * SEC + 3 * MS);
+    assert_eq!(u(wake, "socket_events"), 1, "the request, after the timer");
+    assert_eq!(t(one(&rs, "server@env-1", "idle_close")), 10 * SEC + 3 * MS);
+    assert_eq!(r.outcomes[1].error, Some(ErrorKind::Econnreset));
+
+    // Reaped: the server vanishes with its environment, nothing sent.
+    let mut cfg = base(&[0, 700 * SEC]);
+    cfg.servers[0].location = crate::ServerLocation::Environment;
+    let (r, rs) = run_traced(&cfg);
+    assert_eq!(r.outcomes[1].error, None);
+    assert_eq!(recs(&rs, "server@env-2", "local_server_start").len(), 1);
+    assert_eq!(recs(&rs, "env-1", "reap").len(), 1);
+    assert_eq!(
+        r.metrics.server_connections_at_end, 0,
+        "both environments reaped: their servers vanished with them"
+    );
+    assert_eq!(r.metrics.zombie_connection_seconds, 0.0);
+}

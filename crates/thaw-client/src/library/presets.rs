@@ -78,6 +78,7 @@ pub const NAMES: &[&str] = &[
     "psycopg",
     "stackexchange-redis",
     "redis-rs",
+    "hyper-util",
 ];
 
 fn ms(n: u64) -> SimDuration {
@@ -388,6 +389,38 @@ pub fn preset(name: &str) -> Option<LibPreset> {
                 eof: "Error: socket hang up (ECONNRESET)",
                 reset: "Error: read ECONNRESET",
                 timed_out: "Error: read ETIMEDOUT",
+                closed: UNREACHED,
+                offline: UNREACHED,
+                command_timeout: UNREACHED,
+                max_retries: UNREACHED,
+                connect_timeout: UNREACHED,
+                ping_timeout: UNREACHED,
+            },
+            reports: Reports::Errno,
+        },
+        // hyperium/hyper-util 0.1 src/client/legacy/client.rs `Builder::new`
+        // and pool.rs: an idle connection expires after `pool_idle_timeout`
+        // 90 s, checked when a request takes it from the pool (`idle_at`
+        // against `Instant::now()`); the connection task reads an idle
+        // socket and drops it at EOF; no connect timeout (`HttpConnector`)
+        // and no request timeout; `retry_canceled_requests` resends only a
+        // request never written, so one written on a dead connection fails.
+        // The client of reqwest and of the AWS Lambda Web Adapter.
+        "hyper-util" => LibPreset {
+            name: "hyper-util",
+            title: "hyper-util 0.1 legacy Client (reqwest, Lambda Web Adapter)",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Reject,
+                idle_check: IdleCheck::MaxIdle {
+                    max_idle: ms(90_000),
+                },
+                ..none
+            },
+            messages: LibMessages {
+                eof: "hyper_util::client::legacy::Error(SendRequest, hyper::Error(IncompleteMessage))",
+                reset: "hyper_util::client::legacy::Error(SendRequest, hyper::Error(Io, Os { code: 104, kind: ConnectionReset }))",
+                timed_out: "hyper_util::client::legacy::Error(SendRequest, hyper::Error(Io, Os { code: 110, kind: TimedOut }))",
                 closed: UNREACHED,
                 offline: UNREACHED,
                 command_timeout: UNREACHED,

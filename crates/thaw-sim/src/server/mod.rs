@@ -141,7 +141,7 @@ impl<S: Copy> Conn<S> {
 pub(crate) type ConnRef<S> = SlotRef<Conn<S>>;
 
 /// Work for the server's CPU cores, in FIFO order.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Work<S> {
     /// Accept a connection that completed the TCP handshake.
     Accept(S),
@@ -150,7 +150,7 @@ pub(crate) enum Work<S> {
 }
 
 /// A timer the server asks for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer<S> {
     /// A core finished this work.
     WorkDone(Work<S>),

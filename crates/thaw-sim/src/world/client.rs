@@ -127,7 +127,7 @@ impl World<'_> {
     pub(super) fn open_connection(&mut self, env: u32) {
         let now = self.q.now();
         let target = self.cur_target(env);
-        let remote = self.fronts[target as usize];
+        let remote = self.target_addr(env, target);
         let Some(port) = self.alloc_port_to(env, remote) else {
             self.fail(
                 env,

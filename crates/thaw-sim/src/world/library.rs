@@ -578,7 +578,7 @@ impl World<'_> {
         if !ok {
             return;
         }
-        let remote = self.fronts[t];
+        let remote = self.target_addr(env, t as u16);
         let Some(port) = self.alloc_port_to(env, remote) else {
             self.lib_socket_lost(
                 env,

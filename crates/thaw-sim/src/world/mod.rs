@@ -5,6 +5,7 @@
 mod client;
 mod external;
 mod library;
+mod local;
 mod net;
 mod pending;
 mod platform;
@@ -285,6 +286,12 @@ struct Env {
     /// An unhandled rejection waiting to be raised (the environment was
     /// frozen when its cause was seen, or it runs at this instant).
     crash: Option<(String, u16)>,
+    /// This environment's own servers (`ServerLocation::Environment`):
+    /// (configured server, instance in `World::servers`).
+    local_srv: Vec<(u16, u16)>,
+    /// Segments over loopback that arrived while the environment was
+    /// frozen (`frozen_kernel = silent`): delivered at the thaw.
+    deferred_loopback: Vec<(Segment, Option<SockRef>, Option<SockRef>)>,
 }
 
 /// A request an invocation wrote and did not await.
@@ -409,7 +416,9 @@ enum Ev {
         notice: Notice,
     },
     /// A timer of server model `.0`.
-    Server(u16, crate::server::Timer<SockRef>),
+    /// A timer of server `srv`, armed in its epoch `.1` (a server inside
+    /// an environment starts a new epoch when its slot is reused).
+    Server(u16, u16, crate::server::Timer<SockRef>),
     ConnectTimeout {
         env: u32,
         seq: u64,
@@ -437,6 +446,11 @@ enum Ev {
         timer: Box<pool::RtTimer>,
     },
     /// A server process stops (`up` false) or is back (`up` true).
+    /// A server inside an environment runs again after a thaw (its epoch).
+    LocalWake {
+        srv: u16,
+        epoch: u16,
+    },
     ServerOutage {
         srv: u16,
         up: bool,
@@ -539,6 +553,22 @@ struct World<'t> {
     /// Where the functions connect to reach each server: the proxy if it
     /// fronts that server, else the server.
     fronts: Vec<Addr>,
+    /// The configured server of each instance in `servers` (the first
+    /// `cfg.servers.len()` are the configured ones themselves; servers
+    /// inside environments follow).
+    srv_cfg: Vec<u16>,
+    /// The environment an instance runs in (0 = its own host).
+    srv_env: Vec<u32>,
+    /// Each instance's epoch: its timers from an earlier use of the slot
+    /// are stale.
+    srv_epoch: Vec<u16>,
+    /// Instance slots of reaped environments' servers, free for reuse.
+    local_free: Vec<u16>,
+    /// What each server inside an environment holds while its process
+    /// does not run (by instance; empty for the others).
+    srv_hold: Vec<local::Hold>,
+    /// Totals of the servers of reaped environments, per configured server.
+    local_retired: Vec<crate::server::ServerTotals>,
     /// The connection proxies (`cfg.proxies`).
     proxies: Vec<proxy::Proxy>,
     /// Buffers of proxy effects (one per nesting level).
@@ -685,6 +715,12 @@ impl<'t> World<'t> {
             srv_bufs: Vec::new(),
             server_down: vec![false; cfg.servers.len()],
             fronts,
+            srv_cfg: (0..cfg.servers.len() as u16).collect(),
+            srv_env: vec![0; cfg.servers.len()],
+            srv_epoch: vec![0; cfg.servers.len()],
+            local_free: Vec::new(),
+            srv_hold: (0..cfg.servers.len()).map(|_| Default::default()).collect(),
+            local_retired: vec![Default::default(); cfg.servers.len()],
             proxies,
             px_bufs: Vec::new(),
             mbs,
@@ -865,6 +901,11 @@ impl<'t> World<'t> {
             }
             Ev::Crash { env } => self.on_crash(env),
             Ev::ServerOutage { srv, up } => self.server_outage(srv, up),
+            Ev::LocalWake { srv, epoch } => {
+                if self.srv_epoch[srv as usize] == epoch {
+                    self.local_wake(srv);
+                }
+            }
             Ev::WorkFinished { env, seq } => {
                 if self.inv_matches(env, seq) {
                     self.advance(env);
@@ -929,7 +970,11 @@ impl<'t> World<'t> {
             }
             Ev::TcpTimer { sock, kind, gen } => self.on_tcp_timer(sock, kind, gen),
             Ev::AppNotice { sock, notice } => self.dispatch_notice(sock, notice),
-            Ev::Server(srv, timer) => self.on_server_timer(srv, timer),
+            Ev::Server(srv, epoch, timer) => {
+                if self.srv_epoch[srv as usize] == epoch {
+                    self.on_server_timer(srv, timer);
+                }
+            }
             Ev::ConnectTimeout { env, seq, attempt } => {
                 if self.inv_matches(env, seq)
                     && self.envs[(env - 1) as usize]
@@ -1121,9 +1166,26 @@ impl<'t> World<'t> {
         // Summed over the servers (one server: its own figures).
         let mut srv = crate::server::ServerTotals::default();
         let mut memory_peak: u64 = 0;
-        let mut per_server = Vec::with_capacity(self.servers.len());
-        for (m, sc) in self.servers.iter().zip(&self.cfg.servers) {
+        let mut per_server = Vec::with_capacity(self.cfg.servers.len());
+        // A server inside the environments sums its instances' figures,
+        // its peak the largest one instance reached (model.md 5.14).
+        let mut totals = self.local_retired.clone();
+        for (i, m) in self.servers.iter().enumerate() {
+            // A free slot's figures were retired with its environment.
+            if i >= self.cfg.servers.len() && self.srv_env[i] == 0 {
+                continue;
+            }
             let t = m.totals();
+            let c = &mut totals[self.srv_cfg[i] as usize];
+            c.peak = c.peak.max(t.peak);
+            c.open += t.open;
+            c.syn_dropped += t.syn_dropped;
+            c.rejected += t.rejected;
+            c.evicted += t.evicted;
+            c.killed += t.killed;
+        }
+        for (t, sc) in totals.iter().zip(&self.cfg.servers) {
+            let t = *t;
             per_server.push((
                 sc.name.clone(),
                 crate::report::ServerMetrics {

@@ -26,6 +26,13 @@ impl<'t> World<'t> {
     pub(super) fn route(&mut self, seg: Segment, from: Option<SockRef>) {
         let now = self.q.now();
         let to = from.and_then(|f| self.sock(f)).and_then(|l| l.peer);
+        if self.is_loopback(seg.src.host, seg.dst.host) {
+            // Between the function and a server inside its environment.
+            self.trace_send(&seg);
+            let at = now + self.cfg.network.loopback_latency;
+            self.schedule_packet(at, seg, Hop::Host, from, to);
+            return;
+        }
         if let Some(latency) = self.proxy_link(&seg) {
             // The proxy's own link to the server: no middlebox on it.
             self.trace_send(&seg);
@@ -289,18 +296,18 @@ impl<'t> World<'t> {
         self.effect();
         let now = self.q.now();
         let host = seg.dst.host;
-        if is_env_host(host) {
-            let state = self.envs[(host - 1) as usize].state;
+        if let Some(env) = self.kernel_env(host) {
+            let state = self.envs[(env - 1) as usize].state;
             match state {
                 EnvState::Reaped => {
                     if self.wants(Level::Timeline) {
                         self.emit(
                             Level::Timeline,
-                            format!("env-{host}"),
+                            format!("env-{env}"),
                             "vanish",
                             seg_fields(&seg),
                             format!(
-                                "{} from {} vanishes: env-{host} no longer exists",
+                                "{} from {} vanishes: env-{env} no longer exists",
                                 seg.kind(),
                                 self.addr_name(seg.src)
                             ),
@@ -308,15 +315,26 @@ impl<'t> World<'t> {
                     }
                     return;
                 }
+                EnvState::Frozen
+                    if self.cfg.platform.frozen_kernel == FrozenKernel::Silent
+                        && self.kernel_env(seg.src.host) == Some(env) =>
+                {
+                    // Loopback inside the frozen environment: the segment
+                    // waits in its kernel until the vCPU runs again.
+                    self.envs[(env - 1) as usize]
+                        .deferred_loopback
+                        .push((seg, from, to));
+                    return;
+                }
                 EnvState::Frozen if self.cfg.platform.frozen_kernel == FrozenKernel::Silent => {
                     if self.wants(Level::Timeline) {
                         self.emit(
                             Level::Timeline,
-                            format!("env-{host}"),
+                            format!("env-{env}"),
                             "frozen_drop",
                             seg_fields(&seg),
                             format!(
-                                "{} from {} reaches frozen env-{host}: no ACK, no RST (frozen_kernel = silent)",
+                                "{} from {} reaches frozen env-{env}: no ACK, no RST (frozen_kernel = silent)",
                                 seg.kind(),
                                 self.addr_name(seg.src)
                             ),
@@ -371,7 +389,8 @@ impl<'t> World<'t> {
                 return;
             }
             let mut out = self.buf();
-            let tcb = Tcb::accept_syn(now, self.cfg.servers[srv as usize].tcp, &seg, &mut out);
+            let tcp = self.cfg.servers[self.srv_cfg[srv as usize] as usize].tcp;
+            let tcb = Tcb::accept_syn(now, tcp, &seg, &mut out);
             let s = self.alloc_sock(tcb, Owner::ServerPending);
             if let Some(ls) = self.sock_mut(s) {
                 ls.peer = from;
@@ -417,8 +436,8 @@ impl<'t> World<'t> {
         let Some(host) = self.sock(s).map(|l| l.tcb.local().host) else {
             return;
         };
-        if is_env_host(host) {
-            let e = &mut self.envs[(host - 1) as usize];
+        if let Some(env) = self.kernel_env(host) {
+            let e = &mut self.envs[(env - 1) as usize];
             match e.state {
                 EnvState::Reaped => return,
                 EnvState::Frozen if self.cfg.platform.frozen_kernel == FrozenKernel::Silent => {
@@ -525,7 +544,11 @@ impl<'t> World<'t> {
                 }
             }
             Owner::ServerQueued => {}
-            Owner::Server(c) => self.server_notice(c, s, n),
+            Owner::Server(c) => {
+                if !self.local_hold_notice(s, n) {
+                    self.server_notice(c, s, n);
+                }
+            }
             Owner::ProxyPending => {
                 if n == Notice::Connected {
                     self.proxy_accept(s);

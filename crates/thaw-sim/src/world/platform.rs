@@ -148,6 +148,8 @@ impl World<'_> {
             next_waiter: 0,
             pending: std::collections::VecDeque::new(),
             crash: None,
+            local_srv: Vec::new(),
+            deferred_loopback: Vec::new(),
         });
         self.live_envs += 1;
         let init = self.cfg.platform.init_duration;
@@ -177,7 +179,16 @@ impl World<'_> {
         // Kernel timers that came due while frozen fire as soon as the vCPU
         // runs again; then the handler and the queued socket events, in the
         // order the scenario chose.
+        let loopback = std::mem::take(&mut e.deferred_loopback);
         let n_kernel = kernel.len();
+        let n_loop = loopback.len();
+        // Segments between the function and a server inside the
+        // environment waited in its kernel (model.md 5.14). They arrived
+        // within the loopback latency of the freeze, before any kernel
+        // timer came due.
+        for (seg, from, to) in loopback {
+            self.schedule_packet(now, seg, Hop::Host, from, to);
+        }
         for (sock, kind, gen) in kernel {
             self.schedule(now, Ev::TcpTimer { sock, kind, gen });
         }
@@ -200,6 +211,7 @@ impl World<'_> {
                         },
                     );
                 }
+                self.local_thaw(env);
             }
             ThawOrder::EventsFirst => {
                 for (sock, notice) in app {
@@ -214,6 +226,7 @@ impl World<'_> {
                         },
                     );
                 }
+                self.local_thaw(env);
                 self.schedule(now, Ev::StartHandler { env, seq });
             }
         }
@@ -230,6 +243,17 @@ impl World<'_> {
                 vec![("runtime_timers", n_rt.into())],
                 format!(
                     "env-{env} thaw: {n_rt} runtime timer(s) that came due while frozen now run, late"
+                ),
+            );
+        }
+        if n_loop > 0 && self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("env-{env}"),
+                "thaw_loopback",
+                vec![("segments", n_loop.into())],
+                format!(
+                    "env-{env} thaw: {n_loop} loopback segment(s) that reached its frozen kernel are delivered now"
                 ),
             );
         }
@@ -485,12 +509,14 @@ impl World<'_> {
             let e = &mut self.envs[(env - 1) as usize];
             e.inv = None;
             e.deferred_kernel.clear();
+            e.deferred_loopback.clear();
             std::mem::take(&mut e.socks)
         };
         self.live_envs -= 1;
         for s in socks {
             self.free_sock(s);
         }
+        self.vanish_local_servers(env);
         // Server-side peers stay (zombies) until the server times them out.
         self.set_env_zombies(env, true);
     }

@@ -209,7 +209,8 @@ impl World<'_> {
         }
         let now = self.q.now();
         let secs = |d: SimDuration| SimDuration::from_secs(d.as_nanos() / 1_000_000_000);
-        let server = &self.servers[srv as usize];
+        let inst = self.target_srv(env, srv);
+        let server = &self.servers[inst as usize];
         let used = server.open();
         let max = self.cfg.servers[srv as usize].max_connections;
         let max_age = server
@@ -800,7 +801,8 @@ impl World<'_> {
         if !ok {
             return;
         }
-        let remote = self.fronts[self.pool_target() as usize];
+        let target = self.pool_target();
+        let remote = self.target_addr(env, target);
         let Some(port) = self.alloc_port_to(env, remote) else {
             self.pool_open_failed(env, conn, OpenError::Refused);
             return;

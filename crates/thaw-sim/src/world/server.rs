@@ -48,10 +48,11 @@ impl World<'_> {
         for e in out.drain(..) {
             match e {
                 Effect::Arm { at, timer, lane } => {
+                    let epoch = self.srv_epoch[srv as usize];
                     if lane {
-                        self.schedule(at, Ev::Server(srv, timer));
+                        self.schedule(at, Ev::Server(srv, epoch, timer));
                     } else {
-                        self.q.push(at, Ev::Server(srv, timer));
+                        self.q.push(at, Ev::Server(srv, epoch, timer));
                     }
                 }
                 Effect::Send { sock, msg, answer } => {
@@ -76,9 +77,12 @@ impl World<'_> {
                     if let Some(ls) = self.sock_mut(sock) {
                         ls.owner = Owner::Server(conn);
                     }
+                    // A server inside the environment is frozen with its
+                    // peer: never a zombie.
                     let peer_state = self
                         .envs
                         .get((peer.host.wrapping_sub(1)) as usize)
+                        .filter(|_| self.srv_env[srv as usize] == 0)
                         .map(|e| e.state);
                     if matches!(peer_state, Some(EnvState::Frozen | EnvState::Reaped)) {
                         self.set_zombie(srv, conn, true);
@@ -153,6 +157,11 @@ impl World<'_> {
 
     /// A timer of server `srv` is due.
     pub(super) fn on_server_timer(&mut self, srv: u16, timer: Timer<SockRef>) {
+        // A server inside an environment is a process there: its timers
+        // are user-space timers, held while the environment is frozen.
+        if self.local_hold_timer(srv, timer) {
+            return;
+        }
         let pending = match timer {
             Timer::WorkDone(Work::Accept(s)) => self.sock(s).map(|l| Pending {
                 peer: l.tcb.remote(),
