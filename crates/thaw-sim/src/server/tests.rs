@@ -100,7 +100,7 @@ impl Rig {
                     self.did.push(Did::Accepted(now, sock));
                 }
                 Effect::Trace(line) => self.did.push(Did::Trace(now, line.event, line.text)),
-                Effect::ReadNow { .. } | Effect::Wrote { .. } => {}
+                Effect::ReadNow { .. } | Effect::Wrote { .. } | Effect::CloseNotify { .. } => {}
             }
         }
     }

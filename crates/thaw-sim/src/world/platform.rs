@@ -148,6 +148,7 @@ impl World<'_> {
             next_waiter: 0,
             pending: std::collections::VecDeque::new(),
             crash: None,
+            tls_sessions: Vec::new(),
         });
         self.live_envs += 1;
         let init = self.cfg.platform.init_duration;
@@ -469,6 +470,7 @@ impl World<'_> {
         e.libs.clear();
         e.pending.clear();
         e.crash = None;
+        e.tls_sessions.clear();
         e.pool = None;
         e.pconns.clear();
         e.psock.clear();
