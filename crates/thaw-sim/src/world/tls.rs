@@ -211,15 +211,23 @@ impl World<'_> {
     }
 
     /// What a TLS client adds to an EOF on `s`: whether the server's
-    /// `close_notify` came first (empty without TLS).
+    /// `close_notify` came first (empty without TLS); for PostgreSQL,
+    /// libpq's text for the case (fe-secure-openssl.c).
     pub(super) fn tls_eof_note(&self, s: SockRef) -> &'static str {
         if self.cfg.client.tls.is_none() {
             return "";
         }
-        if self.sock(s).is_some_and(|l| l.close_notify) {
-            " after the server's TLS close_notify (a clean TLS close; libpq: \"SSL connection has been closed unexpectedly\")"
-        } else {
-            " without TLS close_notify (an unclean TLS close; libpq: \"SSL SYSCALL error: EOF detected\")"
+        let Some(ls) = self.sock(s) else {
+            return "";
+        };
+        let postgres = server_of_host(ls.tcb.remote().host)
+            .and_then(|i| self.cfg.servers.get(i as usize))
+            .is_some_and(|c| c.kind == crate::config::ServerKind::Postgres);
+        match (ls.close_notify, postgres) {
+            (true, false) => " after the server's TLS close_notify (a clean TLS close)",
+            (true, true) => " after the server's TLS close_notify (a clean TLS close; libpq: \"SSL connection has been closed unexpectedly\")",
+            (false, false) => " without TLS close_notify first (an unclean TLS close)",
+            (false, true) => " without TLS close_notify first (an unclean TLS close; libpq: \"SSL SYSCALL error: EOF detected\")",
         }
     }
 }
