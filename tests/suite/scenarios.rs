@@ -593,3 +593,90 @@ fn a_server_in_the_environment_refuses_remote_only_keys() {
         e.render()
     );
 }
+
+/// TLS session resumption (model.md 2.12): the reconnect after the thaw
+/// at 128 MB with the environment's session is one round trip (4.1 ms)
+/// and half the handshake CPU (0.5 ms of a vCPU: 6.91 ms at 128 MB)
+/// faster than without (tls-reconnect-cost); with TLS 1.3 only the CPU;
+/// an expired session costs the full handshake again.
+#[test]
+fn tls_resumption_saves_a_round_trip_and_cpu_until_the_session_expires() {
+    let fix = "sim-scenarios/examples/tls-resumption-fix.toml";
+    let lat = |j: &serde_json::Value, i: usize| j["invocations"][i]["latency_s"].as_f64().unwrap();
+    let with = run_with(fix, &[]);
+    let without = run_with(fix, &["client.tls.resumption=false"]);
+    let cost = run_with("sim-scenarios/examples/tls-reconnect-cost.toml", &[]);
+    assert_eq!(lat(&without, 2), lat(&cost, 2), "the same reconnect");
+    let cpu = 0.0005 * 1769.0 / 128.0;
+    let d = lat(&without, 2) - lat(&with, 2);
+    assert!((d - 0.0041 - cpu).abs() < 0.0002, "TLS 1.2: {d}");
+    // 400 s: the session of 0.23 s is older than 300 s: a full handshake.
+    assert_eq!(lat(&with, 4), lat(&without, 4), "expired session");
+    let d = lat(&with, 4) - lat(&with, 2);
+    assert!((d - 0.0041 - cpu).abs() < 0.0002, "after expiry: {d}");
+    // A longer lifetime keeps it: the fifth invocation resumes too.
+    let long = run_with(fix, &["client.tls.session_lifetime=\"1h\""]);
+    assert_eq!(lat(&long, 4), lat(&with, 2), "resumed at 401 s");
+    let v13 = run_with(fix, &["client.tls.version=1.3"]);
+    let v13_off = run_with(
+        fix,
+        &["client.tls.version=1.3", "client.tls.resumption=false"],
+    );
+    let d = lat(&v13_off, 2) - lat(&v13, 2);
+    assert!((d - cpu).abs() < 0.0002, "TLS 1.3: CPU only: {d}");
+    // The server's handshake CPU delays a full handshake's first answer,
+    // not a resumed one's.
+    let srv = run_with(fix, &["client.tls.server_cpu=\"3ms\""]);
+    assert!((lat(&srv, 0) - lat(&with, 0) - 0.003).abs() < 1e-6);
+    assert!((lat(&srv, 2) - lat(&with, 2)).abs() < 1e-9);
+    assert!((lat(&srv, 4) - lat(&with, 4) - 0.003).abs() < 1e-6);
+}
+
+/// close_notify (model.md 2.12): a TLS client that reads the server's
+/// idle close reports whether close_notify came first; a server process
+/// that ends sends none; the error stays EOF.
+#[test]
+fn a_tls_eof_says_whether_close_notify_came_first() {
+    let base = r#"
+[scenario]
+name = "close-notify"
+[function]
+frozen_kernel = "running"
+[client]
+strategy = "global"
+[client.tls]
+[[client.requests]]
+name = "GET"
+[server]
+preset = "redis7"
+idle_timeout = "60s"
+[workload]
+at = ["0s", "100s"]
+"#;
+    let run = |text: &str| {
+        let s = load("close-notify.toml", text, &[]).unwrap_or_else(|e| panic!("{}", e.render()));
+        run_scenario(&s, None, &mut thaw_core::NullSink)
+            .unwrap()
+            .json
+    };
+    let detail = |j: &serde_json::Value| {
+        assert_eq!(j["invocations"][1]["error"], "EOF");
+        j["invocations"][1]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let clean = detail(&run(base));
+    assert!(
+        clean.contains("after the server's TLS close_notify"),
+        "{clean}"
+    );
+    let off = base.replace("[client.tls]", "[client.tls]\nclose_notify = false");
+    let bare = detail(&run(&off));
+    assert!(bare.contains("without TLS close_notify"), "{bare}");
+    let stop = format!("{base}\n[[server.outages]]\nat = \"30s\"\nduration = \"10s\"\n");
+    let crash = detail(&run(&stop));
+    assert!(crash.contains("without TLS close_notify"), "{crash}");
+    let plain = detail(&run(&base.replace("[client.tls]\n", "")));
+    assert!(!plain.contains("close_notify"), "{plain}");
+}

@@ -1792,14 +1792,55 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             TlsVersionKey::V13 => (1, "1.3"),
             TlsVersionKey::V12 => (2, "1.2"),
         };
+        // An assumption: the handshake's key exchange and certificate
+        // check take about 1 ms of one vCPU (model.md 2.12).
+        let cpu = dur(t.cpu).unwrap_or(SimDuration::from_millis(1));
         thaw_sim::TlsSettings {
             round_trips,
             version,
-            // An assumption: the handshake's key exchange and certificate
-            // check take about 1 ms of one vCPU (model.md 2.12).
-            cpu: dur(t.cpu).unwrap_or(SimDuration::from_millis(1)),
+            cpu,
+            resumption: t.resumption.unwrap_or(false),
+            // OpenSSL's default session timeout (SSL_CTX_set_timeout(3),
+            // SSL_get_default_timeout(3)): 300 s.
+            session_lifetime: dur(t.session_lifetime).unwrap_or(SimDuration::from_secs(300)),
+            // An assumption: a resumed handshake skips the certificate
+            // chain's verification, about half of the work (model.md 2.12).
+            resume_cpu: dur(t.resume_cpu).unwrap_or(SimDuration::from_nanos(cpu.as_nanos() / 2)),
+            server_cpu: dur(t.server_cpu).unwrap_or(SimDuration::ZERO),
+            close_notify: t.close_notify.unwrap_or(true),
         }
     });
+    if let Some(t) = f.client.tls.as_ref() {
+        if t.session_lifetime.is_some_and(|d| d.0.is_zero()) {
+            p.add(
+                "client.tls.session_lifetime",
+                "`session_lifetime` must be longer than 0s: a session no server accepts is no resumption",
+                Some("set `resumption = false` instead"),
+            );
+        }
+        let resumes = t.resumption == Some(true);
+        for (key, given) in [
+            ("session_lifetime", t.session_lifetime.is_some()),
+            ("resume_cpu", t.resume_cpu.is_some()),
+        ] {
+            if given && !resumes {
+                warnings.push((
+                    format!("client.tls.{key}"),
+                    format!("`{key}` acts only on resumed handshakes, and `resumption` is off"),
+                    Some("set `resumption = true`, or remove the key".to_string()),
+                ));
+            }
+        }
+        if let (Some(r), Some(c)) = (cl.tls.map(|x| x.resume_cpu), cl.tls.map(|x| x.cpu)) {
+            if r > c {
+                warnings.push((
+                    "client.tls.resume_cpu".to_string(),
+                    format!("resume_cpu {r} is more than the full handshake's cpu {c}: a resumed handshake does less work"),
+                    Some("make it at most `cpu`".to_string()),
+                ));
+            }
+        }
+    }
     if cl.tls.is_some()
         && cl
             .targets

@@ -369,6 +369,18 @@ pub struct TlsSection {
     pub version: Option<TlsVersionKey>,
     /// The client's handshake CPU on one full vCPU (default 1ms).
     pub cpu: Option<Dur>,
+    /// Session resumption from the environment's session cache (default
+    /// false).
+    pub resumption: Option<bool>,
+    /// How long the server accepts a cached session (default 300s).
+    pub session_lifetime: Option<Dur>,
+    /// The client's CPU for a resumed handshake (default half of `cpu`).
+    pub resume_cpu: Option<Dur>,
+    /// The server's CPU for a full handshake's first flight (default 0s).
+    pub server_cpu: Option<Dur>,
+    /// The server sends close_notify before its clean closes (default
+    /// true).
+    pub close_notify: Option<bool>,
 }
 
 /// `[client.tls] version`: `"1.3"` or `"1.2"`, also written as a number

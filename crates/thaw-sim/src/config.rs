@@ -380,6 +380,24 @@ pub struct TlsSettings {
     pub cpu: SimDuration,
     /// The version's name, for the timeline.
     pub version: &'static str,
+    /// Session resumption: an environment keeps the session of its last
+    /// full handshake with each server (module scope: it dies with the
+    /// environment) and offers it on its next connections; while it is
+    /// younger than `session_lifetime` the server accepts it and the
+    /// handshake is abbreviated: one round trip (TLS 1.2's abbreviated
+    /// handshake; TLS 1.3 stays at one) and `resume_cpu` instead of `cpu`.
+    pub resumption: bool,
+    /// How long the server accepts a session after the full handshake
+    /// that made it.
+    pub session_lifetime: SimDuration,
+    /// The client's CPU for a resumed handshake on one full vCPU.
+    pub resume_cpu: SimDuration,
+    /// The server's CPU for a full handshake's first flight (added to its
+    /// `service_time` for that answer, on its cores).
+    pub server_cpu: SimDuration,
+    /// The server sends `close_notify` before its own clean closes (an
+    /// idle timeout, an eviction, a KILL), not when its process ends.
+    pub close_notify: bool,
 }
 
 /// `[client.library]`: a library preset with overrides.

@@ -38,6 +38,15 @@ pub(crate) const OP_WRITE: u64 = 2;
 pub(crate) const OP_BEGIN: u64 = 3;
 pub(crate) const OP_COMMIT: u64 = 4;
 pub(crate) const OP_ROLLBACK: u64 = 5;
+/// The first flight of a TLS handshake (model.md 2.12): it changes no
+/// data; key 1 = the client offers a session the server accepts (a
+/// resumed handshake), 0 = a full handshake.
+pub(crate) const OP_TLS_HELLO: u64 = 6;
+
+/// The first flight of a TLS handshake, full or resumed.
+pub(crate) fn encode_tls_hello(resumed: bool) -> u64 {
+    MSG_REQUEST | (OP_TLS_HELLO << 8) | ((resumed as u64) << 16)
+}
 
 pub(crate) fn msg_kind(p: u64) -> u64 {
     p & 0xff

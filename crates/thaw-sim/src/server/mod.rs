@@ -119,6 +119,8 @@ pub(crate) struct Conn<S> {
     ops: VecDeque<u64>,
     /// The wire codec, when the client is real code (thaw-harness).
     wire: Option<Box<WireConn>>,
+    /// The client opened a TLS session on it (its first flight came).
+    tls: bool,
 }
 
 impl<S: Copy> Conn<S> {
@@ -147,6 +149,9 @@ pub(crate) enum Work<S> {
     Accept(S),
     /// Answer one request.
     Request(ConnRef<S>),
+    /// Answer the first flight of a full TLS handshake: `service_time`
+    /// and the server's handshake CPU (model.md 2.12).
+    TlsHello(ConnRef<S>),
 }
 
 /// A timer the server asks for.
@@ -247,6 +252,18 @@ pub(crate) enum Effect<S> {
     },
     /// A timeline line of the server.
     Trace(Box<TraceLine>),
+    /// The application sends TLS `close_notify` on the socket: the
+    /// `Close` that follows is a clean TLS close (model.md 2.12).
+    CloseNotify { sock: S },
+}
+
+/// The server's side of `[client.tls]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ServerTls {
+    /// CPU for a full handshake's first flight, on top of `service_time`.
+    pub cpu: SimDuration,
+    /// `close_notify` before the application's clean closes.
+    pub close_notify: bool,
 }
 
 /// What the World knows about a socket waiting to be accepted.
@@ -302,6 +319,8 @@ pub(crate) struct Server<S> {
     /// Byte keys and values of real code's requests.
     wire_data: WireData,
     totals: ServerTotals,
+    /// `[client.tls]`: the clients speak TLS.
+    tls: Option<ServerTls>,
 }
 
 impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
@@ -332,6 +351,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
             blocked_hosts: BTreeSet::new(),
             wire_data: WireData::default(),
             totals: ServerTotals::default(),
+            tls: None,
         }
     }
 
@@ -471,7 +491,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
                         self.accept_queue -= 1;
                         self.accept(now, s, pending, out);
                     }
-                    Work::Request(c) => self.answer(now, c, out),
+                    Work::Request(c) | Work::TlsHello(c) => self.answer(now, c, out),
                 }
             }
             Timer::Idle { conn, gen } => self.on_idle(now, conn, gen, out),
@@ -487,8 +507,26 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         conn.pending += 1;
         conn.ops.push_back(p);
         conn.last_activity = now;
+        let (code, key) = decode_request(p);
+        let work = if msg_kind(p) == MSG_REQUEST && code == OP_TLS_HELLO {
+            conn.tls = true;
+            // A resumed handshake skips the certificate and its
+            // signature: no handshake CPU.
+            match self.tls {
+                Some(t) if key == 0 && !t.cpu.is_zero() => Work::TlsHello(c),
+                _ => Work::Request(c),
+            }
+        } else {
+            Work::Request(c)
+        };
         self.authenticated(c);
-        self.cpu_submit(now, Work::Request(c), out);
+        self.cpu_submit(now, work, out);
+    }
+
+    /// The clients speak TLS ([client.tls]): the server's handshake CPU
+    /// and whether it sends `close_notify` before its clean closes.
+    pub fn set_tls(&mut self, tls: ServerTls) {
+        self.tls = Some(tls);
     }
 
     /// A proxy authenticated after the greeting: the connection attempt
@@ -642,7 +680,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
     ) {
         if self.conn(c).is_some() {
             self.totals.killed += 1;
-            self.close(now, c, why.into(), false, out);
+            self.close_as(now, c, why.into(), false, true, out);
         }
     }
 
@@ -667,6 +705,9 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         match w {
             Work::Accept(_) => self.cfg.accept_cpu,
             Work::Request(_) => self.cfg.service_time,
+            Work::TlsHello(_) => {
+                self.cfg.service_time + self.tls.map_or(SimDuration::ZERO, |t| t.cpu)
+            }
         }
     }
 
@@ -814,6 +855,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
             session,
             ops: VecDeque::new(),
             wire: wire.map(|p| Box::new(WireConn::new(p))),
+            tls: false,
         });
         self.open += 1;
         self.peak = self.peak.max(self.open);
@@ -874,11 +916,12 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
                     text,
                 );
             }
-            self.close(
+            self.close_as(
                 now,
                 c,
                 "evicted: idle while above the soft limit".into(),
                 false,
+                true,
                 out,
             );
         }
@@ -901,7 +944,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
             self.trace(out, "bad_handshake", vec![], text);
         }
         self.connect_error(key, "bad handshake (connect_timeout)", out);
-        self.close(now, c, "bad handshake".into(), false, out);
+        self.close_as(now, c, "bad handshake".into(), false, true, out);
     }
 
     // ----- idle timeouts ---------------------------------------------------
@@ -1060,7 +1103,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
             IdleClose::Fin => false,
             IdleClose::Rst => true,
         };
-        self.close(now, c, why.into(), abort, out);
+        self.close_as(now, c, why.into(), abort, true, out);
     }
 
     // ----- requests --------------------------------------------------------
@@ -1150,11 +1193,37 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         abort: bool,
         out: &mut Vec<Effect<S>>,
     ) {
+        self.close_as(now, c, why, abort, false, out);
+    }
+
+    /// `close` by the application's own decision (`clean`: an idle
+    /// timeout, an eviction, a KILL, a handshake timeout), which with TLS
+    /// sends `close_notify` first.
+    fn close_as(
+        &mut self,
+        now: SimTime,
+        c: ConnRef<S>,
+        why: Cow<'static, str>,
+        abort: bool,
+        clean: bool,
+        out: &mut Vec<Effect<S>>,
+    ) {
         let Some(conn) = self.conns.remove(c) else {
             return;
         };
         self.cluster.close(now, conn.session);
         self.open -= 1;
+        // The application's own clean close of a TLS session: SSL_shutdown
+        // sends close_notify first (PostgreSQL's secure_close, Redis's
+        // connTLSClose). Not when the process ends or the peer is gone.
+        if clean
+            && !abort
+            && conn.tls
+            && conn.wire.is_none()
+            && self.tls.is_some_and(|t| t.close_notify)
+        {
+            out.push(Effect::CloseNotify { sock: conn.sock });
+        }
         out.push(match why {
             Cow::Borrowed(why) => Effect::Close {
                 sock: conn.sock,

@@ -28,6 +28,7 @@ enum Did {
     Close(u64, u32, bool, Option<String>),
     Accepted(u64, u32),
     Trace(u64, &'static str, String),
+    CloseNotify(u64, u32),
 }
 
 /// A hand-driven rig: sockets are numbers; the peer of socket n is
@@ -100,6 +101,7 @@ impl Rig {
                     self.did.push(Did::Accepted(now, sock));
                 }
                 Effect::Trace(line) => self.did.push(Did::Trace(now, line.event, line.text)),
+                Effect::CloseNotify { sock } => self.did.push(Did::CloseNotify(now, sock)),
                 Effect::ReadNow { .. } | Effect::Wrote { .. } => {}
             }
         }
@@ -147,6 +149,16 @@ impl Rig {
         let mut out = Vec::new();
         self.srv
             .on_request(self.now, c, encode_request(op, false), &mut out);
+        self.effects(out);
+    }
+
+    /// The first flight of a TLS handshake on socket `s`.
+    fn tls_hello(&mut self, at: u64, s: u32, resumed: bool) {
+        self.run_to(at);
+        let c = self.conns[&s];
+        let mut out = Vec::new();
+        self.srv
+            .on_request(self.now, c, encode_tls_hello(resumed), &mut out);
         self.effects(out);
     }
 
@@ -488,4 +500,86 @@ fn two_servers_keep_their_own_data_and_limits() {
     assert_eq!(decode_version(b.srv.http_request(t(3 * SEC), read)), None);
     let reply = &a.sends_to(1)[0].1;
     assert!(decode_version(reply_value(reply)).is_some());
+}
+
+/// model.md 2.12: a full handshake's first flight costs the server its
+/// handshake CPU on its cores, on top of the service time; a resumed one
+/// (no certificate, no signature) only the service time.
+#[test]
+fn a_full_tls_handshake_costs_the_server_its_cpu_and_a_resumed_one_does_not() {
+    let mut cfg = generic();
+    cfg.cores = 1;
+    cfg.service_time = SimDuration::from_millis(1);
+    let mut r = Rig::new(cfg);
+    r.srv.set_tls(ServerTls {
+        cpu: SimDuration::from_millis(5),
+        close_notify: true,
+    });
+    r.connect(0, 1);
+    r.connect(0, 2);
+    r.tls_hello(0, 1, false);
+    r.tls_hello(0, 2, true);
+    r.request(0, 2, RequestOp::Ping);
+    r.run_to(SEC);
+    assert_eq!(r.sends_to(1)[0].0, 6 * MS);
+    // One core: the resumed hello waits for the full one, then takes 1 ms,
+    // and the request behind it 1 ms more.
+    let at: Vec<u64> = r.sends_to(2).iter().map(|(at, _)| *at).collect();
+    assert_eq!(at, vec![7 * MS, 8 * MS]);
+}
+
+/// model.md 2.12: the application's clean closes of a TLS connection
+/// send close_notify first; the process's end does not, nor a connection
+/// that never spoke TLS, nor a server without `close_notify`.
+#[test]
+fn a_clean_close_of_a_tls_connection_sends_close_notify_first_and_a_stop_does_not() {
+    let mut cfg = generic();
+    cfg.idle_timeout = Some(SimDuration::from_secs(60));
+    let tls = |close_notify| ServerTls {
+        cpu: SimDuration::ZERO,
+        close_notify,
+    };
+    let mut r = Rig::new(cfg.clone());
+    r.srv.set_tls(tls(true));
+    r.connect(0, 1);
+    r.connect(0, 2);
+    r.connect(0, 3);
+    r.tls_hello(0, 1, false);
+    r.tls_hello(0, 3, false);
+    r.run_to(30 * SEC);
+    let mut out = Vec::new();
+    r.srv.stop(r.now, &mut out);
+    let stopped = out
+        .iter()
+        .filter(|e| matches!(e, Effect::CloseNotify { .. }))
+        .count();
+    assert_eq!(stopped, 0, "the process's end sends no close_notify");
+    let mut r = Rig::new(cfg.clone());
+    r.srv.set_tls(tls(true));
+    r.connect(0, 1);
+    r.connect(0, 2);
+    r.tls_hello(0, 1, false);
+    r.run_to(100 * SEC);
+    let notify: Vec<&Did> = r
+        .did
+        .iter()
+        .filter(|d| matches!(d, Did::CloseNotify(..) | Did::Close(..)))
+        .collect();
+    let service = generic().service_time.as_nanos();
+    let idle = 60 * SEC + service;
+    assert_eq!(
+        notify,
+        vec![
+            &Did::Close(60 * SEC, 2, false, Some("idle timeout".to_string())),
+            &Did::CloseNotify(idle, 1),
+            &Did::Close(idle, 1, false, Some("idle timeout".to_string())),
+        ],
+        "close_notify only on the TLS connection, just before its close"
+    );
+    let mut r = Rig::new(cfg);
+    r.srv.set_tls(tls(false));
+    r.connect(0, 1);
+    r.tls_hello(0, 1, false);
+    r.run_to(100 * SEC);
+    assert!(!r.did.iter().any(|d| matches!(d, Did::CloseNotify(..))));
 }

@@ -12,11 +12,23 @@ fn detector_key(target: u16, key: u64) -> u64 {
 impl World<'_> {
     // ----- the function's client ----------------------------------------
 
+    /// The setup CPU of a connection real code opens (thaw-harness): with
+    /// `[client.tls]`, a full handshake's CPU too.
     pub(super) fn connect_cpu(&self) -> SimDuration {
+        self.scaled_cpu(
+            self.cfg.client.connect_cpu + self.cfg.client.tls.map_or(SimDuration::ZERO, |t| t.cpu),
+        )
+    }
+
+    /// The setup CPU of a new connection of `env` to `target`: TLS's
+    /// handshake CPU (full or resumed) is spent with it.
+    pub(super) fn connect_cpu_to(&self, env: u32, target: u16) -> SimDuration {
+        self.scaled_cpu(self.cfg.client.connect_cpu + self.tls_cpu(env, target))
+    }
+
+    /// CPU work `c` of one full vCPU at the function's memory size.
+    fn scaled_cpu(&self, c: SimDuration) -> SimDuration {
         let mem = self.cfg.platform.memory_mb.max(1) as u64;
-        // TLS's handshake CPU is spent with the connection's setup.
-        let c =
-            self.cfg.client.connect_cpu + self.cfg.client.tls.map_or(SimDuration::ZERO, |t| t.cpu);
         if mem >= MB_PER_VCPU {
             c
         } else {
@@ -99,7 +111,7 @@ impl World<'_> {
         let seq = inv.seq;
         let id = inv.id;
         let attempt = inv.retries;
-        let cost = self.connect_cpu();
+        let cost = self.connect_cpu_to(env, target);
         self.envs[(env - 1) as usize]
             .inv
             .as_mut()
@@ -595,7 +607,7 @@ impl World<'_> {
         match (phase, notice) {
             (Some(Phase::Connecting), Notice::Connected) => {
                 let greeting = self.cfg.servers[target].handshake;
-                let tls = self.tls_start(s, greeting);
+                let tls = self.tls_start(s, env, target as u16, greeting);
                 if greeting || tls.is_some() {
                     // The server speaks first (greeting, authentication),
                     // or TLS's handshake runs first.
@@ -698,12 +710,15 @@ impl World<'_> {
             RecvResult::Data(_) => {}
             RecvResult::Eof => {
                 let detail = if p == Phase::Handshake {
-                    "connection closed by the server during the handshake (EOF)"
+                    "connection closed by the server during the handshake (EOF)".to_string()
                 } else {
-                    "connection closed by the server: read() returned 0 (EOF)"
+                    format!(
+                        "connection closed by the server: read() returned 0 (EOF){}",
+                        self.tls_eof_note(s)
+                    )
                 };
-                self.pending_lost(env, s, detail);
-                self.fail(env, ErrorKind::Eof, detail.into())
+                self.pending_lost(env, s, &detail);
+                self.fail(env, ErrorKind::Eof, detail)
             }
             RecvResult::Err(e) => {
                 let (kind, detail) = self.explain(s, Some(e), "read");

@@ -162,7 +162,7 @@ impl World<'_> {
                     slot.conn_gen += 1;
                     slot.conn_gen
                 };
-                let cost = self.connect_cpu();
+                let cost = self.connect_cpu_to(env, t as u16);
                 if self.wants(Level::Timeline) {
                     let title = self.lib_title();
                     let server = self.cfg.servers[t].name.clone();
@@ -615,7 +615,7 @@ impl World<'_> {
             LStage::Connecting => match notice {
                 Notice::Connected => {
                     let greeting = self.cfg.servers[t].handshake;
-                    let tls = self.tls_start(s, greeting);
+                    let tls = self.tls_start(s, env, t as u16, greeting);
                     if greeting || tls.is_some() {
                         if let Some(slot) = self.slot(env, t) {
                             slot.stage = LStage::Handshake;
@@ -761,7 +761,10 @@ impl World<'_> {
                 env,
                 t,
                 ErrorKind::Eof,
-                "connection closed by the server: read() returned 0 (EOF)".into(),
+                format!(
+                    "connection closed by the server: read() returned 0 (EOF){}",
+                    self.tls_eof_note(s)
+                ),
             ),
             _ => self.lib_socket_lost(
                 env,

@@ -172,6 +172,9 @@ struct LiveSock {
     /// The socket at the other end, once known: lets a delivery skip the
     /// demultiplexing lookup (validated against the addresses on use).
     peer: Option<SockRef>,
+    /// The peer's application sent TLS `close_notify` before closing: an
+    /// EOF read here is a clean TLS close (model.md 2.12).
+    close_notify: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +295,10 @@ struct Env {
     /// Segments over loopback that arrived while the environment was
     /// frozen (`frozen_kernel = silent`): delivered at the thaw.
     deferred_loopback: Vec<(Segment, Option<SockRef>, Option<SockRef>)>,
+    /// `[client.tls] resumption`: when the environment's last full TLS
+    /// handshake with each server (by index) completed; module scope, so
+    /// it goes with the runtime (reap, reset).
+    tls_sessions: Vec<Option<SimTime>>,
 }
 
 /// A request an invocation wrote and did not await.
@@ -668,6 +675,12 @@ impl<'t> World<'t> {
                 cfg.network.source_ip,
                 timeline,
             );
+            if let Some(t) = cfg.client.tls {
+                server.set_tls(crate::server::ServerTls {
+                    cpu: t.server_cpu,
+                    close_notify: t.close_notify,
+                });
+            }
             match proxies.iter().find(|p| p.cfg.server == i) {
                 Some(p) => {
                     server.name_peer(p.addr.host, &p.cfg.name);
@@ -1044,6 +1057,7 @@ impl<'t> World<'t> {
             owner,
             last_note: None,
             peer: None,
+            close_notify: false,
         };
         if !self.write_ids.is_empty() {
             // A new connection on this 4-tuple: the old one's writes that

@@ -150,6 +150,7 @@ impl World<'_> {
             crash: None,
             local_srv: Vec::new(),
             deferred_loopback: Vec::new(),
+            tls_sessions: Vec::new(),
         });
         self.live_envs += 1;
         let init = self.cfg.platform.init_duration;
@@ -493,6 +494,7 @@ impl World<'_> {
         e.libs.clear();
         e.pending.clear();
         e.crash = None;
+        e.tls_sessions.clear();
         e.pool = None;
         e.pconns.clear();
         e.psock.clear();

@@ -460,7 +460,7 @@ impl World<'_> {
                         tls: None,
                     },
                 );
-                let cost = self.connect_cpu();
+                let cost = self.connect_cpu_to(env, self.pool_target());
                 if self.wants(Level::Timeline) {
                     self.emit(
                         Level::Timeline,
@@ -867,7 +867,7 @@ impl World<'_> {
             Stage::Connecting => match notice {
                 Notice::Connected => {
                     let greeting = self.cfg.servers[self.pool_target() as usize].handshake;
-                    let tls = self.tls_start(s, greeting);
+                    let tls = self.tls_start(s, env, self.pool_target(), greeting);
                     if greeting || tls.is_some() {
                         if let Some(p) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
                             p.stage = Stage::Handshake;
@@ -971,7 +971,7 @@ impl World<'_> {
                                     format!(
                                         "{name}: the driver sees idle {conn} end ({}) and tells the pool",
                                         match notice {
-                                            Notice::Eof => "FIN".to_string(),
+                                            Notice::Eof => format!("FIN{}", self.tls_eof_note(s)),
                                             Notice::Error(e) => e.name().to_string(),
                                             _ => String::new(),
                                         }

@@ -73,6 +73,7 @@ impl World<'_> {
                     let (sock, abort, why, zombie) = *b;
                     self.server_closes(sock, abort, Some(&why), zombie);
                 }
+                Effect::CloseNotify { sock } => self.tls_close_notify(sock),
                 Effect::Accepted { conn, sock, peer } => {
                     if let Some(ls) = self.sock_mut(sock) {
                         ls.owner = Owner::Server(conn);
@@ -169,9 +170,9 @@ impl World<'_> {
                     && l.tcb.pending_error().is_none(),
                 wire: self.wire_of_peer(l.tcb.remote()),
             }),
-            Timer::WorkDone(Work::Request(_)) | Timer::Idle { .. } | Timer::Handshake { .. } => {
-                None
-            }
+            Timer::WorkDone(Work::Request(_) | Work::TlsHello(_))
+            | Timer::Idle { .. }
+            | Timer::Handshake { .. } => None,
         };
         self.with_server(srv, |m, now, out| m.on_timer(now, timer, pending, out));
     }
