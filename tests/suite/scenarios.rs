@@ -680,3 +680,51 @@ at = ["0s", "100s"]
     let plain = detail(&run(&base.replace("[client.tls]\n", "")));
     assert!(!plain.contains("close_notify"), "{plain}");
 }
+
+/// A quit nobody awaits (model.md 6.4): its 30 s timeout is a runtime
+/// timer. A freeze longer than it leaves it overdue at the thaw, and its
+/// rejection fails that invocation, whichever thaw order; a shorter one
+/// moves the failure to the first thaw after the timer is due; a kernel
+/// that runs while frozen takes the FIN in time. Awaiting `end()` leaves
+/// nothing pending.
+#[test]
+fn a_quit_timer_left_pending_fires_at_the_next_thaw() {
+    let race = "sim-scenarios/libraries/mysql-quit-timeout-after-freeze.toml";
+    let want_fail = ["ok", "UNHANDLED_REJECTION", "ok"];
+    let all_ok = ["ok", "ok", "ok"];
+    assert_eq!(outcomes(&run_with(race, &[])), want_fail);
+    assert_eq!(
+        outcomes(&run_with(race, &["function.thaw_order=events_first"])),
+        want_fail
+    );
+    assert_eq!(
+        outcomes(&run_with(race, &["function.frozen_kernel=running"])),
+        all_ok
+    );
+    for (gap, want) in [
+        ("29s", ["ok", "ok", "UNHANDLED_REJECTION"]),
+        ("31s", want_fail),
+    ] {
+        let set = format!("workload.at=[\"0s\", \"{gap}\", \"40s\"]");
+        assert_eq!(outcomes(&run_with(race, &[&set])), want, "gap {gap}");
+    }
+    let j = run_with(race, &[]);
+    let detail = j["invocations"][1]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("Quit inactivity timeout"), "{detail}");
+    let fix = "sim-scenarios/libraries/mysql-quit-awaited-fix.toml";
+    assert_eq!(outcomes(&run_with(fix, &[])), all_ok);
+    // The awaited QUIT costs one round trip (1 ms here) and then the
+    // connection is gone: the next invocation opens a new one.
+    let j = run_with(fix, &[]);
+    assert_eq!(j["metrics"]["connections_opened"], 3);
+    // Through a pool or a library, a quit is refused with a hint.
+    let text = std::fs::read_to_string(workspace_root().join(race)).unwrap();
+    let Err(e) = load(race, &text, &["client.strategy=pool".to_string()]) else {
+        panic!("accepted");
+    };
+    assert!(
+        e.render().contains("`op = \"quit\"` is modelled"),
+        "{}",
+        e.render()
+    );
+}

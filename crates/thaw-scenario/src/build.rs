@@ -227,6 +227,7 @@ fn requests(p: &mut Problems, path: &str, reqs: &[RequestSection]) -> Vec<Reques
                 (OpKey::Begin, None) => RequestOp::Begin,
                 (OpKey::Commit, None) => RequestOp::Commit,
                 (OpKey::Rollback, None) => RequestOp::Rollback,
+                (OpKey::Quit, None) => RequestOp::Quit,
             };
             let writes = r.writes.unwrap_or(1);
             if writes == 0 {
@@ -264,6 +265,7 @@ fn op_name(op: OpKey) -> &'static str {
         OpKey::Begin => "begin",
         OpKey::Commit => "commit",
         OpKey::Rollback => "rollback",
+        OpKey::Quit => "quit",
     }
 }
 
@@ -755,6 +757,45 @@ fn dur(d: Option<Dur>) -> Option<SimDuration> {
 fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
     if d == Some(SimDuration::ZERO) {
         p.add(path, format!("`{path}` must be longer than 0s"), None);
+    }
+}
+
+/// `op = "quit"` (model.md 6.4): the plain client's connections only, for
+/// now (a pool, a client library and a proxy have their own ways of ending
+/// a session, not modelled).
+fn quit_checks(p: &mut Problems, cfg: &SimConfig) {
+    let cl = &cfg.client;
+    let lists = std::iter::once(("client.requests".to_string(), &cl.requests)).chain(
+        cl.handlers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("handlers[{i}].requests"), &h.requests)),
+    );
+    for (path, reqs) in lists {
+        for (i, r) in reqs.iter().enumerate() {
+            if r.op != RequestOp::Quit {
+                continue;
+            }
+            let strategy = cl.strategy_of(r.target);
+            let why = if cfg.proxies.iter().any(|x| x.server == r.target) {
+                Some("a proxy in front of its server")
+            } else if strategy == Strategy::Pool {
+                Some("`strategy = \"pool\"` (a pool ends its connections itself)")
+            } else if strategy == Strategy::Http {
+                Some("`strategy = \"http\"` (no connection to end)")
+            } else if strategy == Strategy::Global && cl.library.is_some() {
+                Some("a `[client.library]` in charge of its connection")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                p.add(
+                    format!("{path}[{i}].op"),
+                    format!("`op = \"quit\"` is modelled on the plain client's own connection, not with {why}"),
+                    Some("use `strategy = \"global\"` or `\"per_invocation\"` without [client.library] or a proxy"),
+                );
+            }
+        }
     }
 }
 
@@ -2080,6 +2121,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     }
     await_checks(&mut p, &cfg.client);
     local_server_checks(&mut p, &cfg, &server_tables);
+    quit_checks(&mut p, &cfg);
 
     // [workload]
     match &f.workload {

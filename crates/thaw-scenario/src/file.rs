@@ -506,6 +506,8 @@ pub enum OpKey {
     Commit,
     /// ROLLBACK.
     Rollback,
+    /// End the session; the server closes the connection.
+    Quit,
 }
 
 /// `[[client.requests]]`

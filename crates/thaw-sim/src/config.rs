@@ -260,6 +260,12 @@ pub enum RequestOp {
     Commit,
     /// ROLLBACK.
     Rollback,
+    /// End the session (MySQL `COM_QUIT`, PostgreSQL `Terminate`, Redis
+    /// `QUIT`): the server closes the connection and answers nothing; the
+    /// request is done when the connection ends (mysqljs `end()`,
+    /// node-postgres `client.end()`). Its `timeout` is the library's quit
+    /// timeout (mysqljs 30 s). The connection is not used again.
+    Quit,
 }
 
 /// One request an invocation makes.

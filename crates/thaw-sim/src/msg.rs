@@ -42,6 +42,8 @@ pub(crate) const OP_ROLLBACK: u64 = 5;
 /// data; key 1 = the client offers a session the server accepts (a
 /// resumed handshake), 0 = a full handshake.
 pub(crate) const OP_TLS_HELLO: u64 = 6;
+/// End the session: the server closes the connection (no reply).
+pub(crate) const OP_QUIT: u64 = 7;
 
 /// The first flight of a TLS handshake, full or resumed.
 pub(crate) fn encode_tls_hello(resumed: bool) -> u64 {
@@ -63,6 +65,7 @@ pub(crate) fn encode_request(op: crate::config::RequestOp, pin: bool) -> u64 {
         RequestOp::Begin => (OP_BEGIN, 0),
         RequestOp::Commit => (OP_COMMIT, 0),
         RequestOp::Rollback => (OP_ROLLBACK, 0),
+        RequestOp::Quit => (OP_QUIT, 0),
     };
     let pin = if pin { PIN_FLAG } else { 0 };
     MSG_REQUEST | (code << 8) | pin | (key << 16)

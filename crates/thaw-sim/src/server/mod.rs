@@ -1140,6 +1140,19 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         let op = conn.ops.pop_front().unwrap_or(MSG_REQUEST);
         let peer = conn.peer;
         let wired = conn.wire.is_some();
+        if msg_kind(op) == MSG_REQUEST && decode_request(op).0 == OP_QUIT {
+            // COM_QUIT / Terminate / QUIT: the session ends and the server
+            // closes the connection, a clean close of its own.
+            self.close_as(
+                now,
+                c,
+                "the client ended the session (QUIT)".into(),
+                false,
+                true,
+                out,
+            );
+            return;
+        }
         let value = self.apply_op(now, session, op);
         if msg_kind(op) == MSG_REQUEST {
             let (code, key) = decode_request(op);

@@ -46,6 +46,15 @@ impl World<'_> {
             .map_or(0, |r| r.target)
     }
 
+    /// Whether the current request of `env`'s invocation ends the session.
+    fn cur_is_quit(&self, env: u32) -> bool {
+        self.envs[(env - 1) as usize]
+            .inv
+            .as_ref()
+            .and_then(|i| self.cfg.client.requests_of(i.func).get(i.step))
+            .is_some_and(|r| r.op == crate::config::RequestOp::Quit)
+    }
+
     /// The connection `env` keeps to the current request's server.
     fn cur_conn(&self, env: u32) -> Option<SockRef> {
         let t = self.cur_target(env) as usize;
@@ -265,6 +274,11 @@ impl World<'_> {
                 }
                 if !awaited {
                     self.apply(s, out);
+                    if op == crate::config::RequestOp::Quit {
+                        // The session is ending: the next request opens a
+                        // new connection while this one closes.
+                        self.take_cur_conn(env);
+                    }
                     self.not_awaited(env, s);
                     return;
                 }
@@ -588,6 +602,11 @@ impl World<'_> {
             .iter()
             .position(|c| *c == Some(s))
         else {
+            // A connection being ended by a QUIT nobody awaits is no longer
+            // kept, but its end is still read.
+            if self.has_pending(env, s) {
+                self.pending_notice(env, s);
+            }
             return;
         };
         if self.lib_holds(env, target) {
@@ -708,6 +727,11 @@ impl World<'_> {
                 self.fail(env, kind, text.to_string());
             }
             RecvResult::Data(_) => {}
+            RecvResult::Eof | RecvResult::Err(_)
+                if p == Phase::AwaitReply && self.cur_is_quit(env) =>
+            {
+                self.quit_done(env, s, r);
+            }
             RecvResult::Eof => {
                 let detail = if p == Phase::Handshake {
                     "connection closed by the server during the handshake (EOF)".to_string()
@@ -728,6 +752,33 @@ impl World<'_> {
         }
     }
 
+    /// The connection of the current request, a QUIT, ended: the session
+    /// is over (mysqljs and node-postgres resolve `end()` on the close,
+    /// whether FIN or reset), and the next request opens a new connection.
+    fn quit_done(&mut self, env: u32, s: SockRef, r: RecvResult) {
+        if self.wants(Level::Timeline) {
+            let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
+            let name = self.cfg.client.requests_of(inv.func)[inv.step].name.clone();
+            let how = match r {
+                RecvResult::Err(e) => format!("reset ({})", e.name()),
+                _ => "closed (EOF)".to_string(),
+            };
+            self.emit(
+                Level::Timeline,
+                format!("inv-{}", inv.id),
+                "quit_done",
+                vec![("request", name.as_str().into())],
+                format!(
+                    "inv-{} {name}: the server {how} the connection: the session is over",
+                    inv.id
+                ),
+            );
+        }
+        self.take_cur_conn(env);
+        self.app_close(s, "the session is over (QUIT)");
+        self.reply_received(env, encode_response(0, false));
+    }
+
     /// The reply to the current request arrived: its effects on the data,
     /// then the next request.
     pub(super) fn reply_received(&mut self, env: u32, m: u64) {
@@ -739,7 +790,9 @@ impl World<'_> {
             (inv.id, inv.step - 1, inv.func)
         };
         self.reply_effects(env, func, step, decode_response(m).0);
-        if self.wants(Level::Timeline) {
+        // A QUIT has no reply: `quit_done` said how it ended.
+        let quit = self.cfg.client.requests_of(func)[step].op == crate::config::RequestOp::Quit;
+        if self.wants(Level::Timeline) && !quit {
             let name = self.cfg.client.requests_of(func)[step].name.clone();
             self.emit(
                 Level::Timeline,
@@ -1071,7 +1124,7 @@ impl World<'_> {
                 let v = decode_version(value).filter(|v| *v != thaw_db::UNCOMMITTED);
                 complete(self, keys, v);
             }
-            RequestOp::Rollback => self.envs[(env - 1) as usize].tx_keys.clear(),
+            RequestOp::Rollback | RequestOp::Quit => self.envs[(env - 1) as usize].tx_keys.clear(),
         }
     }
 

@@ -49,6 +49,22 @@ impl World<'_> {
             .as_ref()
             .map_or(0, |i| i.seq);
         let now = self.q.now();
+        if let Some(t) = self.cfg.client.requests_of(func)[step].timeout {
+            // The library's timer for it (mysqljs's sequence timeout) is
+            // in the event loop: it outlives the invocation and is held
+            // while frozen.
+            self.schedule(
+                now + t,
+                Ev::Runtime {
+                    env,
+                    timer: Box::new(pool::RtTimer::Pending {
+                        sock: s,
+                        inv: id,
+                        step: step as u32,
+                    }),
+                },
+            );
+        }
         // The next step runs from the event loop, after this write.
         let work = self.cfg.client.requests_of(func)[step].work_after;
         self.schedule(now + work, Ev::WorkFinished { env, seq });
@@ -69,17 +85,68 @@ impl World<'_> {
                 Some(_) => "while it runs".to_string(),
                 None => "after it returned".to_string(),
             };
+            let what = if self.cfg.client.requests_of(p.func)[p.step].op
+                == crate::config::RequestOp::Quit
+            {
+                "is done (the server closed the connection)"
+            } else {
+                "gets its reply"
+            };
             self.emit(
                 Level::Timeline,
                 format!("inv-{}", p.inv),
                 "not_awaited_done",
                 vec![("request", name.as_str().into())],
-                format!(
-                    "inv-{}'s {name} gets its reply {during} (nobody awaits it)",
-                    p.inv
-                ),
+                format!("inv-{}'s {name} {what} {during} (nobody awaits it)", p.inv),
             );
         }
+    }
+
+    /// Whether the oldest request nobody awaits on `s` is a QUIT.
+    fn pending_is_quit(&self, env: u32, s: SockRef) -> bool {
+        self.envs[(env - 1) as usize]
+            .pending
+            .iter()
+            .find(|p| p.sock == s)
+            .is_some_and(|p| {
+                self.cfg.client.requests_of(p.func)[p.step].op == crate::config::RequestOp::Quit
+            })
+    }
+
+    /// The timeout of a request nobody awaits came (a runtime timer): if
+    /// it is still pending, the library gives up on it, rejects it and
+    /// destroys the connection (mysqljs: "Quit inactivity timeout").
+    pub(super) fn pending_timed_out(&mut self, env: u32, s: SockRef, inv: u64, step: usize) {
+        let waiting = self.envs[(env - 1) as usize]
+            .pending
+            .iter()
+            .find(|p| p.sock == s)
+            .is_some_and(|p| p.inv == inv && p.step == step);
+        if !waiting {
+            return;
+        }
+        let func = self.envs[(env - 1) as usize]
+            .pending
+            .iter()
+            .find(|p| p.sock == s)
+            .map_or(0, |p| p.func);
+        let spec = &self.cfg.client.requests_of(func)[step];
+        let t = spec.timeout.unwrap_or(SimDuration::ZERO);
+        let what = if spec.op == crate::config::RequestOp::Quit {
+            "Quit"
+        } else {
+            "the request"
+        };
+        let detail = format!("{what} inactivity timeout: no answer in {t} (the library's timeout)");
+        self.pending_lost(env, s, &detail);
+        if let Some(i) = self.envs[(env - 1) as usize]
+            .conns
+            .iter()
+            .position(|c| *c == Some(s))
+        {
+            self.envs[(env - 1) as usize].conns[i] = None;
+        }
+        self.app_close(s, "destroyed by the library after its timeout");
     }
 
     /// A socket event on `s`, which owes replies to requests nobody awaits,
@@ -96,6 +163,15 @@ impl World<'_> {
                     self.pending_reply(env, s)
                 }
                 RecvResult::Data(_) => {}
+                RecvResult::Eof | RecvResult::Err(_) if self.pending_is_quit(env, s) => {
+                    // The QUIT nobody awaited is done: the session is over.
+                    self.pending_reply(env, s);
+                    self.envs[(env - 1) as usize]
+                        .pending
+                        .retain(|p| p.sock != s);
+                    self.app_close(s, "the session is over (QUIT)");
+                    return;
+                }
                 RecvResult::Eof | RecvResult::Err(_) => {
                     let detail = match r {
                         RecvResult::Err(e) => self.explain(s, Some(e), "read").1,

@@ -55,6 +55,8 @@ pub(super) enum RtTimer {
     },
     /// The setup CPU of a library connection is done.
     LibConnCpu { target: u16, gen: u32 },
+    /// The library's timeout of a request nobody awaits (model.md 6.4).
+    Pending { sock: SockRef, inv: u64, step: u32 },
 }
 
 impl World<'_> {
@@ -751,6 +753,7 @@ impl World<'_> {
                 RtTimer::PingTimeout(..) => ("ping_timeout", SimDuration::ZERO),
                 RtTimer::Lib { due, .. } => ("library", self.q.now().saturating_since(due)),
                 RtTimer::LibConnCpu { .. } => ("library_connect_cpu", SimDuration::ZERO),
+                RtTimer::Pending { .. } => ("request_timeout", SimDuration::ZERO),
             };
             self.emit(
                 Level::Detail,
@@ -779,6 +782,9 @@ impl World<'_> {
             }
             RtTimer::Lib { target, timer, due } => self.lib_timer(env, target as usize, timer, due),
             RtTimer::LibConnCpu { target, gen } => self.lib_conn_cpu(env, target as usize, gen),
+            RtTimer::Pending { sock, inv, step } => {
+                self.pending_timed_out(env, sock, inv, step as usize)
+            }
             RtTimer::PingTimeout(conn, gen) => {
                 let pinging = self.envs[(env - 1) as usize]
                     .pconns
