@@ -3,8 +3,10 @@
 //! Exit codes: 0 the run finished and every expectation held; 1 an
 //! expectation failed; 2 usage or scenario error; 3 the run could not
 //! finish (event budget exceeded); 4 an output could not be written.
+mod author;
 mod explore;
 mod out;
+mod style;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use out::{JsonReport, Out, TextRows};
@@ -23,9 +25,13 @@ use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
     about = "Deterministic simulator of database and cache connections across serverless freeze, thaw and reap",
     after_help = "Exit codes: 0 done (run: every expectation held; check: every case passed); 1 an expectation failed (run) or a counterexample was found (check); 2 usage or scenario error; 3 the run exhausted its event budget; 4 an output could not be written.\nDocs: README.md, docs/scenario-format.md, docs/exploring.md."
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour diagnostics and the text report: auto (on a terminal, unless
+    /// NO_COLOR is set), always, or never.
+    #[arg(long, value_enum, global = true, default_value_t = style::ColorChoice::Auto)]
+    color: style::ColorChoice,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -50,6 +56,16 @@ enum Command {
     /// Property-test a scenario: random points of the varied ranges must
     /// satisfy its [expect]; a failure is shrunk and written as a file.
     Check(explore::CheckArgs),
+    /// Check scenario files without running them: every problem of every
+    /// file (exit 0 all valid, 2 otherwise).
+    Validate(author::ValidateArgs),
+    /// Start a scenario from a bundled one (`thaw new --list` shows them).
+    New(author::NewArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell,
+    /// elvish).
+    Completions(author::CompletionsArgs),
+    /// Print thaw's man page (roff), or write one per subcommand.
+    Man(author::ManArgs),
 }
 
 #[derive(Args)]
@@ -106,8 +122,13 @@ fn main() -> ExitCode {
         .subcommand()
         .map(|(_, sub)| overrides_in_order(sub))
         .unwrap_or_default();
+    let color = cli.color;
     match cli.command {
-        Command::Run(args) => cmd_run(&args, &overrides),
+        Command::Run(args) => cmd_run(&args, &overrides, color),
+        Command::Validate(args) => author::cmd_validate(&args, style::Style::stderr(color)),
+        Command::New(args) => author::cmd_new(&args),
+        Command::Completions(args) => author::cmd_completions(&args),
+        Command::Man(args) => author::cmd_man(&args),
         Command::Sweep(args) => explore::cmd_sweep(&args, &overrides),
         Command::Merge(args) => explore::cmd_merge(&args),
         Command::Boundary(args) => explore::cmd_boundary(&args, &overrides),
@@ -214,7 +235,8 @@ fn same_file(trace: &str, scenario: &str) -> bool {
     }
 }
 
-fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
+fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) -> ExitCode {
+    let serr = style::Style::stderr(color);
     let file = args.file.as_str();
     let name = if file == "-" { "<stdin>" } else { file };
     let text = match read_scenario(file) {
@@ -227,9 +249,10 @@ fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
     let scenario = match load_with(name, &text, overrides) {
         Ok(s) => s,
         Err(err) => {
-            eprint!("{}", err.render());
+            eprint!("{}", serr.diagnostics(&err.render()));
             eprintln!(
-                "error: `{name}` {}; nothing was run",
+                "{} `{name}` {}; nothing was run",
+                serr.error("error:"),
                 err.diagnostics.summary()
             );
             return ExitCode::from(2);
@@ -238,7 +261,7 @@ fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
     if !scenario.warnings.is_empty() {
         eprint!(
             "{}",
-            scenario.warnings.render(&text).replace("  × ", "  ⚠ ")
+            serr.diagnostics(&scenario.warnings.render(&text).replace("  × ", "  ⚠ "))
         );
         eprintln!(
             "warning: `{name}` has {} setting{} that cannot act",
@@ -287,6 +310,7 @@ fn cmd_run(args: &RunArgs, overrides: &[Override]) -> ExitCode {
             report
         }
         Format::Text => {
+            let mut out = style::Lines::new(&mut out, style::Style::stdout(color));
             let _ = write_header(&mut out, &scenario, effective_seed);
             let mut rows = match TextRows::new(
                 args.summary,
@@ -384,7 +408,7 @@ fn write_header(out: &mut impl Write, scenario: &Scenario, seed: u64) -> std::io
 }
 
 fn write_text(
-    out: &mut Out,
+    out: &mut impl Write,
     scenario: &Scenario,
     report: &Report,
     summary: bool,
