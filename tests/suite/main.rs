@@ -6,6 +6,7 @@ mod pool_properties;
 mod properties;
 mod retry_properties;
 mod scenarios;
+mod schema;
 mod server_properties;
 mod time_overflow;
 mod topology_properties;

@@ -233,6 +233,12 @@ pub(crate) fn cmd_new(args: &NewArgs) -> ExitCode {
 /// line saying where it came from; everything else, comments included,
 /// as it was.
 fn rename(text: &str, name: &str, from: &str) -> Result<String, String> {
+    // The bundled file's `#:schema` path is relative to the repository;
+    // the new file gets a hint instead.
+    let text = match text.split_once('\n') {
+        Some((first, rest)) if first.starts_with("#:schema ") => rest,
+        _ => text,
+    };
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| format!("the bundled scenario {from} does not parse: {e}"))?;
@@ -240,10 +246,16 @@ fn rename(text: &str, name: &str, from: &str) -> Result<String, String> {
         t.insert("name", toml_edit::value(name));
     }
     Ok(format!(
-        "# Started from thaw's bundled scenario {} (`thaw new --from {}`).\n{doc}",
+        "# Started from thaw's bundled scenario {} (`thaw new --from {}`).\n# Editor checks: `thaw schema > thaw-scenario.schema.json`, then make the\n# first line `#:schema ./thaw-scenario.schema.json` (docs/scenario-format.md).\n{doc}",
         from,
         from.trim_end_matches(".toml")
     ))
+}
+
+/// `thaw schema`: the scenario format's JSON Schema (the bytes of
+/// docs/thaw-scenario.schema.json).
+pub(crate) fn cmd_schema() -> ExitCode {
+    write_stdout(thaw_scenario::schema::schema_text().as_bytes())
 }
 
 /// Writes `bytes` to standard output; a closed pipe is not an error (the

@@ -66,6 +66,9 @@ enum Command {
     Completions(author::CompletionsArgs),
     /// Print thaw's man page (roff), or write one per subcommand.
     Man(author::ManArgs),
+    /// Print the JSON Schema of scenario files, for editors
+    /// (docs/thaw-scenario.schema.json is a copy).
+    Schema,
 }
 
 #[derive(Args)]
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
         Command::New(args) => author::cmd_new(&args),
         Command::Completions(args) => author::cmd_completions(&args),
         Command::Man(args) => author::cmd_man(&args),
+        Command::Schema => author::cmd_schema(),
         Command::Sweep(args) => explore::cmd_sweep(&args, &overrides),
         Command::Merge(args) => explore::cmd_merge(&args),
         Command::Boundary(args) => explore::cmd_boundary(&args, &overrides),

@@ -2223,6 +2223,41 @@ impl Visitor<'_> for DurVisitor {
     }
 }
 
+/// A duration in the JSON Schema (`thaw schema`): what
+/// `SimDuration::parse` accepts, as a pattern.
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: a number and a unit (ns, us, µs, ms, s, m, min, h, d), e.g. \"310s\", \"1.5s\", \"250us\"; exact to 1 ns.",
+            "examples": ["310s", "1.5s", "250us"]
+        })
+    }
+}
+
+/// The shape of a duration string (`SimDuration::parse`): digits with `_`,
+/// an optional fraction, optional spaces, a unit.
+pub const DURATION_PATTERN: &str = r"^\s*[0-9_]*(\.[0-9_]*)?\s*(ns|us|µs|ms|s|m|min|h|d)\s*$";
+
+impl schemars::JsonSchema for Seed {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Seed".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A seed, 0..=18446744073709551615: an integer, or a string of digits for values above 9223372036854775807.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^[0-9]{1,20}$" }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     /// Errors are raised inside the visitor so that deserializers which
     /// attach spans (toml) point at the value itself.

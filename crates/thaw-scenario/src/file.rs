@@ -2,10 +2,11 @@
 //! Every key is optional unless documented otherwise; defaults live in one
 //! place (thaw-sim's config defaults) and are applied by `build`.
 use crate::diag::{Dur, Seed};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// A whole scenario file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// `[scenario]`: name, description, seed.
@@ -57,7 +58,7 @@ pub struct ScenarioFile {
 }
 
 /// `[scenario]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioMeta {
     /// Short name (defaults to the file stem).
@@ -70,7 +71,7 @@ pub struct ScenarioMeta {
 }
 
 /// `[run]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
     /// Most events a run may process before it stops with an error.
@@ -78,7 +79,7 @@ pub struct RunSection {
 }
 
 /// Frozen guest kernel behaviour.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FrozenKernelKey {
     /// No ACK, no RST, no kernel timers while frozen.
@@ -88,7 +89,7 @@ pub enum FrozenKernelKey {
 }
 
 /// Thaw ordering.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThawOrderKey {
     /// Handler first.
@@ -98,7 +99,7 @@ pub enum ThawOrderKey {
 }
 
 /// Warm environment choice.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlacementKey {
     /// Most recently used.
@@ -108,7 +109,7 @@ pub enum PlacementKey {
 }
 
 /// `[function]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionSection {
     /// Memory size, MB (128..=10240).
@@ -151,7 +152,7 @@ pub struct FunctionSection {
 }
 
 /// Registered Lambda extensions.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtensionKey {
     /// None.
@@ -163,7 +164,7 @@ pub enum ExtensionKey {
 }
 
 /// `[*.tcp]`: sysctls and socket options.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSection {
     /// TCP_RTO_MIN.
@@ -200,7 +201,7 @@ pub struct TcpSection {
 }
 
 /// `[*.tcp.keepalive]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeepaliveSection {
     /// SO_KEEPALIVE itself (default true when the table is present);
@@ -215,7 +216,7 @@ pub struct KeepaliveSection {
 }
 
 /// How the handler ends.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HandlerKey {
     /// An async handler.
@@ -225,7 +226,7 @@ pub enum HandlerKey {
 }
 
 /// Connection strategy.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyKey {
     /// Reused across invocations.
@@ -239,7 +240,7 @@ pub enum StrategyKey {
 }
 
 /// A pool preset.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PoolPresetKey {
     /// Sequelize v6 defaults.
@@ -273,7 +274,7 @@ pub enum PoolPresetKey {
 }
 
 /// Checkout validation.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValidationKey {
     /// None.
@@ -287,7 +288,7 @@ pub enum ValidationKey {
 }
 
 /// Idle checkout order.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderKey {
     /// Most recently released first.
@@ -297,7 +298,7 @@ pub enum OrderKey {
 }
 
 /// `[client.pool]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSection {
     /// The library (required).
@@ -328,7 +329,7 @@ pub struct PoolSection {
 }
 
 /// `[client]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSection {
     /// `global` or `per_invocation`.
@@ -362,7 +363,7 @@ pub struct ClientSection {
 }
 
 /// `[client.tls]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     /// `"1.3"` (default) or `"1.2"`.
@@ -393,9 +394,24 @@ pub enum TlsVersionKey {
     V12,
 }
 
+impl JsonSchema for TlsVersionKey {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TlsVersion".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "\"1.3\" (one round trip) or \"1.2\" (two), also as a number.",
+            "anyOf": [
+                { "type": "string", "enum": ["1.3", "1.2"] },
+                { "type": "number", "enum": [1.3, 1.2] }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for TlsVersionKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
+        #[derive(Deserialize, JsonSchema)]
         #[serde(untagged)]
         enum Raw {
             S(String),
@@ -416,7 +432,7 @@ impl<'de> Deserialize<'de> for TlsVersionKey {
 }
 
 /// `[client.library]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LibrarySection {
     /// The library (required).
@@ -451,7 +467,7 @@ pub struct LibrarySection {
 }
 
 /// `[client.library] reconnect`
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReconnectKey {
     /// The client is finished after a loss.
@@ -463,7 +479,7 @@ pub enum ReconnectKey {
 }
 
 /// `[client.library] in_flight`
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InFlightKey {
     /// Fail with the library's error.
@@ -475,7 +491,7 @@ pub enum InFlightKey {
 }
 
 /// `[client.retry]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySection {
     /// Retries after the first attempt (default 0 = none).
@@ -491,7 +507,7 @@ pub struct RetrySection {
 }
 
 /// What a request does to the data.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKey {
     /// No effect (default).
@@ -511,7 +527,7 @@ pub enum OpKey {
 }
 
 /// `[[client.requests]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSection {
     /// Name in the timeline.
@@ -542,7 +558,7 @@ pub struct RequestSection {
 }
 
 /// `[[handlers]]`: another function.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandlerSection {
     /// Its name, used by `[[workload.invoke]]`.
@@ -552,7 +568,7 @@ pub struct HandlerSection {
 }
 
 /// Isolation levels.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IsolationKey {
     /// READ COMMITTED.
@@ -562,7 +578,7 @@ pub enum IsolationKey {
 }
 
 /// Read routing.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingKey {
     /// Every read on the primary.
@@ -574,7 +590,7 @@ pub enum RoutingKey {
 }
 
 /// Source address seen by servers.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceIpKey {
     /// All environments share one address.
@@ -584,7 +600,7 @@ pub enum SourceIpKey {
 }
 
 /// `[network]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     /// `shared` (default) or `per_environment`.
@@ -605,7 +621,7 @@ pub struct NetworkSection {
 }
 
 /// Middlebox presets.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PresetKey {
     /// AWS NAT gateway.
@@ -623,7 +639,7 @@ pub enum PresetKey {
 }
 
 /// Untracked packet policy.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UntrackedKey {
     /// Answer with RST.
@@ -635,7 +651,7 @@ pub enum UntrackedKey {
 }
 
 /// `[middlebox]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MiddleboxSection {
     /// Base values; keys below override them.
@@ -654,7 +670,7 @@ pub struct MiddleboxSection {
 }
 
 /// `[middlebox.timeouts]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsSection {
     /// SYN_SENT.
@@ -680,7 +696,7 @@ pub struct TimeoutsSection {
 }
 
 /// Proxy presets.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProxyPresetKey {
     /// Amazon RDS Proxy.
@@ -690,7 +706,7 @@ pub enum ProxyPresetKey {
 }
 
 /// PgBouncer pool modes.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolModeKey {
     /// Released when the client disconnects.
@@ -700,7 +716,7 @@ pub enum PoolModeKey {
 }
 
 /// `[proxy]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySection {
     /// `rds-proxy` or `pgbouncer` (required).
@@ -741,7 +757,7 @@ pub struct ProxySection {
 }
 
 /// Server presets.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerPresetKey {
     /// A plain request/response server.
@@ -767,7 +783,7 @@ pub enum ServerPresetKey {
 }
 
 /// One `server.outages` window.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutageSection {
     /// When the process stops, from the start of the run.
@@ -777,7 +793,7 @@ pub struct OutageSection {
 }
 
 /// `server.location`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerLocationKey {
     /// Its own host, across the network path.
@@ -787,7 +803,7 @@ pub enum ServerLocationKey {
 }
 
 /// How a server ends an idle connection.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdleCloseKey {
     /// `close()`: FIN, and an orphan that retransmits it.
@@ -797,7 +813,7 @@ pub enum IdleCloseKey {
 }
 
 /// `[client.targets.SERVER]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSection {
     /// The connection strategy for requests to this server.
@@ -805,7 +821,7 @@ pub struct TargetSection {
 }
 
 /// `[server]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// Base values: `generic` (default), `redis7`, `mysql8`, `mariadb`,
@@ -878,7 +894,7 @@ pub struct ServerSection {
 }
 
 /// `[workload]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSection {
     /// Explicit arrival times.
@@ -891,7 +907,7 @@ pub struct WorkloadSection {
 }
 
 /// `[[workload.invoke]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeSection {
     /// A `[[handlers]]` name.
@@ -901,7 +917,7 @@ pub struct InvokeSection {
 }
 
 /// `[workload.poisson]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoissonSection {
     /// Mean arrivals per second.
@@ -913,7 +929,7 @@ pub struct PoissonSection {
 }
 
 /// `[expect]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSection {
     /// Assertions, e.g. `"invocation[2].error == ETIMEDOUT"`.

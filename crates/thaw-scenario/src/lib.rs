@@ -10,6 +10,7 @@ pub mod build;
 pub mod file;
 pub mod limits;
 pub mod prepared;
+pub mod schema;
 pub mod vary;
 
 pub use build::{load, load_with, LoadError, Scenario};
