@@ -252,6 +252,26 @@ fn rename(text: &str, name: &str, from: &str) -> Result<String, String> {
     ))
 }
 
+/// Completes a scenario key path after `--set`, `--unset` or `--vary`
+/// (dynamic completion: `COMPLETE=bash thaw`); with `eq`, the path is
+/// followed by `=`.
+pub(crate) fn key_completer(eq: bool) -> clap_complete::engine::ArgValueCompleter {
+    clap_complete::engine::ArgValueCompleter::new(move |current: &std::ffi::OsStr| {
+        let cur = current.to_string_lossy();
+        if eq && cur.contains('=') {
+            return Vec::new();
+        }
+        thaw_scenario::schema::key_paths()
+            .into_iter()
+            .filter(|k| k.starts_with(cur.as_ref()))
+            .map(|k| {
+                let shown = if eq { format!("{k}=") } else { k };
+                clap_complete::engine::CompletionCandidate::new(shown)
+            })
+            .collect()
+    })
+}
+
 /// `thaw schema`: the scenario format's JSON Schema (the bytes of
 /// docs/thaw-scenario.schema.json).
 pub(crate) fn cmd_schema() -> ExitCode {

@@ -32,7 +32,7 @@ pub struct SweepArgs {
     /// A key and its values: PATH=v1,v2,… or PATH=LO..HI/COUNT (evenly
     /// spaced, both ends included), or PATH=LO..HI/COUNT:log. Several make
     /// a grid (the last varies fastest).
-    #[arg(long = "vary", value_name = "PATH=SPEC", required = true)]
+    #[arg(long = "vary", value_name = "PATH=SPEC", add = crate::author::key_completer(true), required = true)]
     pub varies: Vec<String>,
     /// Run every point with seeds 1..=N (default: once, with the file's
     /// seed).
@@ -54,10 +54,10 @@ pub struct SweepArgs {
     #[arg(long, value_enum, default_value_t = SweepFormat::Jsonl)]
     pub format: SweepFormat,
     /// Override a value for every point, as with `thaw run --set`.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
+    #[arg(long = "set", value_name = "PATH=VALUE", add = crate::author::key_completer(true))]
     pub sets: Vec<String>,
     /// Remove a key for every point, as with `thaw run --unset`.
-    #[arg(long = "unset", value_name = "PATH")]
+    #[arg(long = "unset", value_name = "PATH", add = crate::author::key_completer(false))]
     pub unsets: Vec<String>,
 }
 
@@ -77,7 +77,7 @@ pub struct BoundaryArgs {
     /// The scenario file (TOML); `-` reads it from standard input.
     pub file: String,
     /// The key and its range: PATH=LO..HI.
-    #[arg(long = "vary", value_name = "PATH=LO..HI")]
+    #[arg(long = "vary", value_name = "PATH=LO..HI", add = crate::author::key_completer(true))]
     pub vary: String,
     /// Points of the coarse grid that finds the flips (both ends included).
     #[arg(long, default_value_t = 64)]
@@ -97,10 +97,10 @@ pub struct BoundaryArgs {
     #[arg(long, value_enum, default_value_t = BoundaryFormat::Text)]
     pub format: BoundaryFormat,
     /// Override a value for every run, as with `thaw run --set`.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
+    #[arg(long = "set", value_name = "PATH=VALUE", add = crate::author::key_completer(true))]
     pub sets: Vec<String>,
     /// Remove a key for every run, as with `thaw run --unset`.
-    #[arg(long = "unset", value_name = "PATH")]
+    #[arg(long = "unset", value_name = "PATH", add = crate::author::key_completer(false))]
     pub unsets: Vec<String>,
 }
 
@@ -111,7 +111,7 @@ pub struct CheckArgs {
     pub file: String,
     /// A key and its range: PATH=LO..HI (or LO..HI:log, or a list
     /// v1,v2,…); default: the file's [vary] table.
-    #[arg(long = "vary", value_name = "PATH=LO..HI")]
+    #[arg(long = "vary", value_name = "PATH=LO..HI", add = crate::author::key_completer(true))]
     pub varies: Vec<String>,
     /// Random points to try.
     #[arg(long, default_value_t = 256)]
@@ -124,10 +124,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<String>,
     /// Override a value for every point, as with `thaw run --set`.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
+    #[arg(long = "set", value_name = "PATH=VALUE", add = crate::author::key_completer(true))]
     pub sets: Vec<String>,
     /// Remove a key for every point, as with `thaw run --unset`.
-    #[arg(long = "unset", value_name = "PATH")]
+    #[arg(long = "unset", value_name = "PATH", add = crate::author::key_completer(false))]
     pub unsets: Vec<String>,
 }
 

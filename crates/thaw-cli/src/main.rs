@@ -80,11 +80,11 @@ struct RunArgs {
     #[arg(long, value_parser = seed_arg, allow_hyphen_values = true)]
     seed: Option<u64>,
     /// Override a value by its dotted path, e.g. server.idle_timeout=310s.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
+    #[arg(long = "set", value_name = "PATH=VALUE", add = crate::author::key_completer(true))]
     sets: Vec<String>,
     /// Remove a key the file writes (its default or preset value applies),
     /// e.g. --unset function.tcp.keepalive. Applied in order with --set.
-    #[arg(long = "unset", value_name = "PATH")]
+    #[arg(long = "unset", value_name = "PATH", add = crate::author::key_completer(false))]
     unsets: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -106,6 +106,9 @@ pub(crate) fn seed_arg(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // Dynamic completion (`source <(COMPLETE=bash thaw)`): answers the
+    // shell and exits when COMPLETE is set, else does nothing.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {

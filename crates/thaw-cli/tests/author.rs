@@ -217,3 +217,44 @@ fn colour_only_when_asked() {
     let auto = thaw_in(dir.path(), &["run", &upstash], &[]);
     assert_eq!(plain.stdout, auto.stdout);
 }
+
+/// Dynamic completion (`COMPLETE=bash thaw`): after `--set`, `--unset` and
+/// `--vary`, the shell is offered the scenario's key paths.
+#[test]
+fn keys_complete_after_set_unset_and_vary() {
+    let complete = |index: &str, words: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_thaw"));
+        c.current_dir(root())
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", index)
+            .env("_CLAP_IFS", "\n")
+            .arg("--")
+            .args(words);
+        String::from_utf8(c.output().unwrap().stdout).unwrap()
+    };
+    let got = complete("4", &["thaw", "run", UPSTASH, "--set", "server.idle_t"]);
+    assert_eq!(got.trim(), "server.idle_timeout=");
+    let got = complete(
+        "4",
+        &[
+            "thaw",
+            "run",
+            UPSTASH,
+            "--unset",
+            "function.tcp.keepalive.i",
+        ],
+    );
+    assert!(
+        got.lines().any(|l| l == "function.tcp.keepalive.idle"),
+        "{got}"
+    );
+    let got = complete(
+        "3",
+        &["thaw", "sweep", UPSTASH, "--vary=client.requests[0].ti"],
+    );
+    assert!(
+        got.lines()
+            .any(|l| l == "--vary=client.requests[0].timeout="),
+        "{got}"
+    );
+}

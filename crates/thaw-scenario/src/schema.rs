@@ -305,6 +305,74 @@ pub fn schema_text() -> String {
     s
 }
 
+/// Every key path a scenario can set, as `--set` writes it
+/// (`server.idle_timeout`, `servers[0].idle_timeout`,
+/// `client.requests[0].timeout`), sorted: what shells complete after
+/// `--set`, `--unset` and `--vary`.
+pub fn key_paths() -> Vec<String> {
+    fn walk(
+        defs: &Map<String, Value>,
+        props: &Map<String, Value>,
+        prefix: &str,
+        out: &mut Vec<String>,
+        depth: usize,
+    ) {
+        if depth > 8 {
+            return;
+        }
+        for (name, sub) in props {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match def_of(sub) {
+                // A map of tables (`client.targets.NAME`): no fixed path.
+                Some((_, ".*")) => continue,
+                Some((def, _)) => {
+                    let table = defs
+                        .get(&def)
+                        .and_then(|d| d.get("properties"))
+                        .and_then(Value::as_object);
+                    match table {
+                        Some(p) => {
+                            let is_array = sub.get("items").is_some()
+                                || sub
+                                    .get("type")
+                                    .is_some_and(|t| t.to_string().contains("array"));
+                            let here = if is_array {
+                                format!("{path}[0]")
+                            } else {
+                                path.clone()
+                            };
+                            walk(defs, p, &here, out, depth + 1);
+                        }
+                        // An enum or a scalar with a schema of its own.
+                        None => out.push(path),
+                    }
+                }
+                None => out.push(path),
+            }
+        }
+    }
+    let root = raw();
+    let defs = root
+        .get(DEFS)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let top = root
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    walk(&defs, &top, "", &mut out, 0);
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Keys of the schema (`table.key`) that have no row in
 /// docs/scenario-format.md: the documentation must name every key.
 pub fn undocumented_keys() -> Vec<String> {
@@ -382,6 +450,22 @@ mod tests {
         assert_eq!(literal_default("128"), Some(Value::from(128)));
         assert_eq!(literal_default("none (wait for TCP)"), None);
         assert_eq!(literal_default("**required**"), None);
+    }
+
+    #[test]
+    fn key_paths_are_what_set_writes() {
+        let k = key_paths();
+        for p in [
+            "server.idle_timeout",
+            "servers[0].idle_timeout",
+            "client.requests[0].timeout",
+            "function.tcp.keepalive.idle",
+            "client.library.preset",
+            "workload.poisson.rate",
+        ] {
+            assert!(k.iter().any(|x| x == p), "{p} missing");
+        }
+        assert!(!k.iter().any(|x| x.contains('*')));
     }
 
     #[test]
