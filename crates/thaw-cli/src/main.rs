@@ -447,6 +447,25 @@ fn write_text(
         "  invocations {}  cold starts {}  errors {}  environments {}",
         m.invocations, m.cold_starts, m.errors, m.environments
     )?;
+    let env_line = |out: &mut dyn Write, who: &str, p: &thaw_sim::report::EnvironmentMetrics| {
+        writeln!(
+            out,
+            "  {who}environments: mean live {:.3} (max {}), busy {:.3} (max {}), idle {:.3} (max {}); utilisation {:.1} %; cold-start probability {:.4}; throttled {:.4}",
+            p.live_mean,
+            p.live_max,
+            p.busy_mean,
+            p.busy_max,
+            p.idle_mean,
+            p.idle_max,
+            100.0 * p.utilization,
+            p.cold_start_probability,
+            p.throttle_probability
+        )
+    };
+    env_line(out, "", &m.platform.all)?;
+    for (name, p) in &m.platform.functions {
+        env_line(out, &format!("{name}: "), p)?;
+    }
     if !m.errors_by_kind.is_empty() {
         let kinds: Vec<String> = m
             .errors_by_kind

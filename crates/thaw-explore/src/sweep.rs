@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 use thaw_scenario::{LoadError, Prepared, Vary, VaryValue};
-use thaw_sim::expect::METRIC_NAMES;
+use thaw_sim::expect::{METRIC_NAMES, PLATFORM_METRIC_FIELDS};
 use thaw_sim::ErrorKind;
 
 /// Output format of a sweep.
@@ -298,7 +298,7 @@ impl Sweep {
         cols.extend(
             METRIC_NAMES
                 .iter()
-                .filter(|m| **m != "errors_by_kind")
+                .filter(|m| **m != "errors_by_kind" && **m != "platform")
                 .map(|m| m.to_string()),
         );
         cols.extend(
@@ -308,6 +308,13 @@ impl Sweep {
         );
         cols.extend((1..=self.expect_count).map(|i| format!("expect.{i}")));
         cols.push("reason".into());
+        // The platform's figures come last: columns before them keep their
+        // places from earlier versions.
+        cols.extend(
+            PLATFORM_METRIC_FIELDS
+                .iter()
+                .map(|f| format!("platform.{f}")),
+        );
         Some(
             cols.iter()
                 .map(|c| csv_field(c))
@@ -382,7 +389,10 @@ impl Sweep {
         f.push(result.passed().to_string());
         f.push(result.exit().to_string());
         let metrics = result.report().map(|r| &r.json["metrics"]);
-        for m in METRIC_NAMES.iter().filter(|m| **m != "errors_by_kind") {
+        for m in METRIC_NAMES
+            .iter()
+            .filter(|m| **m != "errors_by_kind" && **m != "platform")
+        {
             f.push(metrics.map_or(String::new(), |j| json_cell(&j[*m])));
         }
         for k in ErrorKind::ALL {
@@ -405,6 +415,9 @@ impl Sweep {
         } else {
             result.reason()
         });
+        for p in PLATFORM_METRIC_FIELDS {
+            f.push(metrics.map_or(String::new(), |j| json_cell(&j["platform"][*p])));
+        }
         f.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")
     }
 

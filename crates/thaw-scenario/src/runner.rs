@@ -168,7 +168,10 @@ fn run_inner_using(
         .iter()
         .filter_map(|e| match &e.target {
             Target::Invocation { id, .. } => Some(*id),
-            Target::Metric(_) | Target::ErrorsOfKind(_) | Target::ServerMetric { .. } => None,
+            Target::Metric(_)
+            | Target::ErrorsOfKind(_)
+            | Target::ServerMetric { .. }
+            | Target::PlatformMetric { .. } => None,
         })
         .collect();
     let mut rows = Rows {

@@ -37,6 +37,20 @@ pub const SERVER_METRIC_FIELDS: &[&str] = &[
     "errors",
 ];
 
+/// Fields of `metrics.platform` and `metrics.platform.functions.NAME`.
+pub const PLATFORM_METRIC_FIELDS: &[&str] = &[
+    "live_mean",
+    "live_max",
+    "busy_mean",
+    "busy_max",
+    "idle_mean",
+    "idle_max",
+    "utilization",
+    "invocations",
+    "cold_start_probability",
+    "throttle_probability",
+];
+
 /// Names under `metrics.`.
 pub const METRIC_NAMES: &[&str] = &[
     "invocations",
@@ -68,6 +82,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "proxy_pinned",
     "proxy_zombie_connection_seconds",
     "servers",
+    "platform",
 ];
 
 /// Comparison operator.
@@ -102,6 +117,11 @@ pub enum Target {
     /// `metrics.errors_by_kind.KIND` (0 when absent).
     ErrorsOfKind(String),
     /// `metrics.servers.SERVER.FIELD`.
+    /// `metrics.platform.FIELD` or `metrics.platform.functions.NAME.FIELD`.
+    PlatformMetric {
+        function: Option<String>,
+        field: String,
+    },
     ServerMetric {
         /// The server's name.
         server: String,
@@ -216,6 +236,12 @@ impl Expectation {
                 .get(k.as_str())
                 .cloned()
                 .unwrap_or(Json::from(0)),
+            Target::PlatformMetric { function, field } => match function {
+                None => report["metrics"]["platform"][field.as_str()].clone(),
+                Some(f) => {
+                    report["metrics"]["platform"]["functions"][f.as_str()][field.as_str()].clone()
+                }
+            },
             Target::ServerMetric { server, field } => {
                 report["metrics"]["servers"][server.as_str()][field.as_str()].clone()
             }
@@ -289,8 +315,36 @@ fn parse_target(lhs: &str) -> Result<Target, ExpectParseError> {
             field: field.to_string(),
         });
     }
+    if let Some(rest) = lhs.strip_prefix("metrics.platform.") {
+        let (function, field) = match rest.strip_prefix("functions.") {
+            Some(r) => {
+                let (f, field) = r.rsplit_once('.').ok_or_else(|| {
+                    err(
+                        format!("`{lhs}` is not `metrics.platform.functions.NAME.FIELD`"),
+                        Some(
+                            "e.g. `metrics.platform.functions.main.cold_start_probability`".into(),
+                        ),
+                    )
+                })?;
+                (Some(f.to_string()), field)
+            }
+            None => (None, rest),
+        };
+        if !PLATFORM_METRIC_FIELDS.contains(&field) {
+            return Err(err(
+                format!("unknown platform metric `{field}`"),
+                closest(field, PLATFORM_METRIC_FIELDS)
+                    .or_else(|| Some(format!("one of: {}", PLATFORM_METRIC_FIELDS.join(", ")))),
+            ));
+        }
+        return Ok(Target::PlatformMetric {
+            function,
+            field: field.to_string(),
+        });
+    }
     if let Some(m) = lhs.strip_prefix("metrics.") {
-        if !METRIC_NAMES.contains(&m) || m == "errors_by_kind" || m == "servers" {
+        if !METRIC_NAMES.contains(&m) || m == "errors_by_kind" || m == "servers" || m == "platform"
+        {
             return Err(err(
                 format!("unknown metric `{m}`"),
                 closest(m, METRIC_NAMES)
@@ -405,6 +459,17 @@ mod tests {
         keys.sort_unstable();
         names.sort_unstable();
         assert_eq!(keys, names);
+        let mut platform: Vec<&str> = metrics["platform"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "functions")
+            .collect();
+        let mut listed = PLATFORM_METRIC_FIELDS.to_vec();
+        platform.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(platform, listed);
         let row =
             serde_json::to_value(crate::report::InvocationJson::from(&r.outcomes[0])).unwrap();
         let mut fields: Vec<&str> = row

@@ -317,6 +317,50 @@ pub struct Metrics {
     pub proxy_zombie_connection_seconds: f64,
     /// Per server, by name (the `server_*` totals above sum them).
     pub servers: BTreeMap<String, ServerMetrics>,
+    /// The platform's figures: environments over time, utilisation,
+    /// cold-start and throttle probabilities (model.md 8.1).
+    pub platform: PlatformMetrics,
+}
+
+/// Environments over the run, time-weighted from the start of the run to
+/// its end (`metrics.platform`, model.md 8.1). An environment is *live*
+/// from its creation to its reap or reset, *busy* while it initialises or
+/// runs an invocation, *idle* otherwise (warm: between invocations, frozen,
+/// or in its shutdown phase).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct EnvironmentMetrics {
+    /// Time-weighted mean of live environments.
+    pub live_mean: f64,
+    /// Most live environments at once.
+    pub live_max: u64,
+    /// Time-weighted mean of busy environments.
+    pub busy_mean: f64,
+    /// Most busy environments at once.
+    pub busy_max: u64,
+    /// Time-weighted mean of idle environments.
+    pub idle_mean: f64,
+    /// Most idle environments at once.
+    pub idle_max: u64,
+    /// Busy time over live time (0 without any live time).
+    pub utilization: f64,
+    /// Invocations that ended (throttled ones included).
+    pub invocations: u64,
+    /// Cold starts over invocations that were not throttled.
+    pub cold_start_probability: f64,
+    /// Throttled invocations over invocations.
+    pub throttle_probability: f64,
+}
+
+/// `metrics.platform`: the whole platform, and each function when there
+/// are several.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PlatformMetrics {
+    /// Every function together.
+    #[serde(flatten)]
+    pub all: EnvironmentMetrics,
+    /// Per function, by name (`main` and each `[[handlers]]` name); empty
+    /// with one function.
+    pub functions: BTreeMap<String, EnvironmentMetrics>,
 }
 
 /// Where finished invocations go: in id order, each as soon as nothing
@@ -356,6 +400,8 @@ pub(crate) struct Collector {
     /// Failed invocations per server of the failing request.
     errors_by_target: BTreeMap<u16, u64>,
     latency: Latencies,
+    /// Per function: (invocations, cold starts, throttled).
+    per_function: Vec<(u64, u64, u64)>,
 }
 
 /// Largest latency the quantiles distinguish: 1 h (larger ones count as 1 h).
@@ -434,6 +480,7 @@ impl Collector {
             errors: BTreeMap::new(),
             errors_by_target: BTreeMap::new(),
             latency: Latencies::new(),
+            per_function: Vec::new(),
         }
     }
 
@@ -492,6 +539,14 @@ impl Collector {
         if let Some(t) = o.target {
             *self.errors_by_target.entry(t).or_insert(0) += 1;
         }
+        let f = o.function as usize;
+        if self.per_function.len() <= f {
+            self.per_function.resize(f + 1, (0, 0, 0));
+        }
+        let pf = &mut self.per_function[f];
+        pf.0 += 1;
+        pf.1 += o.cold as u64;
+        pf.2 += (o.error == Some(ErrorKind::Throttled)) as u64;
         self.latency.record(o.latency.as_nanos());
         sink.outcome(o);
     }
@@ -536,6 +591,11 @@ pub(crate) struct WorldTotals {
     pub proxy_zombie_ns: u128,
     /// Per server: its name and figures (errors are filled from the rows).
     pub servers: Vec<(String, ServerMetrics)>,
+    /// Environments over time: every function, then each function.
+    pub envs: EnvCounter,
+    pub envs_by_function: Vec<EnvCounter>,
+    /// Function names, by index (`main` first).
+    pub function_names: Vec<String>,
     pub end: SimTime,
     pub stopped: Option<thaw_core::BudgetExceeded>,
 }
@@ -551,8 +611,35 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         latency,
         duplicates,
         errors_by_target,
+        per_function,
         ..
     } = c;
+    let counts = |f: Option<usize>| match f {
+        Some(f) => per_function.get(f).copied().unwrap_or_default(),
+        None => per_function
+            .iter()
+            .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2)),
+    };
+    let platform = PlatformMetrics {
+        all: w.envs.metrics(w.end, counts(None)),
+        functions: if w.function_names.len() > 1 {
+            w.function_names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let m = w
+                        .envs_by_function
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_default()
+                        .metrics(w.end, counts(Some(i)));
+                    (name.clone(), m)
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
+    };
     let mut servers = BTreeMap::new();
     for (i, (name, mut m)) in w.servers.into_iter().enumerate() {
         m.errors = errors_by_target.get(&(i as u16)).copied().unwrap_or(0);
@@ -592,6 +679,7 @@ pub(crate) fn finish(c: Collector, w: WorldTotals) -> RunResult {
         proxy_pinned: w.proxy_pinned,
         proxy_zombie_connection_seconds: w.proxy_zombie_ns as f64 / 1e9,
         servers,
+        platform,
     };
     RunResult {
         outcomes: Vec::new(),
@@ -657,5 +745,72 @@ mod tests {
             assert!(l.quantile_s(0.99) <= *all.last().unwrap() as f64 / 1e9 * 1.001);
         }
         assert_eq!(Latencies::new().quantile_s(0.5), 0.0);
+    }
+}
+
+/// Time-weighted counts of environments by category (live, busy), kept by
+/// the world as environments change state: integrals in env·ns and maxima.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EnvCounter {
+    live: u64,
+    busy: u64,
+    last: SimTime,
+    live_ns: u128,
+    busy_ns: u128,
+    live_max: u64,
+    busy_max: u64,
+    idle_max: u64,
+}
+
+impl EnvCounter {
+    fn advance(&mut self, now: SimTime) {
+        let dt = now.saturating_since(self.last).as_nanos() as u128;
+        self.live_ns += self.live as u128 * dt;
+        self.busy_ns += self.busy as u128 * dt;
+        self.last = self.last.max(now);
+    }
+
+    /// An environment moved: `dlive` and `dbusy` are −1, 0 or +1.
+    pub(crate) fn change(&mut self, now: SimTime, dlive: i8, dbusy: i8) {
+        self.advance(now);
+        self.live = self.live.saturating_add_signed(dlive.into());
+        self.busy = self.busy.saturating_add_signed(dbusy.into());
+        self.live_max = self.live_max.max(self.live);
+        self.busy_max = self.busy_max.max(self.busy);
+        self.idle_max = self.idle_max.max(self.live - self.busy.min(self.live));
+    }
+
+    /// The figures over [0, `end`], with `(invocations, cold, throttled)`.
+    pub(crate) fn metrics(&self, end: SimTime, counts: (u64, u64, u64)) -> EnvironmentMetrics {
+        let mut c = self.clone();
+        c.advance(end);
+        let span = end.as_nanos() as f64;
+        let mean = |ns: u128| if span > 0.0 { ns as f64 / span } else { 0.0 };
+        let (invocations, cold, throttled) = counts;
+        let served = invocations - throttled;
+        EnvironmentMetrics {
+            live_mean: mean(c.live_ns),
+            live_max: c.live_max,
+            busy_mean: mean(c.busy_ns),
+            busy_max: c.busy_max,
+            idle_mean: mean(c.live_ns - c.busy_ns),
+            idle_max: c.idle_max,
+            utilization: if c.live_ns > 0 {
+                c.busy_ns as f64 / c.live_ns as f64
+            } else {
+                0.0
+            },
+            invocations,
+            cold_start_probability: if served > 0 {
+                cold as f64 / served as f64
+            } else {
+                0.0
+            },
+            throttle_probability: if invocations > 0 {
+                throttled as f64 / invocations as f64
+            } else {
+                0.0
+            },
+        }
     }
 }

@@ -1934,3 +1934,47 @@ fn a_server_inside_the_environment_freezes_with_it() {
     );
     assert_eq!(r.metrics.zombie_connection_seconds, 0.0);
 }
+
+// ----- platform metrics (model.md 8.1) -----------------------------------
+
+/// One cold invocation, then a freeze and the reap 600 s later: live the
+/// whole run, busy for the invocation; a warm one adds busy time only; a
+/// throttled arrival counts against the throttle probability, not against
+/// cold starts.
+#[test]
+fn platform_metrics_are_time_weighted() {
+    let cfg = base(&[0]);
+    let (r, _) = run_traced(&cfg);
+    let p = &r.metrics.platform.all;
+    let end = r.end.as_nanos() as f64;
+    assert_eq!(
+        r.end.as_nanos(),
+        COLD + 600 * SEC,
+        "the run ends at the reap"
+    );
+    assert!((p.live_mean - 1.0).abs() < 1e-12, "{p:?}");
+    assert!((p.busy_mean - COLD as f64 / end).abs() < 1e-12, "{p:?}");
+    assert!(
+        (p.idle_mean - (end - COLD as f64) / end).abs() < 1e-12,
+        "{p:?}"
+    );
+    assert_eq!((p.live_max, p.busy_max, p.idle_max), (1, 1, 1));
+    assert!((p.utilization - COLD as f64 / end).abs() < 1e-12);
+    assert_eq!(p.cold_start_probability, 1.0);
+    assert_eq!(p.throttle_probability, 0.0);
+
+    // Two at once with max_concurrency 1: the second is throttled.
+    let mut cfg = base(&[0, 0, 10 * SEC]);
+    cfg.platform.max_concurrency = 1;
+    let (r, _) = run_traced(&cfg);
+    let p = &r.metrics.platform.all;
+    assert_eq!(p.invocations, 3);
+    assert!((p.throttle_probability - 1.0 / 3.0).abs() < 1e-12);
+    assert!(
+        (p.cold_start_probability - 0.5).abs() < 1e-12,
+        "1 cold of 2 served"
+    );
+    let busy = (COLD + WARM_REQUEST) as f64 / r.end.as_nanos() as f64;
+    assert!((p.busy_mean - busy).abs() < 1e-12, "{p:?}");
+    assert!(r.metrics.platform.functions.is_empty(), "one function");
+}

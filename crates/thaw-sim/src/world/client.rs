@@ -1189,6 +1189,8 @@ impl World<'_> {
         self.use_seq += 1;
         let key = self.use_seq;
         let delay = self.cfg.platform.freeze_delay;
+        let old = self.envs[(env - 1) as usize].state;
+        self.env_moved(env, old, EnvState::Idle);
         let e = &mut self.envs[(env - 1) as usize];
         e.state = EnvState::Idle;
         e.gen += 1;

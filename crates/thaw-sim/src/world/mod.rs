@@ -574,6 +574,9 @@ struct World<'t> {
     /// What each server inside an environment holds while its process
     /// does not run (by instance; empty for the others).
     srv_hold: Vec<local::Hold>,
+    /// Environments over time (`metrics.platform`), all and per function.
+    env_count: crate::report::EnvCounter,
+    env_count_fn: Vec<crate::report::EnvCounter>,
     /// Totals of the servers of reaped environments, per configured server.
     local_retired: Vec<crate::server::ServerTotals>,
     /// The connection proxies (`cfg.proxies`).
@@ -732,6 +735,8 @@ impl<'t> World<'t> {
             srv_env: vec![0; cfg.servers.len()],
             srv_epoch: vec![0; cfg.servers.len()],
             local_free: Vec::new(),
+            env_count: Default::default(),
+            env_count_fn: Vec::new(),
             srv_hold: (0..cfg.servers.len()).map(|_| Default::default()).collect(),
             local_retired: vec![Default::default(); cfg.servers.len()],
             proxies,
@@ -1249,6 +1254,11 @@ impl<'t> World<'t> {
             proxy_pinned: px.map(|p| p.pinned).unwrap_or(0),
             proxy_zombie_ns: px.map(|p| p.zombie_ns).unwrap_or(0),
             servers: per_server,
+            envs: self.env_count.clone(),
+            envs_by_function: self.env_count_fn.clone(),
+            function_names: (0..=self.cfg.client.handlers.len() as u16)
+                .map(|f| self.cfg.client.function_name(f).to_string())
+                .collect(),
             end,
             stopped,
         };

@@ -32,6 +32,10 @@ impl World<'_> {
                 e.idle_key = None;
                 e.gen += 1;
                 e.state = EnvState::Busy;
+            }
+            self.env_moved(env, was, EnvState::Busy);
+            {
+                let e = &mut self.envs[(env - 1) as usize];
                 e.inv = Some(Inv {
                     id,
                     seq,
@@ -153,6 +157,7 @@ impl World<'_> {
             tls_sessions: Vec::new(),
         });
         self.live_envs += 1;
+        self.env_moved(env, EnvState::Reaped, EnvState::Initializing);
         let init = self.cfg.platform.init_duration;
         if self.wants(Level::Timeline) {
             self.emit(
@@ -318,6 +323,29 @@ impl World<'_> {
         }
     }
 
+    /// Environment `env` goes from `old` to `new`: the time-weighted counts
+    /// of live and busy environments follow (`metrics.platform`).
+    pub(super) fn env_moved(&mut self, env: u32, old: EnvState, new: EnvState) {
+        fn cat(s: EnvState) -> (i8, i8) {
+            match s {
+                EnvState::Initializing | EnvState::Busy => (1, 1),
+                EnvState::Idle | EnvState::Frozen | EnvState::ShuttingDown => (1, 0),
+                EnvState::Reaped => (0, 0),
+            }
+        }
+        let ((l0, b0), (l1, b1)) = (cat(old), cat(new));
+        if (l0, b0) == (l1, b1) {
+            return;
+        }
+        let now = self.q.now();
+        let func = self.envs.get((env - 1) as usize).map_or(0, |e| e.func) as usize;
+        self.env_count.change(now, l1 - l0, b1 - b0);
+        if self.env_count_fn.len() <= func {
+            self.env_count_fn.resize(func + 1, Default::default());
+        }
+        self.env_count_fn[func].change(now, l1 - l0, b1 - b0);
+    }
+
     pub(super) fn on_freeze(&mut self, env: u32, gen: u32) {
         let now = self.q.now();
         {
@@ -481,6 +509,8 @@ impl World<'_> {
     /// timers void, its client, pool, queued events and transaction gone.
     /// Sockets and kernel timers are the caller's business.
     fn drop_app_state(&mut self, env: u32, state: EnvState) {
+        let old = self.envs[(env - 1) as usize].state;
+        self.env_moved(env, old, state);
         let e = &mut self.envs[(env - 1) as usize];
         if let Some(k) = e.idle_key.take() {
             self.idle.remove(&(e.func, k, env));
