@@ -116,12 +116,14 @@ pub enum Target {
     Metric(String),
     /// `metrics.errors_by_kind.KIND` (0 when absent).
     ErrorsOfKind(String),
-    /// `metrics.servers.SERVER.FIELD`.
     /// `metrics.platform.FIELD` or `metrics.platform.functions.NAME.FIELD`.
     PlatformMetric {
+        /// The function's name, for one function's figure.
         function: Option<String>,
+        /// One of [`PLATFORM_METRIC_FIELDS`].
         field: String,
     },
+    /// `metrics.servers.SERVER.FIELD`.
     ServerMetric {
         /// The server's name.
         server: String,
