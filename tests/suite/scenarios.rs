@@ -728,3 +728,48 @@ fn a_quit_timer_left_pending_fires_at_the_next_thaw() {
         e.render()
     );
 }
+
+/// What npgsql-keepalive-frozen-on-thaw's header says of its variants:
+/// across a forgotten flow the keepalive fails the query in either thaw
+/// order (with events_first through the keepalive that breaks the
+/// connector the handler waits on); when the close is already in the
+/// socket at the thaw (a server's idle close, a running frozen kernel)
+/// the order decides: events_first lets the keepalive find it and the
+/// checkout open a new connection.
+#[test]
+fn npgsql_keepalive_races_the_handler_at_thaw() {
+    let f = "sim-scenarios/libraries/npgsql-keepalive-frozen-on-thaw.toml";
+    let j = run_with(f, &["function.thaw_order=events_first"]);
+    assert_eq!(outcomes(&j), ["ok", "ECONNRESET", "ok"]);
+    let detail = j["invocations"][1]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("Exception while sending a keepalive"),
+        "{detail}"
+    );
+    // Without the keepalive the same traffic fails the same way.
+    let j = run_with(f, &["client.pool.keepalive_query=0s"]);
+    assert_eq!(outcomes(&j), ["ok", "ECONNRESET", "ok"]);
+    // The server's idle close, queued in a running frozen kernel.
+    let server_close = [
+        "middlebox.idle_timeout=3600s",
+        "server.idle_timeout=300s",
+        "function.frozen_kernel=running",
+    ];
+    let j = run_with(f, &server_close);
+    assert_eq!(outcomes(&j), ["ok", "SERVER_IDLE_CLOSED", "ok"]);
+    let mut sets = server_close.to_vec();
+    sets.push("function.thaw_order=events_first");
+    let j = run_with(f, &sets);
+    assert_eq!(outcomes(&j), ["ok", "ok", "ok"]);
+    assert_eq!(j["metrics"]["connections_opened"], 2);
+    // Without the keepalive, events_first does not help: Npgsql ignores
+    // the FIN of an idle connection.
+    sets.push("client.pool.keepalive_query=0s");
+    let j = run_with(f, &sets);
+    assert_eq!(outcomes(&j), ["ok", "SERVER_IDLE_CLOSED", "ok"]);
+    let fix = "sim-scenarios/libraries/npgsql-keepalive-retry-fix.toml";
+    for order in ["handler_first", "events_first"] {
+        let set = format!("function.thaw_order={order}");
+        assert_eq!(outcomes(&run_with(fix, &[&set])), ["ok", "ok", "ok"]);
+    }
+}

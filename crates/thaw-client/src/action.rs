@@ -43,6 +43,9 @@ pub enum TimerKind {
     Lifetime(ConnId),
     /// The next attempt after a failed open ([`crate::OnOpenFailure::Retry`]).
     OpenRetry(Epoch),
+    /// An idle connection's keepalive query is due
+    /// ([`crate::PoolConfig::keepalive_query`]).
+    KeepaliveQuery(ConnId),
 }
 
 /// A timer the pool asked for. The generation is unique per arm: a timer
@@ -99,6 +102,13 @@ pub enum PoolError {
     Closed,
     /// Opening a connection for this acquire failed.
     Open(OpenError),
+    /// The acquire took an idle connection whose keepalive query was in
+    /// flight, waited for it, and the keepalive query failed (Npgsql: the
+    /// user action waits on the connector's lock, then finds it broken).
+    KeepaliveFailed {
+        /// The connection the keepalive query broke.
+        conn: ConnId,
+    },
 }
 
 impl fmt::Display for PoolError {
@@ -107,6 +117,9 @@ impl fmt::Display for PoolError {
             PoolError::AcquireTimeout { waited } => write!(f, "acquire timed out after {waited}"),
             PoolError::Closed => f.write_str("pool is closed"),
             PoolError::Open(e) => write!(f, "open failed: {}", e.name()),
+            PoolError::KeepaliveFailed { conn } => {
+                write!(f, "{conn} was broken by its keepalive query")
+            }
         }
     }
 }
@@ -152,6 +165,9 @@ impl CloseReason {
                 "validation failed: liveness peek"
             }
             CloseReason::Invalid(InvalidBy::Probe(Probe::Ping)) => "validation failed: ping",
+            CloseReason::Invalid(InvalidBy::Probe(Probe::KeepaliveQuery)) => {
+                "keepalive query failed"
+            }
             CloseReason::OverMaxIdle => "over max idle on return",
             CloseReason::PoolClosed => "pool closed",
             CloseReason::Cleared => "pool cleared after a broken connection",
@@ -301,6 +317,24 @@ pub enum PoolNote {
         /// Delay since the previous sweep.
         delta: SimDuration,
     },
+    /// An idle connection's keepalive timer fired: its keepalive query goes
+    /// out.
+    KeepaliveQuery {
+        /// The connection.
+        conn: ConnId,
+        /// Since it was last released (or opened).
+        idle_for: SimDuration,
+        /// How late the timer ran (held while frozen).
+        late_by: SimDuration,
+    },
+    /// An acquire took an idle connection whose keepalive query is in
+    /// flight, and waits for it.
+    WaitsForKeepalive {
+        /// The acquire.
+        waiter: WaiterId,
+        /// The connection.
+        conn: ConnId,
+    },
 }
 
 impl fmt::Display for PoolNote {
@@ -419,6 +453,21 @@ impl fmt::Display for PoolNote {
                 } else {
                     format!(" (last sample {late_by} late)")
                 }
+            ),
+            PoolNote::KeepaliveQuery {
+                conn,
+                idle_for,
+                late_by,
+            } => {
+                write!(f, "keepalive query on idle {conn} (idle {idle_for}")?;
+                if !late_by.is_zero() {
+                    write!(f, ", timer ran {late_by} late: held while frozen")?;
+                }
+                f.write_str(")")
+            }
+            PoolNote::WaitsForKeepalive { waiter, conn } => write!(
+                f,
+                "{waiter} got idle {conn}, whose keepalive query is in flight, and waits for it"
             ),
             PoolNote::ClockLeap { delta } => {
                 write!(f, "the evictor runs {delta} after its previous sweep, more than 1.5 periods late (held by a freeze; HikariCP's housekeeper logs \"Thread starvation or clock leap detected\" for this)")

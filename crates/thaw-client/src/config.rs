@@ -73,6 +73,11 @@ pub enum Probe {
     LivenessPeek,
     /// Round trip (ping / `SELECT 1` / `isValid()`).
     Ping,
+    /// The keepalive query of an idle connection
+    /// ([`PoolConfig::keepalive_query`]): a round trip like [`Probe::Ping`]
+    /// (Npgsql's `Sync` and its `ReadyForQuery`), sent by the pool's own
+    /// timer rather than by a checkout.
+    KeepaliveQuery,
 }
 
 impl Probe {
@@ -81,6 +86,7 @@ impl Probe {
         match self {
             Probe::LivenessPeek => "liveness peek",
             Probe::Ping => "ping",
+            Probe::KeepaliveQuery => "keepalive query",
         }
     }
 }
@@ -212,6 +218,15 @@ pub struct PoolConfig {
     /// redis: redis 1.x's 500 ms response timeout); `None` = the world's
     /// rule (the first request's timeout, at most 5 s).
     pub ping_timeout: Option<SimDuration>,
+    /// A keepalive query on every idle connection after this long without
+    /// a query (Npgsql's `Keepalive`, seconds, 0 = off): a runtime timer per
+    /// connection armed when it opens or is released and after each
+    /// successful keepalive query, void while it is checked out. A failed
+    /// keepalive query closes the connection (and clears the pool with
+    /// [`PoolConfig::clear_on_broken`]); a checkout that takes the
+    /// connection while its query is in flight waits for it and fails if
+    /// it fails. `None` = off (every preset).
+    pub keepalive_query: Option<SimDuration>,
 }
 
 /// A configuration the pool cannot run.
@@ -233,6 +248,9 @@ pub enum ConfigError {
     ZeroRetryDelay,
     /// `max_uses` is 0.
     ZeroMaxUses,
+    /// A keepalive query interval of zero would query forever at one
+    /// instant.
+    ZeroKeepaliveQuery,
 }
 
 impl fmt::Display for ConfigError {
@@ -247,6 +265,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroAttempts => "retry_on_bad_conn.attempts must be at least 1",
             ConfigError::ZeroRetryDelay => "open retry delay must be greater than zero",
             ConfigError::ZeroMaxUses => "max_uses must be at least 1",
+            ConfigError::ZeroKeepaliveQuery => "keepalive query interval must be greater than zero",
         })
     }
 }
@@ -299,6 +318,9 @@ impl PoolConfig {
         if self.max_uses == Some(0) {
             return Err(ConfigError::ZeroMaxUses);
         }
+        if self.keepalive_query.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroKeepaliveQuery);
+        }
         Ok(())
     }
 
@@ -331,6 +353,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -379,6 +402,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -424,6 +448,7 @@ impl PoolConfig {
             keepalive: true,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -455,6 +480,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -485,6 +511,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -519,6 +546,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -550,6 +578,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -579,6 +608,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -615,6 +645,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: true,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -646,6 +677,7 @@ impl PoolConfig {
             keepalive: true,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -677,6 +709,7 @@ impl PoolConfig {
             keepalive: false,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -790,6 +823,7 @@ impl ServerlessMysql {
             keepalive: self.keepalive,
             clear_on_broken: false,
             ping_timeout: None,
+            keepalive_query: None,
         }
     }
 
@@ -831,6 +865,9 @@ pub struct PoolMessages {
     pub reset: &'static str,
     /// The kernel gave up (ETIMEDOUT).
     pub timed_out: &'static str,
+    /// A query on a connection its keepalive query broke meanwhile
+    /// ([`PoolConfig::keepalive_query`]), if the driver has a text for it.
+    pub keepalive_failed: Option<&'static str>,
 }
 
 /// The messages of the pool preset `name`, if its driver is fixed.
@@ -843,6 +880,7 @@ pub fn pool_messages(name: &str) -> Option<PoolMessages> {
             eof: p.messages.eof,
             reset: p.messages.reset,
             timed_out: p.messages.timed_out,
+            keepalive_failed: None,
         })
     };
     match name {
@@ -859,6 +897,10 @@ pub fn pool_messages(name: &str) -> Option<PoolMessages> {
             eof: "NpgsqlException: Exception while reading from stream (EndOfStreamException: Attempted to read past the end of the stream.)",
             reset: "NpgsqlException: Exception while reading from stream (IOException: Unable to read data from the transport connection: Connection reset by peer)",
             timed_out: "NpgsqlException: Exception while reading from stream (IOException: Unable to read data from the transport connection: Connection timed out)",
+            // NpgsqlConnector.cs: `PerformKeepAlive` → `Break(new
+            // NpgsqlException("Exception while sending a keepalive", e))`;
+            // the user action then finds the connector broken.
+            keepalive_failed: Some("NpgsqlException: The connection was previously broken because of the following exception (NpgsqlException: Exception while sending a keepalive)"),
         }),
         _ => None,
     }

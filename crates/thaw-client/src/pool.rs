@@ -74,6 +74,12 @@ struct Conn {
     idle_gen: u64,
     /// Current lifetime timer generation (0: none).
     life_gen: u64,
+    /// Current keepalive-query timer generation (0: none).
+    ka_gen: u64,
+    /// Its keepalive query is in flight ([`Probe::KeepaliveQuery`]); the
+    /// connection stays in the idle list meanwhile, as Npgsql's connector
+    /// stays in its idle channel.
+    ka_inflight: bool,
     /// Go's `ErrBadConn` attempts the acquire that got it had used before
     /// this grant (cached connections discarded, failed sends).
     bad_before: u32,
@@ -384,6 +390,10 @@ impl Core {
     }
 
     fn validated(&mut self, now: SimTime, c: ConnId, alive: bool, cx: &mut Ctx) {
+        let conn = self.conn(c);
+        if std::mem::take(&mut conn.ka_inflight) {
+            return self.keepalive_done(now, c, alive, cx);
+        }
         let probe = probe_of(cx.cfg.validation);
         let conn = self.conn(c);
         let Slot::Validating { waiter } = conn.slot else {
@@ -413,6 +423,61 @@ impl Core {
             self.make_idle(now, c, cx);
         }
         self.settle(now, cx);
+    }
+
+    /// The keepalive query of `c` ended. Alive: it stays idle (or goes to
+    /// the acquire that waited for it) and its timer is re-armed. Dead: the
+    /// connection is closed (Npgsql's `Break()`), a waiting acquire fails,
+    /// and with `clear_on_broken` every idle connection is closed too (the
+    /// keepalive's exception is transient: `DataSource.Clear()`).
+    fn keepalive_done(&mut self, now: SimTime, c: ConnId, alive: bool, cx: &mut Ctx) {
+        // A connection the driver knows is lost is not handed out.
+        let alive = alive && !self.conns[&c].flagged;
+        let slot = self.conns[&c].slot;
+        let waiter = match slot {
+            Slot::Idle => None,
+            Slot::Validating { waiter } => waiter,
+            Slot::Opening | Slot::InUse { .. } => {
+                panic!("{c}'s keepalive query ended while {slot:?}")
+            }
+        };
+        let wi = waiter.and_then(|w| self.waiter_index(w));
+        if alive {
+            match (slot, wi) {
+                (Slot::Idle, _) => self.arm_keepalive(now, c, cx),
+                (_, Some(i)) => self.grant(i, c, now, false, cx),
+                (_, None) if self.closed => self.close_conn(c, CloseReason::PoolClosed, cx),
+                (_, None) => self.make_idle(now, c, cx),
+            }
+        } else {
+            if let Some(i) = wi {
+                let w = self.waiters.remove(i).expect("index is valid");
+                cx.out.push(PoolAction::Fail {
+                    waiter: w.id,
+                    error: PoolError::KeepaliveFailed { conn: c },
+                });
+            }
+            self.close_conn(
+                c,
+                CloseReason::Invalid(InvalidBy::Probe(Probe::KeepaliveQuery)),
+                cx,
+            );
+            if cx.cfg.clear_on_broken && !self.idle.is_empty() {
+                let n = self.idle.len() as u32;
+                while let Some(i) = self.idle.front().copied() {
+                    self.close_conn(i, CloseReason::Cleared, cx);
+                }
+                cx.note(PoolNote::Cleared { closed: n });
+            }
+        }
+        self.settle(now, cx);
+    }
+
+    fn arm_keepalive(&mut self, now: SimTime, c: ConnId, cx: &mut Ctx) {
+        if let Some(d) = cx.cfg.keepalive_query {
+            let gen = cx.arm(TimerKind::KeepaliveQuery(c), now.saturating_add(d));
+            self.conn(c).ka_gen = gen;
+        }
     }
 
     fn close(&mut self, cx: &mut Ctx) {
@@ -522,6 +587,30 @@ impl Core {
                 }
                 self.retry_gen = 0;
                 self.settle(now, cx);
+            }
+            TimerKind::KeepaliveQuery(c) => {
+                let Some(conn) = self.conns.get_mut(&c) else {
+                    return;
+                };
+                if conn.slot != Slot::Idle || conn.ka_gen != id.gen || conn.ka_inflight {
+                    return;
+                }
+                conn.ka_gen = 0;
+                if conn.flagged {
+                    // Known lost: checkout discards it; nothing to query.
+                    return;
+                }
+                conn.ka_inflight = true;
+                let idle_for = now.saturating_since(conn.last_released);
+                cx.note(PoolNote::KeepaliveQuery {
+                    conn: c,
+                    idle_for,
+                    late_by: now.saturating_since(at),
+                });
+                cx.out.push(PoolAction::Validate {
+                    conn: c,
+                    method: Probe::KeepaliveQuery,
+                });
             }
         }
     }
@@ -665,6 +754,7 @@ impl Core {
         conn.last_released = now;
         conn.idle_gen = 0;
         self.idle.push_back(c);
+        self.arm_keepalive(now, c, cx);
         match (cfg.evictor, cfg.idle_timeout) {
             (Evictor::PerConnection, Some(d)) if above_min => {
                 let gen = cx.arm(TimerKind::IdleTimeout(c), now.saturating_add(d));
@@ -727,6 +817,7 @@ impl Core {
         conn.bad_before = w.discarded;
         conn.uses += 1;
         conn.idle_gen = 0;
+        conn.ka_gen = 0;
         let idle_for = now.saturating_since(conn.last_released);
         if from_idle {
             cx.note(PoolNote::Reused {
@@ -789,6 +880,17 @@ impl Core {
                 }
                 continue;
             }
+            if conn.ka_inflight {
+                // Npgsql: the checkout takes the connector; its first query
+                // waits on the lock the keepalive holds.
+                let pos = self.idle.iter().position(|&x| x == c).expect("idle");
+                self.idle.remove(pos);
+                let w = self.waiters[i].id;
+                self.waiters[i].state = WaitState::Validating(c);
+                self.conn(c).slot = Slot::Validating { waiter: Some(w) };
+                cx.note(PoolNote::WaitsForKeepalive { waiter: w, conn: c });
+                return Took::Probing;
+            }
             let idle_for = now.saturating_since(conn.last_released);
             let probe = match cfg.validation {
                 Validation::None | Validation::Flag => None,
@@ -812,6 +914,7 @@ impl Core {
                     let conn = self.conn(c);
                     conn.slot = Slot::Validating { waiter: Some(w) };
                     conn.idle_gen = 0;
+                    conn.ka_gen = 0;
                     cx.out.push(PoolAction::Validate { conn: c, method });
                     return Took::Probing;
                 }
@@ -868,6 +971,8 @@ impl Core {
                 retire: false,
                 idle_gen: 0,
                 life_gen: 0,
+                ka_gen: 0,
+                ka_inflight: false,
                 bad_before: 0,
             },
         );
@@ -923,7 +1028,7 @@ impl Core {
             || self
                 .conns
                 .values()
-                .any(|c| c.idle_gen != 0 || c.life_gen != 0)
+                .any(|c| c.idle_gen != 0 || c.life_gen != 0 || c.ka_gen != 0)
     }
 
     fn check(&self, cfg: &PoolConfig) {
@@ -1157,7 +1262,9 @@ impl Pool {
         assert!(id.at <= now, "timer delivered before it was due");
         let which = match id.kind {
             TimerKind::AcquireTimeout(w) => self.find_waiter(w),
-            TimerKind::IdleTimeout(c) | TimerKind::Lifetime(c) => self.find_conn(c),
+            TimerKind::IdleTimeout(c) | TimerKind::Lifetime(c) | TimerKind::KeepaliveQuery(c) => {
+                self.find_conn(c)
+            }
             TimerKind::Evictor(e) | TimerKind::OpenRetry(e) => self.find_epoch(e),
         };
         if let Some(which) = which {

@@ -1203,6 +1203,9 @@ fn pool_settings(
     if let Some(d) = dur(ps.max_lifetime) {
         c.max_lifetime = if d.is_zero() { None } else { Some(d) };
     }
+    if let Some(d) = dur(ps.keepalive_query) {
+        c.keepalive_query = if d.is_zero() { None } else { Some(d) };
+    }
     if let Some(v) = ps.validation {
         c.validation = match v {
             ValidationKey::None => Validation::None,
@@ -1252,6 +1255,7 @@ fn pool_settings(
             | thaw_client::ConfigError::ZeroAttempts
             | thaw_client::ConfigError::ZeroRetryDelay
             | thaw_client::ConfigError::ZeroMaxUses => ("client.pool", None),
+            thaw_client::ConfigError::ZeroKeepaliveQuery => ("client.pool.keepalive_query", None),
         };
         p.add(path, format!("invalid pool: {e}"), hint);
         return None;

@@ -322,6 +322,9 @@ pub struct PoolSection {
     /// How long a validation ping waits for its reply ("0s" = the
     /// world's rule: the first request's timeout, at most 5 s).
     pub ping_timeout: Option<Dur>,
+    /// A keepalive query on an idle connection after this long without a
+    /// query (Npgsql's `Keepalive`; "0s" = off).
+    pub keepalive_query: Option<Dur>,
     /// `connectionManager.close()` at the end of every invocation.
     pub close_after_invocation: Option<bool>,
     /// `initPools()` at the start of every warm invocation.

@@ -79,6 +79,8 @@ pub const NAMES: &[&str] = &[
     "stackexchange-redis",
     "redis-rs",
     "hyper-util",
+    "requests",
+    "urllib3",
 ];
 
 fn ms(n: u64) -> SimDuration {
@@ -643,9 +645,76 @@ pub fn preset(name: &str) -> Option<LibPreset> {
             },
             reports: Reports::Errno,
         },
+        // psf/requests v2.32.3 src/requests/adapters.py: `HTTPAdapter`
+        // with `max_retries=DEFAULT_RETRIES` (0) stores `Retry(0,
+        // read=False)`: nothing is retried once the request was sent. Its
+        // pool is urllib3's (2.2.3): `HTTPConnectionPool._get_conn()`
+        // closes a kept connection that `is_connection_dropped()` (a
+        // zero-timeout `wait_for_read`: readable = a FIN, an RST or data)
+        // before reuse, and reconnects; no idle timer, no timeouts.
+        "requests" => LibPreset {
+            name: "requests",
+            title: "requests 2.32.3 (urllib3 2.2.3)",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Reject,
+                idle_check: IdleCheck::Peek { max_idle: None },
+                // No read loop: a close waits in the socket until the
+                // next request's check.
+                reads_while_idle: false,
+                ..none
+            },
+            messages: URLLIB3,
+            reports: Reports::Errno,
+        },
+        // urllib3/urllib3 2.2.3 src/urllib3/util/retry.py `Retry.DEFAULT =
+        // Retry(3)` (a `PoolManager.request()` without `retries`):
+        // connect and read errors of an idempotent method (GET here) are
+        // retried 3 times on a new connection, `backoff_factor` 0 (no
+        // delay); the same dropped-connection check at checkout.
+        "urllib3" => LibPreset {
+            name: "urllib3",
+            title: "urllib3 2.2.3 (PoolManager, Retry(3))",
+            config: LibConfig {
+                reconnect: Reconnect::OnNextUse,
+                in_flight: InFlight::Retry {
+                    max: 3,
+                    backoff: Backoff::Linear {
+                        step: SimDuration::ZERO,
+                        max: SimDuration::ZERO,
+                    },
+                    on: LossSet::ALL,
+                },
+                idle_check: IdleCheck::Peek { max_idle: None },
+                reads_while_idle: false,
+                ..none
+            },
+            messages: LibMessages {
+                eof: "urllib3.exceptions.MaxRetryError: Max retries exceeded (ProtocolError('Connection aborted.', RemoteDisconnected('Remote end closed connection without response')))",
+                reset: "urllib3.exceptions.MaxRetryError: Max retries exceeded (ProtocolError('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer')))",
+                timed_out: "urllib3.exceptions.MaxRetryError: Max retries exceeded (ProtocolError('Connection aborted.', TimeoutError(110, 'Connection timed out')))",
+                ..URLLIB3
+            },
+            reports: Reports::Errno,
+        },
         _ => return None,
     })
 }
+
+/// requests over urllib3: http.client's errors wrapped by urllib3
+/// (`ProtocolError('Connection aborted.', …)`) and requests
+/// (`requests.exceptions.ConnectionError`).
+const URLLIB3: LibMessages = LibMessages {
+    eof: "requests.exceptions.ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+    reset: "requests.exceptions.ConnectionError: ('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))",
+    timed_out: "requests.exceptions.ConnectionError: ('Connection aborted.', TimeoutError(110, 'Connection timed out'))",
+    closed: UNREACHED,
+    offline: UNREACHED,
+    command_timeout: UNREACHED,
+    max_retries: UNREACHED,
+    connect_timeout: UNREACHED,
+    ping_timeout: UNREACHED,
+};
 
 const IOREDIS: LibMessages = LibMessages {
     eof: "Connection is closed.",

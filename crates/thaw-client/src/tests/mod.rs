@@ -1,5 +1,6 @@
 //! Unit and property tests for thaw-client.
 mod behaviour;
+mod keepalive;
 mod presets;
 mod props;
 mod thaw;

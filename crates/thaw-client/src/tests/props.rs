@@ -55,6 +55,7 @@ fn arb_cfg() -> impl Strategy<Value = PoolConfig> {
         any::<bool>(),
         prop::option::of(1u32..3),
         (prop::option::of(0u64..20_000), 0usize..5, 1u64..5000),
+        prop::option::of(1u64..10_000),
     )
         .prop_map(
             |(
@@ -69,6 +70,7 @@ fn arb_cfg() -> impl Strategy<Value = PoolConfig> {
                 remove,
                 max_idle,
                 (idle, evictor, period),
+                keepalive,
             )| {
                 let base = match preset {
                     0 => PoolConfig::sequelize(),
@@ -114,6 +116,7 @@ fn arb_cfg() -> impl Strategy<Value = PoolConfig> {
                         3 => Evictor::PerConnection,
                         _ => base.evictor,
                     },
+                    keepalive_query: keepalive.map(SimDuration::from_millis),
                     ..base
                 };
                 assert_eq!(cfg.check(), Ok(()));
@@ -130,6 +133,10 @@ struct World {
     timers: Vec<TimerId>,
     opening: Vec<ConnId>,
     probing: Vec<ConnId>,
+    /// Of those, the ones probed by their keepalive query: the pool may
+    /// close them meanwhile (a sweep, a clear), as their query runs on an
+    /// idle connection.
+    keepalive: BTreeSet<ConnId>,
     held: Vec<(WaiterId, ConnId)>,
     live: BTreeSet<ConnId>,
     closed: BTreeSet<ConnId>,
@@ -150,6 +157,7 @@ impl World {
             timers: Vec::new(),
             opening: Vec::new(),
             probing: Vec::new(),
+            keepalive: BTreeSet::new(),
             held: Vec::new(),
             live: BTreeSet::new(),
             closed: BTreeSet::new(),
@@ -200,13 +208,21 @@ impl World {
                         self.held.iter().all(|&(_, c)| c != conn),
                         "closed {conn} in use"
                     );
+                    if self.keepalive.remove(&conn) {
+                        self.probing.retain(|&c| c != conn);
+                    }
                     assert!(!self.probing.contains(&conn), "closed {conn} mid-probe");
                     assert!(!self.opening.contains(&conn), "closed {conn} mid-open");
                     self.live.remove(&conn);
                 }
-                PoolAction::Validate { conn, .. } => {
+                PoolAction::Validate { conn, method } => {
                     assert!(self.live.contains(&conn));
-                    assert!(!self.lost.contains(&conn), "probing {conn} known lost");
+                    assert!(!self.probing.contains(&conn), "{conn} probed twice");
+                    if method == crate::Probe::KeepaliveQuery {
+                        self.keepalive.insert(conn);
+                    } else {
+                        assert!(!self.lost.contains(&conn), "probing {conn} known lost");
+                    }
                     self.probing.push(conn);
                 }
                 PoolAction::ArmTimer { id, at } => {
@@ -267,6 +283,7 @@ impl World {
                     return;
                 }
                 let c = self.probing.remove(i % self.probing.len());
+                self.keepalive.remove(&c);
                 self.pool.validated(now, c, alive, &mut out);
             }
             Op::Advance(x) => self.now = now + SimDuration::from_millis(x),
@@ -299,6 +316,7 @@ impl World {
                 self.apply(out);
             } else if let Some(&c) = self.probing.first() {
                 self.probing.remove(0);
+                self.keepalive.remove(&c);
                 let mut out = Vec::new();
                 self.pool.validated(self.now, c, true, &mut out);
                 self.apply(out);

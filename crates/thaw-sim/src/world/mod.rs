@@ -276,6 +276,9 @@ struct Env {
     pconns: BTreeMap<thaw_client::ConnId, pool::PConn>,
     /// Socket → pooled connection.
     psock: BTreeMap<SockRef, thaw_client::ConnId>,
+    /// Why the last failed keepalive query failed (its connection, the
+    /// error's kind and detail), for the acquire that waited for it.
+    ka_fail: Option<(thaw_client::ConnId, ErrorKind, String)>,
     /// Runtime timers that came due while frozen.
     deferred_rt: Vec<pool::RtTimer>,
     /// The client library's connection object per target

@@ -147,6 +147,7 @@ impl World<'_> {
             pool: None,
             pconns: BTreeMap::new(),
             psock: BTreeMap::new(),
+            ka_fail: None,
             deferred_rt: Vec::new(),
             libs: Vec::new(),
             next_waiter: 0,

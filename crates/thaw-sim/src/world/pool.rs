@@ -27,6 +27,9 @@ pub(super) struct PConn {
     pub(super) stage: Stage,
     /// A validation ping is in flight (its generation).
     pub(super) ping: Option<u32>,
+    /// What the ping in flight is (a checkout's validation or the pool's
+    /// keepalive query).
+    pub(super) probe: Probe,
     pub(super) ping_gen: u32,
     /// `lost` was reported to the pool.
     pub(super) lost: bool,
@@ -457,6 +460,7 @@ impl World<'_> {
                         sock: None,
                         stage: Stage::Cpu,
                         ping: None,
+                        probe: Probe::Ping,
                         ping_gen: 0,
                         lost: false,
                         tls: None,
@@ -497,8 +501,13 @@ impl World<'_> {
                 // The world's invariant: a granted connection is open, ready,
                 // and not one whose close event the pool has processed.
                 let pc = pc.expect("pool granted a connection the world does not know");
+                // A driver that never reads an idle socket (on lost =
+                // ignore: Npgsql, psycopg) hands out what the world saw end.
+                let ignores = self
+                    .pool_settings()
+                    .is_some_and(|p| p.config.on_lost == thaw_client::OnLost::Ignore);
                 assert!(
-                    pc.stage == Stage::Ready && !pc.lost && pc.ping.is_none(),
+                    pc.stage == Stage::Ready && (!pc.lost || ignores) && pc.ping.is_none(),
                     "pool granted {conn} in stage {:?} (lost {})",
                     pc.stage,
                     pc.lost
@@ -574,6 +583,28 @@ impl World<'_> {
                         },
                         format!("{preset} pool: opening a connection failed: {}", e.name()),
                     ),
+                    PoolError::KeepaliveFailed { conn } => {
+                        let (kind, why) = match self.envs[(env - 1) as usize].ka_fail.take() {
+                            Some((c, kind, why)) if c == conn => (kind, why),
+                            _ => (
+                                ErrorKind::Econnreset,
+                                String::from("keepalive query failed"),
+                            ),
+                        };
+                        let text = self
+                            .pool_settings()
+                            .and_then(|p| p.messages)
+                            .and_then(|m| m.keepalive_failed.map(|t| (m.title, t)));
+                        (
+                            kind,
+                            match text {
+                                Some((title, t)) => format!("{title}: {t} ({why})"),
+                                None => format!(
+                                    "{preset} pool: {conn} was broken by its keepalive query ({why})"
+                                ),
+                            },
+                        )
+                    }
                 };
                 self.fail(env, kind, detail);
             }
@@ -607,7 +638,7 @@ impl World<'_> {
                     }
                     self.pool_call(env, move |p, now, out| p.validated(now, conn, alive, out));
                 }
-                Probe::Ping => self.start_ping(env, conn),
+                Probe::Ping | Probe::KeepaliveQuery => self.start_ping(env, conn, method),
             },
         }
     }
@@ -634,8 +665,11 @@ impl World<'_> {
         }
     }
 
-    fn start_ping(&mut self, env: u32, conn: ConnId) {
+    fn start_ping(&mut self, env: u32, conn: ConnId, method: Probe) {
         let now = self.q.now();
+        if let Some(pc) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+            pc.probe = method;
+        }
         let s = self.envs[(env - 1) as usize]
             .pconns
             .get(&conn)
@@ -655,10 +689,18 @@ impl World<'_> {
                 format!("env-{env}"),
                 "pool_ping",
                 vec![("conn", conn.0.into())],
-                format!("validation ping on {conn}"),
+                format!("{} on {conn}", ping_name(method)),
             );
         }
         match (res, s) {
+            (Ok(()), Some(s)) if method == Probe::KeepaliveQuery && !self.peek(Some(s)).0 => {
+                // Npgsql writes the keepalive and reads its reply at once
+                // (`SkipUntil`): what the socket already holds (a close, an
+                // error, a message) ends it before any round trip.
+                self.apply(s, out);
+                let why = self.ping_failure(env, s);
+                self.ping_done(env, conn, Err(why));
+            }
             (Ok(()), Some(s)) => {
                 let gen = {
                     let pc = self.envs[(env - 1) as usize]
@@ -696,14 +738,41 @@ impl World<'_> {
             }
             _ => {
                 self.recycle(out);
+                self.envs[(env - 1) as usize].ka_fail = Some((
+                    conn,
+                    ErrorKind::Epipe,
+                    "write EPIPE: the socket is closed".to_string(),
+                ));
                 self.pool_call(env, move |p, now, out| p.validated(now, conn, false, out));
             }
         }
     }
 
-    fn ping_done(&mut self, env: u32, conn: ConnId, alive: bool) {
-        if let Some(pc) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
+    /// Why a ping or keepalive query failed, from what its socket returns.
+    fn ping_failure(&mut self, _env: u32, s: SockRef) -> (ErrorKind, String) {
+        match self.sock_mut(s).map(|l| l.tcb.recv()) {
+            Some(RecvResult::Err(e)) => self.explain(s, Some(e), "read"),
+            Some(RecvResult::Data(_)) => (
+                ErrorKind::ServerIdleClosed,
+                "the server's message instead of the reply".to_string(),
+            ),
+            _ => (
+                ErrorKind::Eof,
+                "read EOF: the server closed the connection".to_string(),
+            ),
+        }
+    }
+
+    fn ping_done(&mut self, env: u32, conn: ConnId, res: Result<(), (ErrorKind, String)>) {
+        let alive = res.is_ok();
+        let method = if let Some(pc) = self.envs[(env - 1) as usize].pconns.get_mut(&conn) {
             pc.ping = None;
+            pc.probe
+        } else {
+            Probe::Ping
+        };
+        if let Err((kind, why)) = res {
+            self.envs[(env - 1) as usize].ka_fail = Some((conn, kind, why));
         }
         if self.wants(Level::Timeline) {
             self.emit(
@@ -712,7 +781,8 @@ impl World<'_> {
                 "pool_ping_result",
                 vec![("conn", conn.0.into()), ("alive", alive.into())],
                 format!(
-                    "validation ping on {conn}: {}",
+                    "{} on {conn}: {}",
+                    ping_name(method),
                     if alive {
                         "reply, alive"
                     } else {
@@ -791,7 +861,11 @@ impl World<'_> {
                     .get(&conn)
                     .and_then(|p| p.ping);
                 if pinging == Some(gen) {
-                    self.ping_done(env, conn, false);
+                    self.ping_done(
+                        env,
+                        conn,
+                        Err((ErrorKind::Etimedout, "no reply in time".to_string())),
+                    );
                 }
             }
         }
@@ -939,10 +1013,27 @@ impl World<'_> {
                 match r {
                     RecvResult::WouldBlock => {}
                     RecvResult::Data(Payload(m)) if msg_kind(m) == MSG_RESPONSE => {
-                        self.ping_done(env, conn, true)
+                        self.ping_done(env, conn, Ok(()))
                     }
-                    RecvResult::Data(_) | RecvResult::Eof | RecvResult::Err(_) => {
-                        self.ping_done(env, conn, false)
+                    RecvResult::Data(_) => self.ping_done(
+                        env,
+                        conn,
+                        Err((
+                            ErrorKind::ServerIdleClosed,
+                            "the server's message instead of the reply".to_string(),
+                        )),
+                    ),
+                    RecvResult::Eof => self.ping_done(
+                        env,
+                        conn,
+                        Err((
+                            ErrorKind::Eof,
+                            "read EOF: the server closed the connection".to_string(),
+                        )),
+                    ),
+                    RecvResult::Err(e) => {
+                        let why = self.explain(s, Some(e), "read");
+                        self.ping_done(env, conn, Err(why))
                     }
                 }
             }
@@ -990,5 +1081,13 @@ impl World<'_> {
                 }
             }
         }
+    }
+}
+
+/// The timeline's name for a round-trip probe.
+fn ping_name(p: Probe) -> &'static str {
+    match p {
+        Probe::KeepaliveQuery => "keepalive query",
+        Probe::Ping | Probe::LivenessPeek => "validation ping",
     }
 }
