@@ -27,7 +27,14 @@ fn docs() -> Vec<(String, String)> {
 
 fn scenario_files() -> Vec<String> {
     let mut out = Vec::new();
-    for dir in ["seeds", "incidents", "examples"] {
+    let mut dirs: Vec<String> = std::fs::read_dir(root().join("sim-scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    for dir in &dirs {
         let mut names: Vec<String> = std::fs::read_dir(root().join("sim-scenarios").join(dir))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
