@@ -34,3 +34,5 @@ pub fn scenario_files() -> Vec<PathBuf> {
         .map(|p| p.strip_prefix(&root).expect("under root").to_path_buf())
         .collect()
 }
+
+pub mod validation;

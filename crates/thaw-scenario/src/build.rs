@@ -1708,6 +1708,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         pl.placement = match k {
             PlacementKey::MostRecent => Placement::MostRecent,
             PlacementKey::LeastRecent => Placement::LeastRecent,
+            PlacementKey::NewestCreated => Placement::NewestCreated,
         };
     }
     if let Some(c) = fs.max_concurrency {

@@ -106,6 +106,8 @@ pub enum PlacementKey {
     MostRecent,
     /// Least recently used.
     LeastRecent,
+    /// Most recently created (SimFaaS).
+    NewestCreated,
 }
 
 /// `[function]`

@@ -124,6 +124,9 @@ pub enum Placement {
     MostRecent,
     /// The least recently used one.
     LeastRecent,
+    /// The most recently created one (SimFaaS's rule: its newest idle
+    /// instance serves the request).
+    NewestCreated,
 }
 
 /// The platform: execution environments and their lifecycle.

@@ -1199,6 +1199,9 @@ impl World<'_> {
         let gen = e.gen;
         let func = e.func;
         self.idle.insert((func, key, env));
+        if self.cfg.platform.placement == Placement::NewestCreated {
+            self.idle_by_age.insert((func, env, key));
+        }
         self.schedule(now + delay, Ev::Freeze { env, gen });
     }
 

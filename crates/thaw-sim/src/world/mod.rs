@@ -545,6 +545,9 @@ struct World<'t> {
     envs: Vec<Env>,
     /// Warm environments: (function, last use, env).
     idle: BTreeSet<(u16, u64, u32)>,
+    /// The same environments by (function, env id, last use), kept only
+    /// with `Placement::NewestCreated` (env ids grow with creation).
+    idle_by_age: BTreeSet<(u16, u32, u64)>,
     /// The stale-read detector (it sees every client's reads and writes).
     detector: thaw_db::StaleDetector,
     use_seq: u64,
@@ -724,6 +727,7 @@ impl<'t> World<'t> {
             next_inv_seq: 1,
             envs: Vec::new(),
             idle: BTreeSet::new(),
+            idle_by_age: BTreeSet::new(),
             detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
             live_envs: 0,

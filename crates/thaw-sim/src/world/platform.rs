@@ -21,10 +21,16 @@ impl World<'_> {
         let pick = match self.cfg.platform.placement {
             Placement::MostRecent => self.idle.range(range).next_back().copied(),
             Placement::LeastRecent => self.idle.range(range).next().copied(),
+            Placement::NewestCreated => self
+                .idle_by_age
+                .range((func, 0, 0)..(func.saturating_add(1), 0, 0))
+                .next_back()
+                .map(|&(f, env, key)| (f, key, env)),
         };
         if let Some(key) = pick {
             let env = key.2;
             self.idle.remove(&key);
+            self.idle_by_age.remove(&(key.0, key.2, key.1));
             let was = self.envs[(env - 1) as usize].state;
             let since = self.envs[(env - 1) as usize].since;
             {
@@ -515,6 +521,7 @@ impl World<'_> {
         let e = &mut self.envs[(env - 1) as usize];
         if let Some(k) = e.idle_key.take() {
             self.idle.remove(&(e.func, k, env));
+            self.idle_by_age.remove(&(e.func, env, k));
         }
         e.state = state;
         e.gen += 1;
