@@ -52,7 +52,7 @@ use thaw_scenario::limits::MAX_FILE_BYTES;
 use thaw_scenario::{load_with, run_scenario_streaming, run_scenario_with, Override, RowSink};
 use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
 use thaw_sim::report::InvocationJson;
-use thaw_sim::{Outcome, WorkloadConfig};
+use thaw_sim::Outcome;
 use thaw_tests::{scenario_files, workspace_root};
 
 /// Cases per run of the suite (a few seconds in a debug build).
@@ -1020,11 +1020,7 @@ fn exercise(
     }
     let cap = event_cap();
     scenario.config.event_budget = scenario.config.event_budget.min(cap);
-    let arrivals = match &scenario.config.workload {
-        WorkloadConfig::At(v) => v.len() as u64,
-        WorkloadConfig::Mixed(v) => v.len() as u64,
-        WorkloadConfig::Poisson { count, .. } => *count,
-    };
+    let arrivals = scenario.config.workload.max_arrivals();
     let mut jsonl = JsonlSink::new(Counter::default(), Level::Detail);
     let mut timeline = StreamTimeline {
         w: Counter::default(),

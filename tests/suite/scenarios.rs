@@ -5,10 +5,17 @@ use thaw_scenario::{load, run_scenario, Scenario};
 use thaw_sim::jsonl::{JsonlSink, StreamTimeline};
 use thaw_tests::{scenario_files, workspace_root};
 
+/// The name a scenario is loaded under: its full path, so that a
+/// `workload.trace` file relative to it is found whatever the working
+/// directory of the test.
+fn full_name(rel: &std::path::Path) -> String {
+    workspace_root().join(rel).to_string_lossy().into_owned()
+}
+
 fn load_file(rel: &std::path::Path) -> Scenario {
     let text = std::fs::read_to_string(workspace_root().join(rel)).expect("readable");
     let name = rel.to_string_lossy().replace('\\', "/");
-    match load(&name, &text, &[]) {
+    match load(&full_name(rel), &text, &[]) {
         Ok(s) => s,
         Err(e) => panic!("{name} does not load:\n{}", e.render()),
     }
@@ -139,7 +146,7 @@ fn every_vary_table_property_holds() {
     for rel in scenario_files() {
         let text = std::fs::read_to_string(workspace_root().join(&rel)).expect("readable");
         let name = rel.to_string_lossy().replace('\\', "/");
-        let p = thaw_explore::Prepared::load(&name, &text, &[]).expect("loads");
+        let p = thaw_explore::Prepared::load(&full_name(&rel), &text, &[]).expect("loads");
         if p.vary().is_empty() {
             continue;
         }

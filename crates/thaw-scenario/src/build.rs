@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use thaw_core::SimDuration;
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
+use thaw_sim::{Burst, RateCurve};
 use thaw_sim::{
     ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleClose, IdleOrder, NamedMiddlebox,
     NetworkConfig, PathConfig, PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode,
@@ -2135,93 +2136,81 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             "the scenario has no [workload]",
             Some("add `[workload]` with `at = [\"0s\", \"95s\"]` or `poisson = { rate = 10.0, count = 1000 }`"),
         ),
-        Some(w) => match (&w.at, &w.poisson) {
-            (at, None) if !w.invoke.is_empty() => {
-                // Several functions: merge their arrivals in time order
-                // (stable: the main function first, then handlers in order).
-                let mut all: Vec<(SimDuration, u16)> = at
-                    .iter()
-                    .flatten()
-                    .map(|d| (d.0, 0))
-                    .collect();
-                for (i, inv) in w.invoke.iter().enumerate() {
-                    let idx = f.handlers.iter().position(|h| h.name == inv.handler);
-                    match idx {
-                        Some(h) => all.extend(inv.at.iter().map(|d| (d.0, h as u16 + 1))),
-                        None => p.add(
-                            format!("workload.invoke[{i}].handler"),
-                            format!("no handler named `{}`", inv.handler),
-                            crate::diag::did_you_mean(
-                                &inv.handler,
-                                f.handlers.iter().map(|h| h.name.as_str()),
-                            )
-                            .map(|m| format!("did you mean `{m}`?"))
-                            .as_deref()
-                            .or(Some("define it with [[handlers]] name = ...")),
+        Some(w) => {
+            let forms: Vec<&str> = [
+                ("at", w.at.is_some()),
+                ("poisson", w.poisson.is_some()),
+                ("every", w.every.is_some()),
+                ("rate", w.rate.is_some()),
+                ("trace", w.trace.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, on)| on.then_some(k))
+            .collect();
+            let other = forms.iter().find(|k| **k != "at").copied();
+            if !w.invoke.is_empty() && (other.is_some() || !w.burst.is_empty()) {
+                p.add(
+                    "workload.invoke",
+                    format!(
+                        "`[[workload.invoke]]` cannot be combined with `{}`",
+                        other.unwrap_or("burst")
+                    ),
+                    Some("list the main function's arrivals in `at` instead"),
+                );
+            } else if forms.len() > 1 {
+                p.add(
+                    format!("workload.{}", forms[1]),
+                    if forms.len() == 2 && forms[0] == "at" && forms[1] == "poisson" {
+                        "give either `at` or `poisson`, not both".to_string()
+                    } else {
+                        format!(
+                            "give one of `at`, `poisson`, `every`, `rate` and `trace`, not {}",
+                            forms.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(" and ")
+                        )
+                    },
+                    Some("`burst` adds to any of them; for two processes, run two scenarios"),
+                );
+            } else if w.trace.is_some() || w.every.is_some() || w.rate.is_some() || !w.burst.is_empty() {
+                let base = match (&w.at, &w.poisson) {
+                    (Some(at), None) => {
+                        workload_at(&mut p, at);
+                        WorkloadConfig::At(at.iter().map(|d| d.0).collect())
+                    }
+                    (None, Some(ps)) => workload_poisson(&mut p, ps),
+                    _ => match (&w.every, &w.rate, &w.trace) {
+                        (Some(e), _, _) => workload_every(&mut p, e),
+                        (_, Some(r), _) => workload_rate(&mut p, r),
+                        (_, _, Some(t)) => workload_trace(&mut p, file, t),
+                        _ => WorkloadConfig::At(Vec::new()),
+                    },
+                };
+                let bursts = workload_bursts(&mut p, &w.burst);
+                // A `rate` without `count` stops at the limit itself.
+                let base_count = match &base {
+                    WorkloadConfig::Rate { .. } => 0,
+                    other => other.max_arrivals(),
+                };
+                let burst_count = bursts.iter().fold(0u64, |a, b| a.saturating_add(b.count));
+                if base_count.saturating_add(burst_count) > limits::MAX_ARRIVALS {
+                    p.add(
+                        "workload",
+                        format!(
+                            "{} arrivals is more than thaw runs at once ({})",
+                            base_count.saturating_add(burst_count),
+                            limits::MAX_ARRIVALS
                         ),
-                    }
-                }
-                all.sort_by_key(|(t, _)| *t);
-                if all.is_empty() {
-                    p.add("workload", "the workload has no arrival", None);
-                }
-                cfg.workload = WorkloadConfig::Mixed(all);
-            }
-            (Some(at), None) => {
-                if at.is_empty() {
-                    p.add("workload.at", "`at` lists no arrival", None);
-                }
-                for (i, pair) in at.windows(2).enumerate() {
-                    if pair[1].0 < pair[0].0 {
-                        p.add(
-                            format!("workload.at[{}]", i + 1),
-                            format!("arrival {} comes before the previous one ({})", pair[1].0, pair[0].0),
-                            Some("list arrival times in increasing order"),
-                        );
-                    }
-                }
-                cfg.workload = WorkloadConfig::At(at.iter().map(|d| d.0).collect());
-            }
-            (None, Some(_)) if !w.invoke.is_empty() => p.add(
-                "workload.invoke",
-                "`[[workload.invoke]]` cannot be combined with `poisson`",
-                Some("list the main function's arrivals in `at` instead"),
-            ),
-            (None, Some(ps)) => {
-                if !(ps.rate.is_finite() && ps.rate > 0.0) {
-                    p.add(
-                        "workload.poisson.rate",
-                        format!("rate {} is not a positive number of arrivals per second", ps.rate),
-                        Some("e.g. rate = 10.0"),
-                    );
-                }
-                if ps.count == 0 {
-                    p.add("workload.poisson.count", "`count` must be at least 1", None);
-                }
-                if ps.count > limits::MAX_ARRIVALS {
-                    p.add(
-                        "workload.poisson.count",
-                        format!("count {} is more arrivals than thaw runs at once ({})", ps.count, limits::MAX_ARRIVALS),
                         Some("split the workload, or sweep smaller runs"),
                     );
                 }
-                cfg.workload = WorkloadConfig::Poisson {
-                    rate_per_s: ps.rate,
-                    start: dur(ps.start).unwrap_or_default(),
-                    count: ps.count,
+                cfg.workload = if bursts.is_empty() {
+                    base
+                } else {
+                    WorkloadConfig::WithBursts(Box::new(base), bursts)
                 };
+            } else {
+                workload_classic(&mut p, &mut cfg, &f, w);
             }
-            (Some(_), Some(_)) => p.add(
-                "workload.poisson",
-                "give either `at` or `poisson`, not both",
-                None,
-            ),
-            (None, None) => p.add(
-                "workload",
-                "[workload] needs `at` or `poisson`",
-                Some("e.g. `at = [\"0s\", \"95s\"]`"),
-            ),
-        },
+        }
     }
 
     // Names appear in every timeline line about their owner.
@@ -2348,11 +2337,528 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     })
 }
 
+/// `[workload]` with `at`, `poisson` and `[[workload.invoke]]` only.
+fn workload_classic(p: &mut Problems, cfg: &mut SimConfig, f: &ScenarioFile, w: &WorkloadSection) {
+    match (&w.at, &w.poisson) {
+        (at, None) if !w.invoke.is_empty() => {
+            // Several functions: merge their arrivals in time order
+            // (stable: the main function first, then handlers in order).
+            let mut all: Vec<(SimDuration, u16)> = at.iter().flatten().map(|d| (d.0, 0)).collect();
+            for (i, inv) in w.invoke.iter().enumerate() {
+                let idx = f.handlers.iter().position(|h| h.name == inv.handler);
+                match idx {
+                    Some(h) => all.extend(inv.at.iter().map(|d| (d.0, h as u16 + 1))),
+                    None => p.add(
+                        format!("workload.invoke[{i}].handler"),
+                        format!("no handler named `{}`", inv.handler),
+                        crate::diag::did_you_mean(
+                            &inv.handler,
+                            f.handlers.iter().map(|h| h.name.as_str()),
+                        )
+                        .map(|m| format!("did you mean `{m}`?"))
+                        .as_deref()
+                        .or(Some("define it with [[handlers]] name = ...")),
+                    ),
+                }
+            }
+            all.sort_by_key(|(t, _)| *t);
+            if all.is_empty() {
+                p.add("workload", "the workload has no arrival", None);
+            }
+            cfg.workload = WorkloadConfig::Mixed(all);
+        }
+        (Some(at), None) => {
+            if at.is_empty() {
+                p.add("workload.at", "`at` lists no arrival", None);
+            }
+            for (i, pair) in at.windows(2).enumerate() {
+                if pair[1].0 < pair[0].0 {
+                    p.add(
+                        format!("workload.at[{}]", i + 1),
+                        format!(
+                            "arrival {} comes before the previous one ({})",
+                            pair[1].0, pair[0].0
+                        ),
+                        Some("list arrival times in increasing order"),
+                    );
+                }
+            }
+            cfg.workload = WorkloadConfig::At(at.iter().map(|d| d.0).collect());
+        }
+        (None, Some(_)) if !w.invoke.is_empty() => p.add(
+            "workload.invoke",
+            "`[[workload.invoke]]` cannot be combined with `poisson`",
+            Some("list the main function's arrivals in `at` instead"),
+        ),
+        (None, Some(ps)) => {
+            if !(ps.rate.is_finite() && ps.rate > 0.0) {
+                p.add(
+                    "workload.poisson.rate",
+                    format!(
+                        "rate {} is not a positive number of arrivals per second",
+                        ps.rate
+                    ),
+                    Some("e.g. rate = 10.0"),
+                );
+            }
+            if ps.count == 0 {
+                p.add("workload.poisson.count", "`count` must be at least 1", None);
+            }
+            if ps.count > limits::MAX_ARRIVALS {
+                p.add(
+                    "workload.poisson.count",
+                    format!(
+                        "count {} is more arrivals than thaw runs at once ({})",
+                        ps.count,
+                        limits::MAX_ARRIVALS
+                    ),
+                    Some("split the workload, or sweep smaller runs"),
+                );
+            }
+            cfg.workload = WorkloadConfig::Poisson {
+                rate_per_s: ps.rate,
+                start: dur(ps.start).unwrap_or_default(),
+                count: ps.count,
+            };
+        }
+        (Some(_), Some(_)) => p.add(
+            "workload.poisson",
+            "give either `at` or `poisson`, not both",
+            None,
+        ),
+        (None, None) => p.add(
+            "workload",
+            "[workload] needs `at`, `poisson`, `burst`, `every`, `rate` or `trace`",
+            Some("e.g. `at = [\"0s\", \"95s\"]`"),
+        ),
+    }
+}
+
+/// Checks of `workload.at` alone.
+fn workload_at(p: &mut Problems, at: &[Dur]) {
+    if at.is_empty() {
+        p.add("workload.at", "`at` lists no arrival", None);
+    }
+    for (i, pair) in at.windows(2).enumerate() {
+        if pair[1].0 < pair[0].0 {
+            p.add(
+                format!("workload.at[{}]", i + 1),
+                format!(
+                    "arrival {} comes before the previous one ({})",
+                    pair[1].0, pair[0].0
+                ),
+                Some("list arrival times in increasing order"),
+            );
+        }
+    }
+}
+
+fn workload_poisson(p: &mut Problems, ps: &PoissonSection) -> WorkloadConfig {
+    if !(ps.rate.is_finite() && ps.rate > 0.0) {
+        p.add(
+            "workload.poisson.rate",
+            format!(
+                "rate {} is not a positive number of arrivals per second",
+                ps.rate
+            ),
+            Some("e.g. rate = 10.0"),
+        );
+    }
+    if ps.count == 0 {
+        p.add("workload.poisson.count", "`count` must be at least 1", None);
+    }
+    if ps.count > limits::MAX_ARRIVALS {
+        p.add(
+            "workload.poisson.count",
+            format!(
+                "count {} is more arrivals than thaw runs at once ({})",
+                ps.count,
+                limits::MAX_ARRIVALS
+            ),
+            Some("split the workload, or sweep smaller runs"),
+        );
+    }
+    WorkloadConfig::Poisson {
+        rate_per_s: ps.rate,
+        start: dur(ps.start).unwrap_or_default(),
+        count: ps.count,
+    }
+}
+
+fn workload_every(p: &mut Problems, e: &EverySection) -> WorkloadConfig {
+    if e.period.0.is_zero() {
+        p.add(
+            "workload.every.period",
+            "`period` must be longer than 0s",
+            Some("e.g. period = \"5m\""),
+        );
+    }
+    if e.count == 0 {
+        p.add("workload.every.count", "`count` must be at least 1", None);
+    }
+    if e.count > limits::MAX_ARRIVALS {
+        p.add(
+            "workload.every.count",
+            format!(
+                "count {} is more arrivals than thaw runs at once ({})",
+                e.count,
+                limits::MAX_ARRIVALS
+            ),
+            Some("split the workload, or sweep smaller runs"),
+        );
+    }
+    WorkloadConfig::Every {
+        period: e.period.0,
+        start: dur(e.start).unwrap_or_default(),
+        count: e.count,
+    }
+}
+
+fn workload_rate(p: &mut Problems, r: &RateSection) -> WorkloadConfig {
+    let start = dur(r.start).unwrap_or_default();
+    let curve = match (&r.curve, &r.sine) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "workload.rate.sine",
+                "give either `curve` or `sine`, not both",
+                Some("approximate the sine with more `curve` pieces, or the other way round"),
+            );
+            RateCurve::Steps(Vec::new())
+        }
+        (None, None) => {
+            p.add(
+                "workload.rate",
+                "`rate` needs `curve` (piecewise constant) or `sine`",
+                Some("e.g. rate = { curve = [{ until = \"1h\", rate = 2.0 }] }"),
+            );
+            RateCurve::Steps(Vec::new())
+        }
+        (Some(pieces), None) => {
+            if pieces.is_empty() {
+                p.add("workload.rate.curve", "`curve` has no piece", None);
+            }
+            for (i, piece) in pieces.iter().enumerate() {
+                if !(piece.rate.is_finite() && piece.rate >= 0.0) {
+                    p.add(
+                        format!("workload.rate.curve[{i}].rate"),
+                        format!(
+                            "rate {} is not a number of arrivals per second >= 0",
+                            piece.rate
+                        ),
+                        Some("e.g. rate = 2.0"),
+                    );
+                }
+                if i > 0 && piece.until.0 <= pieces[i - 1].until.0 {
+                    p.add(
+                        format!("workload.rate.curve[{i}].until"),
+                        format!(
+                            "piece ends at {}, not after the previous one ({})",
+                            piece.until.0,
+                            pieces[i - 1].until.0
+                        ),
+                        Some("list pieces by increasing `until`"),
+                    );
+                }
+            }
+            if !pieces.is_empty() && pieces.iter().all(|x| x.rate <= 0.0) {
+                p.add(
+                    "workload.rate.curve",
+                    "every piece has rate 0: no arrival",
+                    None,
+                );
+            }
+            RateCurve::Steps(pieces.iter().map(|x| (x.until.0, x.rate)).collect())
+        }
+        (None, Some(s)) => {
+            if !(s.mean.is_finite() && s.mean > 0.0) {
+                p.add(
+                    "workload.rate.sine.mean",
+                    format!(
+                        "mean {} is not a positive number of arrivals per second",
+                        s.mean
+                    ),
+                    Some("e.g. mean = 5.0"),
+                );
+            }
+            if !(s.amplitude.is_finite() && s.amplitude >= 0.0 && s.amplitude <= s.mean) {
+                p.add(
+                    "workload.rate.sine.amplitude",
+                    format!(
+                        "amplitude {} is not between 0 and the mean ({})",
+                        s.amplitude, s.mean
+                    ),
+                    Some("a rate cannot go below 0: keep amplitude <= mean"),
+                );
+            }
+            if s.period.0.is_zero() {
+                p.add(
+                    "workload.rate.sine.period",
+                    "`period` must be longer than 0s",
+                    Some("e.g. period = \"1d\""),
+                );
+            }
+            if r.count.is_none() && r.until.is_none() {
+                p.add(
+                    "workload.rate",
+                    "a `sine` rate never ends: give `count` or `until`",
+                    Some("e.g. until = \"1d\""),
+                );
+            }
+            RateCurve::Sine {
+                mean: s.mean,
+                amplitude: s.amplitude,
+                period: s.period.0,
+            }
+        }
+    };
+    if r.count == Some(0) {
+        p.add("workload.rate.count", "`count` must be at least 1", None);
+    }
+    if r.count.is_some_and(|c| c > limits::MAX_ARRIVALS) {
+        p.add(
+            "workload.rate.count",
+            format!(
+                "count {} is more arrivals than thaw runs at once ({})",
+                r.count.unwrap_or(0),
+                limits::MAX_ARRIVALS
+            ),
+            Some("split the workload, or sweep smaller runs"),
+        );
+    }
+    if let Some(u) = r.until {
+        if u.0 <= start {
+            p.add(
+                "workload.rate.until",
+                format!("`until` ({}) is not after `start` ({start})", u.0),
+                None,
+            );
+        }
+    }
+    WorkloadConfig::Rate {
+        curve,
+        start,
+        count: r.count.unwrap_or(limits::MAX_ARRIVALS),
+        until: dur(r.until).unwrap_or(SimDuration::MAX),
+    }
+}
+
+fn workload_trace(p: &mut Problems, file: &str, t: &TraceSection) -> WorkloadConfig {
+    let start = dur(t.start).unwrap_or_default();
+    match crate::trace::read(file, t) {
+        Ok(crate::trace::TraceArrivals::PerMinute(counts)) => {
+            WorkloadConfig::PerMinute { counts, start }
+        }
+        Ok(crate::trace::TraceArrivals::Times(times)) => {
+            WorkloadConfig::At(times.into_iter().map(|d| d.saturating_add(start)).collect())
+        }
+        Err(e) => {
+            p.add(
+                format!("workload.trace.{}", e.key),
+                e.message,
+                e.hint.as_deref(),
+            );
+            WorkloadConfig::At(Vec::new())
+        }
+    }
+}
+
+fn workload_bursts(p: &mut Problems, bursts: &[BurstSection]) -> Vec<Burst> {
+    let mut out = Vec::with_capacity(bursts.len());
+    let mut end = SimDuration::ZERO;
+    for (i, b) in bursts.iter().enumerate() {
+        if b.count == 0 {
+            p.add(
+                format!("workload.burst[{i}].count"),
+                "`count` must be at least 1",
+                None,
+            );
+        }
+        let window = dur(b.window).unwrap_or_default();
+        if i > 0 && b.at.0 < end {
+            p.add(
+                format!("workload.burst[{i}].at"),
+                format!(
+                    "burst at {} starts before the previous one ends ({end})",
+                    b.at.0
+                ),
+                Some("list bursts in time order, each after the previous one's window"),
+            );
+        }
+        end = b.at.0.saturating_add(window);
+        out.push(Burst {
+            at: b.at.0,
+            count: b.count,
+            window,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::load;
     use thaw_core::SimDuration;
     use thaw_sim::{PoolMode, ProxyKind};
+
+    fn workload(w: &str) -> thaw_sim::WorkloadConfig {
+        match load("w.toml", &format!("[workload]\n{w}\n"), &[]) {
+            Ok(s) => s.config.workload,
+            Err(e) => panic!("{}", e.render()),
+        }
+    }
+
+    #[test]
+    fn workload_every_burst_and_rate_load() {
+        use thaw_sim::{Burst, RateCurve, WorkloadConfig};
+        let s = SimDuration::from_secs;
+        assert_eq!(
+            workload("every = { period = \"5m\", count = 3, start = \"10s\" }"),
+            WorkloadConfig::Every {
+                period: s(300),
+                start: s(10),
+                count: 3
+            }
+        );
+        assert_eq!(
+            workload("burst = [{ at = \"10s\", count = 100 }, { at = \"60s\", count = 50, window = \"1s\" }]"),
+            WorkloadConfig::WithBursts(
+                Box::new(WorkloadConfig::At(Vec::new())),
+                vec![
+                    Burst { at: s(10), count: 100, window: SimDuration::ZERO },
+                    Burst { at: s(60), count: 50, window: s(1) },
+                ]
+            )
+        );
+        match workload("poisson = { rate = 1.0, count = 5 }\nburst = [{ at = \"1s\", count = 2 }]")
+        {
+            WorkloadConfig::WithBursts(base, b) => {
+                assert!(matches!(*base, WorkloadConfig::Poisson { count: 5, .. }));
+                assert_eq!(b.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            workload("rate = { curve = [{ until = \"1h\", rate = 2.0 }, { until = \"2h\", rate = 0.5 }], count = 10 }"),
+            WorkloadConfig::Rate {
+                curve: RateCurve::Steps(vec![(s(3600), 2.0), (s(7200), 0.5)]),
+                start: SimDuration::ZERO,
+                count: 10,
+                until: SimDuration::MAX,
+            }
+        );
+        assert_eq!(
+            workload("rate = { sine = { mean = 5.0, amplitude = 3.0, period = \"1d\" }, until = \"1d\" }"),
+            WorkloadConfig::Rate {
+                curve: RateCurve::Sine { mean: 5.0, amplitude: 3.0, period: s(86400) },
+                start: SimDuration::ZERO,
+                count: crate::limits::MAX_ARRIVALS,
+                until: s(86400),
+            }
+        );
+    }
+
+    #[test]
+    fn workload_combinations_and_bad_values_are_refused() {
+        let e = errors("[workload]\nevery = { period = \"1s\", count = 1 }\npoisson = { rate = 1.0, count = 1 }\n");
+        assert!(e.contains("give one of `at`, `poisson`, `every`, `rate` and `trace`, not `poisson` and `every`"), "{e}");
+        assert!(e.contains("`burst` adds to any of them"), "{e}");
+        let e = errors("[workload]\nat = [\"0s\"]\npoisson = { rate = 1.0, count = 1 }\n");
+        assert!(e.contains("give either `at` or `poisson`, not both"), "{e}");
+        let e = errors("[[handlers]]\nname = \"h\"\nrequests = [{ name = \"Q\" }]\n[workload]\nburst = [{ at = \"0s\", count = 1 }]\n[[workload.invoke]]\nhandler = \"h\"\nat = [\"1s\"]\n");
+        assert!(e.contains("cannot be combined with `burst`"), "{e}");
+        let e = errors("[workload]\nevery = { period = \"0s\", count = 0 }\n");
+        assert!(e.contains("`period` must be longer than 0s"), "{e}");
+        assert!(e.contains("`count` must be at least 1"), "{e}");
+        let e = errors("[workload]\nburst = [{ at = \"10s\", count = 5, window = \"2s\" }, { at = \"11s\", count = 1 }]\n");
+        assert!(
+            e.contains("starts before the previous one ends (12s)"),
+            "{e}"
+        );
+        let e = errors(
+            "[workload]\nrate = { sine = { mean = 1.0, amplitude = 2.0, period = \"1h\" } }\n",
+        );
+        assert!(
+            e.contains("amplitude 2 is not between 0 and the mean (1)"),
+            "{e}"
+        );
+        assert!(e.contains("never ends"), "{e}");
+        let e = errors("[workload]\nrate = { curve = [{ until = \"2h\", rate = 1.0 }, { until = \"1h\", rate = -1.0 }] }\n");
+        assert!(e.contains("not after the previous one"), "{e}");
+        assert!(
+            e.contains("rate -1 is not a number of arrivals per second >= 0"),
+            "{e}"
+        );
+        let e = errors("[workload]\nrate = { count = 5 }\n");
+        assert!(
+            e.contains("needs `curve` (piecewise constant) or `sine`"),
+            "{e}"
+        );
+        let e = errors("[workload]\nburst = [{ at = \"0s\", count = 60000000 }, { at = \"1s\", count = 60000000 }]\n");
+        assert!(
+            e.contains("120000000 arrivals is more than thaw runs at once"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn workload_trace_resolves_against_the_scenario_and_reports_problems() {
+        let dir = std::env::temp_dir().join(format!("thaw-trace-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("data/t19.csv"),
+            "HashOwner,HashApp,HashFunction,Trigger,1,2\no,a,f1,http,2,1\no,a,f2,timer,0,x\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("data/t21.txt"),
+            "app,func,end_timestamp,duration\na,f1,5.5,0.5\na,f1,1.0,0.5\n",
+        )
+        .unwrap();
+        let scenario = dir.join("s.toml").display().to_string();
+        let get = |w: &str| load(&scenario, &format!("[workload]\n{w}\n"), &[]);
+        let s = SimDuration::from_secs;
+        match get("trace = { file = \"data/t19.csv\", format = \"azure-2019\", function = \"f1\", start = \"1s\" }") {
+            Ok(sc) => assert_eq!(
+                sc.config.workload,
+                thaw_sim::WorkloadConfig::PerMinute { counts: vec![2, 1], start: s(1) }
+            ),
+            Err(e) => panic!("{}", e.render()),
+        }
+        match get("trace = { file = \"data/t21.txt\", format = \"azure-2021\", function = \"f1\" }")
+        {
+            Ok(sc) => assert_eq!(
+                sc.config.workload,
+                thaw_sim::WorkloadConfig::At(vec![SimDuration::from_millis(500), s(5)])
+            ),
+            Err(e) => panic!("{}", e.render()),
+        }
+        let render = |w: &str| get(w).map(|_| ()).unwrap_err().render();
+        let e = render(
+            "trace = { file = \"data/nope.csv\", format = \"azure-2019\", function = \"f1\" }",
+        );
+        assert!(
+            e.contains("cannot read trace file") && e.contains("nope.csv"),
+            "{e}"
+        );
+        assert!(e.contains("workload"), "{e}");
+        let e = render(
+            "trace = { file = \"data/t19.csv\", format = \"azure-2019\", function = \"f2\" }",
+        );
+        assert!(e.contains("t19.csv:3: minute 2 (column 6) is `x`"), "{e}");
+        let e = render(
+            "trace = { file = \"data/t19.csv\", format = \"azure-2019\", function = \"zz\" }",
+        );
+        assert!(e.contains("no row for function `zz`"), "{e}");
+        let e = render(
+            "trace = { file = \"data/t21.txt\", format = \"azure-2019\", function = \"f1\" }",
+        );
+        assert!(e.contains("no column `HashFunction`"), "{e}");
+        let e = render(
+            "trace = { file = \"data/t19.csv\", format = \"azure-2020\", function = \"f1\" }",
+        );
+        assert!(e.contains("did you mean `azure-2021`?"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     fn errors(text: &str) -> String {
         match load("proxy.toml", text, &[]) {

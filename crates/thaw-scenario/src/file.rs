@@ -906,6 +906,15 @@ pub struct WorkloadSection {
     pub at: Option<Vec<Dur>>,
     /// A Poisson process.
     pub poisson: Option<PoissonSection>,
+    /// Bursts: many arrivals at once or within a window.
+    #[serde(default)]
+    pub burst: Vec<BurstSection>,
+    /// A schedule: one arrival every period.
+    pub every: Option<EverySection>,
+    /// A time-varying rate (a non-homogeneous Poisson process).
+    pub rate: Option<RateSection>,
+    /// Replay of a public Azure Functions trace.
+    pub trace: Option<TraceSection>,
     /// Arrivals of the `[[handlers]]` functions.
     #[serde(default)]
     pub invoke: Vec<InvokeSection>,
@@ -930,6 +939,99 @@ pub struct PoissonSection {
     /// Number of arrivals.
     pub count: u64,
     /// Time of the first possible arrival.
+    pub start: Option<Dur>,
+}
+
+/// `[[workload.burst]]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSection {
+    /// Time of the first arrival.
+    pub at: Dur,
+    /// Number of arrivals.
+    pub count: u64,
+    /// The window they are spread evenly over (default 0s: all at `at`).
+    pub window: Option<Dur>,
+}
+
+/// `[workload.every]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EverySection {
+    /// Time between arrivals.
+    pub period: Dur,
+    /// Number of arrivals.
+    pub count: u64,
+    /// Time of the first arrival.
+    pub start: Option<Dur>,
+}
+
+/// `[workload.rate]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateSection {
+    /// A piecewise-constant rate.
+    pub curve: Option<Vec<RatePiece>>,
+    /// A sinusoidal rate.
+    pub sine: Option<SineSection>,
+    /// Stop after this many arrivals.
+    pub count: Option<u64>,
+    /// No arrival at or after this time.
+    pub until: Option<Dur>,
+    /// Time from which arrivals may come.
+    pub start: Option<Dur>,
+}
+
+/// One piece of `workload.rate.curve`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatePiece {
+    /// The end of the piece.
+    pub until: Dur,
+    /// Arrivals per second within it.
+    pub rate: f64,
+}
+
+/// `[workload.rate.sine]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SineSection {
+    /// Mean arrivals per second.
+    pub mean: f64,
+    /// Amplitude, in arrivals per second.
+    pub amplitude: f64,
+    /// Period of the wave.
+    pub period: Dur,
+}
+
+/// Trace file formats.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
+pub enum TraceFormat {
+    /// Azure Functions 2019: invocation counts per minute of one day.
+    #[serde(rename = "azure-2019")]
+    Azure2019,
+    /// Azure Functions 2021: one line per invocation.
+    #[serde(rename = "azure-2021")]
+    Azure2021,
+}
+
+/// `[workload.trace]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSection {
+    /// The trace file (relative to the scenario file's directory).
+    pub file: String,
+    /// Its format.
+    pub format: TraceFormat,
+    /// The function to replay (its `HashFunction` / `func` hash).
+    pub function: Option<String>,
+    /// `azure-2021`: the application (`app` hash), when the function hash
+    /// is not enough.
+    pub app: Option<String>,
+    /// `azure-2019`: the data row to replay (1 = the first after the
+    /// header), instead of `function`.
+    pub row: Option<u64>,
+    /// Where time 0 of the trace falls in the run.
     pub start: Option<Dur>,
 }
 

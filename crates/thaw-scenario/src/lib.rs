@@ -11,6 +11,7 @@ pub mod file;
 pub mod limits;
 pub mod prepared;
 pub mod schema;
+pub mod trace;
 pub mod vary;
 
 pub use build::{load, load_with, LoadError, Scenario};

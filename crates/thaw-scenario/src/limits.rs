@@ -17,6 +17,11 @@ pub const MAX_ARRAY_LEN: usize = 100_000;
 /// 100,000,000. Lists are bounded by [`MAX_ARRAY_LEN`].
 pub const MAX_ARRIVALS: u64 = 100_000_000;
 
+/// Largest trace file `workload.trace` reads, in bytes: 256 MiB. The file
+/// is read a line at a time and only the chosen function's arrivals are
+/// kept; a longer file is refused before any of it is read.
+pub const MAX_TRACE_BYTES: u64 = 256 << 20;
+
 /// Longest name (scenario, server, middlebox, proxy, request, handler), in
 /// characters: names are repeated in timeline lines, so a long one would
 /// multiply the output.
