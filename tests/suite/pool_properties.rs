@@ -168,7 +168,7 @@ fn config(p: &Params) -> SimConfig {
         seed: 1,
         platform: PlatformConfig {
             timeout,
-            init_duration: ms(200),
+            init_duration: thaw_sim::Dist::Fixed(ms(200)),
             reap: ReapPolicy::Fixed(ms(p.reap_ms)),
             frozen_kernel: if p.running_kernel {
                 FrozenKernel::Running

@@ -59,7 +59,7 @@ fn config(p: &Params) -> SimConfig {
         platform: PlatformConfig {
             memory_mb: 128,
             timeout: SimDuration::from_secs(900),
-            init_duration: ms(200),
+            init_duration: thaw_sim::Dist::Fixed(ms(200)),
             reap: ReapPolicy::Fixed(ms(p.reap_ms)),
             tcp: TcpConfig {
                 user_timeout: p.user_timeout_ms.map(ms),

@@ -159,7 +159,7 @@ fn config(p: &Params) -> SimConfig {
             .into_iter()
             .collect(),
         servers: vec![ServerConfig {
-            service_time: ms(p.service_ms),
+            service_time: thaw_sim::Dist::Fixed(ms(p.service_ms)),
             cores: p.cores,
             idle_timeout: p.idle_ms.map(ms),
             ..ServerConfig::default()

@@ -208,6 +208,27 @@ fn run_with(rel: &str, sets: &[&str]) -> serde_json::Value {
         .json
 }
 
+/// What lognormal-handler-scale-out's header says: the same handler with a
+/// fixed 200ms (its median) needs one environment and one connection, and
+/// the lognormal one's figures do not depend on other streams' draws.
+#[test]
+fn a_fixed_median_handler_time_needs_one_environment() {
+    let rel = "sim-scenarios/examples/lognormal-handler-scale-out.toml";
+    let fixed = run_with(rel, &["function.handler_time=200ms"]);
+    assert_eq!(fixed["metrics"]["environments"], 1);
+    assert_eq!(fixed["metrics"]["connections_opened"], 1);
+    let varied = run_with(rel, &[]);
+    assert_eq!(varied["metrics"]["environments"], 3);
+    // A distributed init duration draws from its own stream: the handler
+    // draws, and so the invocations that overlap, stay the same.
+    let init = run_with(
+        rel,
+        &["function.init_duration={ uniform = [\"200ms\", \"200ms\"] }"],
+    );
+    assert_eq!(init["metrics"]["environments"], 3);
+    assert_eq!(init["invocations"], varied["invocations"]);
+}
+
 /// What the library scenarios' headers say of their variants: node-redis
 /// rejects the command in flight where ioredis resends it, so the GET
 /// after the thaw fails instead of succeeding, and the INCR whose reply was

@@ -90,8 +90,8 @@ fn config(p: &Params) -> SimConfig {
         name: "server-prop".into(),
         platform: PlatformConfig {
             timeout: SimDuration::from_secs(30),
-            init_duration: SimDuration::from_millis(200),
-            handler_time: SimDuration::from_millis(500),
+            init_duration: thaw_sim::Dist::Fixed(SimDuration::from_millis(200)),
+            handler_time: thaw_sim::Dist::Fixed(SimDuration::from_millis(500)),
             reap: ReapPolicy::Fixed(SimDuration::from_secs(p.reap_s)),
             ..PlatformConfig::default()
         },
@@ -203,7 +203,7 @@ fn data_config(p: &DataParams, autocommit: bool) -> SimConfig {
     SimConfig {
         platform: PlatformConfig {
             timeout: SimDuration::from_secs(10),
-            init_duration: ms(300),
+            init_duration: thaw_sim::Dist::Fixed(ms(300)),
             reap: ReapPolicy::Fixed(SimDuration::from_secs(120)),
             ..PlatformConfig::default()
         },
@@ -393,8 +393,8 @@ fn proxy_sim_config(p: &ProxyParams) -> SimConfig {
         event_budget: 20_000_000,
         platform: PlatformConfig {
             timeout: s(30),
-            init_duration: SimDuration::from_millis(200),
-            handler_time: SimDuration::from_millis(500),
+            init_duration: thaw_sim::Dist::Fixed(SimDuration::from_millis(200)),
+            handler_time: thaw_sim::Dist::Fixed(SimDuration::from_millis(500)),
             reap: ReapPolicy::Fixed(s(p.reap_s)),
             ..PlatformConfig::default()
         },
@@ -512,8 +512,8 @@ fn two_config(p: &TwoParams) -> SimConfig {
         name: "two-servers-prop".into(),
         platform: PlatformConfig {
             timeout: SimDuration::from_secs(30),
-            init_duration: SimDuration::from_millis(200),
-            handler_time: SimDuration::from_millis(500),
+            init_duration: thaw_sim::Dist::Fixed(SimDuration::from_millis(200)),
+            handler_time: thaw_sim::Dist::Fixed(SimDuration::from_millis(500)),
             reap: ReapPolicy::Fixed(SimDuration::from_secs(120)),
             ..PlatformConfig::default()
         },

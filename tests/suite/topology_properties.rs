@@ -74,7 +74,7 @@ fn config(p: &Params) -> SimConfig {
         name: "path-prop".into(),
         platform: PlatformConfig {
             timeout: SimDuration::from_secs(900),
-            init_duration: ms(200),
+            init_duration: thaw_sim::Dist::Fixed(ms(200)),
             reap: ReapPolicy::Fixed(SimDuration::from_secs(10_000)),
             ..PlatformConfig::default()
         },

@@ -6,9 +6,11 @@
 //!   scheduled for the same instant run in the order they were scheduled;
 //! - [`RngStreams`]: one named portable RNG (ChaCha8) with an independent
 //!   stream per component, derived from `(seed, component name)`;
+//! - [`Dist`]: a duration that is fixed or drawn from a distribution;
 //! - [`trace`]: the trace record every model emits, and the sink trait.
 #![warn(missing_docs)]
 
+pub mod dist;
 pub mod queue;
 pub mod rng;
 pub mod slots;
@@ -16,6 +18,7 @@ pub mod text;
 pub mod time;
 pub mod trace;
 
+pub use dist::Dist;
 pub use queue::{BudgetExceeded, EventQueue};
 pub use rng::{RngStreams, SimRng};
 pub use slots::{SlotRef, Slots};

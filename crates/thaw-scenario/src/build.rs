@@ -2,21 +2,21 @@
 //! semantic problem is collected (with its dotted path, located in the file
 //! afterwards), never just the first.
 use crate::diag::{
-    parse_toml_partial, without_indices, Diagnostic, Diagnostics, Dur, Locator, Override,
+    parse_toml_partial, without_indices, Diagnostic, Diagnostics, Dur, DurDist, Locator, Override,
     MAX_SHOWN_PER_KIND,
 };
 use crate::file::*;
 use crate::limits;
 use std::collections::BTreeMap;
-use thaw_core::SimDuration;
+use thaw_core::{Dist, SimDuration};
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
 use thaw_sim::{Burst, RateCurve};
 use thaw_sim::{
     ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleClose, IdleOrder, NamedMiddlebox,
     NetworkConfig, PathConfig, PgBouncerConfig, Placement, PlatformConfig, PoolConfig, PoolMode,
-    PoolSettings, ProxyConfig, ProxyKind, RdsProxyConfig, ReapPolicy, RequestOp, RequestSpec,
-    ServerConfig, ServerKind, ServerLocation, SimConfig, SourceIp, Strategy, ThawOrder, Validation,
+    PoolSettings, ProxyConfig, ProxyKind, RdsProxyConfig, RequestOp, RequestSpec, ServerConfig,
+    ServerKind, ServerLocation, SimConfig, SourceIp, Strategy, ThawOrder, Validation,
     WorkloadConfig,
 };
 use thaw_sim::{ErrorKind, Extension, RetrySettings};
@@ -51,6 +51,9 @@ struct Problem {
 /// entries costs a count, not a million messages.
 #[derive(Default)]
 struct Problems {
+    /// The scenario file's directory: where a relative
+    /// `{ empirical = "FILE" }` is read from.
+    dir: std::path::PathBuf,
     list: Vec<Problem>,
     /// Per kind (path without indices, and hint): problems shown, and the
     /// index in `list` of the last one.
@@ -547,7 +550,7 @@ fn server_config(
     if let Some(t) = dur(fsv.idle_check_interval) {
         sv.idle_check_interval = (!t.is_zero()).then_some(t);
     }
-    if let Some(v) = dur(fsv.service_time) {
+    if let Some(v) = dist(p, &format!("{at}.service_time"), fsv.service_time.as_ref()) {
         sv.service_time = v;
     }
     if let Some(m) = fsv.max_connections {
@@ -753,6 +756,163 @@ fn strategy(k: StrategyKey) -> Strategy {
 
 fn dur(d: Option<Dur>) -> Option<SimDuration> {
     d.map(|d| d.0)
+}
+
+/// A duration or distribution key as a [`Dist`], its parameters checked
+/// (docs/scenario-format.md, "Durations"); `None` after a problem.
+fn dist(p: &mut Problems, path: &str, d: Option<&DurDist>) -> Option<Dist> {
+    let zero_hint = Some("write \"0s\" for no time at all");
+    match d? {
+        DurDist::Fixed(d) => Some(Dist::Fixed(d.0)),
+        DurDist::Exponential(mean) => {
+            if mean.0.is_zero() {
+                p.add(
+                    format!("{path}.exponential"),
+                    "the mean of an exponential distribution must be longer than 0s",
+                    zero_hint,
+                );
+                return None;
+            }
+            Some(Dist::Exponential { mean: mean.0 })
+        }
+        DurDist::LogNormal { median, sigma } => {
+            let mut ok = true;
+            if median.0.is_zero() {
+                p.add(
+                    format!("{path}.lognormal.median"),
+                    "the median of a lognormal distribution must be longer than 0s",
+                    zero_hint,
+                );
+                ok = false;
+            }
+            if !(sigma.is_finite() && *sigma > 0.0 && *sigma <= MAX_SIGMA) {
+                p.add(
+                    format!("{path}.lognormal.sigma"),
+                    format!("sigma = {sigma} is outside (0, {MAX_SIGMA}]"),
+                    Some("sigma is the standard deviation of the duration's logarithm: 0.5 spreads the middle two thirds over about 0.6x..1.65x the median"),
+                );
+                ok = false;
+            }
+            ok.then_some(Dist::LogNormal {
+                median: median.0,
+                sigma: *sigma,
+            })
+        }
+        DurDist::Uniform(lo, hi) => {
+            if lo.0 > hi.0 {
+                p.add(
+                    format!("{path}.uniform"),
+                    format!("the uniform bounds are reversed: {lo} is above {hi}"),
+                    Some("write [lo, hi] with lo <= hi"),
+                );
+                return None;
+            }
+            Some(Dist::Uniform { lo: lo.0, hi: hi.0 })
+        }
+        DurDist::Empirical(name) => empirical(p, path, name),
+    }
+}
+
+/// Largest lognormal `sigma`: beyond it, a draw is the median times up to
+/// e^(10 * 8.5) (the largest normal a 53-bit draw gives), past any time.
+const MAX_SIGMA: f64 = 10.0;
+
+/// Reads `{ empirical = "FILE" }`: one duration per line (`250ms`,
+/// `1.2s`), blank lines and `#` comments ignored; a relative path is
+/// resolved against the scenario file's directory.
+fn empirical(p: &mut Problems, path: &str, name: &str) -> Option<Dist> {
+    let at = format!("{path}.empirical");
+    let file = p.dir.join(name);
+    let where_hint = Some("a relative path is read from the scenario file's directory");
+    let len = match std::fs::metadata(&file) {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => {
+            p.add(
+                at,
+                format!("`{}` is not a file", file.display()),
+                where_hint,
+            );
+            return None;
+        }
+        Err(e) => {
+            p.add(
+                at,
+                format!("cannot read `{}`: {e}", file.display()),
+                where_hint,
+            );
+            return None;
+        }
+    };
+    if len > limits::MAX_EMPIRICAL_BYTES as u64 {
+        p.add(
+            at,
+            format!(
+                "`{}` is {len} bytes; thaw reads empirical files of at most {} bytes (1 MiB)",
+                file.display(),
+                limits::MAX_EMPIRICAL_BYTES
+            ),
+            Some("keep a sample of the measurements: 100,000 lines are plenty"),
+        );
+        return None;
+    }
+    let text = match std::fs::read(&file).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => {
+            p.add(at, format!("`{}` is not UTF-8 text", file.display()), None);
+            return None;
+        }
+        Err(e) => {
+            p.add(
+                at,
+                format!("cannot read `{}`: {e}", file.display()),
+                where_hint,
+            );
+            return None;
+        }
+    };
+    let mut samples = Vec::new();
+    let mut bad = false;
+    for (i, line) in text.lines().enumerate() {
+        let v = line.split('#').next().unwrap_or("").trim();
+        if v.is_empty() {
+            continue;
+        }
+        match v.parse::<Dur>() {
+            Ok(d) => samples.push(d.0),
+            Err(e) => {
+                p.add(
+                    at.clone(),
+                    format!("{}:{}: `{v}` is not a duration: {e}", file.display(), i + 1),
+                    Some("one duration per line, like 250ms or 1.2s; `#` starts a comment"),
+                );
+                bad = true;
+            }
+        }
+        if samples.len() > limits::MAX_ARRAY_LEN {
+            p.add(
+                at,
+                format!(
+                    "`{}` has more than {} samples",
+                    file.display(),
+                    limits::MAX_ARRAY_LEN
+                ),
+                None,
+            );
+            return None;
+        }
+    }
+    if bad {
+        return None;
+    }
+    if samples.is_empty() {
+        p.add(
+            at,
+            format!("`{}` has no samples", file.display()),
+            Some("one duration per line, like 250ms or 1.2s"),
+        );
+        return None;
+    }
+    Some(Dist::Empirical(samples.into()))
 }
 
 fn positive(p: &mut Problems, path: &str, d: Option<SimDuration>) {
@@ -1592,7 +1752,13 @@ pub(crate) fn build_file(file: &str, text: &str, f: ScenarioFile) -> Result<Scen
 }
 
 fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostics> {
-    let mut p = Problems::default();
+    let mut p = Problems {
+        dir: std::path::Path::new(file)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+        ..Problems::default()
+    };
     let mut cfg = SimConfig::default();
     let mut notes: Vec<String> = Vec::new();
     let mut warnings: Vec<(String, String, Option<String>)> = Vec::new();
@@ -1640,23 +1806,34 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         pl.timeout = t;
     }
-    if let Some(v) = dur(fs.init_duration) {
+    if let Some(v) = dist(&mut p, "function.init_duration", fs.init_duration.as_ref()) {
         pl.init_duration = v;
     }
     if let Some(v) = dur(fs.freeze_delay) {
         pl.freeze_delay = v;
     }
-    if let Some(v) = dur(fs.handler_time) {
+    if let Some(v) = dist(&mut p, "function.handler_time", fs.handler_time.as_ref()) {
         pl.handler_time = v;
     }
+    let reap_after = dist(&mut p, "function.reap_after", fs.reap_after.as_ref());
     match (
-        dur(fs.reap_after),
+        fs.reap_after.as_ref(),
         dur(fs.reap_after_min),
         dur(fs.reap_after_max),
     ) {
-        (Some(d), None, None) => {
-            positive(&mut p, "function.reap_after", Some(d));
-            pl.reap = ReapPolicy::Fixed(d);
+        (Some(_), None, None) => {
+            if let Some(d) = reap_after {
+                match &d {
+                    Dist::Fixed(v) => positive(&mut p, "function.reap_after", Some(*v)),
+                    Dist::Uniform { lo, .. } if lo.is_zero() => p.add(
+                        "function.reap_after",
+                        "the shortest idle lifetime of `reap_after` must be longer than 0s",
+                        None,
+                    ),
+                    _ => {}
+                }
+                pl.reap = d;
+            }
         }
         (None, Some(min), Some(max)) => {
             positive(&mut p, "function.reap_after_min", Some(min));
@@ -1667,7 +1844,8 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
                     None,
                 );
             }
-            pl.reap = ReapPolicy::Uniform { min, max };
+            // The same draw as `reap_after = { uniform = [min, max] }`.
+            pl.reap = Dist::Uniform { lo: min, hi: max };
         }
         (None, None, None) => {}
         (Some(_), _, _) => p.add(
@@ -1764,7 +1942,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         cl.http_overhead = o;
     }
-    if let Some(c) = dur(f.client.connect_cpu) {
+    if let Some(c) = dist(&mut p, "client.connect_cpu", f.client.connect_cpu.as_ref()) {
         cl.connect_cpu = c;
     }
     if let Some(t) = dur(f.client.connect_timeout) {
@@ -2865,6 +3043,109 @@ mod tests {
             Ok(_) => panic!("expected errors"),
             Err(e) => e.render(),
         }
+    }
+
+    #[test]
+    fn durations_take_distributions() {
+        use thaw_core::Dist;
+        let ms = SimDuration::from_millis;
+        let s = load(
+            "d.toml",
+            "[function]\ninit_duration = { exponential = \"2s\" }\nhandler_time = { lognormal = { median = \"250ms\", sigma = 0.5 } }\nreap_after = { uniform = [\"60s\", \"300s\"] }\n[client]\nconnect_cpu = \"1ms\"\n[server]\nservice_time = { uniform = [\"1ms\", \"3ms\"] }\n[workload]\nat = [\"0s\"]\n",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+        let c = &s.config;
+        assert_eq!(
+            c.platform.init_duration,
+            Dist::Exponential { mean: ms(2000) }
+        );
+        assert_eq!(
+            c.platform.handler_time,
+            Dist::LogNormal {
+                median: ms(250),
+                sigma: 0.5
+            }
+        );
+        assert_eq!(c.client.connect_cpu, Dist::Fixed(ms(1)));
+        assert_eq!(
+            c.servers[0].service_time,
+            Dist::Uniform {
+                lo: ms(1),
+                hi: ms(3)
+            }
+        );
+        // reap_after_min/_max is the same uniform distribution.
+        let old = load(
+            "d.toml",
+            "[function]\nreap_after_min = \"60s\"\nreap_after_max = \"300s\"\n[workload]\nat = [\"0s\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(old.config.platform.reap, c.platform.reap);
+    }
+
+    #[test]
+    fn distribution_mistakes_are_located() {
+        let e = errors(
+            "[function]\ninit_duration = { exponential = \"0s\" }\nhandler_time = { lognormal = { median = \"0s\", sigma = -1.0 } }\nreap_after = { uniform = [\"300s\", \"60s\"] }\n[server]\nservice_time = { uniform = [\"1ms\"] }\n[workload]\nat = [\"0s\"]\n",
+        );
+        assert!(e.contains("`uniform` takes two durations"), "{e}");
+        let e = errors(
+            "[function]\ninit_duration = { exponential = \"0s\" }\nhandler_time = { lognormal = { median = \"0s\", sigma = -1.0 } }\nreap_after = { uniform = [\"300s\", \"60s\"] }\n[workload]\nat = [\"0s\"]\n",
+        );
+        for want in [
+            "proxy.toml:2:",
+            "mean of an exponential distribution must be longer than 0s",
+            "median of a lognormal distribution",
+            "sigma = -1 is outside (0, 10]",
+            "uniform bounds are reversed: 300s is above 60s",
+            "proxy.toml:4:",
+        ] {
+            assert!(e.contains(want), "{want} missing from:\n{e}");
+        }
+        let e =
+            errors("[function]\nhandler_time = { normal = \"1s\" }\n[workload]\nat = [\"0s\"]\n");
+        assert!(e.contains("did you mean `lognormal`"), "{e}");
+        let e = errors("[function]\nhandler_time = 5\n[workload]\nat = [\"0s\"]\n");
+        assert!(e.contains("durations need a unit"), "{e}");
+    }
+
+    #[test]
+    fn empirical_files_are_read_next_to_the_scenario() {
+        let dir = std::env::temp_dir().join(format!("thaw-empirical-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ok.txt"), "# cold starts\n250ms\n\n1.5s # slow\n").unwrap();
+        std::fs::write(dir.join("bad.txt"), "250ms\nfast\n").unwrap();
+        std::fs::write(dir.join("empty.txt"), "# nothing\n").unwrap();
+        let file = dir.join("s.toml").to_string_lossy().into_owned();
+        let text = |f: &str| {
+            format!("[function]\ninit_duration = {{ empirical = \"{f}\" }}\n[workload]\nat = [\"0s\"]\n")
+        };
+        let s = load(&file, &text("ok.txt"), &[]).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(
+            s.config.platform.init_duration,
+            thaw_core::Dist::Empirical(
+                vec![
+                    SimDuration::from_millis(250),
+                    SimDuration::from_millis(1500)
+                ]
+                .into()
+            )
+        );
+        let err = |f: &str| match load(&file, &text(f), &[]) {
+            Ok(_) => panic!("{f} should not load"),
+            Err(e) => e.render(),
+        };
+        let e = err("bad.txt");
+        assert!(e.contains("bad.txt:2: `fast` is not a duration"), "{e}");
+        assert!(err("empty.txt").contains("has no samples"));
+        let e = err("missing.txt");
+        assert!(
+            e.contains("cannot read") && e.contains("missing.txt"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -2239,6 +2239,187 @@ impl schemars::JsonSchema for Dur {
     }
 }
 
+/// A duration that may vary (docs/scenario-format.md, "Durations"): a
+/// duration string, or a table naming a distribution. The loader turns it
+/// into a [`thaw_core::Dist`] (checking the parameters, reading an
+/// empirical file).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DurDist {
+    /// `"250ms"`: always this long.
+    Fixed(Dur),
+    /// `{ exponential = "2s" }`: the mean.
+    Exponential(Dur),
+    /// `{ lognormal = { median = "250ms", sigma = 0.5 } }`.
+    LogNormal {
+        /// The median.
+        median: Dur,
+        /// The shape: the standard deviation of the log.
+        sigma: f64,
+    },
+    /// `{ uniform = ["100ms", "300ms"] }`: inclusive bounds.
+    Uniform(Dur, Dur),
+    /// `{ empirical = "file.txt" }`: a file of samples, relative to the
+    /// scenario file's directory.
+    Empirical(String),
+}
+
+impl From<Dur> for DurDist {
+    fn from(d: Dur) -> Self {
+        DurDist::Fixed(d)
+    }
+}
+
+/// The names of the distribution tables, in the order the docs give them.
+pub const DIST_FORMS: [&str; 4] = ["exponential", "lognormal", "uniform", "empirical"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogNormalTable {
+    median: Dur,
+    sigma: f64,
+}
+
+struct DurDistVisitor;
+
+impl<'de> Visitor<'de> for DurDistVisitor {
+    type Value = DurDist;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a duration string like \"60s\", or a distribution table such as { exponential = \"2s\" }",
+        )
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<DurDist, E> {
+        DurVisitor.visit_str(v).map(DurDist::Fixed)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurDist, E> {
+        DurVisitor.visit_i64(v).map(DurDist::Fixed)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurDist, E> {
+        DurVisitor.visit_u64(v).map(DurDist::Fixed)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurDist, E> {
+        DurVisitor.visit_f64(v).map(DurDist::Fixed)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<DurDist, A::Error> {
+        let Some(key) = map.next_key::<String>()? else {
+            return Err(de::Error::custom(
+                "an empty table: name one distribution, e.g. { exponential = \"2s\" }",
+            ));
+        };
+        let out = match key.as_str() {
+            "exponential" => DurDist::Exponential(map.next_value()?),
+            "lognormal" => {
+                let t: LogNormalTable = map.next_value()?;
+                DurDist::LogNormal {
+                    median: t.median,
+                    sigma: t.sigma,
+                }
+            }
+            "uniform" => {
+                let v: Vec<Dur> = map.next_value()?;
+                match v[..] {
+                    [lo, hi] => DurDist::Uniform(lo, hi),
+                    _ => {
+                        return Err(de::Error::custom(format!(
+                            "`uniform` takes two durations [lo, hi], not {}",
+                            v.len()
+                        )))
+                    }
+                }
+            }
+            "empirical" => DurDist::Empirical(map.next_value()?),
+            other => return Err(de::Error::unknown_field(other, &DIST_FORMS)),
+        };
+        if let Some(k) = map.next_key::<String>()? {
+            return Err(de::Error::custom(format!(
+                "a distribution table names one distribution, not `{key}` and `{k}`"
+            )));
+        }
+        Ok(out)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurDist {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DurDistVisitor)
+    }
+}
+
+impl Serialize for DurDist {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = match self {
+            DurDist::Fixed(d) => return d.serialize(s),
+            _ => s.serialize_map(Some(1))?,
+        };
+        match self {
+            DurDist::Fixed(_) => {}
+            DurDist::Exponential(d) => m.serialize_entry("exponential", d)?,
+            DurDist::LogNormal { median, sigma } => {
+                let mut t = BTreeMap::new();
+                t.insert("median", serde_json::json!(median.to_string()));
+                t.insert("sigma", serde_json::json!(sigma));
+                m.serialize_entry("lognormal", &t)?
+            }
+            DurDist::Uniform(lo, hi) => m.serialize_entry("uniform", &[lo, hi])?,
+            DurDist::Empirical(f) => m.serialize_entry("empirical", f)?,
+        }
+        m.end()
+    }
+}
+
+/// A duration or a distribution in the JSON Schema (`thaw schema`).
+impl schemars::JsonSchema for DurDist {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DurationOrDistribution".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let dur = g.subschema_for::<Dur>();
+        schemars::json_schema!({
+            "description": "A duration string, or a distribution drawn at each use: { exponential = MEAN }, { lognormal = { median = D, sigma = X } }, { uniform = [LO, HI] } or { empirical = \"FILE\" } (one duration per line).",
+            "anyOf": [
+                dur,
+                {
+                    "type": "object",
+                    "properties": { "exponential": dur },
+                    "required": ["exponential"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "lognormal": {
+                            "type": "object",
+                            "properties": {
+                                "median": dur,
+                                "sigma": { "type": "number", "exclusiveMinimum": 0 }
+                            },
+                            "required": ["median", "sigma"],
+                            "additionalProperties": false
+                        }
+                    },
+                    "required": ["lognormal"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "uniform": { "type": "array", "items": dur, "minItems": 2, "maxItems": 2 }
+                    },
+                    "required": ["uniform"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": { "empirical": { "type": "string", "minLength": 1 } },
+                    "required": ["empirical"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// The shape of a duration string (`SimDuration::parse`): digits with `_`,
 /// an optional fraction, optional spaces, a unit.
 pub const DURATION_PATTERN: &str = r"^\s*[0-9_]*(\.[0-9_]*)?\s*(ns|us|µs|ms|s|m|min|h|d)\s*$";

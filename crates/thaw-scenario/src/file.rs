@@ -1,7 +1,7 @@
 //! The scenario file's shape: serde types with `deny_unknown_fields`.
 //! Every key is optional unless documented otherwise; defaults live in one
 //! place (thaw-sim's config defaults) and are applied by `build`.
-use crate::diag::{Dur, Seed};
+use crate::diag::{Dur, DurDist, Seed};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -118,14 +118,14 @@ pub struct FunctionSection {
     pub memory_mb: Option<u32>,
     /// Function timeout.
     pub timeout: Option<Dur>,
-    /// Cold-start duration.
-    pub init_duration: Option<Dur>,
+    /// Cold-start duration (a duration or a distribution).
+    pub init_duration: Option<DurDist>,
     /// Delay between response and freeze.
     pub freeze_delay: Option<Dur>,
     /// The handler's own work before its first request.
-    pub handler_time: Option<Dur>,
-    /// Fixed idle lifetime before reap.
-    pub reap_after: Option<Dur>,
+    pub handler_time: Option<DurDist>,
+    /// Idle lifetime before reap (a duration or a distribution).
+    pub reap_after: Option<DurDist>,
     /// Shortest idle lifetime (with `reap_after_max`: uniform).
     pub reap_after_min: Option<Dur>,
     /// Longest idle lifetime.
@@ -344,7 +344,7 @@ pub struct ClientSection {
     #[serde(default)]
     pub targets: std::collections::BTreeMap<String, TargetSection>,
     /// CPU time to set up a connection at one vCPU.
-    pub connect_cpu: Option<Dur>,
+    pub connect_cpu: Option<DurDist>,
     /// The library's connect timeout (TCP connect + server handshake).
     pub connect_timeout: Option<Dur>,
     /// Session autocommit (default true; PyMySQL: false).
@@ -890,7 +890,7 @@ pub struct ServerSection {
     /// The clock the idle check runs on ("0s" = an exact timer).
     pub idle_check_interval: Option<Dur>,
     /// Time to answer a request.
-    pub service_time: Option<Dur>,
+    pub service_time: Option<DurDist>,
     /// Connection limit.
     pub max_connections: Option<u32>,
     /// The server host's TCP settings.

@@ -4,7 +4,7 @@ pub mod diag;
 
 pub use diag::{
     apply_sets, diagnostic_at, did_you_mean, parse_toml, parse_toml_partial, span_of, Diagnostic,
-    Diagnostics, Dur, Override, Seed,
+    Diagnostics, Dur, DurDist, Override, Seed,
 };
 pub mod build;
 pub mod file;

@@ -10,6 +10,10 @@ use toml_edit::{ImDocument, Item, Table, Value};
 /// Parsing keeps a few tens of bytes of syntax tree per source byte.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 
+/// Largest file of samples a `{ empirical = "FILE" }` duration reads, in
+/// bytes: 1 MiB (about 100,000 lines of `1.234567ms`).
+pub const MAX_EMPIRICAL_BYTES: usize = 1 << 20;
+
 /// Longest array (`workload.at`, `[[handlers]]`, ...): 100,000 entries.
 pub const MAX_ARRAY_LEN: usize = 100_000;
 

@@ -1,5 +1,6 @@
 //! Plain configuration structs for a run. thaw-scenario fills them from a
 //! scenario file; every default is sourced in docs/model.md.
+pub use thaw_core::Dist;
 use thaw_core::SimDuration;
 use thaw_net::{MiddleboxConfig, TcpConfig};
 
@@ -54,19 +55,10 @@ pub struct NamedMiddlebox {
 /// link to the server is `network.server_latency`).
 pub type PathConfig = Vec<(u16, SimDuration)>;
 
-/// How long an idle (frozen) environment lives before it is reaped.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ReapPolicy {
-    /// Always after this idle time.
-    Fixed(SimDuration),
-    /// Uniformly between `min` and `max` (inclusive), drawn per freeze.
-    Uniform {
-        /// Shortest idle lifetime.
-        min: SimDuration,
-        /// Longest idle lifetime.
-        max: SimDuration,
-    },
-}
+/// How long an idle (frozen) environment lives before it is reaped: a
+/// [`Dist`] drawn once per freeze from the "platform" stream (what
+/// `reap_after_min`/`reap_after_max` always were: `Dist::Uniform`).
+pub type ReapPolicy = Dist;
 
 /// Does the guest kernel of a frozen environment process packets?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,12 +128,14 @@ pub struct PlatformConfig {
     pub memory_mb: u32,
     /// Function timeout; the environment is reset when it passes.
     pub timeout: SimDuration,
-    /// Cold-start (init) duration.
-    pub init_duration: SimDuration,
+    /// Cold-start (init) duration, drawn per cold start (stream
+    /// "platform.init_duration").
+    pub init_duration: Dist,
     /// Delay between the response and the freeze (0 = right after).
     pub freeze_delay: SimDuration,
-    /// Time the handler works before its first request (0 = none).
-    pub handler_time: SimDuration,
+    /// Time the handler works before its first request (0 = none), drawn
+    /// per invocation (stream "platform.handler_time").
+    pub handler_time: Dist,
     /// Idle lifetime of a frozen environment.
     pub reap: ReapPolicy,
     /// Frozen guest kernel behaviour.
@@ -189,10 +183,10 @@ impl Default for PlatformConfig {
         PlatformConfig {
             memory_mb: 128,
             timeout: SimDuration::from_secs(3),
-            init_duration: SimDuration::from_millis(322),
+            init_duration: Dist::Fixed(SimDuration::from_millis(322)),
             freeze_delay: SimDuration::ZERO,
-            handler_time: SimDuration::ZERO,
-            reap: ReapPolicy::Fixed(SimDuration::from_secs(600)),
+            handler_time: Dist::Fixed(SimDuration::ZERO),
+            reap: Dist::Fixed(SimDuration::from_secs(600)),
             frozen_kernel: FrozenKernel::Silent,
             thaw_order: ThawOrder::HandlerFirst,
             max_concurrency: 1000,
@@ -352,8 +346,9 @@ pub struct ClientConfig {
     pub isolation: thaw_db::Isolation,
     /// Where reads go when the server has replicas.
     pub read_routing: thaw_db::ReadRouting,
-    /// CPU time to set up a connection on one full vCPU (1769 MB).
-    pub connect_cpu: SimDuration,
+    /// CPU time to set up a connection on one full vCPU (1769 MB), drawn
+    /// per connection (stream "client.connect_cpu").
+    pub connect_cpu: Dist,
     /// The library's connect timeout (TCP connect plus the server's
     /// handshake); `None` = wait for the kernel (mysql2 and ioredis: 10 s).
     pub connect_timeout: Option<SimDuration>,
@@ -514,7 +509,7 @@ impl Default for ClientConfig {
             autocommit: true,
             isolation: thaw_db::Isolation::RepeatableRead,
             read_routing: thaw_db::ReadRouting::Primary,
-            connect_cpu: SimDuration::from_micros(470),
+            connect_cpu: Dist::Fixed(SimDuration::from_micros(470)),
             connect_timeout: None,
             pool: None,
             retry: RetrySettings::default(),
@@ -676,8 +671,9 @@ pub struct ServerConfig {
     /// been idle this long (PostgreSQL `idle_in_transaction_session_timeout`,
     /// FATAL 25P03); `None` = off (the default).
     pub idle_in_transaction_timeout: Option<SimDuration>,
-    /// CPU time to answer one request.
-    pub service_time: SimDuration,
+    /// CPU time to answer one request, drawn per request from the
+    /// server's own stream ("server.service_time" and the server's index).
+    pub service_time: Dist,
     /// Connections accepted at once (`max_connections`, `maxclients`).
     pub max_connections: u32,
     /// Slots of `max_connections` reserved for administrators
@@ -747,7 +743,7 @@ impl ServerConfig {
             idle_close_error: false,
             idle_close: IdleClose::Fin,
             idle_in_transaction_timeout: None,
-            service_time: SimDuration::from_micros(100),
+            service_time: Dist::Fixed(SimDuration::from_micros(100)),
             max_connections: 10_000,
             reserved_connections: 0,
             backlog: 511,

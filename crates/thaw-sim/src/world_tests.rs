@@ -257,8 +257,8 @@ fn uniform_draws(seed: u64) -> Vec<(u64, u64, u64)> {
     let mut cfg = base(&[0, 30 * SEC, 60 * SEC, 90 * SEC, 120 * SEC]);
     cfg.seed = seed;
     cfg.platform.reap = ReapPolicy::Uniform {
-        min: d(10 * SEC),
-        max: d(20 * SEC),
+        lo: d(10 * SEC),
+        hi: d(20 * SEC),
     };
     let (r, rs) = run_traced(&cfg);
     assert_eq!(r.metrics.environments, 5);
@@ -297,8 +297,8 @@ fn uniform_reap_draws_once_per_actual_freeze() {
     // so the first real freeze of this run draws the same value as the only
     // freeze of a one-invocation run.
     let uniform = ReapPolicy::Uniform {
-        min: d(10 * SEC),
-        max: d(20 * SEC),
+        lo: d(10 * SEC),
+        hi: d(20 * SEC),
     };
     let mut one_inv = base(&[0]);
     one_inv.platform.reap = uniform.clone();
@@ -396,7 +396,7 @@ fn function_timeout_discards_env_and_leaves_a_zombie() {
     let idle = 10 * SEC;
     let mut cfg = base(&[0]);
     cfg.platform.timeout = d(timeout);
-    cfg.servers[0].service_time = d(service);
+    cfg.servers[0].service_time = crate::Dist::Fixed(d(service));
     cfg.servers[0].idle_timeout = Some(d(idle));
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes[0];
@@ -432,7 +432,7 @@ fn function_timeout_discards_env_and_leaves_a_zombie() {
 fn function_timeout_then_next_invocation_is_cold() {
     let mut cfg = base(&[0, 3 * SEC, 20 * SEC]);
     cfg.platform.timeout = d(SEC);
-    cfg.servers[0].service_time = d(5 * SEC);
+    cfg.servers[0].service_time = crate::Dist::Fixed(d(5 * SEC));
     let (r, rs) = run_traced(&cfg);
     let o = &r.outcomes;
     assert_eq!(o[0].error, Some(ErrorKind::FunctionTimeout));
@@ -484,7 +484,7 @@ fn warm_function_timeout_is_exactly_the_timeout() {
 #[test]
 fn request_timeout() {
     let mut cfg = base(&[0]);
-    cfg.servers[0].service_time = d(SEC);
+    cfg.servers[0].service_time = crate::Dist::Fixed(d(SEC));
     cfg.client.requests = vec![RequestSpec {
         name: "GET foo".into(),
         timeout: Some(d(50 * MS)),
@@ -680,7 +680,7 @@ fn connect_cpu_scales_below_1769_mb() {
     // Scaled with the configured cost too.
     let mut cfg = base(&[0]);
     cfg.platform.memory_mb = 1000;
-    cfg.client.connect_cpu = d(SEC);
+    cfg.client.connect_cpu = crate::Dist::Fixed(d(SEC));
     let (_, rs) = run_traced(&cfg);
     assert_eq!(u(one(&rs, "inv-1", "connect_cpu"), "cpu_ns"), 1_769_000_000);
 }
@@ -890,8 +890,8 @@ fn poisson(seed: u64) -> SimConfig {
     };
     cfg.servers[0].idle_timeout = Some(d(5 * SEC));
     cfg.platform.reap = ReapPolicy::Uniform {
-        min: d(3 * SEC),
-        max: d(30 * SEC),
+        lo: d(3 * SEC),
+        hi: d(30 * SEC),
     };
     cfg
 }
@@ -1263,7 +1263,7 @@ mod retry {
     fn lost_replies(count: u32, idempotent: bool) -> SimConfig {
         let mut cfg = base(&[0]);
         cfg.platform.timeout = d(60 * SEC);
-        cfg.servers[0].service_time = d(3 * SEC);
+        cfg.servers[0].service_time = crate::Dist::Fixed(d(3 * SEC));
         cfg.middleboxes = firewall(2 * SEC).into_iter().collect();
         cfg.client.requests = vec![write_req(5 * SEC, idempotent)];
         cfg.client.retry = RetrySettings {
@@ -1342,7 +1342,7 @@ mod retry {
     #[test]
     fn retry_count_bounds_the_attempts() {
         let mut cfg = base(&[0]);
-        cfg.servers[0].service_time = d(SEC);
+        cfg.servers[0].service_time = crate::Dist::Fixed(d(SEC));
         cfg.client.requests = vec![RequestSpec {
             timeout: Some(d(50 * MS)),
             ..RequestSpec::ping("GET foo")
@@ -1367,7 +1367,7 @@ mod retry {
     #[test]
     fn jittered_backoff_is_deterministic_and_bounded() {
         let mut cfg = base(&[0]);
-        cfg.servers[0].service_time = d(SEC);
+        cfg.servers[0].service_time = crate::Dist::Fixed(d(SEC));
         cfg.client.requests = vec![RequestSpec {
             timeout: Some(d(50 * MS)),
             ..RequestSpec::ping("GET foo")
@@ -1472,7 +1472,7 @@ mod retry {
         // counts for that invocation.
         let mut cfg = base(&[0]);
         cfg.platform.timeout = d(60 * SEC);
-        cfg.servers[0].service_time = d(3 * SEC);
+        cfg.servers[0].service_time = crate::Dist::Fixed(d(3 * SEC));
         cfg.middleboxes = firewall(SEC).into_iter().collect();
         cfg.client.requests = vec![write_req(2 * SEC, false)];
         cfg.client.retry = RetrySettings {

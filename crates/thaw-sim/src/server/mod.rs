@@ -23,7 +23,7 @@ use crate::msg::*;
 use crate::report::ErrorKind;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use thaw_core::{SimDuration, SimTime, SlotRef, Slots, Value};
+use thaw_core::{RngStreams, SimDuration, SimRng, SimTime, SlotRef, Slots, Value};
 use thaw_net::Addr;
 use wire::{Proto, WireConn, WireData, WireItem};
 
@@ -321,6 +321,9 @@ pub(crate) struct Server<S> {
     totals: ServerTotals,
     /// `[client.tls]`: the clients speak TLS.
     tls: Option<ServerTls>,
+    /// The stream `service_time` draws from when it is a distribution
+    /// (set by [`Server::set_rng`]; nothing is drawn when it is fixed).
+    rng: SimRng,
 }
 
 impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
@@ -352,7 +355,20 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
             wire_data: WireData::default(),
             totals: ServerTotals::default(),
             tls: None,
+            rng: RngStreams::new(0).stream("server.service_time"),
         }
+    }
+
+    /// One request's service time, for a request answered without the
+    /// cores (`strategy = "http"`): a draw when it is distributed.
+    pub fn draw_service_time(&mut self) -> SimDuration {
+        self.cfg.service_time.sample(&mut self.rng)
+    }
+
+    /// The stream a distributed `service_time` draws from, one per server
+    /// instance (the World derives it from the run seed).
+    pub fn set_rng(&mut self, rng: SimRng) {
+        self.rng = rng;
     }
 
     /// Names a peer host that is not an environment (`env-N`).
@@ -701,12 +717,15 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
 
     // ----- CPU -------------------------------------------------------------
 
-    fn cpu_cost(&self, w: Work<S>) -> SimDuration {
+    /// The CPU a piece of work takes, drawn when it starts on a core (a
+    /// distributed `service_time` draws once per request or hello).
+    fn cpu_cost(&mut self, w: Work<S>) -> SimDuration {
         match w {
             Work::Accept(_) => self.cfg.accept_cpu,
-            Work::Request(_) => self.cfg.service_time,
+            Work::Request(_) => self.cfg.service_time.sample(&mut self.rng),
             Work::TlsHello(_) => {
-                self.cfg.service_time + self.tls.map_or(SimDuration::ZERO, |t| t.cpu)
+                self.cfg.service_time.sample(&mut self.rng)
+                    + self.tls.map_or(SimDuration::ZERO, |t| t.cpu)
             }
         }
     }

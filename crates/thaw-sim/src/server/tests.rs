@@ -211,14 +211,17 @@ fn a_request_is_answered_after_the_service_time() {
     r.run_to(SEC);
     let sends = r.sends_to(1);
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].0, 5 * MS + generic().service_time.as_nanos());
+    assert_eq!(
+        sends[0].0,
+        5 * MS + generic().service_time.mean().as_nanos()
+    );
 }
 
 #[test]
 fn one_core_serves_accepts_and_requests_first_in_first_out() {
     let mut cfg = generic();
     cfg.cores = 1;
-    cfg.service_time = SimDuration::from_millis(10);
+    cfg.service_time = crate::Dist::Fixed(SimDuration::from_millis(10));
     cfg.accept_cpu = SimDuration::from_millis(4);
     let mut r = Rig::new(cfg);
     r.connect(0, 1);
@@ -286,7 +289,7 @@ fn max_connections_refuses_with_the_servers_message_then_closes() {
 fn the_idle_timeout_counts_from_the_last_activity() {
     let mut cfg = generic();
     cfg.idle_timeout = Some(SimDuration::from_secs(60));
-    let service = cfg.service_time.as_nanos();
+    let service = cfg.service_time.mean().as_nanos();
     let mut r = Rig::new(cfg);
     r.connect(0, 1);
     r.request(30 * SEC, 1, RequestOp::Ping);
@@ -330,7 +333,7 @@ fn the_idle_check_runs_on_a_whole_second_clock() {
     let mut cfg = ServerConfig::preset(ServerKind::Redis);
     assert_eq!(cfg.idle_check_interval, Some(SimDuration::from_secs(1)));
     cfg.idle_timeout = Some(SimDuration::from_secs(5));
-    cfg.service_time = SimDuration::ZERO;
+    cfg.service_time = crate::Dist::Fixed(SimDuration::ZERO);
     let mut r = Rig::new(cfg.clone());
     r.connect(0, 1);
     r.request(210 * MS, 1, RequestOp::Ping);
@@ -364,7 +367,7 @@ fn an_open_transaction_gets_the_shorter_idle_in_transaction_limit() {
     cfg.handshake = false;
     cfg.idle_timeout = Some(SimDuration::from_secs(60));
     cfg.idle_in_transaction_timeout = Some(SimDuration::from_secs(10));
-    cfg.service_time = SimDuration::ZERO;
+    cfg.service_time = crate::Dist::Fixed(SimDuration::ZERO);
     let mut r = Rig::new(cfg);
     r.connect(0, 1);
     r.connect(0, 2);
@@ -509,7 +512,7 @@ fn two_servers_keep_their_own_data_and_limits() {
 fn a_full_tls_handshake_costs_the_server_its_cpu_and_a_resumed_one_does_not() {
     let mut cfg = generic();
     cfg.cores = 1;
-    cfg.service_time = SimDuration::from_millis(1);
+    cfg.service_time = crate::Dist::Fixed(SimDuration::from_millis(1));
     let mut r = Rig::new(cfg);
     r.srv.set_tls(ServerTls {
         cpu: SimDuration::from_millis(5),
@@ -565,7 +568,7 @@ fn a_clean_close_of_a_tls_connection_sends_close_notify_first_and_a_stop_does_no
         .iter()
         .filter(|d| matches!(d, Did::CloseNotify(..) | Did::Close(..)))
         .collect();
-    let service = generic().service_time.as_nanos();
+    let service = generic().service_time.mean().as_nanos();
     let idle = 60 * SEC + service;
     assert_eq!(
         notify,

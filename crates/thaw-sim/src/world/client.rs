@@ -14,16 +14,17 @@ impl World<'_> {
 
     /// The setup CPU of a connection real code opens (thaw-harness): with
     /// `[client.tls]`, a full handshake's CPU too.
-    pub(super) fn connect_cpu(&self) -> SimDuration {
-        self.scaled_cpu(
-            self.cfg.client.connect_cpu + self.cfg.client.tls.map_or(SimDuration::ZERO, |t| t.cpu),
-        )
+    pub(super) fn connect_cpu(&mut self) -> SimDuration {
+        let c = self.cfg.client.connect_cpu.sample(&mut self.connect_rng);
+        self.scaled_cpu(c + self.cfg.client.tls.map_or(SimDuration::ZERO, |t| t.cpu))
     }
 
     /// The setup CPU of a new connection of `env` to `target`: TLS's
-    /// handshake CPU (full or resumed) is spent with it.
-    pub(super) fn connect_cpu_to(&self, env: u32, target: u16) -> SimDuration {
-        self.scaled_cpu(self.cfg.client.connect_cpu + self.tls_cpu(env, target))
+    /// handshake CPU (full or resumed) is spent with it. A distributed
+    /// `client.connect_cpu` is drawn here, once per connection.
+    pub(super) fn connect_cpu_to(&mut self, env: u32, target: u16) -> SimDuration {
+        let c = self.cfg.client.connect_cpu.sample(&mut self.connect_rng);
+        self.scaled_cpu(c + self.tls_cpu(env, target))
     }
 
     /// CPU work `c` of one full vCPU at the function's memory size.
@@ -474,7 +475,8 @@ impl World<'_> {
             );
         }
         let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
-        let at = now + one_way + overhead + self.cfg.servers[spec.target as usize].service_time;
+        let service = self.servers[spec.target as usize].draw_service_time();
+        let at = now + one_way + overhead + service;
         if self.cfg.client.retry.count > 0 {
             // The row of this invocation waits until the server has seen
             // every attempt (a late one may be a duplicate).

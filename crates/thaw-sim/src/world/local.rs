@@ -105,7 +105,10 @@ impl World<'_> {
             host: server_host(inst),
             port: cfg.port,
         };
-        let server = Server::new(
+        let rng = self
+            .rngs
+            .stream(&format!("server.service_time.{}", cfg.name));
+        let mut server = Server::new(
             cfg,
             crate::server::SessionDefaults {
                 autocommit: self.cfg.client.autocommit,
@@ -116,6 +119,7 @@ impl World<'_> {
             self.cfg.network.source_ip,
             self.timeline,
         );
+        server.set_rng(rng);
         let i = inst as usize;
         if i == self.servers.len() {
             self.servers.push(server);

@@ -18,9 +18,7 @@ mod tls;
 
 pub use external::{Driven, ExtEvent, ExtRecv, ExtSock, SockOpts, Unsupported};
 
-use crate::config::{
-    Extension, FrozenKernel, Placement, ReapPolicy, SimConfig, Strategy, ThawOrder,
-};
+use crate::config::{Extension, FrozenKernel, Placement, SimConfig, Strategy, ThawOrder};
 use crate::msg::*;
 use crate::report::{
     self, Collector, ErrorKind, NoRows, Outcome, OutcomeSink, RunResult, WorldTotals,
@@ -538,7 +536,18 @@ struct World<'t> {
     rows: &'t mut dyn OutcomeSink,
     timeline: bool,
     detail: bool,
+    /// Idle lifetimes (`reap_after`, drawn per freeze when it varies).
     platform_rng: SimRng,
+    /// The run's streams, for server instances created later.
+    rngs: RngStreams,
+    /// Distributed durations, each on a stream of its own so that making
+    /// one vary never shifts another's draws (docs/model.md, 0.3):
+    /// `function.init_duration` per cold start.
+    init_rng: SimRng,
+    /// `function.handler_time` per invocation.
+    handler_rng: SimRng,
+    /// `client.connect_cpu` per connection set up.
+    connect_rng: SimRng,
     arrivals: Arrivals,
     next_inv_id: u64,
     next_inv_seq: u64,
@@ -684,6 +693,7 @@ impl<'t> World<'t> {
                 cfg.network.source_ip,
                 timeline,
             );
+            server.set_rng(rngs.stream(&format!("server.service_time.{}", sc.name)));
             if let Some(t) = cfg.client.tls {
                 server.set_tls(crate::server::ServerTls {
                     cpu: t.server_cpu,
@@ -722,6 +732,10 @@ impl<'t> World<'t> {
             timeline,
             detail,
             platform_rng: rngs.stream("platform"),
+            rngs,
+            init_rng: rngs.stream("platform.init_duration"),
+            handler_rng: rngs.stream("platform.handler_time"),
+            connect_rng: rngs.stream("client.connect_cpu"),
             arrivals,
             next_inv_id: 1,
             next_inv_seq: 1,

@@ -165,7 +165,8 @@ impl World<'_> {
         });
         self.live_envs += 1;
         self.env_moved(env, EnvState::Reaped, EnvState::Initializing);
-        let init = self.cfg.platform.init_duration;
+        // Drawn per cold start (its own stream: nothing when fixed).
+        let init = self.cfg.platform.init_duration.sample(&mut self.init_rng);
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
@@ -316,7 +317,8 @@ impl World<'_> {
         if !self.inv_matches(env, seq) {
             return;
         }
-        let work = self.cfg.platform.handler_time;
+        // Drawn per invocation (its own stream: nothing when fixed).
+        let work = self.cfg.platform.handler_time.sample(&mut self.handler_rng);
         if work.is_zero() {
             self.advance(env);
         } else {
@@ -364,14 +366,9 @@ impl World<'_> {
             e.since = now;
         }
         // Drawn once per actual freeze: a cancelled freeze draws nothing.
-        let reap_after = match self.cfg.platform.reap.clone() {
-            ReapPolicy::Fixed(d) => d,
-            ReapPolicy::Uniform { min, max } => {
-                let lo = min.as_nanos();
-                let hi = max.as_nanos().max(lo);
-                SimDuration::from_nanos(self.platform_rng.random_range(lo..=hi))
-            }
-        };
+        // (`reap_after_min`/`_max` is the uniform distribution: the same
+        // `random_range` draw on the "platform" stream as it always was.)
+        let reap_after = self.cfg.platform.reap.sample(&mut self.platform_rng);
         self.effect();
         self.set_env_zombies(env, true);
         if self.is_ext_func(self.envs[(env - 1) as usize].func) {

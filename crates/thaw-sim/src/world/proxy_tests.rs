@@ -113,7 +113,7 @@ fn two_functions_share_one_database_connection() {
     // env-1 is still in its handler's work when inv-2 arrives: two
     // environments, whose requests come a second apart.
     let mut cfg = rds(&[0, SEC], RdsProxyConfig::default());
-    cfg.platform.handler_time = d(2 * SEC);
+    cfg.platform.handler_time = crate::Dist::Fixed(d(2 * SEC));
     let (r, rs) = run_traced(&cfg);
     assert!(r.outcomes.iter().all(|o| o.error.is_none()));
     assert_eq!(r.metrics.proxy_client_peak, 2);
@@ -184,7 +184,7 @@ fn an_open_transaction_holds_the_connection_until_commit() {
         req("COMMIT", RequestOp::Commit, false),
     ];
     cfg.client.handlers = vec![];
-    cfg.servers[0].service_time = d(300 * MS);
+    cfg.servers[0].service_time = crate::Dist::Fixed(d(300 * MS));
     let (r, rs) = run_traced(&cfg);
     assert!(r.outcomes.iter().all(|o| o.error.is_none()));
     let borrows = recs(&rs, "rds-proxy", "proxy_borrow");
@@ -472,7 +472,7 @@ fn retried_write_through_the_proxy_is_a_duplicate() {
     use thaw_net::{MiddleboxConfig, StateTimeouts, Untracked};
     let mut cfg = pgb(&[0], PgBouncerConfig::default());
     cfg.platform.timeout = d(60 * SEC);
-    cfg.servers[0].service_time = d(3 * SEC);
+    cfg.servers[0].service_time = crate::Dist::Fixed(d(3 * SEC));
     cfg.middleboxes = Some(crate::NamedMiddlebox {
         name: "fw".into(),
         config: MiddleboxConfig {
