@@ -89,16 +89,34 @@ pub struct Simulated {
     pub idle: f64,
 }
 
+/// How the platform is configured for the comparison.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    /// `function.handler_time`: SimFaaS's exponential service time, or
+    /// its mean as a fixed duration.
+    pub handler: &'static str,
+    /// `function.placement`.
+    pub placement: &'static str,
+}
+
+/// SimFaaS's own assumptions: exponential service times, the newest
+/// created idle instance first.
+pub const SIMFAAS_SETUP: Setup = Setup {
+    handler: "{ exponential = \"1.9813s\" }",
+    placement: "newest_created",
+};
+
 /// The scenario of one experiment.
-pub fn scenario(rate: f64, arrivals: u64) -> String {
+pub fn scenario(rate: f64, arrivals: u64, setup: Setup) -> String {
     format!(
-        "[scenario]\nname = \"aws-validation\"\n[function]\nmemory_mb = 1769\ninit_duration = \"322.4ms\"\nhandler_time = \"1.9813s\"\nreap_after = \"600s\"\nmax_concurrency = 10000\nplacement = \"newest_created\"\n[client]\nrequests = []\n[workload]\npoisson = {{ rate = {rate}, count = {arrivals} }}\n"
+        "[scenario]\nname = \"aws-validation\"\n[function]\nmemory_mb = 1769\ntimeout = \"900s\"\ninit_duration = \"322.4ms\"\nhandler_time = {}\nreap_after = \"600s\"\nmax_concurrency = 10000\nplacement = \"{}\"\n[client]\nrequests = []\n[workload]\npoisson = {{ rate = {rate}, count = {arrivals} }}\n",
+        setup.handler, setup.placement
     )
 }
 
 /// Runs one experiment over `arrivals` arrivals, averaged over `seeds`.
-pub fn simulate(rate: f64, arrivals: u64, seeds: u64) -> Simulated {
-    let text = scenario(rate, arrivals);
+pub fn simulate(rate: f64, arrivals: u64, seeds: u64, setup: Setup) -> Simulated {
+    let text = scenario(rate, arrivals, setup);
     let s = thaw_scenario::load("aws-validation.toml", &text, &[]).expect("a valid scenario");
     let mut sum = Simulated::default();
     for seed in 1..=seeds {
@@ -139,7 +157,7 @@ pub struct Summary {
 }
 
 /// Runs every experiment; returns the Markdown table and the summary.
-pub fn compare(min: u64, max: u64, seeds: u64) -> (String, Summary) {
+pub fn compare(min: u64, max: u64, seeds: u64, setup: Setup) -> (String, Summary) {
     let mut table = String::from(
         "| experiment | rate (req/s) | P(cold) AWS (± SE) | P(cold) thaw | P(cold) SimFaaS | instances AWS | instances thaw | instances SimFaaS | running AWS / thaw | idle AWS / thaw |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -147,7 +165,7 @@ pub fn compare(min: u64, max: u64, seeds: u64) -> (String, Summary) {
     let exps = experiments();
     let n = exps.len() as f64;
     for e in &exps {
-        let t = simulate(e.rate, arrivals(e.rate, min, max), seeds);
+        let t = simulate(e.rate, arrivals(e.rate, min, max), seeds, setup);
         let (sp, si) = SIMFAAS
             .iter()
             .find(|(name, _, _)| *name == e.name)

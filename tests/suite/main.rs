@@ -10,3 +10,4 @@ mod schema;
 mod server_properties;
 mod time_overflow;
 mod topology_properties;
+mod validation;
