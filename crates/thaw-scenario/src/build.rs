@@ -2546,21 +2546,7 @@ fn workload_classic(p: &mut Problems, cfg: &mut SimConfig, f: &ScenarioFile, w: 
             cfg.workload = WorkloadConfig::Mixed(all);
         }
         (Some(at), None) => {
-            if at.is_empty() {
-                p.add("workload.at", "`at` lists no arrival", None);
-            }
-            for (i, pair) in at.windows(2).enumerate() {
-                if pair[1].0 < pair[0].0 {
-                    p.add(
-                        format!("workload.at[{}]", i + 1),
-                        format!(
-                            "arrival {} comes before the previous one ({})",
-                            pair[1].0, pair[0].0
-                        ),
-                        Some("list arrival times in increasing order"),
-                    );
-                }
-            }
+            workload_at(p, at);
             cfg.workload = WorkloadConfig::At(at.iter().map(|d| d.0).collect());
         }
         (None, Some(_)) if !w.invoke.is_empty() => p.add(
@@ -2568,37 +2554,7 @@ fn workload_classic(p: &mut Problems, cfg: &mut SimConfig, f: &ScenarioFile, w: 
             "`[[workload.invoke]]` cannot be combined with `poisson`",
             Some("list the main function's arrivals in `at` instead"),
         ),
-        (None, Some(ps)) => {
-            if !(ps.rate.is_finite() && ps.rate > 0.0) {
-                p.add(
-                    "workload.poisson.rate",
-                    format!(
-                        "rate {} is not a positive number of arrivals per second",
-                        ps.rate
-                    ),
-                    Some("e.g. rate = 10.0"),
-                );
-            }
-            if ps.count == 0 {
-                p.add("workload.poisson.count", "`count` must be at least 1", None);
-            }
-            if ps.count > limits::MAX_ARRIVALS {
-                p.add(
-                    "workload.poisson.count",
-                    format!(
-                        "count {} is more arrivals than thaw runs at once ({})",
-                        ps.count,
-                        limits::MAX_ARRIVALS
-                    ),
-                    Some("split the workload, or sweep smaller runs"),
-                );
-            }
-            cfg.workload = WorkloadConfig::Poisson {
-                rate_per_s: ps.rate,
-                start: dur(ps.start).unwrap_or_default(),
-                count: ps.count,
-            };
-        }
+        (None, Some(ps)) => cfg.workload = workload_poisson(p, ps),
         (Some(_), Some(_)) => p.add(
             "workload.poisson",
             "give either `at` or `poisson`, not both",

@@ -238,10 +238,8 @@ fn describe(mut s: Map<String, Value>, row: &Row) -> Map<String, Value> {
     s
 }
 
-/// The scenario format's JSON Schema, with the documentation's words.
-pub fn schema() -> Value {
-    let mut root = raw();
-    let rows = doc_rows();
+/// The definitions of `root` and the table paths each appears at.
+fn tables(root: &Value) -> (Map<String, Value>, BTreeMap<String, Vec<String>>) {
     let defs = root
         .get(DEFS)
         .and_then(Value::as_object)
@@ -254,6 +252,14 @@ pub fn schema() -> Value {
         .unwrap_or_default();
     let mut at: BTreeMap<String, Vec<String>> = BTreeMap::new();
     def_paths(&defs, &top, "", &mut at, 0);
+    (defs, at)
+}
+
+/// The scenario format's JSON Schema, with the documentation's words.
+pub fn schema() -> Value {
+    let mut root = raw();
+    let rows = doc_rows();
+    let (_, at) = tables(&root);
     // The root's own keys are tables; each definition's keys get the row of
     // their first documented path.
     if let Some(defs) = root.get_mut(DEFS).and_then(Value::as_object_mut) {
@@ -378,18 +384,7 @@ pub fn key_paths() -> Vec<String> {
 pub fn undocumented_keys() -> Vec<String> {
     let root = raw();
     let rows = doc_rows();
-    let defs = root
-        .get(DEFS)
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let top = root
-        .get("properties")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut at: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    def_paths(&defs, &top, "", &mut at, 0);
+    let (defs, at) = tables(&root);
     let mut missing = Vec::new();
     for (def, paths) in &at {
         let Some(props) = defs
