@@ -1900,6 +1900,19 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         pl.max_concurrency = c;
     }
+    if let Some(n) = fs.provisioned_concurrency {
+        if n > pl.max_concurrency {
+            p.add(
+                "function.provisioned_concurrency",
+                format!(
+                    "provisioned_concurrency = {n} is more than max_concurrency ({})",
+                    pl.max_concurrency
+                ),
+                Some("Lambda allocates provisioned concurrency out of the account's concurrency: raise function.max_concurrency"),
+            );
+        }
+        pl.provisioned = n;
+    }
     pl.tcp = tcp_config(&mut p, "function.tcp", &fs.tcp);
     pl.handler = match (fs.handler, fs.callback_waits_for_empty_event_loop) {
         (None | Some(HandlerKey::Async), None) => HandlerKind::Async,

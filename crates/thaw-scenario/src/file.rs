@@ -136,6 +136,9 @@ pub struct FunctionSection {
     pub thaw_order: Option<ThawOrderKey>,
     /// Most environments at once.
     pub max_concurrency: Option<u32>,
+    /// Environments of the main function initialised ahead and never
+    /// reaped (Lambda's provisioned concurrency).
+    pub provisioned_concurrency: Option<u32>,
     /// `most_recent` or `least_recent`.
     pub placement: Option<PlacementKey>,
     /// `async` (default) or `callback`.

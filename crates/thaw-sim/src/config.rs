@@ -144,6 +144,9 @@ pub struct PlatformConfig {
     pub thaw_order: ThawOrder,
     /// Most environments alive at once; arrivals beyond are throttled.
     pub max_concurrency: u32,
+    /// Provisioned concurrency of the main function: environments
+    /// initialised at the start, served first, never reaped.
+    pub provisioned: u32,
     /// Choice among warm environments.
     pub placement: Placement,
     /// The environments' kernel TCP settings and socket options.
@@ -190,6 +193,7 @@ impl Default for PlatformConfig {
             frozen_kernel: FrozenKernel::Silent,
             thaw_order: ThawOrder::HandlerFirst,
             max_concurrency: 1000,
+            provisioned: 0,
             placement: Placement::MostRecent,
             tcp: TcpConfig::default(),
             handler: HandlerKind::Async,

@@ -1978,3 +1978,27 @@ fn platform_metrics_are_time_weighted() {
     assert!((p.busy_mean - busy).abs() < 1e-12, "{p:?}");
     assert!(r.metrics.platform.functions.is_empty(), "one function");
 }
+
+/// Provisioned concurrency (model.md 1.6a): the provisioned environments
+/// exist from the start, serve first (no cold start), are frozen between
+/// invocations but never reaped; arrivals beyond them spill over to
+/// on-demand environments, which are reaped.
+#[test]
+fn provisioned_environments_serve_first_and_are_never_reaped() {
+    let mut cfg = base(&[0, 0, 0, 2000 * SEC]);
+    cfg.platform.provisioned = 2;
+    cfg.platform.handler_time = d(SEC).into();
+    cfg.client.requests.clear();
+    let (r, rs) = run_traced(&cfg);
+    let cold: Vec<bool> = r.outcomes.iter().map(|o| o.cold).collect();
+    assert_eq!(cold, [false, false, true, false]);
+    assert_eq!(r.metrics.environments, 3);
+    assert_eq!(recs(&rs, "env-1", "provisioned").len(), 1);
+    assert!(recs(&rs, "env-1", "reap").is_empty(), "never reaped");
+    assert!(recs(&rs, "env-2", "reap").is_empty(), "never reaped");
+    assert_eq!(recs(&rs, "env-3", "reap").len(), 1, "on-demand: reaped");
+    // Two live from the start to the end, the third from its cold start
+    // to its reap.
+    assert_eq!(r.metrics.platform.all.live_max, 3);
+    assert!(r.metrics.platform.all.live_mean > 2.0);
+}

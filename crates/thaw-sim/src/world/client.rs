@@ -1188,6 +1188,13 @@ impl World<'_> {
             duplicate_writes: inv.duplicate_writes,
             target,
         });
+        self.go_idle(env);
+    }
+
+    /// The environment has no invocation: on the warm list (last use now),
+    /// frozen after `freeze_delay`.
+    pub(super) fn go_idle(&mut self, env: u32) {
+        let now = self.q.now();
         self.use_seq += 1;
         let key = self.use_seq;
         let delay = self.cfg.platform.freeze_delay;
@@ -1200,7 +1207,11 @@ impl World<'_> {
         e.since = now;
         let gen = e.gen;
         let func = e.func;
+        let provisioned = e.provisioned;
         self.idle.insert((func, key, env));
+        if provisioned {
+            self.idle_prov.insert((func, key, env));
+        }
         if self.cfg.platform.placement == Placement::NewestCreated {
             self.idle_by_age.insert((func, env, key));
         }

@@ -277,6 +277,9 @@ struct Env {
     /// Why the last failed keepalive query failed (its connection, the
     /// error's kind and detail), for the acquire that waited for it.
     ka_fail: Option<(thaw_client::ConnId, ErrorKind, String)>,
+    /// Kept initialised by provisioned concurrency: preferred for
+    /// arrivals, never reaped (model.md 1.6a).
+    provisioned: bool,
     /// Runtime timers that came due while frozen.
     deferred_rt: Vec<pool::RtTimer>,
     /// The client library's connection object per target
@@ -557,6 +560,8 @@ struct World<'t> {
     /// The same environments by (function, env id, last use), kept only
     /// with `Placement::NewestCreated` (env ids grow with creation).
     idle_by_age: BTreeSet<(u16, u32, u64)>,
+    /// The provisioned ones among them, as in `idle`: picked first.
+    idle_prov: BTreeSet<(u16, u64, u32)>,
     /// The stale-read detector (it sees every client's reads and writes).
     detector: thaw_db::StaleDetector,
     use_seq: u64,
@@ -742,6 +747,7 @@ impl<'t> World<'t> {
             envs: Vec::new(),
             idle: BTreeSet::new(),
             idle_by_age: BTreeSet::new(),
+            idle_prov: BTreeSet::new(),
             detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
             live_envs: 0,
@@ -895,6 +901,7 @@ impl<'t> World<'t> {
 
     /// Schedules the first arrival.
     fn start(&mut self) {
+        self.provision();
         if let Some((t, func)) = self.arrivals.next_invocation() {
             self.schedule(t, Ev::Arrival { func });
         }

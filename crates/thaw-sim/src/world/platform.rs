@@ -18,7 +18,19 @@ impl World<'_> {
 
         // Warm environments of this function only.
         let range = (func, 0, 0)..(func.saturating_add(1), 0, 0);
-        let pick = match self.cfg.platform.placement {
+        // Provisioned environments serve first; arrivals spill over to
+        // on-demand ones (model.md 1.6a).
+        let prov = match self.cfg.platform.placement {
+            _ if self.idle_prov.is_empty() => None,
+            Placement::MostRecent => self.idle_prov.range(range.clone()).next_back().copied(),
+            Placement::LeastRecent => self.idle_prov.range(range.clone()).next().copied(),
+            Placement::NewestCreated => self
+                .idle_prov
+                .range(range.clone())
+                .max_by_key(|k| k.2)
+                .copied(),
+        };
+        let pick = prov.or_else(|| match self.cfg.platform.placement {
             Placement::MostRecent => self.idle.range(range).next_back().copied(),
             Placement::LeastRecent => self.idle.range(range).next().copied(),
             Placement::NewestCreated => self
@@ -26,11 +38,12 @@ impl World<'_> {
                 .range((func, 0, 0)..(func.saturating_add(1), 0, 0))
                 .next_back()
                 .map(|&(f, env, key)| (f, key, env)),
-        };
+        });
         if let Some(key) = pick {
             let env = key.2;
             self.idle.remove(&key);
             self.idle_by_age.remove(&(key.0, key.2, key.1));
+            self.idle_prov.remove(&key);
             let was = self.envs[(env - 1) as usize].state;
             let since = self.envs[(env - 1) as usize].since;
             {
@@ -118,18 +131,10 @@ impl World<'_> {
             });
             return;
         }
-        let env = self.envs.len() as u32 + 1;
-        self.envs.push(Env {
+        let env = self.new_env(
             func,
-            tx_keys: Vec::new(),
-            state: EnvState::Initializing,
-            gen: 0,
-            idle_key: None,
-            next_port: FIRST_EPHEMERAL,
-            conns: vec![None; self.cfg.servers.len()],
-            socks: Vec::new(),
-            front_socks: Vec::new(),
-            inv: Some(Inv {
+            EnvState::Initializing,
+            Some(Inv {
                 id,
                 seq,
                 arrival: now,
@@ -147,6 +152,39 @@ impl World<'_> {
                 parts: None,
                 tls: None,
             }),
+        );
+        // Drawn per cold start (its own stream: nothing when fixed).
+        let init = self.cfg.platform.init_duration.sample(&mut self.init_rng);
+        if self.wants(Level::Timeline) {
+            self.emit(
+                Level::Timeline,
+                format!("inv-{id}"),
+                "invoke",
+                vec![("env", env.into()), ("cold", true.into())],
+                format!(
+                    "inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"
+                ),
+            );
+        }
+        self.schedule(now + init, Ev::InitDone { env, seq });
+    }
+
+    /// A new environment of function `func` in state `state` (counted
+    /// live from now), running `inv` if it has one.
+    fn new_env(&mut self, func: u16, state: EnvState, inv: Option<Inv>) -> u32 {
+        let now = self.q.now();
+        let env = self.envs.len() as u32 + 1;
+        self.envs.push(Env {
+            func,
+            tx_keys: Vec::new(),
+            state,
+            gen: 0,
+            idle_key: None,
+            next_port: FIRST_EPHEMERAL,
+            conns: vec![None; self.cfg.servers.len()],
+            socks: Vec::new(),
+            front_socks: Vec::new(),
+            inv,
             deferred_kernel: Vec::new(),
             deferred_app: Vec::new(),
             since: now,
@@ -162,23 +200,36 @@ impl World<'_> {
             local_srv: Vec::new(),
             deferred_loopback: Vec::new(),
             tls_sessions: Vec::new(),
+            provisioned: false,
         });
         self.live_envs += 1;
-        self.env_moved(env, EnvState::Reaped, EnvState::Initializing);
-        // Drawn per cold start (its own stream: nothing when fixed).
-        let init = self.cfg.platform.init_duration.sample(&mut self.init_rng);
-        if self.wants(Level::Timeline) {
-            self.emit(
-                Level::Timeline,
-                format!("inv-{id}"),
-                "invoke",
-                vec![("env", env.into()), ("cold", true.into())],
-                format!(
-                    "inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"
-                ),
-            );
+        self.env_moved(env, EnvState::Reaped, state);
+        env
+    }
+
+    /// Provisioned concurrency (model.md 1.6a): at the start, the main
+    /// function's environments that Lambda keeps initialised ahead; its
+    /// module-scope objects (pool, library) made, then idle and frozen
+    /// like any environment after an invocation, never reaped.
+    pub(super) fn provision(&mut self) {
+        for _ in 0..self.cfg.platform.provisioned {
+            let env = self.new_env(0, EnvState::Idle, None);
+            self.envs[(env - 1) as usize].provisioned = true;
+            if self.wants(Level::Timeline) {
+                self.emit(
+                    Level::Timeline,
+                    format!("env-{env}"),
+                    "provisioned",
+                    vec![],
+                    format!("env-{env} initialised ahead (provisioned concurrency): warm for the first invocation, never reaped"),
+                );
+            }
+            if !self.is_ext_func(0) {
+                self.pool_init(env);
+                self.lib_init(env);
+            }
+            self.go_idle(env);
         }
-        self.schedule(now + init, Ev::InitDone { env, seq });
     }
 
     pub(super) fn thaw(&mut self, env: u32, seq: u64) {
@@ -368,7 +419,10 @@ impl World<'_> {
         // Drawn once per actual freeze: a cancelled freeze draws nothing.
         // (`reap_after_min`/`_max` is the uniform distribution: the same
         // `random_range` draw on the "platform" stream as it always was.)
-        let reap_after = self.cfg.platform.reap.sample(&mut self.platform_rng);
+        // A provisioned environment is never reaped (and draws nothing).
+        let provisioned = self.envs[(env - 1) as usize].provisioned;
+        let reap_after =
+            (!provisioned).then(|| self.cfg.platform.reap.sample(&mut self.platform_rng));
         self.effect();
         self.set_env_zombies(env, true);
         if self.is_ext_func(self.envs[(env - 1) as usize].func) {
@@ -376,22 +430,34 @@ impl World<'_> {
         }
         if self.wants(Level::Timeline) {
             let conns = self.envs[(env - 1) as usize].socks.len();
+            let (field, reap) = match reap_after {
+                Some(r) => (
+                    ("reap_after_ns", r.as_nanos().into()),
+                    format!("reaped if idle for {r}"),
+                ),
+                None => (
+                    ("provisioned", true.into()),
+                    "provisioned: never reaped".to_string(),
+                ),
+            };
             self.emit(
                 Level::Timeline,
                 format!("env-{env}"),
                 "freeze",
-                vec![("reap_after_ns", reap_after.as_nanos().into()), ("sockets", conns.into())],
+                vec![field, ("sockets", conns.into())],
                 match self.cfg.platform.frozen_kernel {
                     FrozenKernel::Silent => format!(
-                        "env-{env} frozen with {conns} socket(s) open; no code runs, no timers fire, inbound packets get no answer; reaped if idle for {reap_after}"
+                        "env-{env} frozen with {conns} socket(s) open; no code runs, no timers fire, inbound packets get no answer; {reap}"
                     ),
                     FrozenKernel::Running => format!(
-                        "env-{env} frozen with {conns} socket(s) open; no code runs, but its kernel still answers TCP (frozen_kernel = running); reaped if idle for {reap_after}"
+                        "env-{env} frozen with {conns} socket(s) open; no code runs, but its kernel still answers TCP (frozen_kernel = running); {reap}"
                     ),
                 },
             );
         }
-        self.schedule(now + reap_after, Ev::Reap { env, gen });
+        if let Some(r) = reap_after {
+            self.schedule(now + r, Ev::Reap { env, gen });
+        }
     }
 
     pub(super) fn on_reap(&mut self, env: u32, gen: u32) {
@@ -519,6 +585,7 @@ impl World<'_> {
         if let Some(k) = e.idle_key.take() {
             self.idle.remove(&(e.func, k, env));
             self.idle_by_age.remove(&(e.func, env, k));
+            self.idle_prov.remove(&(e.func, k, env));
         }
         e.state = state;
         e.gen += 1;
