@@ -1900,6 +1900,16 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         pl.max_concurrency = c;
     }
+    if let Some(r) = &fs.scale_rate {
+        if r.count > 0 && r.per.0.is_zero() {
+            p.add(
+                "function.scale_rate.per",
+                "the window of a scale rate must be longer than 0s",
+                Some("AWS's rate is { count = 1000, per = \"10s\" }"),
+            );
+        }
+        pl.scale_rate = (r.count > 0).then_some((r.count, r.per.0));
+    }
     if let Some(n) = fs.provisioned_concurrency {
         if n > pl.max_concurrency {
             p.add(

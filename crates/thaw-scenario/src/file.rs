@@ -110,6 +110,16 @@ pub enum PlacementKey {
     NewestCreated,
 }
 
+/// `function.scale_rate`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRateSection {
+    /// New environments allowed per window (0 = no limit).
+    pub count: u32,
+    /// The window.
+    pub per: Dur,
+}
+
 /// `[function]`
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +149,9 @@ pub struct FunctionSection {
     /// Environments of the main function initialised ahead and never
     /// reaped (Lambda's provisioned concurrency).
     pub provisioned_concurrency: Option<u32>,
+    /// A function's scale-up rate: `{ count, per }` (default 1000 per
+    /// 10 s; `count = 0` = no limit).
+    pub scale_rate: Option<ScaleRateSection>,
     /// `most_recent` or `least_recent`.
     pub placement: Option<PlacementKey>,
     /// `async` (default) or `callback`.

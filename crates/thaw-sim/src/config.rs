@@ -144,6 +144,9 @@ pub struct PlatformConfig {
     pub thaw_order: ThawOrder,
     /// Most environments alive at once; arrivals beyond are throttled.
     pub max_concurrency: u32,
+    /// A function's scale-up rate: at most `.0` new environments in any
+    /// window of `.1` (AWS: 1,000 every 10 s); `None` = no limit.
+    pub scale_rate: Option<(u32, SimDuration)>,
     /// Provisioned concurrency of the main function: environments
     /// initialised at the start, served first, never reaped.
     pub provisioned: u32,
@@ -193,6 +196,7 @@ impl Default for PlatformConfig {
             frozen_kernel: FrozenKernel::Silent,
             thaw_order: ThawOrder::HandlerFirst,
             max_concurrency: 1000,
+            scale_rate: Some((1000, SimDuration::from_secs(10))),
             provisioned: 0,
             placement: Placement::MostRecent,
             tcp: TcpConfig::default(),

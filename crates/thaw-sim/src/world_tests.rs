@@ -2002,3 +2002,47 @@ fn provisioned_environments_serve_first_and_are_never_reaped() {
     assert_eq!(r.metrics.platform.all.live_max, 3);
     assert!(r.metrics.platform.all.live_mean > 2.0);
 }
+
+/// A function's scale-up rate (model.md 1.6): at most `count` new
+/// environments in any window of `per`; more arrivals are throttled even
+/// below `max_concurrency`, until the window moves on. AWS's default,
+/// 1,000 every 10 s, throttles the 1,001st cold start of a burst.
+#[test]
+fn the_scale_up_rate_throttles_cold_starts_beyond_it() {
+    let mut at = vec![0; 5];
+    at.extend([10 * SEC; 4]);
+    let mut cfg = base(&at);
+    cfg.platform.handler_time = d(20 * SEC).into();
+    cfg.platform.timeout = d(60 * SEC);
+    cfg.client.requests.clear();
+    cfg.platform.scale_rate = Some((3, d(10 * SEC)));
+    let (r, rs) = run_traced(&cfg);
+    let got: Vec<&str> = r
+        .outcomes
+        .iter()
+        .map(|o| {
+            if o.error.is_some() {
+                "T"
+            } else if o.cold {
+                "C"
+            } else {
+                "W"
+            }
+        })
+        .collect();
+    assert_eq!(got, ["C", "C", "C", "T", "T", "C", "C", "C", "T"]);
+    let t = recs(&rs, "inv-4", "throttled");
+    assert!(
+        t[0].text.contains("started 3 environments in the last 10s"),
+        "{}",
+        t[0].text
+    );
+
+    let mut cfg = base(&[0; 1001]);
+    cfg.platform.handler_time = d(SEC).into();
+    cfg.platform.max_concurrency = 3000;
+    cfg.client.requests.clear();
+    let (r, _) = run_traced(&cfg);
+    let throttled = r.outcomes.iter().filter(|o| o.error.is_some()).count();
+    assert_eq!(throttled, 1, "AWS's 1,000 per 10 s");
+}

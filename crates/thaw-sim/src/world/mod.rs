@@ -560,6 +560,9 @@ struct World<'t> {
     /// The same environments by (function, env id, last use), kept only
     /// with `Placement::NewestCreated` (env ids grow with creation).
     idle_by_age: BTreeSet<(u16, u32, u64)>,
+    /// Per function, when its environments of the last scale-rate window
+    /// were started (`PlatformConfig::scale_rate`).
+    scale_log: BTreeMap<u16, VecDeque<SimTime>>,
     /// The provisioned ones among them, as in `idle`: picked first.
     idle_prov: BTreeSet<(u16, u64, u32)>,
     /// The stale-read detector (it sees every client's reads and writes).
@@ -748,6 +751,7 @@ impl<'t> World<'t> {
             idle: BTreeSet::new(),
             idle_by_age: BTreeSet::new(),
             idle_prov: BTreeSet::new(),
+            scale_log: BTreeMap::new(),
             detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
             live_envs: 0,

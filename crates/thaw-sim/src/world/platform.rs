@@ -103,17 +103,28 @@ impl World<'_> {
             }
             return;
         }
-        if self.live_envs >= self.cfg.platform.max_concurrency {
+        // The function's scale-up rate: new environments in the window.
+        let scaled = self.cfg.platform.scale_rate.and_then(|(count, per)| {
+            let log = self.scale_log.entry(func).or_default();
+            while log.front().is_some_and(|t| now.saturating_since(*t) >= per) {
+                log.pop_front();
+            }
+            (log.len() >= count as usize).then_some((count, per))
+        });
+        if self.live_envs >= self.cfg.platform.max_concurrency || scaled.is_some() {
             if self.wants(Level::Timeline) {
+                let why = match scaled {
+                    Some((count, per)) if self.live_envs < self.cfg.platform.max_concurrency => {
+                        format!("the function started {count} environments in the last {per} (its scale-up rate)")
+                    }
+                    _ => format!("{} environments busy = max_concurrency", self.live_envs),
+                };
                 self.emit(
                     Level::Timeline,
                     format!("inv-{id}"),
                     "throttled",
                     vec![],
-                    format!(
-                        "inv-{id} throttled: {} environments busy = max_concurrency",
-                        self.live_envs
-                    ),
+                    format!("inv-{id} throttled: {why}"),
                 );
             }
             self.record(Outcome {
@@ -130,6 +141,9 @@ impl World<'_> {
                 target: None,
             });
             return;
+        }
+        if self.cfg.platform.scale_rate.is_some() {
+            self.scale_log.entry(func).or_default().push_back(now);
         }
         let env = self.new_env(
             func,
