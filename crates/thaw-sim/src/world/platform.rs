@@ -412,8 +412,13 @@ impl World<'_> {
             return;
         }
         let now = self.q.now();
-        let func = self.envs.get((env - 1) as usize).map_or(0, |e| e.func) as usize;
         self.env_count.change(now, l1 - l0, b1 - b0);
+        // Per function only when there are several (one function's figures
+        // are the whole platform's).
+        if self.cfg.client.handlers.is_empty() {
+            return;
+        }
+        let func = self.envs.get((env - 1) as usize).map_or(0, |e| e.func) as usize;
         if self.env_count_fn.len() <= func {
             self.env_count_fn.resize(func + 1, Default::default());
         }
