@@ -2621,24 +2621,28 @@ fn workload_poisson(p: &mut Problems, ps: &PoissonSection) -> WorkloadConfig {
             Some("e.g. rate = 10.0"),
         );
     }
-    if ps.count == 0 {
-        p.add("workload.poisson.count", "`count` must be at least 1", None);
-    }
-    if ps.count > limits::MAX_ARRIVALS {
-        p.add(
-            "workload.poisson.count",
-            format!(
-                "count {} is more arrivals than thaw runs at once ({})",
-                ps.count,
-                limits::MAX_ARRIVALS
-            ),
-            Some("split the workload, or sweep smaller runs"),
-        );
-    }
+    arrival_count(p, "workload.poisson.count", ps.count);
     WorkloadConfig::Poisson {
         rate_per_s: ps.rate,
         start: dur(ps.start).unwrap_or_default(),
         count: ps.count,
+    }
+}
+
+/// A workload's `count`: at least 1, at most [`limits::MAX_ARRIVALS`].
+fn arrival_count(p: &mut Problems, path: &str, count: u64) {
+    if count == 0 {
+        p.add(path, "`count` must be at least 1", None);
+    }
+    if count > limits::MAX_ARRIVALS {
+        p.add(
+            path,
+            format!(
+                "count {count} is more arrivals than thaw runs at once ({})",
+                limits::MAX_ARRIVALS
+            ),
+            Some("split the workload, or sweep smaller runs"),
+        );
     }
 }
 
@@ -2650,20 +2654,7 @@ fn workload_every(p: &mut Problems, e: &EverySection) -> WorkloadConfig {
             Some("e.g. period = \"5m\""),
         );
     }
-    if e.count == 0 {
-        p.add("workload.every.count", "`count` must be at least 1", None);
-    }
-    if e.count > limits::MAX_ARRIVALS {
-        p.add(
-            "workload.every.count",
-            format!(
-                "count {} is more arrivals than thaw runs at once ({})",
-                e.count,
-                limits::MAX_ARRIVALS
-            ),
-            Some("split the workload, or sweep smaller runs"),
-        );
-    }
+    arrival_count(p, "workload.every.count", e.count);
     WorkloadConfig::Every {
         period: e.period.0,
         start: dur(e.start).unwrap_or_default(),
@@ -2768,19 +2759,8 @@ fn workload_rate(p: &mut Problems, r: &RateSection) -> WorkloadConfig {
             }
         }
     };
-    if r.count == Some(0) {
-        p.add("workload.rate.count", "`count` must be at least 1", None);
-    }
-    if r.count.is_some_and(|c| c > limits::MAX_ARRIVALS) {
-        p.add(
-            "workload.rate.count",
-            format!(
-                "count {} is more arrivals than thaw runs at once ({})",
-                r.count.unwrap_or(0),
-                limits::MAX_ARRIVALS
-            ),
-            Some("split the workload, or sweep smaller runs"),
-        );
+    if let Some(c) = r.count {
+        arrival_count(p, "workload.rate.count", c);
     }
     if let Some(u) = r.until {
         if u.0 <= start {
