@@ -21,8 +21,55 @@ const DEFS_REF: &str = "#/definitions/";
 /// The schema of the loader's types, before the documentation's words.
 fn raw() -> Value {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
-    serde_json::to_value(generator.into_root_schema_for::<ScenarioFile>())
-        .expect("a schema is JSON")
+    let mut v = serde_json::to_value(generator.into_root_schema_for::<ScenarioFile>())
+        .expect("a schema is JSON");
+    strip_null(&mut v);
+    v
+}
+
+/// TOML has no null: an optional key is one that is absent, so `Option`'s
+/// "or null" is dropped everywhere. Besides being exact, it lets an editor
+/// name the unknown key inside a table (with `anyOf [table, null]` taplo
+/// only says the table matches neither).
+fn strip_null(v: &mut Value) {
+    let is_null = |x: &Value| x.get("type").and_then(Value::as_str) == Some("null");
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(Value::Array(types)) = obj.get_mut("type") {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                let t = types[0].clone();
+                obj.insert("type".into(), t);
+            }
+        }
+        let lone = obj
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .filter(|a| a.len() == 2 && a.iter().any(is_null))
+            .and_then(|a| a.iter().find(|x| !is_null(x)).cloned());
+        if let Some(other) = lone {
+            obj.remove("anyOf");
+            match other.as_object() {
+                // Draft-07 ignores the siblings of `$ref`: keep it alone in
+                // an `allOf`, beside the description.
+                Some(o) if o.contains_key("$ref") => {
+                    obj.insert("allOf".into(), Value::Array(vec![other.clone()]));
+                }
+                Some(o) => {
+                    for (k, x) in o {
+                        obj.entry(k.clone()).or_insert_with(|| x.clone());
+                    }
+                }
+                None => {}
+            }
+        }
+        for x in obj.values_mut() {
+            strip_null(x);
+        }
+    } else if let Some(arr) = v.as_array_mut() {
+        for x in arr {
+            strip_null(x);
+        }
+    }
 }
 
 /// docs/scenario-format.md, compiled in.
