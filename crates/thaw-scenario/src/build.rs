@@ -824,49 +824,32 @@ fn empirical(p: &mut Problems, path: &str, name: &str) -> Option<Dist> {
     let at = format!("{path}.empirical");
     let file = p.dir.join(name);
     let where_hint = Some("a relative path is read from the scenario file's directory");
-    let len = match std::fs::metadata(&file) {
-        Ok(m) if m.is_file() => m.len(),
-        Ok(_) => {
-            p.add(
-                at,
-                format!("`{}` is not a file", file.display()),
-                where_hint,
-            );
-            return None;
+    // One read, its failures each with their hint.
+    let read = || -> Result<String, (String, Option<&str>)> {
+        let cannot =
+            |e: std::io::Error| (format!("cannot read `{}`: {e}", file.display()), where_hint);
+        let m = std::fs::metadata(&file).map_err(cannot)?;
+        if !m.is_file() {
+            return Err((format!("`{}` is not a file", file.display()), where_hint));
         }
-        Err(e) => {
-            p.add(
-                at,
-                format!("cannot read `{}`: {e}", file.display()),
-                where_hint,
-            );
-            return None;
+        if m.len() > limits::MAX_EMPIRICAL_BYTES as u64 {
+            return Err((
+                format!(
+                    "`{}` is {} bytes; thaw reads empirical files of at most {} bytes (1 MiB)",
+                    file.display(),
+                    m.len(),
+                    limits::MAX_EMPIRICAL_BYTES
+                ),
+                Some("keep a sample of the measurements: 100,000 lines are plenty"),
+            ));
         }
+        String::from_utf8(std::fs::read(&file).map_err(cannot)?)
+            .map_err(|_| (format!("`{}` is not UTF-8 text", file.display()), None))
     };
-    if len > limits::MAX_EMPIRICAL_BYTES as u64 {
-        p.add(
-            at,
-            format!(
-                "`{}` is {len} bytes; thaw reads empirical files of at most {} bytes (1 MiB)",
-                file.display(),
-                limits::MAX_EMPIRICAL_BYTES
-            ),
-            Some("keep a sample of the measurements: 100,000 lines are plenty"),
-        );
-        return None;
-    }
-    let text = match std::fs::read(&file).map(String::from_utf8) {
-        Ok(Ok(t)) => t,
-        Ok(Err(_)) => {
-            p.add(at, format!("`{}` is not UTF-8 text", file.display()), None);
-            return None;
-        }
-        Err(e) => {
-            p.add(
-                at,
-                format!("cannot read `{}`: {e}", file.display()),
-                where_hint,
-            );
+    let text = match read() {
+        Ok(t) => t,
+        Err((message, hint)) => {
+            p.add(at, message, hint);
             return None;
         }
     };

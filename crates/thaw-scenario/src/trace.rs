@@ -405,36 +405,24 @@ mod tests {
             e.message.contains("t.csv:2: minute 2 (column 6) is `x`"),
             "{e:?}"
         );
+        let parse19 = |text: &str| {
+            parse(
+                "t.csv",
+                text.as_bytes(),
+                &sec(TraceFormat::Azure2019, Some("f"), None),
+            )
+            .unwrap_err()
+        };
         let bad = "HashOwner,HashApp,Fn,Trigger,1\n";
-        let e = parse(
-            "t.csv",
-            bad.as_bytes(),
-            &sec(TraceFormat::Azure2019, Some("f"), None),
-        )
-        .unwrap_err();
+        let e = parse19(bad);
         assert!(e.message.contains("no column `HashFunction`"), "{e:?}");
         let bad = "HashOwner,HashApp,HashFunction,Trigger,1,3\n";
-        let e = parse(
-            "t.csv",
-            bad.as_bytes(),
-            &sec(TraceFormat::Azure2019, Some("f"), None),
-        )
-        .unwrap_err();
+        let e = parse19(bad);
         assert!(e.message.contains("column 6 is `3`"), "{e:?}");
-        let e = parse(
-            "t.csv",
-            "".as_bytes(),
-            &sec(TraceFormat::Azure2019, Some("f"), None),
-        )
-        .unwrap_err();
+        let e = parse19("");
         assert!(e.message.contains("empty"), "{e:?}");
         let short = "HashOwner,HashApp,HashFunction,Trigger,1,2\no,a,f,http,1\n";
-        let e = parse(
-            "t.csv",
-            short.as_bytes(),
-            &sec(TraceFormat::Azure2019, Some("f"), None),
-        )
-        .unwrap_err();
+        let e = parse19(short);
         assert!(e.message.contains("5 columns, the header names 6"), "{e:?}");
     }
 
