@@ -125,6 +125,9 @@ impl RowSink for JsonReport<'_> {
         let _ = write!(self.out, "{sep}{}", pretty(&row, 4));
         self.rows += 1;
     }
+    fn wants_rows(&self) -> bool {
+        !self.summary
+    }
 }
 
 /// The text table of invocations, kept in a temporary file until the
@@ -253,5 +256,8 @@ impl RowSink for TextRows {
                 self.error = Some(e);
             }
         }
+    }
+    fn wants_rows(&self) -> bool {
+        self.spill.is_some()
     }
 }

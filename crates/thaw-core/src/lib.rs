@@ -19,7 +19,7 @@ pub mod time;
 pub mod trace;
 
 pub use dist::Dist;
-pub use queue::{BudgetExceeded, EventQueue};
+pub use queue::{BudgetExceeded, EventQueue, Reserved};
 pub use rng::{RngStreams, SimRng};
 pub use slots::{SlotRef, Slots};
 pub use text::did_you_mean;

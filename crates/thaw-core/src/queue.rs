@@ -56,6 +56,10 @@ pub struct BudgetExceeded {
 /// exactly as with the heap alone.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
+    /// Events scheduled for `now` itself (delay zero, with lanes on): a
+    /// FIFO that needs no heap, since they come after everything already
+    /// pending at `now` and before everything later.
+    now_lane: VecDeque<Entry<E>>,
     lanes: Vec<(SimDuration, VecDeque<Entry<E>>)>,
     heads: BinaryHeap<Reverse<(SimTime, u64, usize)>>,
     /// Open-addressing index from a delay to its lane (lane + 1; 0 = free).
@@ -67,6 +71,17 @@ pub struct EventQueue<E> {
     budget: u64,
     /// Events scheduled at `SimTime::MAX` and therefore dropped.
     beyond_end: u64,
+}
+
+/// A sequence number taken by [`EventQueue::reserve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reserved(u64);
+
+#[derive(Clone, Copy)]
+enum Src {
+    Now,
+    Heap,
+    Lane(usize),
 }
 
 const LANE_INDEX: usize = 128;
@@ -89,6 +104,7 @@ impl<E> EventQueue<E> {
     pub fn with_lanes(budget: u64, max_lanes: usize) -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            now_lane: VecDeque::new(),
             lanes: Vec::new(),
             heads: BinaryHeap::new(),
             lane_index: [0; LANE_INDEX],
@@ -119,7 +135,9 @@ impl<E> EventQueue<E> {
 
     /// Number of events still pending.
     pub fn len(&self) -> usize {
-        self.heap.len() + self.lanes.iter().map(|(_, l)| l.len()).sum::<usize>()
+        self.heap.len()
+            + self.now_lane.len()
+            + self.lanes.iter().map(|(_, l)| l.len()).sum::<usize>()
     }
 
     /// True when nothing is pending.
@@ -149,9 +167,35 @@ impl<E> EventQueue<E> {
             return;
         }
         let entry = self.entry(at, event);
+        if delay.is_zero() && self.max_lanes > 0 {
+            self.now_lane.push_back(entry);
+            return;
+        }
         let idx = self.lane_for(delay);
         match idx {
             // `now` never decreases, so one delay's events are in order.
+            Some(i) if self.lanes[i].1.back().is_none_or(|b| b.at <= entry.at) => {
+                if self.lanes[i].1.is_empty() {
+                    self.heads.push(Reverse((entry.at, entry.seq, i)));
+                }
+                self.lanes[i].1.push_back(entry);
+            }
+            _ => self.heap.push(entry),
+        }
+    }
+
+    /// Schedules `event` at `at` in a lane of its own for a stream of
+    /// events whose times never decrease (one arrival at a time, each
+    /// scheduled by the one before): a FIFO instead of the heap. Ordering
+    /// is the same as `push`; an out-of-order time falls back to the heap.
+    pub fn push_monotone(&mut self, at: SimTime, event: E) {
+        if self.drop_if_beyond_end(at) {
+            return;
+        }
+        let entry = self.entry(at, event);
+        // No `push_after` delay reaches `SimDuration::MAX` (its events are
+        // beyond the end and dropped), so that key names this lane.
+        match self.lane_for(SimDuration::MAX) {
             Some(i) if self.lanes[i].1.back().is_none_or(|b| b.at <= entry.at) => {
                 if self.lanes[i].1.is_empty() {
                     self.heads.push(Reverse((entry.at, entry.seq, i)));
@@ -181,6 +225,35 @@ impl<E> EventQueue<E> {
         }
     }
 
+    /// Takes the sequence number that an event pushed now would get,
+    /// without pushing one. [`EventQueue::push_reserved`] later schedules
+    /// an event with it: it then pops exactly where an event pushed now
+    /// would have, so a model can delay deciding whether a timer is
+    /// needed at all without changing the order of anything.
+    pub fn reserve(&mut self) -> Reserved {
+        self.seq += 1;
+        Reserved(self.seq)
+    }
+
+    /// Schedules `event` at `at` with the sequence number `r` reserved
+    /// earlier (each reservation is used at most once; `at` must not be in
+    /// the past). At [`SimTime::MAX`] it is dropped, as `push` does.
+    pub fn push_reserved(&mut self, at: SimTime, r: Reserved, event: E) {
+        if self.drop_if_beyond_end(at) {
+            return;
+        }
+        assert!(
+            at >= self.now,
+            "event scheduled in the past: {at} < now {}",
+            self.now
+        );
+        self.heap.push(Entry {
+            at,
+            seq: r.0,
+            event,
+        });
+    }
+
     /// True (and counted) when `at` is the end of time: never due.
     fn drop_if_beyond_end(&mut self, at: SimTime) -> bool {
         if at == SimTime::MAX {
@@ -205,18 +278,27 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Where the next event is: `None` = heap, `Some(i)` = lane i.
-    fn next_source(&self) -> Option<Option<usize>> {
+    /// Where the next event is.
+    fn next_source(&self) -> Option<Src> {
         let heap = self.heap.peek().map(|e| (e.at, e.seq));
         let lane = self
             .heads
             .peek()
             .map(|Reverse((at, seq, i))| ((*at, *seq), *i));
-        match (heap, lane) {
+        let other = match (heap, lane) {
             (None, None) => None,
-            (Some(_), None) => Some(None),
-            (None, Some((_, i))) => Some(Some(i)),
-            (Some(h), Some((l, i))) => Some(if l < h { Some(i) } else { None }),
+            (Some(h), None) => Some((h, Src::Heap)),
+            (None, Some((l, i))) => Some((l, Src::Lane(i))),
+            (Some(h), Some((l, i))) => Some(if l < h {
+                (l, Src::Lane(i))
+            } else {
+                (h, Src::Heap)
+            }),
+        };
+        match (self.now_lane.front(), other) {
+            (Some(n), Some((k, src))) if k < (n.at, n.seq) => Some(src),
+            (Some(_), _) => Some(Src::Now),
+            (None, o) => o.map(|(_, src)| src),
         }
     }
 
@@ -235,8 +317,9 @@ impl<E> EventQueue<E> {
     /// Time of the next pending event.
     pub fn peek_time(&self) -> Option<SimTime> {
         match self.next_source()? {
-            None => self.heap.peek().map(|e| e.at),
-            Some(i) => self.lanes[i].1.front().map(|e| e.at),
+            Src::Now => self.now_lane.front().map(|e| e.at),
+            Src::Heap => self.heap.peek().map(|e| e.at),
+            Src::Lane(i) => self.lanes[i].1.front().map(|e| e.at),
         }
     }
 
@@ -253,8 +336,9 @@ impl<E> EventQueue<E> {
             });
         }
         let entry = match src {
-            None => self.heap.pop().expect("heap has an event"),
-            Some(i) => {
+            Src::Now => self.now_lane.pop_front().expect("now lane has an event"),
+            Src::Heap => self.heap.pop().expect("heap has an event"),
+            Src::Lane(i) => {
                 let lane = &mut self.lanes[i].1;
                 let e = lane.pop_front().expect("lane has an event");
                 let mut head = self.heads.peek_mut().expect("lane i is the head");
@@ -344,9 +428,11 @@ mod tests {
                 x ^= x << 17;
                 x
             };
+            // Sequence numbers reserved and not yet used, in both queues.
+            let mut reserved = Vec::new();
             for n in 0..20_000u32 {
                 let r = next();
-                match r % 8 {
+                match r % 11 {
                     0..=4 => {
                         let d = SimDuration::from_nanos((r >> 8) % 40 * 1000);
                         a.push(a.now() + d, n);
@@ -355,16 +441,48 @@ mod tests {
                     5 => {
                         let t = a.now() + SimDuration::from_nanos((r >> 8) % 50_000);
                         a.push(t, n);
-                        b.push(t, n);
+                        if r & 0x100_0000 == 0 {
+                            b.push(t, n);
+                        } else {
+                            // Not always monotone: the fallback is tested too.
+                            b.push_monotone(t, n);
+                        }
+                    }
+                    6 => {
+                        // Zero delay: the now lane.
+                        a.push(a.now(), n);
+                        b.push_after(SimDuration::ZERO, n);
+                    }
+                    7 => reserved.push((a.reserve(), b.reserve())),
+                    8 if !reserved.is_empty() => {
+                        let (ra, rb) = reserved.swap_remove((r >> 8) as usize % reserved.len());
+                        let t = a.now() + SimDuration::from_nanos((r >> 16) % 3 * 1000);
+                        a.push_reserved(t, ra, n);
+                        b.push_reserved(t, rb, n);
                     }
                     _ => assert_eq!(a.pop().unwrap(), b.pop().unwrap()),
                 }
                 assert_eq!(a.peek_time(), b.peek_time());
+                assert_eq!(a.len(), b.len());
             }
             let pa: Vec<_> = std::iter::from_fn(|| a.pop().unwrap()).collect();
             let pb: Vec<_> = std::iter::from_fn(|| b.pop().unwrap()).collect();
             assert_eq!(pa, pb);
         }
+    }
+
+    #[test]
+    fn a_reserved_number_pops_where_an_event_pushed_then_would() {
+        let mut q = EventQueue::with_lanes(100, 4);
+        q.push_after(SimDuration::from_secs(1), "first");
+        let r = q.reserve();
+        q.push_after(SimDuration::from_secs(1), "third");
+        q.push_after(SimDuration::ZERO, "now");
+        assert_eq!(q.pop().unwrap(), Some((SimTime::ZERO, "now")));
+        // Decided later, it still comes between the two pushed around it.
+        q.push_reserved(SimTime::from_secs(1), r, "second");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop().unwrap().map(|(_, e)| e)).collect();
+        assert_eq!(order, vec!["first", "second", "third"]);
     }
 
     #[test]

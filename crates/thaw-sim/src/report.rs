@@ -490,6 +490,20 @@ impl Collector {
         self.held.insert(o.id, o);
     }
 
+    /// Counts `o` at once, without holding it, when it is the next row in
+    /// id order and nothing is held (the common case: no map insert and
+    /// remove per invocation). `false`: the caller must `record` it.
+    pub(crate) fn try_count_now(&mut self, o: &Outcome) -> bool {
+        o.id == self.next_id && self.held.is_empty()
+    }
+
+    /// Counts the next row `o` (see [`Collector::try_count_now`]).
+    pub(crate) fn count_now(&mut self, o: Outcome, sink: &mut dyn OutcomeSink) {
+        debug_assert!(o.id == self.next_id && self.held.is_empty());
+        self.next_id += 1;
+        self.count(o, sink);
+    }
+
     /// A retried write of invocation `id` was applied again after the
     /// invocation had ended: counted on its row when it is still held,
     /// else only in the total.

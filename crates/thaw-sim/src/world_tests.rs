@@ -315,6 +315,68 @@ fn uniform_reap_draws_once_per_actual_freeze() {
     assert_eq!(t(one(&rs, "env-1", "reap")), t(f) + want);
 }
 
+#[test]
+fn reap_follows_the_last_freeze_whatever_the_earlier_draws() {
+    // One reap alarm per environment moves with each freeze (model.md §0,
+    // "Timers queued when needed"): an environment frozen again with a
+    // shorter draw than a pending alarm must still be reaped at its last
+    // freeze + its last draw, never at an earlier freeze's time, and one
+    // thawed in time is never reaped.
+    let mut at = 0;
+    let gaps = [2u64, 15, 1, 25, 3, 8, 19, 4, 12, 30, 1, 6, 17, 2, 9];
+    let arrivals: Vec<u64> = gaps
+        .iter()
+        .cycle()
+        .take(120)
+        .map(|g| {
+            at += g * SEC + 7 * MS;
+            at
+        })
+        .collect();
+    for seed in [1, 2, 3] {
+        let mut cfg = base(&arrivals);
+        cfg.seed = seed;
+        cfg.platform.reap = ReapPolicy::Uniform {
+            lo: d(SEC),
+            hi: d(20 * SEC),
+        };
+        let (r, rs) = run_traced(&cfg);
+        assert!(r.metrics.environments > 3, "some environments are reaped");
+        let mut reaped = 0;
+        for env in 1..=r.metrics.environments {
+            let c = format!("env-{env}");
+            let freezes: Vec<(u64, u64)> = recs(&rs, &c, "freeze")
+                .iter()
+                .map(|f| (t(f), u(f, "reap_after_ns")))
+                .collect();
+            let thaws: Vec<u64> = rs
+                .iter()
+                .filter(|x| {
+                    x.event == "invoke" && matches!(field(x, "env"), Value::U64(e) if *e == env)
+                })
+                .map(t)
+                .collect();
+            let reap = recs(&rs, &c, "reap").first().map(|x| t(x));
+            // The first freeze not followed by an invocation before its
+            // reap time is the one that reaps.
+            let due = freezes
+                .iter()
+                .find(|(f, after)| !thaws.iter().any(|&x| x > *f && x < f + after))
+                .map(|(f, after)| f + after);
+            let end = r.end.as_nanos();
+            match (due, reap) {
+                (Some(due), Some(reap)) => {
+                    assert_eq!(reap, due, "seed {seed} {c}");
+                    reaped += 1;
+                }
+                (Some(due), None) => assert!(due > end, "seed {seed} {c}: due {due}"),
+                (None, reap) => assert_eq!(reap, None, "seed {seed} {c}"),
+            }
+        }
+        assert!(reaped > 3, "seed {seed}: {reaped} reaps");
+    }
+}
+
 // ----- scale-out, throttling, placement -----------------------------------
 
 #[test]
@@ -446,6 +508,66 @@ fn function_timeout_then_next_invocation_is_cold() {
     assert_eq!(r.metrics.environments, 3);
     assert_eq!(r.metrics.cold_starts, 3);
     assert_eq!(r.metrics.errors_by_kind.get("FUNCTION_TIMEOUT"), Some(&3));
+}
+
+#[test]
+fn function_timeout_is_exact_after_the_handlers_own_work() {
+    // The timeout is queued only once the invocation may still run at its
+    // deadline (model.md §0), at the place it took when the handler
+    // started: after 1 s of work a dropped request still times out at
+    // exactly 3 s; work that ends at the deadline itself loses to the
+    // timeout (scheduled first, so it runs first at that instant); work
+    // that ends just before succeeds.
+    let run = |work: u64, drop: bool| {
+        let mut cfg = base(&[0, 30 * SEC]);
+        cfg.platform.timeout = d(3 * SEC);
+        cfg.platform.handler_time = d(work).into();
+        if drop {
+            cfg.middleboxes = Some(NamedMiddlebox {
+                name: "fw".into(),
+                config: MiddleboxConfig {
+                    timeouts: StateTimeouts::uniform(d(10 * SEC)),
+                    untracked_from_client: Untracked::Drop,
+                    untracked_from_server: Untracked::Drop,
+                    max_retrans: None,
+                    unacknowledged: None,
+                },
+            })
+            .into_iter()
+            .collect();
+        } else {
+            // The handler's own work only.
+            cfg.client.requests.clear();
+        }
+        let (r, rs) = run_traced(&cfg);
+        let fired = |inv: &str| recs(&rs, inv, "function_timeout").first().map(|x| t(x));
+        let o = &r.outcomes[1];
+        (o.error, o.cold, o.latency, fired("inv-1"), fired("inv-2"))
+    };
+    // inv-2 is warm: 1 s of work, then its request is dropped.
+    assert_eq!(
+        run(SEC, true),
+        (
+            Some(ErrorKind::FunctionTimeout),
+            false,
+            d(3 * SEC),
+            None,
+            Some(33 * SEC)
+        )
+    );
+    // Work as long as the timeout: both time out (inv-2 on a new
+    // environment, the first one having been reset).
+    let (err, cold, _, f1, f2) = run(3 * SEC, false);
+    assert_eq!((err, cold), (Some(ErrorKind::FunctionTimeout), true));
+    assert_eq!(
+        (f1, f2),
+        (Some(INIT + 3 * SEC), Some(30 * SEC + INIT + 3 * SEC))
+    );
+    // One nanosecond less: both succeed, inv-2 warm.
+    assert_eq!(
+        run(3 * SEC - 1, false),
+        (None, false, d(3 * SEC - 1), None, None)
+    );
 }
 
 #[test]

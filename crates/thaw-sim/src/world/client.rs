@@ -1208,9 +1208,9 @@ impl World<'_> {
         let gen = e.gen;
         let func = e.func;
         let provisioned = e.provisioned;
-        self.idle.insert((func, key, env));
+        self.idle.insert(func, key, env);
         if provisioned {
-            self.idle_prov.insert((func, key, env));
+            self.idle_prov.insert(func, key, env);
         }
         if self.cfg.platform.placement == Placement::NewestCreated {
             self.idle_by_age.insert((func, env, key));

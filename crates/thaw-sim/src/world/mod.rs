@@ -27,8 +27,8 @@ use crate::workload::Arrivals;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use thaw_core::{
-    BudgetExceeded, EventQueue, Level, RngStreams, SimDuration, SimRng, SimTime, SlotRef, Slots,
-    TraceRecord, TraceSink, Value,
+    BudgetExceeded, EventQueue, Level, Reserved, RngStreams, SimDuration, SimRng, SimTime, SlotRef,
+    Slots, TraceRecord, TraceSink, Value,
 };
 use thaw_net::{
     Addr, Dir, Errno, Middlebox, Notice, Payload, RecvResult, Segment, Tcb, TcpAction, TcpNote,
@@ -303,6 +303,83 @@ struct Env {
     /// handshake with each server (by index) completed; module scope, so
     /// it goes with the runtime (reap, reset).
     tls_sessions: Vec<Option<SimTime>>,
+    /// The running invocation's function timeout while it is not yet in
+    /// the queue: (deadline, its reserved place, the invocation's seq).
+    /// It is scheduled only once the invocation may still run at the
+    /// deadline, so an invocation that ends first costs no event; the
+    /// reserved place keeps the order it would have had.
+    timeout_due: Option<(SimTime, Reserved, u64)>,
+    /// When this environment is reaped if it stays frozen: (time, its
+    /// reserved place, the freeze's `gen`).
+    reap_due: Option<(SimTime, Reserved, u32)>,
+    /// The one `Ev::Reap` of this environment that is live in the queue.
+    /// A warm environment frozen again before it fires needs no new event:
+    /// the alarm fires, finds a later `reap_due`, and moves there.
+    reap_alarm: Option<(SimTime, Reserved)>,
+}
+
+/// Warm environments per function, ordered by their last use: (use key,
+/// env). Use keys only grow, so an environment going idle joins at the
+/// back, and both placement ends are O(1); only a reap or reset takes one
+/// from the middle (a search in a short list). This was a `BTreeSet`
+/// whose insert and remove were a tenth of a platform-only run.
+#[derive(Default)]
+struct IdleSet {
+    by_func: Vec<VecDeque<(u64, u32)>>,
+    len: usize,
+}
+
+impl IdleSet {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn insert(&mut self, func: u16, key: u64, env: u32) {
+        let f = func as usize;
+        if self.by_func.len() <= f {
+            self.by_func.resize_with(f + 1, VecDeque::new);
+        }
+        let q = &mut self.by_func[f];
+        debug_assert!(q.back().is_none_or(|b| b.0 < key), "use keys grow");
+        q.push_back((key, env));
+        self.len += 1;
+    }
+
+    fn of(&self, func: u16) -> Option<&VecDeque<(u64, u32)>> {
+        self.by_func.get(func as usize)
+    }
+
+    /// The most recently used warm environment of `func`.
+    fn most_recent(&self, func: u16) -> Option<(u64, u32)> {
+        self.of(func)?.back().copied()
+    }
+
+    /// The least recently used one.
+    fn least_recent(&self, func: u16) -> Option<(u64, u32)> {
+        self.of(func)?.front().copied()
+    }
+
+    /// The one created last (the highest env id).
+    fn newest_created(&self, func: u16) -> Option<(u64, u32)> {
+        self.of(func)?.iter().max_by_key(|e| e.1).copied()
+    }
+
+    fn remove(&mut self, func: u16, key: u64, env: u32) {
+        let Some(q) = self.by_func.get_mut(func as usize) else {
+            return;
+        };
+        let found = if q.back() == Some(&(key, env)) {
+            q.pop_back()
+        } else if q.front() == Some(&(key, env)) {
+            q.pop_front()
+        } else {
+            match q.binary_search(&(key, env)) {
+                Ok(i) => q.remove(i),
+                Err(_) => None,
+            }
+        };
+        self.len -= found.is_some() as usize;
+    }
 }
 
 /// A request an invocation wrote and did not await.
@@ -392,9 +469,12 @@ enum Ev {
         env: u32,
         gen: u32,
     },
+    /// An environment's reap alarm (see `Env::reap_alarm`), at its
+    /// reserved place `at`.
     Reap {
         env: u32,
         gen: u32,
+        at: Reserved,
     },
     /// The shutdown phase is over: SIGKILL, the environment vanishes.
     ShutdownDone {
@@ -555,8 +635,8 @@ struct World<'t> {
     next_inv_id: u64,
     next_inv_seq: u64,
     envs: Vec<Env>,
-    /// Warm environments: (function, last use, env).
-    idle: BTreeSet<(u16, u64, u32)>,
+    /// Warm environments by function, in order of last use.
+    idle: IdleSet,
     /// The same environments by (function, env id, last use), kept only
     /// with `Placement::NewestCreated` (env ids grow with creation).
     idle_by_age: BTreeSet<(u16, u32, u64)>,
@@ -564,7 +644,7 @@ struct World<'t> {
     /// were started (`PlatformConfig::scale_rate`).
     scale_log: BTreeMap<u16, VecDeque<SimTime>>,
     /// The provisioned ones among them, as in `idle`: picked first.
-    idle_prov: BTreeSet<(u16, u64, u32)>,
+    idle_prov: IdleSet,
     /// The stale-read detector (it sees every client's reads and writes).
     detector: thaw_db::StaleDetector,
     use_seq: u64,
@@ -748,9 +828,9 @@ impl<'t> World<'t> {
             next_inv_id: 1,
             next_inv_seq: 1,
             envs: Vec::new(),
-            idle: BTreeSet::new(),
+            idle: IdleSet::default(),
             idle_by_age: BTreeSet::new(),
-            idle_prov: BTreeSet::new(),
+            idle_prov: IdleSet::default(),
             scale_log: BTreeMap::new(),
             detector: thaw_db::StaleDetector::new(),
             use_seq: 0,
@@ -881,7 +961,9 @@ impl<'t> World<'t> {
     /// middlebox expiries, whose delays are all different, to the heap.
     fn schedule(&mut self, at: SimTime, ev: Ev) {
         match ev {
-            Ev::Arrival { .. } | Ev::MbExpire { .. } => self.q.push(at, ev),
+            // One arrival is pending at a time, each scheduled by the last.
+            Ev::Arrival { .. } => self.q.push_monotone(at, ev),
+            Ev::MbExpire { .. } => self.q.push(at, ev),
             _ => {
                 let d = at.saturating_since(self.q.now());
                 self.q.push_after(d, ev)
@@ -959,6 +1041,10 @@ impl<'t> World<'t> {
             Ev::WorkFinished { env, seq } => {
                 if self.inv_matches(env, seq) {
                     self.advance(env);
+                    // Still running: it may be at its deadline.
+                    if self.inv_matches(env, seq) {
+                        self.arm_function_timeout(env);
+                    }
                 }
             }
             Ev::StartHandler { env, seq } => {
@@ -977,7 +1063,7 @@ impl<'t> World<'t> {
                 }
             }
             Ev::Freeze { env, gen } => self.on_freeze(env, gen),
-            Ev::Reap { env, gen } => self.on_reap(env, gen),
+            Ev::Reap { env, gen, at } => self.on_reap_alarm(env, gen, at),
             Ev::ShutdownDone { env, gen } => self.on_shutdown_done(env, gen),
             Ev::FunctionTimeout { env, seq } => {
                 if self.inv_matches(env, seq) {
@@ -1167,13 +1253,20 @@ impl<'t> World<'t> {
 
     /// Records a finished invocation and releases every row that is final.
     fn record(&mut self, o: Outcome) {
-        self.collector.record(o);
         let (write_ids, http) = (&self.write_ids, &self.http_in_flight);
         let pending = |id: u64| {
             http.contains_key(&id)
                 || (!write_ids.is_empty() && write_ids.values().flatten().any(|w| w.0 == id))
         };
-        if let Some(last) = self.collector.release(pending, &mut *self.rows) {
+        let released = if self.collector.try_count_now(&o) && !pending(o.id) {
+            let id = o.id;
+            self.collector.count_now(o, &mut *self.rows);
+            Some(id)
+        } else {
+            self.collector.record(o);
+            self.collector.release(pending, &mut *self.rows)
+        };
+        if let Some(last) = released {
             // No write of these invocations can be applied again.
             while self
                 .write_apps

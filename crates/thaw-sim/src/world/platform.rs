@@ -16,34 +16,33 @@ impl World<'_> {
         let seq = self.next_inv_seq;
         self.next_inv_seq += 1;
 
-        // Warm environments of this function only.
-        let range = (func, 0, 0)..(func.saturating_add(1), 0, 0);
-        // Provisioned environments serve first; arrivals spill over to
-        // on-demand ones (model.md 1.6a).
+        // Warm environments of this function only: (function, use key,
+        // env). Provisioned environments serve first; arrivals spill over
+        // to on-demand ones (model.md 1.6a).
         let prov = match self.cfg.platform.placement {
             _ if self.idle_prov.is_empty() => None,
-            Placement::MostRecent => self.idle_prov.range(range.clone()).next_back().copied(),
-            Placement::LeastRecent => self.idle_prov.range(range.clone()).next().copied(),
-            Placement::NewestCreated => self
-                .idle_prov
-                .range(range.clone())
-                .max_by_key(|k| k.2)
-                .copied(),
+            Placement::MostRecent => self.idle_prov.most_recent(func),
+            Placement::LeastRecent => self.idle_prov.least_recent(func),
+            Placement::NewestCreated => self.idle_prov.newest_created(func),
         };
-        let pick = prov.or_else(|| match self.cfg.platform.placement {
-            Placement::MostRecent => self.idle.range(range).next_back().copied(),
-            Placement::LeastRecent => self.idle.range(range).next().copied(),
-            Placement::NewestCreated => self
-                .idle_by_age
-                .range((func, 0, 0)..(func.saturating_add(1), 0, 0))
-                .next_back()
-                .map(|&(f, env, key)| (f, key, env)),
-        });
+        let pick = prov
+            .or_else(|| match self.cfg.platform.placement {
+                Placement::MostRecent => self.idle.most_recent(func),
+                Placement::LeastRecent => self.idle.least_recent(func),
+                Placement::NewestCreated => self
+                    .idle_by_age
+                    .range((func, 0, 0)..(func.saturating_add(1), 0, 0))
+                    .next_back()
+                    .map(|&(_, env, key)| (key, env)),
+            })
+            .map(|(key, env)| (func, key, env));
         if let Some(key) = pick {
             let env = key.2;
-            self.idle.remove(&key);
-            self.idle_by_age.remove(&(key.0, key.2, key.1));
-            self.idle_prov.remove(&key);
+            self.idle.remove(key.0, key.1, key.2);
+            if self.cfg.platform.placement == Placement::NewestCreated {
+                self.idle_by_age.remove(&(key.0, key.2, key.1));
+            }
+            self.idle_prov.remove(key.0, key.1, key.2);
             let was = self.envs[(env - 1) as usize].state;
             let since = self.envs[(env - 1) as usize].since;
             {
@@ -215,6 +214,9 @@ impl World<'_> {
             deferred_loopback: Vec::new(),
             tls_sessions: Vec::new(),
             provisioned: false,
+            timeout_due: None,
+            reap_due: None,
+            reap_alarm: None,
         });
         self.live_envs += 1;
         self.env_moved(env, EnvState::Reaped, state);
@@ -358,10 +360,15 @@ impl World<'_> {
             inv.step = 0;
             inv.seq
         };
-        self.schedule(now + timeout, Ev::FunctionTimeout { env, seq });
+        // The timeout's place in the queue is taken now; the event itself
+        // waits while the handler's own work is sure to end first.
+        let deadline = now.saturating_add(timeout);
+        let place = self.q.reserve();
+        self.envs[(env - 1) as usize].timeout_due = Some((deadline, place, seq));
         let func = self.envs[(env - 1) as usize].func;
         if self.is_ext_func(func) {
             // Real code runs the handler; it ends with `Driven::finish`.
+            self.arm_function_timeout(env);
             let e = &mut self.envs[(env - 1) as usize];
             let inv = e.inv.as_mut().expect("inv");
             inv.phase = Phase::External;
@@ -376,6 +383,7 @@ impl World<'_> {
             return;
         }
         if let Some(d) = self.cfg.platform.handler_rejects_after {
+            self.arm_function_timeout(env);
             self.schedule(now + d, Ev::HandlerRejects { env, seq });
         }
         self.pool_handler_start(env);
@@ -384,6 +392,11 @@ impl World<'_> {
         }
         // Drawn per invocation (its own stream: nothing when fixed).
         let work = self.cfg.platform.handler_time.sample(&mut self.handler_rng);
+        // (A deadline at the end of time is dropped and counted at once,
+        // as it always was.)
+        if work.is_zero() || now.saturating_add(work) >= deadline || deadline == SimTime::MAX {
+            self.arm_function_timeout(env);
+        }
         if work.is_zero() {
             self.advance(env);
         } else {
@@ -394,6 +407,16 @@ impl World<'_> {
                 .expect("inv")
                 .phase = Phase::Work;
             self.schedule(now + work, Ev::WorkFinished { env, seq });
+        }
+    }
+
+    /// Puts the running invocation's function timeout in the queue, at the
+    /// place reserved when its handler started (`Env::timeout_due`).
+    pub(super) fn arm_function_timeout(&mut self, env: u32) {
+        let e = &mut self.envs[(env - 1) as usize];
+        if let Some((at, place, seq)) = e.timeout_due.take() {
+            self.q
+                .push_reserved(at, place, Ev::FunctionTimeout { env, seq });
         }
     }
 
@@ -475,11 +498,64 @@ impl World<'_> {
             );
         }
         if let Some(r) = reap_after {
-            self.schedule(now + r, Ev::Reap { env, gen });
+            let at = now.saturating_add(r);
+            let place = self.q.reserve();
+            let e = &mut self.envs[(env - 1) as usize];
+            if at == SimTime::MAX {
+                // Never due: counted in `events_beyond_end` at each such
+                // freeze, as an eager timer was.
+                e.reap_due = None;
+                self.q.push_reserved(
+                    at,
+                    place,
+                    Ev::Reap {
+                        env,
+                        gen,
+                        at: place,
+                    },
+                );
+                return;
+            }
+            e.reap_due = Some((at, place, gen));
+            // A live alarm that fires no later moves itself to `at`.
+            if e.reap_alarm.is_none_or(|a| a > (at, place)) {
+                e.reap_alarm = Some((at, place));
+                self.q.push_reserved(
+                    at,
+                    place,
+                    Ev::Reap {
+                        env,
+                        gen,
+                        at: place,
+                    },
+                );
+            }
         }
     }
 
-    pub(super) fn on_reap(&mut self, env: u32, gen: u32) {
+    /// An `Ev::Reap` fires: the environment is reaped if this is its
+    /// reap time, or the alarm moves to a later one (it was frozen again
+    /// since), or it lapses (the environment is warm: its next freeze
+    /// sets a new alarm).
+    pub(super) fn on_reap_alarm(&mut self, env: u32, gen: u32, place: Reserved) {
+        let now = self.q.now();
+        let e = &mut self.envs[(env - 1) as usize];
+        if e.reap_alarm != Some((now, place)) {
+            // Superseded by an earlier alarm (reap times that vary).
+            return;
+        }
+        e.reap_alarm = None;
+        match e.reap_due {
+            Some(due) if due == (now, place, gen) => self.on_reap(env, gen),
+            Some((at, p, g)) if g == e.gen && e.state == EnvState::Frozen => {
+                e.reap_alarm = Some((at, p));
+                self.q.push_reserved(at, p, Ev::Reap { env, gen: g, at: p });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_reap(&mut self, env: u32, gen: u32) {
         let now = self.q.now();
         let (since, socks) = {
             let e = &mut self.envs[(env - 1) as usize];
@@ -602,9 +678,9 @@ impl World<'_> {
         self.env_moved(env, old, state);
         let e = &mut self.envs[(env - 1) as usize];
         if let Some(k) = e.idle_key.take() {
-            self.idle.remove(&(e.func, k, env));
+            self.idle.remove(e.func, k, env);
             self.idle_by_age.remove(&(e.func, env, k));
-            self.idle_prov.remove(&(e.func, k, env));
+            self.idle_prov.remove(e.func, k, env);
         }
         e.state = state;
         e.gen += 1;
@@ -692,6 +768,11 @@ impl World<'_> {
     }
 
     pub(super) fn set_env_zombies(&mut self, env: u32, zombie: bool) {
+        // Nothing to do without sockets (debug builds still check that
+        // the demultiplexer agrees).
+        if self.envs[(env - 1) as usize].front_socks.is_empty() && !cfg!(debug_assertions) {
+            return;
+        }
         let mut socks = self.sock_bufs.pop().unwrap_or_default();
         // The front's sockets from this environment, in port order: what a
         // range query over `demux` finds, kept per environment.
