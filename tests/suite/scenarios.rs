@@ -229,6 +229,29 @@ fn a_fixed_median_handler_time_needs_one_environment() {
     assert_eq!(init["invocations"], varied["invocations"]);
 }
 
+/// What latency-tail-request-timeout's header says: the failures come
+/// from the slow connections' draws; the same median fixed, or a timeout
+/// above the tail, fails nothing, and the draws are those of the network
+/// streams only (a distributed handler time leaves them alone).
+#[test]
+fn a_fixed_median_latency_never_times_out() {
+    let rel = "sim-scenarios/examples/latency-tail-request-timeout.toml";
+    let varied = run_with(rel, &[]);
+    assert_eq!(varied["metrics"]["errors_by_kind"]["REQUEST_TIMEOUT"], 3);
+    for set in [
+        "network.client_latency=1ms",
+        "client.requests[0].timeout=25ms",
+    ] {
+        let j = run_with(rel, &[set]);
+        assert_eq!(j["metrics"]["errors"], 0, "{set}");
+    }
+    let other = run_with(
+        rel,
+        &["function.handler_time={ uniform = [\"1ms\", \"1ms\"] }"],
+    );
+    assert_eq!(other["metrics"]["errors"], varied["metrics"]["errors"]);
+}
+
 /// What the library scenarios' headers say of their variants: node-redis
 /// rejects the command in flight where ioredis resends it, so the GET
 /// after the thaw fails instead of succeeding, and the INCR whose reply was

@@ -138,6 +138,7 @@ impl Dist {
 
     /// One draw from `rng` (see the module documentation for each
     /// formula). A fixed duration draws nothing.
+    #[inline]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> SimDuration {
         match self {
             Dist::Fixed(d) => *d,
@@ -165,6 +166,19 @@ impl Dist {
     }
 }
 
+impl Dist {
+    /// The smallest value a draw can have: 0 for the exponential and the
+    /// lognormal (their draws round to whole nanoseconds).
+    pub fn lower_bound(&self) -> SimDuration {
+        match self {
+            Dist::Fixed(d) => *d,
+            Dist::Exponential { .. } | Dist::LogNormal { .. } => SimDuration::ZERO,
+            Dist::Uniform { lo, .. } => *lo,
+            Dist::Empirical(v) => v.iter().copied().min().unwrap_or(SimDuration::ZERO),
+        }
+    }
+}
+
 impl std::fmt::Display for Dist {
     /// The scenario-file spelling: `250ms`, `exponential(mean 2s)`, ...
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -187,6 +201,30 @@ mod tests {
     use rand_core::RngCore;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn no_draw_is_below_the_lower_bound() {
+        let dists = [
+            Dist::Fixed(ms(3)),
+            Dist::Exponential { mean: ms(3) },
+            Dist::LogNormal {
+                median: ms(3),
+                sigma: 2.0,
+            },
+            Dist::Uniform {
+                lo: ms(2),
+                hi: ms(4),
+            },
+            Dist::Empirical(vec![ms(5), ms(1), ms(9)].into()),
+        ];
+        let want = [ms(3), ms(0), ms(0), ms(2), ms(1)];
+        let mut rng = RngStreams::new(5).stream("dist-bound");
+        for (d, w) in dists.iter().zip(want) {
+            assert_eq!(d.lower_bound(), w, "{d}");
+            let min = (0..10_000).map(|_| d.sample(&mut rng)).min().unwrap();
+            assert!(min >= w, "{d}: {min}");
+        }
+    }
 
     fn ms(n: u64) -> SimDuration {
         SimDuration::from_millis(n)

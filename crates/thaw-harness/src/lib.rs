@@ -457,7 +457,9 @@ fn drive<F: Function>(
     // environments may run this far ahead of the world safely. With no
     // latency at all, 1 ms: such effects may then be seen up to 1 ms late
     // (docs/harness.md).
-    let one_way = cfg.network.client_latency + cfg.network.server_latency;
+    // (The least one way can take, when the latencies vary.)
+    let one_way =
+        cfg.network.client_latency.lower_bound() + cfg.network.server_latency.lower_bound();
     let lookahead = if one_way.is_zero() {
         SimDuration::from_millis(1)
     } else {

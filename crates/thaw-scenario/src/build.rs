@@ -2115,10 +2115,18 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
             SourceIpKey::PerEnvironment => SourceIp::PerEnvironment,
         };
     }
-    if let Some(v) = dur(f.network.client_latency) {
+    if let Some(v) = dist(
+        &mut p,
+        "network.client_latency",
+        f.network.client_latency.as_ref(),
+    ) {
         net.client_latency = v;
     }
-    if let Some(v) = dur(f.network.server_latency) {
+    if let Some(v) = dist(
+        &mut p,
+        "network.server_latency",
+        f.network.server_latency.as_ref(),
+    ) {
         net.server_latency = v;
     }
     if let Some(v) = dur(f.network.loopback_latency) {

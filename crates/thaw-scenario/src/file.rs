@@ -626,10 +626,12 @@ pub enum SourceIpKey {
 pub struct NetworkSection {
     /// `shared` (default) or `per_environment`.
     pub source_ip: Option<SourceIpKey>,
-    /// One-way latency on the function side.
-    pub client_latency: Option<Dur>,
-    /// One-way latency on the server side.
-    pub server_latency: Option<Dur>,
+    /// One-way latency on the function side (a distribution is drawn once
+    /// per connection).
+    pub client_latency: Option<DurDist>,
+    /// One-way latency on the server side (a distribution is drawn once
+    /// per connection).
+    pub server_latency: Option<DurDist>,
     /// One-way latency over an environment's loopback, to a server with
     /// `location = "environment"`.
     pub loopback_latency: Option<Dur>,

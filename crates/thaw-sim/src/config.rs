@@ -540,15 +540,18 @@ pub enum SourceIp {
 }
 
 /// Link latencies (one way).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NetworkConfig {
     /// What the server's host cache (MySQL `max_connect_errors`) keys on.
     pub source_ip: SourceIp,
     /// Function side: environment to the first middlebox (or the first
-    /// half of the path when there is none).
-    pub client_latency: SimDuration,
-    /// Server side: the last middlebox to the server (or the proxy).
-    pub server_latency: SimDuration,
+    /// half of the path when there is none). A distribution is drawn once
+    /// per connection (model.md 4.1), so a connection's segments keep
+    /// their order.
+    pub client_latency: Dist,
+    /// Server side: the last middlebox to the server (or the proxy); drawn
+    /// like `client_latency`.
+    pub server_latency: Dist,
     /// One way over an environment's loopback interface, to a server
     /// inside the environment (`ServerLocation::Environment`).
     pub loopback_latency: SimDuration,
@@ -558,8 +561,8 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             source_ip: SourceIp::Shared,
-            client_latency: SimDuration::from_micros(250),
-            server_latency: SimDuration::from_micros(250),
+            client_latency: Dist::Fixed(SimDuration::from_micros(250)),
+            server_latency: Dist::Fixed(SimDuration::from_micros(250)),
             // Measured: half the median round trip of a 1-byte echo over
             // 127.0.0.1 (docs/model.md 5.14).
             loopback_latency: SimDuration::from_micros(35),

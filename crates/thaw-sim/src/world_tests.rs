@@ -838,6 +838,62 @@ fn max_connections_one_rejects_the_second_global_client() {
 }
 
 #[test]
+fn a_varying_latency_is_drawn_once_per_connection() {
+    // model.md 4.1: `network.client_latency` as a distribution is drawn
+    // when the function's socket is made, and every segment of that
+    // connection, both ways, travels with it: a warm invocation's latency
+    // is its connect CPU, two round trips of 2 x (drawn + 250 µs) and the
+    // service time, with one draw per connection.
+    let run_with = |seed: u64, middlebox: bool| {
+        let mut cfg = base(&(0..8).map(|i| i * 10 * SEC).collect::<Vec<_>>());
+        cfg.seed = seed;
+        if middlebox {
+            // No latency of its own: the path's ends carry the draws.
+            cfg.middleboxes = vec![NamedMiddlebox {
+                name: "nat".into(),
+                config: MiddleboxConfig {
+                    timeouts: StateTimeouts::uniform(d(600 * SEC)),
+                    untracked_from_client: Untracked::Drop,
+                    untracked_from_server: Untracked::Drop,
+                    max_retrans: None,
+                    unacknowledged: None,
+                },
+            }];
+        }
+        cfg.client = ClientConfig {
+            strategy: Strategy::PerInvocation,
+            ..ClientConfig::default()
+        };
+        cfg.network.client_latency = thaw_core::Dist::Uniform {
+            lo: d(MS),
+            hi: d(9 * MS),
+        };
+        let (r, _) = run_traced(&cfg);
+        r.outcomes[1..]
+            .iter()
+            .map(|o| {
+                assert_eq!((o.error, o.cold), (None, false));
+                let rest = o.latency.as_nanos() - CPU_128 - SERVICE;
+                assert_eq!(rest % 4, 0, "two round trips of one latency");
+                let drawn = rest / 4 - 250 * US;
+                assert!((MS..=9 * MS).contains(&drawn), "{drawn}");
+                drawn
+            })
+            .collect::<Vec<_>>()
+    };
+    let run = |seed| run_with(seed, false);
+    let a = run(1);
+    // Through a middlebox, the same draws and the same latencies.
+    assert_eq!(run_with(1, true), a);
+    assert!(
+        a.iter().any(|x| *x != a[0]),
+        "one draw per connection: {a:?}"
+    );
+    assert_eq!(run(1), a);
+    assert_ne!(run(2), a);
+}
+
+#[test]
 fn per_invocation_opens_a_connection_every_time() {
     let mut cfg = base(&[0, 10 * SEC, 20 * SEC]);
     cfg.client = ClientConfig {
@@ -1212,8 +1268,8 @@ mod pool_wiring {
             },
         );
         // A slow path: the handshake takes longer than the acquire timeout.
-        cfg.network.client_latency = SimDuration::from_millis(100);
-        cfg.network.server_latency = SimDuration::from_millis(100);
+        cfg.network.client_latency = SimDuration::from_millis(100).into();
+        cfg.network.server_latency = SimDuration::from_millis(100).into();
         let (r, _) = run_traced(&cfg);
         let o = &r.outcomes[0];
         assert_eq!(o.error, Some(ErrorKind::PoolTimeout));

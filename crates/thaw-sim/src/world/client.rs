@@ -474,7 +474,7 @@ impl World<'_> {
                 },
             );
         }
-        let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
+        let one_way = self.http_one_way();
         let service = self.servers[spec.target as usize].draw_service_time();
         let at = now + one_way + overhead + service;
         if self.cfg.client.retry.count > 0 {
@@ -493,6 +493,26 @@ impl World<'_> {
                 attempt,
             })),
         );
+    }
+
+    /// `strategy = "http"`: one way between the function and the server;
+    /// latencies that vary are drawn per request and per direction (each
+    /// HTTP exchange stands for its own connection's packets).
+    fn http_one_way(&mut self) -> SimDuration {
+        match self.lat_fixed {
+            Some((c, s)) => c + s,
+            None => {
+                self.cfg
+                    .network
+                    .client_latency
+                    .sample(&mut self.net_client_rng)
+                    + self
+                        .cfg
+                        .network
+                        .server_latency
+                        .sample(&mut self.net_server_rng)
+            }
+        }
     }
 
     /// `strategy = "http"`: the server runs the request in a short
@@ -517,7 +537,7 @@ impl World<'_> {
                 self.write_applied((id, step, func), key);
             }
         }
-        let one_way = self.cfg.network.client_latency + self.cfg.network.server_latency;
+        let one_way = self.http_one_way();
         self.schedule(
             now + one_way,
             Ev::HttpReply(Box::new(super::HttpReply {

@@ -173,6 +173,9 @@ struct LiveSock {
     /// The peer's application sent TLS `close_notify` before closing: an
     /// EOF read here is a clean TLS close (model.md 2.12).
     close_notify: bool,
+    /// A function's socket: its connection's one-way latencies (function
+    /// side, server side), drawn when it was made when they vary.
+    lat: (SimDuration, SimDuration),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -631,6 +634,15 @@ struct World<'t> {
     handler_rng: SimRng,
     /// `client.connect_cpu` per connection set up.
     connect_rng: SimRng,
+    /// `network.client_latency` and `network.server_latency` per
+    /// connection (and per `strategy = "http"` request).
+    net_client_rng: SimRng,
+    net_server_rng: SimRng,
+    /// Both network latencies when they are fixed (nothing is drawn).
+    lat_fixed: Option<(SimDuration, SimDuration)>,
+    /// The latencies of a segment whose connection has no function socket
+    /// (it is gone): the fixed ones, or the distributions' means.
+    lat_default: (SimDuration, SimDuration),
     arrivals: Arrivals,
     next_inv_id: u64,
     next_inv_seq: u64,
@@ -824,6 +836,17 @@ impl<'t> World<'t> {
             init_rng: rngs.stream("platform.init_duration"),
             handler_rng: rngs.stream("platform.handler_time"),
             connect_rng: rngs.stream("client.connect_cpu"),
+            net_client_rng: rngs.stream("network.client_latency"),
+            net_server_rng: rngs.stream("network.server_latency"),
+            lat_fixed: cfg
+                .network
+                .client_latency
+                .fixed()
+                .zip(cfg.network.server_latency.fixed()),
+            lat_default: (
+                cfg.network.client_latency.mean(),
+                cfg.network.server_latency.mean(),
+            ),
             arrivals,
             next_inv_id: 1,
             next_inv_seq: 1,
@@ -1175,12 +1198,28 @@ impl<'t> World<'t> {
     fn alloc_sock(&mut self, tcb: Tcb, owner: Owner) -> SockRef {
         let key = (tcb.local(), tcb.remote());
         let flow = flow_key(key.0, key.1);
+        // A connection's latencies are drawn once, when the function's
+        // socket is made (model.md 4.1).
+        let lat = match self.lat_fixed {
+            None if is_env_host(key.0.host) && !self.is_loopback(key.0.host, key.1.host) => (
+                self.cfg
+                    .network
+                    .client_latency
+                    .sample(&mut self.net_client_rng),
+                self.cfg
+                    .network
+                    .server_latency
+                    .sample(&mut self.net_server_rng),
+            ),
+            _ => self.lat_default,
+        };
         let live = LiveSock {
             tcb,
             owner,
             last_note: None,
             peer: None,
             close_notify: false,
+            lat,
         };
         if !self.write_ids.is_empty() {
             // A new connection on this 4-tuple: the old one's writes that

@@ -41,16 +41,11 @@ impl<'t> World<'t> {
         }
         // The functions' side: to and from the server, or the proxy.
         let from_server = !is_env_host(seg.src.host);
+        let (client_lat, server_lat) = self.conn_latency(&seg, from, to);
         let (first, second) = if from_server {
-            (
-                self.cfg.network.server_latency,
-                self.cfg.network.client_latency,
-            )
+            (server_lat, client_lat)
         } else {
-            (
-                self.cfg.network.client_latency,
-                self.cfg.network.server_latency,
-            )
+            (client_lat, server_lat)
         };
         self.trace_send(&seg);
         // The path of the connection: the one to the server (or proxy) at
@@ -81,9 +76,44 @@ impl<'t> World<'t> {
         }
     }
 
+    /// The one-way latencies (function side, server side) of the
+    /// connection `seg` belongs to: fixed, or those drawn for it when the
+    /// function's socket was made (found by the sender's or receiver's
+    /// hint, else by its addresses). A segment of a connection whose
+    /// function socket is gone travels at the means.
+    fn conn_latency(
+        &self,
+        seg: &Segment,
+        from: Option<SockRef>,
+        to: Option<SockRef>,
+    ) -> (SimDuration, SimDuration) {
+        if let Some(l) = self.lat_fixed {
+            return l;
+        }
+        let (client, server) = if is_env_host(seg.src.host) {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        [from, to]
+            .into_iter()
+            .flatten()
+            .chain(self.demux.get(&flow_key(client, server)).copied())
+            .filter_map(|s| self.sock(s))
+            .find(|l| l.tcb.local() == client && l.tcb.remote() == server)
+            .map_or(self.lat_default, |l| l.lat)
+    }
+
     /// The next hop after place `pos` of `path` for a packet going `dir`,
-    /// and the latency of the link to it.
-    fn hop_after(&self, path: u16, pos: u16, dir: Dir) -> (Hop, SimDuration) {
+    /// and the latency of the link to it (`ends`: the connection's
+    /// latencies at the path's two ends, see `conn_latency`).
+    fn hop_after(
+        &self,
+        path: u16,
+        pos: u16,
+        dir: Dir,
+        ends: (SimDuration, SimDuration),
+    ) -> (Hop, SimDuration) {
         let hops = &self.paths[path as usize];
         let i = pos as usize;
         match dir {
@@ -95,7 +125,7 @@ impl<'t> World<'t> {
                 },
                 hops[i].1,
             ),
-            Dir::FromClient => (Hop::Host, self.cfg.network.server_latency),
+            Dir::FromClient => (Hop::Host, ends.1),
             Dir::FromServer if i > 0 => (
                 Hop::Middlebox {
                     path,
@@ -104,7 +134,7 @@ impl<'t> World<'t> {
                 },
                 hops[i - 1].1,
             ),
-            Dir::FromServer => (Hop::Host, self.cfg.network.client_latency),
+            Dir::FromServer => (Hop::Host, ends.0),
         }
     }
 
@@ -130,7 +160,8 @@ impl<'t> World<'t> {
         self.effect();
         let now = self.q.now();
         let mb = self.paths[path as usize][pos as usize].0;
-        let (onward, onward_latency) = self.hop_after(path, pos, dir);
+        let ends = self.conn_latency(&seg, from, to);
+        let (onward, onward_latency) = self.hop_after(path, pos, dir, ends);
         let back_dir = match dir {
             Dir::FromClient => Dir::FromServer,
             Dir::FromServer => Dir::FromClient,
@@ -236,7 +267,7 @@ impl<'t> World<'t> {
                 }
                 // The RST goes back the way the packet came, through the
                 // middleboxes before this one.
-                let (back, back_latency) = self.hop_after(path, pos, back_dir);
+                let (back, back_latency) = self.hop_after(path, pos, back_dir, ends);
                 self.schedule_packet(now + back_latency, rst, back, None, from);
             }
         }
