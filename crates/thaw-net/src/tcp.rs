@@ -480,6 +480,32 @@ impl Tcb {
         t
     }
 
+    /// A socket that comes back ESTABLISHED from a memory snapshot taken
+    /// after its handshake (Lambda SnapStart, docs/model.md 1.6b): the
+    /// client kernel's state as captured, `received` messages read after
+    /// the SYN-ACK (a server's greeting), nothing unacknowledged. Nothing
+    /// is sent; the keepalive timer, if any, starts now. Whether the peer
+    /// still knows the connection is the network's business.
+    pub fn restored(
+        now: SimTime,
+        cfg: TcpConfig,
+        local: Addr,
+        remote: Addr,
+        received: u64,
+        out: &mut Vec<TcpAction>,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, TcpState::Established, now);
+        // Our SYN consumed sequence number 0, the peer's SYN its 0, then
+        // whatever it sent before the snapshot.
+        t.snd_una = 1;
+        t.snd_nxt = 1;
+        t.rcv_nxt = 1 + received;
+        // The RTT measured at the handshake is not known here: the RTO
+        // starts from `rto_initial`, as after connect().
+        t.keepalive_start(now, out);
+        t
+    }
+
     /// A listener got `syn`: the new socket in SYN_RECV that has sent its
     /// SYN-ACK. (Whether the listener accepts it is the host's business.)
     pub fn accept_syn(

@@ -2938,3 +2938,44 @@ fn with_the_wheel_a_keepalive_chain_runs_late() {
         assert!(t >= death && t < death + 200 * US, "wheel {wheel}: {t}");
     }
 }
+
+/// A socket restored from a snapshot (Lambda SnapStart, model.md 1.6b)
+/// is ESTABLISHED at once and sends nothing; the server host has no socket
+/// for its 4-tuple, so its first write is answered with the host's RST
+/// (`tcp_v4_send_reset` on the data's ACK number, which the restored
+/// socket accepts): the write succeeded, the read fails with ECONNRESET
+/// one round trip later.
+#[test]
+fn a_restored_socket_whose_peer_is_gone_is_reset_by_its_first_write() {
+    let mut n = Net::new(base(), base(), dur(MS));
+    let mut out = Vec::new();
+    let t = Tcb::restored(n.now, base(), n.addrs[0], n.addrs[1], 1, &mut out);
+    assert!(out.is_empty(), "nothing sent, no keepalive: {out:?}");
+    assert_eq!(t.state(), TcpState::Established);
+    n.tcbs[0] = Some(t);
+    n.run_until(at(10 * MS));
+    assert_eq!(n.send(Client, 7), Ok(()));
+    n.run_until(at(20 * MS));
+    let data = n.sent(Client);
+    assert_eq!(data.len(), 1);
+    assert_eq!(
+        (data[0].1.seq, data[0].1.ack),
+        (1, 2),
+        "after SYN and greeting"
+    );
+    assert_eq!(n.errors(Client), [(at(12 * MS), Errno::Econnreset)]);
+    assert_eq!(n.state(Client), TcpState::Closed);
+    assert_eq!(n.recv(Client), RecvResult::Err(Errno::Econnreset));
+
+    // With keepalive on, its timer starts at the restore.
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(60, 10, 3)),
+        ..base()
+    };
+    let mut out = Vec::new();
+    let _ = Tcb::restored(at(5 * SEC), cfg, n.addrs[0], n.addrs[1], 0, &mut out);
+    assert!(
+        matches!(out[..], [TcpAction::Arm { kind: TimerKind::Keepalive, at: a, .. }] if a == at(65 * SEC)),
+        "{out:?}"
+    );
+}

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use thaw_core::{Dist, SimDuration};
 use thaw_net::{Keepalive, MiddleboxConfig, MiddleboxPreset, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::expect::Expectation;
+use thaw_sim::{AfterRestore, ErrorKind, Extension, RetrySettings, SnapStart};
 use thaw_sim::{Burst, RateCurve};
 use thaw_sim::{
     ClientConfig, FrozenKernel, HandlerKind, HandlerSpec, IdleClose, IdleOrder, NamedMiddlebox,
@@ -19,7 +20,6 @@ use thaw_sim::{
     ServerKind, ServerLocation, SimConfig, SourceIp, Strategy, ThawOrder, Validation,
     WorkloadConfig,
 };
-use thaw_sim::{ErrorKind, Extension, RetrySettings};
 use thaw_sim::{Evictor, OnLost};
 
 /// A loaded, validated scenario.
@@ -940,6 +940,63 @@ fn quit_checks(p: &mut Problems, cfg: &SimConfig) {
                 );
             }
         }
+    }
+}
+
+/// `[function.snapstart]` (model.md 1.6b): what the snapshot may hold is
+/// what thaw models, and Lambda refuses SnapStart with provisioned
+/// concurrency.
+fn snapstart_checks(p: &mut Problems, cfg: &SimConfig) {
+    let Some(snap) = &cfg.platform.snapstart else {
+        return;
+    };
+    if cfg.platform.provisioned > 0 {
+        p.add(
+            "function.snapstart",
+            "SnapStart does not support provisioned concurrency (AWS Lambda Developer Guide, \"Improving startup performance with Lambda SnapStart\")",
+            Some("remove `provisioned_concurrency` or `[function.snapstart]`"),
+        );
+    }
+    let cl = &cfg.client;
+    if cl
+        .pool
+        .as_ref()
+        .is_some_and(|ps| ps.config.fill_to_min && ps.config.min > 0)
+    {
+        p.add(
+            "function.snapstart",
+            "the pool opens its `min` connections at init, so the snapshot would hold them: pooled connections captured in a snapshot are not modelled",
+            Some("set `client.pool.min = 0`, or show the captured connection with `strategy = \"global\"`"),
+        );
+    }
+    let uses = snap.init_connects || snap.after_restore == AfterRestore::Reconnect;
+    let key = if snap.init_connects {
+        "function.snapstart.init_connects"
+    } else {
+        "function.snapstart.after_restore"
+    };
+    if uses && cl.library.is_some() {
+        p.add(
+            key,
+            "a `[client.library]` connection captured in the snapshot or reopened by the hook is not modelled: they act on the plain client's `global` connections",
+            Some("remove `[client.library]`, or keep `init_connects = false` and `after_restore = \"none\"`"),
+        );
+        return;
+    }
+    let functions = std::iter::once(&cl.requests).chain(cl.handlers.iter().map(|h| &h.requests));
+    let any_global = functions.flatten().any(|r| {
+        cl.strategy_of(r.target) == Strategy::Global
+            && cfg
+                .servers
+                .get(r.target as usize)
+                .is_some_and(|s| s.location != ServerLocation::Environment)
+    });
+    if uses && !any_global {
+        p.add(
+            key,
+            "no request goes over a `global` connection to a server outside the environment: init has nothing to connect and the hook nothing to reconnect",
+            Some("use `strategy = \"global\"` for the server whose connection init opens"),
+        );
     }
 }
 
@@ -1906,6 +1963,24 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
         }
         pl.provisioned = n;
     }
+    if let Some(ss) = &fs.snapstart {
+        let mut snap = SnapStart::default();
+        if let Some(d) = dist(
+            &mut p,
+            "function.snapstart.restore_duration",
+            ss.restore_duration.as_ref(),
+        ) {
+            snap.restore_duration = d;
+        }
+        snap.init_connects = ss.init_connects.unwrap_or(false);
+        if let Some(k) = ss.after_restore {
+            snap.after_restore = match k {
+                AfterRestoreKey::None => AfterRestore::None,
+                AfterRestoreKey::Reconnect => AfterRestore::Reconnect,
+            };
+        }
+        pl.snapstart = Some(snap);
+    }
     pl.tcp = tcp_config(&mut p, "function.tcp", &fs.tcp);
     pl.handler = match (fs.handler, fs.callback_waits_for_empty_event_loop) {
         (None | Some(HandlerKey::Async), None) => HandlerKind::Async,
@@ -2320,6 +2395,7 @@ fn build(file: &str, text: &str, f: ScenarioFile) -> Result<Scenario, Diagnostic
     await_checks(&mut p, &cfg.client);
     local_server_checks(&mut p, &cfg, &server_tables);
     quit_checks(&mut p, &cfg);
+    snapstart_checks(&mut p, &cfg);
 
     // [workload]
     match &f.workload {
@@ -3590,5 +3666,56 @@ at = ["0s"]
         .expect("loads");
         assert_eq!(s.config.client.strategy, thaw_sim::Strategy::Http);
         assert_eq!(s.config.client.http_overhead, SimDuration::from_millis(7));
+    }
+
+    /// `[function.snapstart]` (model.md 1.6b): its keys map to the
+    /// platform's `SnapStart`; what thaw does not model, and what Lambda
+    /// refuses, is an error.
+    #[test]
+    fn snapstart_loads_and_its_limits_are_refused() {
+        use thaw_sim::AfterRestore;
+        let w = "[workload]\nat = [\"0s\"]\n";
+        let s = load(
+            "s.toml",
+            &format!("[function.snapstart]\nrestore_duration = {{ uniform = [\"100ms\", \"300ms\"] }}\ninit_connects = true\nafter_restore = \"reconnect\"\n{w}"),
+            &[],
+        )
+        .expect("loads");
+        let snap = s.config.platform.snapstart.expect("on");
+        assert!(snap.init_connects);
+        assert_eq!(snap.after_restore, AfterRestore::Reconnect);
+        assert!(matches!(
+            snap.restore_duration,
+            thaw_core::Dist::Uniform { lo, hi } if lo == SimDuration::from_millis(100) && hi == SimDuration::from_millis(300)
+        ));
+        let s = load("s.toml", &format!("[function.snapstart]\n{w}"), &[]).expect("loads");
+        let snap = s
+            .config
+            .platform
+            .snapstart
+            .expect("an empty table turns it on");
+        assert!(!snap.init_connects);
+        assert_eq!(snap.after_restore, AfterRestore::None);
+        assert!(load("s.toml", w, &[])
+            .expect("loads")
+            .config
+            .platform
+            .snapstart
+            .is_none());
+
+        let e = errors(&format!(
+            "[function]\nprovisioned_concurrency = 1\n[function.snapstart]\n{w}"
+        ));
+        assert!(e.contains("provisioned concurrency"), "{e}");
+        let e = errors(&format!("[function.snapstart]\ninit_connects = true\n[client.library]\npreset = \"ioredis\"\n{w}"));
+        assert!(e.contains("`[client.library]` connection"), "{e}");
+        let e = errors(&format!("[function.snapstart]\nafter_restore = \"reconnect\"\n[client]\nstrategy = \"per_invocation\"\n{w}"));
+        assert!(e.contains("nothing to reconnect"), "{e}");
+        let e = errors(&format!("[function.snapstart]\n[client]\nstrategy = \"pool\"\n[client.pool]\npreset = \"hikaricp\"\n{w}"));
+        assert!(e.contains("`min` connections"), "{e}");
+        let e = errors(&format!(
+            "[function.snapstart]\nafter_restore = \"later\"\n{w}"
+        ));
+        assert!(e.contains("reconnect"), "{e}");
     }
 }

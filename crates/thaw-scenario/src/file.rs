@@ -120,6 +120,31 @@ pub struct ScaleRateSection {
     pub per: Dur,
 }
 
+/// What the SnapStart after-restore runtime hook does.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterRestoreKey {
+    /// No hook: the handler meets the connections the snapshot holds.
+    None,
+    /// Close the captured connections and open new ones before the handler.
+    Reconnect,
+}
+
+/// `[function.snapstart]`: environments resume from a snapshot taken
+/// after init (Lambda SnapStart).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapStartSection {
+    /// Time to resume an environment from the snapshot, in place of
+    /// `init_duration` (a duration or a distribution).
+    pub restore_duration: Option<DurDist>,
+    /// Init opened each `global` target's connection before the snapshot
+    /// (default false: the handler connects on first use).
+    pub init_connects: Option<bool>,
+    /// `none` (default) or `reconnect`.
+    pub after_restore: Option<AfterRestoreKey>,
+}
+
 /// `[function]`
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +189,8 @@ pub struct FunctionSection {
     /// `none` (default), `internal` or `external`: which extensions are
     /// registered (an external one gets the runtime SIGTERM at shutdown).
     pub extension: Option<ExtensionKey>,
+    /// Lambda SnapStart: restore from a snapshot instead of init.
+    pub snapstart: Option<SnapStartSection>,
     /// The environments' TCP settings.
     #[serde(default)]
     pub tcp: TcpSection,

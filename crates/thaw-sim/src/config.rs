@@ -109,6 +109,45 @@ impl Extension {
     }
 }
 
+/// What the function's after-restore runtime hook does (Lambda SnapStart:
+/// CRaC `afterRestore`, Python `@register_after_restore`, .NET
+/// `RegisterAfterRestore`; docs/model.md 1.6b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterRestore {
+    /// No hook: the handler meets what the snapshot holds (default).
+    None,
+    /// The hook closes the connections captured in the snapshot and opens
+    /// new ones, one `global` target after another, before the handler.
+    Reconnect,
+}
+
+/// Lambda SnapStart (docs/model.md 1.6b): new environments resume from a
+/// snapshot taken after init instead of running init.
+#[derive(Clone, Debug)]
+pub struct SnapStart {
+    /// Time to resume an environment from the snapshot, drawn per restore
+    /// (stream "platform.restore_duration"); replaces `init_duration`.
+    pub restore_duration: Dist,
+    /// The init code opened the module-scope connection of each `global`
+    /// target its function uses: the snapshot holds it ESTABLISHED, and
+    /// no server knows it.
+    pub init_connects: bool,
+    /// The after-restore hook.
+    pub after_restore: AfterRestore,
+}
+
+impl Default for SnapStart {
+    fn default() -> Self {
+        SnapStart {
+            // Assumption (docs/model.md 1.6b): AWS publishes no restore
+            // time, only "as low as sub-second startup performance".
+            restore_duration: Dist::Fixed(SimDuration::from_millis(200)),
+            init_connects: false,
+            after_restore: AfterRestore::None,
+        }
+    }
+}
+
 /// Which idle environment serves an invocation when several are warm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -164,6 +203,9 @@ pub struct PlatformConfig {
     /// Registered extensions: with [`Extension::External`] the runtime gets
     /// SIGTERM at an idle shutdown (reap) and closes its connections.
     pub extension: Extension,
+    /// Lambda SnapStart: every new environment is restored from a snapshot
+    /// (`None` = each runs init).
+    pub snapstart: Option<SnapStart>,
 }
 
 /// How the runtime decides that an invocation is over (docs/model.md,
@@ -203,6 +245,7 @@ impl Default for PlatformConfig {
             handler: HandlerKind::Async,
             handler_rejects_after: None,
             extension: Extension::None,
+            snapstart: None,
         }
     }
 }

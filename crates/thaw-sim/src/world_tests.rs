@@ -2224,3 +2224,176 @@ fn the_scale_up_rate_throttles_cold_starts_beyond_it() {
     let throttled = r.outcomes.iter().filter(|o| o.error.is_some()).count();
     assert_eq!(throttled, 1, "AWS's 1,000 per 10 s");
 }
+
+/// Lambda SnapStart (model.md 1.6b).
+mod snapstart {
+    use super::*;
+    use crate::{AfterRestore, SnapStart};
+
+    const RESTORE: u64 = 200 * MS;
+
+    fn snap(init_connects: bool, after_restore: AfterRestore) -> SnapStart {
+        SnapStart {
+            init_connects,
+            after_restore,
+            ..SnapStart::default()
+        }
+    }
+
+    /// The restore takes the place of init: a cold invocation's latency
+    /// has the restore duration instead of `init_duration`; without a
+    /// captured connection the handler connects on first use.
+    #[test]
+    fn a_restore_replaces_init() {
+        let mut cfg = base(&[0]);
+        cfg.platform.snapstart = Some(SnapStart::default());
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!((o.cold, o.error), (true, None));
+        assert_eq!(o.latency, d(RESTORE + CPU_128 + CONNECT_AND_REQUEST));
+        assert_eq!(times(&rs, "env-1", "restored"), [RESTORE]);
+        assert!(recs(&rs, "env-1", "init_done").is_empty());
+        assert!(recs(&rs, "env-1", "snapshot_socket").is_empty());
+        assert_eq!(r.metrics.cold_starts, 1);
+    }
+
+    /// Init connected before the snapshot: the restored environment holds
+    /// an ESTABLISHED socket its server knows nothing of. The first
+    /// request's write succeeds and the server host answers RST: one round
+    /// trip after the restore, ECONNRESET. Every restored environment
+    /// fails its first invocation (two at once: two environments from the
+    /// same snapshot); their later ones reconnect.
+    #[test]
+    fn a_connection_captured_in_the_snapshot_is_reset() {
+        let mut cfg = base(&[0, 0, 10 * SEC, 10 * SEC]);
+        cfg.platform.snapstart = Some(snap(true, AfterRestore::None));
+        let (r, rs) = run_traced(&cfg);
+        for o in &r.outcomes[..2] {
+            assert_eq!((o.cold, o.error), (true, Some(ErrorKind::Econnreset)));
+            assert_eq!(o.latency, d(RESTORE + RTT));
+        }
+        for o in &r.outcomes[2..] {
+            assert_eq!((o.cold, o.error), (false, None), "{o:?}");
+            assert_eq!(o.latency, d(CPU_128 + CONNECT_AND_REQUEST));
+        }
+        assert_eq!(recs(&rs, "env-1", "snapshot_socket").len(), 1);
+        assert_eq!(recs(&rs, "env-2", "snapshot_socket").len(), 1);
+        assert_eq!(
+            recs(&rs, "server", "no_socket_rst").len(),
+            2,
+            "the server host resets each captured connection"
+        );
+        assert_eq!(r.metrics.environments, 2);
+    }
+
+    /// The fix: the after-restore hook closes the captured connection and
+    /// opens a new one before the handler, which then finds it ready. The
+    /// invocation pays the connection setup once, as a cold start does.
+    #[test]
+    fn the_after_restore_hook_reconnects() {
+        let mut cfg = base(&[0, 10 * SEC]);
+        cfg.platform.snapstart = Some(snap(true, AfterRestore::Reconnect));
+        let (r, rs) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!((o.cold, o.error), (true, None));
+        assert_eq!(o.latency, d(RESTORE + CPU_128 + CONNECT_AND_REQUEST));
+        let o = &r.outcomes[1];
+        assert_eq!((o.cold, o.error), (false, None));
+        assert_eq!(o.latency, d(WARM_REQUEST), "the hook's connection is kept");
+        assert_eq!(times(&rs, "env-1", "after_restore"), [RESTORE]);
+        assert_eq!(
+            times(&rs, "env-1", "after_restore_done"),
+            [RESTORE + CPU_128 + RTT]
+        );
+        // The hook's close of the captured socket: FIN, answered by RST.
+        assert_eq!(recs(&rs, "server", "no_socket_rst").len(), 1);
+        assert_eq!(r.metrics.connections_opened, 2, "captured + hook's");
+
+        // Without a captured connection, the hook connects ahead.
+        cfg.platform.snapstart = Some(snap(false, AfterRestore::Reconnect));
+        let (r, rs) = run_traced(&cfg);
+        assert_eq!(
+            r.outcomes[0].latency,
+            d(RESTORE + CPU_128 + CONNECT_AND_REQUEST)
+        );
+        assert!(recs(&rs, "server", "no_socket_rst").is_empty());
+        assert_eq!(r.metrics.connections_opened, 1);
+    }
+
+    /// A middlebox on the path decides what a captured connection's first
+    /// segment meets: a NAT that resets untracked packets gives
+    /// ECONNRESET; a firewall that drops them leaves the client
+    /// retransmitting until the function timeout.
+    #[test]
+    fn a_middlebox_without_the_flow_resets_or_drops() {
+        let mb = |policy| {
+            Some(NamedMiddlebox {
+                name: "mb".into(),
+                config: MiddleboxConfig {
+                    timeouts: StateTimeouts::uniform(d(350 * SEC)),
+                    untracked_from_client: policy,
+                    untracked_from_server: Untracked::Drop,
+                    max_retrans: None,
+                    unacknowledged: None,
+                },
+            })
+            .into_iter()
+            .collect()
+        };
+        let mut cfg = base(&[0]);
+        cfg.platform.snapstart = Some(snap(true, AfterRestore::None));
+        cfg.middleboxes = mb(Untracked::Rst);
+        let (r, _) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].error, Some(ErrorKind::Econnreset));
+        cfg.middleboxes = mb(Untracked::Drop);
+        let (r, _) = run_traced(&cfg);
+        assert_eq!(r.outcomes[0].error, Some(ErrorKind::FunctionTimeout));
+        assert_eq!(r.outcomes[0].latency, d(RESTORE + 3 * SEC));
+    }
+
+    /// The hook's connection fails (the server is down at the restore):
+    /// the hook throws and the invocation fails with the error; the next
+    /// invocation connects on first use.
+    #[test]
+    fn a_failed_reconnect_fails_the_invocation() {
+        let mut cfg = base(&[0, 10 * SEC]);
+        cfg.platform.snapstart = Some(snap(true, AfterRestore::Reconnect));
+        cfg.servers[0].outages = vec![(SimTime::ZERO, d(SEC))];
+        let (r, _) = run_traced(&cfg);
+        let o = &r.outcomes[0];
+        assert_eq!(o.error, Some(ErrorKind::Econnrefused));
+        assert!(
+            o.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("after-restore hook failed: ")),
+            "{o:?}"
+        );
+        assert_eq!(r.outcomes[1].error, None);
+        assert_eq!(
+            r.outcomes[1].latency,
+            d(CPU_128 + CONNECT_AND_REQUEST),
+            "connects on first use"
+        );
+    }
+
+    /// The restore duration has its own stream: a distributed one does not
+    /// change the handler's draws, and the init stream is not drawn.
+    #[test]
+    fn the_restore_duration_is_drawn_per_restore() {
+        let mut cfg = base(&[0, 0]);
+        cfg.client.requests.clear();
+        cfg.platform.snapstart = Some(SnapStart {
+            restore_duration: thaw_core::Dist::Uniform {
+                lo: d(100 * MS),
+                hi: d(300 * MS),
+            },
+            ..SnapStart::default()
+        });
+        let (r, _) = run_traced(&cfg);
+        let (a, b) = (r.outcomes[0].latency, r.outcomes[1].latency);
+        assert_ne!(a, b, "one draw per restore");
+        for l in [a, b] {
+            assert!(l >= d(100 * MS) && l <= d(300 * MS), "{l}");
+        }
+    }
+}

@@ -40,8 +40,12 @@ impl World<'_> {
     /// The server the current request of `env` goes to (0 when there is
     /// none).
     pub(super) fn cur_target(&self, env: u32) -> u16 {
-        self.envs[(env - 1) as usize]
-            .inv
+        let e = &self.envs[(env - 1) as usize];
+        // The SnapStart after-restore hook's connection (model.md 1.6b).
+        if let Some(t) = e.restore_hook {
+            return t;
+        }
+        e.inv
             .as_ref()
             .and_then(|i| self.cfg.client.requests_of(i.func).get(i.step))
             .map_or(0, |r| r.target)
@@ -205,6 +209,11 @@ impl World<'_> {
     }
 
     pub(super) fn send_request(&mut self, env: u32, s: SockRef) {
+        if self.envs[(env - 1) as usize].restore_hook.is_some() {
+            // Ready: the after-restore hook's connection, not a request.
+            self.hook_connected(env);
+            return;
+        }
         let now = self.q.now();
         let (id, seq, step, func, attempt, parts) = {
             let inv = self.envs[(env - 1) as usize].inv.as_ref().expect("inv");
@@ -876,6 +885,11 @@ impl World<'_> {
     }
 
     pub(super) fn fail(&mut self, env: u32, kind: ErrorKind, detail: String) {
+        if self.envs[(env - 1) as usize].restore_hook.is_some() {
+            // The after-restore hook throws: no library, retry or pool.
+            self.hook_failed(env, kind, detail);
+            return;
+        }
         // A client library holds the connection: it decides (model.md 6.1).
         if self.lib_fail_hook(env, kind, &detail) {
             return;
@@ -1153,7 +1167,12 @@ impl World<'_> {
     /// The server of the request `env`'s invocation is at, if it is at one
     /// (not before the first or after the last).
     pub(super) fn request_in_progress(&self, env: u32) -> Option<u16> {
-        let inv = self.envs[(env - 1) as usize].inv.as_ref()?;
+        let e = &self.envs[(env - 1) as usize];
+        if e.restore_hook.is_some() {
+            // The after-restore hook's connection (model.md 1.6b).
+            return e.restore_hook;
+        }
+        let inv = e.inv.as_ref()?;
         let spec = self.cfg.client.requests_of(inv.func).get(inv.step)?;
         Some(spec.target)
     }

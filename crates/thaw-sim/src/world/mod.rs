@@ -14,6 +14,7 @@ mod proxy;
 #[cfg(test)]
 mod proxy_tests;
 mod server;
+mod snapstart;
 mod tls;
 
 pub use external::{Driven, ExtEvent, ExtRecv, ExtSock, SockOpts, Unsupported};
@@ -283,6 +284,9 @@ struct Env {
     /// Kept initialised by provisioned concurrency: preferred for
     /// arrivals, never reaped (model.md 1.6a).
     provisioned: bool,
+    /// The target whose connection the SnapStart after-restore hook is
+    /// opening (model.md 1.6b); the handler has not started.
+    restore_hook: Option<u16>,
     /// Runtime timers that came due while frozen.
     deferred_rt: Vec<pool::RtTimer>,
     /// The client library's connection object per target
@@ -632,6 +636,8 @@ struct World<'t> {
     init_rng: SimRng,
     /// `function.handler_time` per invocation.
     handler_rng: SimRng,
+    /// `function.snapstart.restore_duration` per restore.
+    restore_rng: SimRng,
     /// `client.connect_cpu` per connection set up.
     connect_rng: SimRng,
     /// `network.client_latency` and `network.server_latency` per
@@ -835,6 +841,7 @@ impl<'t> World<'t> {
             rngs,
             init_rng: rngs.stream("platform.init_duration"),
             handler_rng: rngs.stream("platform.handler_time"),
+            restore_rng: rngs.stream("platform.restore_duration"),
             connect_rng: rngs.stream("client.connect_cpu"),
             net_client_rng: rngs.stream("network.client_latency"),
             net_server_rng: rngs.stream("network.server_latency"),
@@ -1035,7 +1042,9 @@ impl<'t> World<'t> {
         match ev {
             Ev::Arrival { func } => self.on_arrival(func),
             Ev::InitDone { env, seq } => {
-                if self.inv_matches(env, seq) {
+                if self.inv_matches(env, seq) && self.cfg.platform.snapstart.is_some() {
+                    self.on_restored(env);
+                } else if self.inv_matches(env, seq) {
                     let e = &mut self.envs[(env - 1) as usize];
                     e.state = EnvState::Busy;
                     if self.wants(Level::Timeline) {

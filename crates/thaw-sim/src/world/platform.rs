@@ -166,17 +166,32 @@ impl World<'_> {
                 tls: None,
             }),
         );
-        // Drawn per cold start (its own stream: nothing when fixed).
-        let init = self.cfg.platform.init_duration.sample(&mut self.init_rng);
+        // Drawn per cold start (its own stream: nothing when fixed). With
+        // SnapStart the restore takes the place of init (model.md 1.6b).
+        let restore = self
+            .cfg
+            .platform
+            .snapstart
+            .as_ref()
+            .map(|s| s.restore_duration.sample(&mut self.restore_rng));
+        let init = match restore {
+            Some(r) => r,
+            None => self.cfg.platform.init_duration.sample(&mut self.init_rng),
+        };
         if self.wants(Level::Timeline) {
             self.emit(
                 Level::Timeline,
                 format!("inv-{id}"),
                 "invoke",
                 vec![("env", env.into()), ("cold", true.into())],
-                format!(
-                    "inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"
-                ),
+                match restore {
+                    Some(r) => format!(
+                        "inv-{id} arrives; no warm environment: env-{env} resumes from the SnapStart snapshot (restore {r}, no init)"
+                    ),
+                    None => format!(
+                        "inv-{id} arrives; no warm environment: cold start of env-{env} (init {init})"
+                    ),
+                },
             );
         }
         self.schedule(now + init, Ev::InitDone { env, seq });
@@ -217,6 +232,7 @@ impl World<'_> {
             timeout_due: None,
             reap_due: None,
             reap_alarm: None,
+            restore_hook: None,
         });
         self.live_envs += 1;
         self.env_moved(env, EnvState::Reaped, state);
