@@ -59,6 +59,11 @@ enum Command {
     /// Check scenario files without running them: every problem of every
     /// file (exit 0 all valid, 2 otherwise).
     Validate(author::ValidateArgs),
+    /// Print the fully resolved scenario: every key with the value it takes
+    /// after presets, defaults and --set, and where that value came from
+    /// (FILE:LINE, preset NAME, default, --set); TOML that `thaw run`
+    /// accepts as it is, or --format json.
+    Config(author::ConfigArgs),
     /// Start a scenario from a bundled one (`thaw new --list` shows them).
     New(author::NewArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell,
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => cmd_run(&args, &overrides, color),
         Command::Validate(args) => author::cmd_validate(&args, style::Style::stderr(color)),
+        Command::Config(args) => author::cmd_config(&args, &overrides, style::Style::stderr(color)),
         Command::New(args) => author::cmd_new(&args),
         Command::Completions(args) => author::cmd_completions(&args),
         Command::Man(args) => author::cmd_man(&args),

@@ -125,6 +125,9 @@ pub struct Resolved {
     /// Key paths no rule of `thaw config` handles (always empty; a test
     /// keeps it so).
     pub unknown: Vec<String>,
+    /// Settings that load but cannot act, as `thaw run` warns of them
+    /// (rendered against the file's text).
+    pub warnings: crate::diag::Diagnostics,
     tables: Vec<TableOut>,
     schema_line: Option<String>,
 }
@@ -165,6 +168,7 @@ pub fn resolve(file: &str, text: &str, overrides: &[Override]) -> Result<Resolve
         keys: cx.keys,
         omitted: cx.omitted,
         unknown: cx.unknown,
+        warnings: scenario.warnings,
         tables: cx.tables,
         schema_line,
     })
