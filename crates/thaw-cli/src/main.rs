@@ -59,10 +59,16 @@ enum Command {
     /// Check scenario files without running them: every problem of every
     /// file (exit 0 all valid, 2 otherwise).
     Validate(author::ValidateArgs),
-    /// Print the fully resolved scenario: every key with the value it takes
-    /// after presets, defaults and --set, and where that value came from
-    /// (FILE:LINE, preset NAME, default, --set); TOML that `thaw run`
-    /// accepts as it is, or --format json.
+    /// Print the resolved scenario: every key with its final value and where
+    /// it came from (file:line, preset, default, --set).
+    ///
+    /// Every key of every table the scenario has, with the value it takes
+    /// after presets, defaults, --set and --unset, followed by a comment
+    /// naming its source: FILE:LINE, `preset NAME`, `default` or `--set`. The
+    /// output is a scenario `thaw run` accepts as it is, with the same trace;
+    /// relative paths in it are read from its own directory, so save it
+    /// beside the original. --format json gives the keys, values and sources
+    /// for tools (docs/scenario-format.md, "The resolved scenario").
     Config(author::ConfigArgs),
     /// Start a scenario from a bundled one (`thaw new --list` shows them).
     New(author::NewArgs),

@@ -1474,6 +1474,33 @@ fn toml_value(v: &Value) -> String {
     }
 }
 
+/// Text made safe for a TOML comment, which ends at a line break and
+/// allows no other control character but tab (a file name or a `--set`
+/// value may hold one).
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A word of the command line as a shell reads it back.
+fn shell_word(w: &str) -> String {
+    if !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:[]".contains(c))
+    {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
 impl Resolved {
     fn last_segment(path: &str) -> String {
         match key_path(path).ok().and_then(|p| p.last().cloned()) {
@@ -1490,12 +1517,12 @@ impl Resolved {
             out.push_str(l);
             out.push('\n');
         }
-        let mut cmd = format!("thaw config {}", self.file);
+        let mut cmd = format!("thaw config {}", shell_word(&self.file));
         for o in &self.overrides {
             let [flag, v] = o.as_args();
-            cmd.push_str(&format!(" {flag} {v}"));
+            cmd.push_str(&format!(" {flag} {}", shell_word(v)));
         }
-        out.push_str(&format!("# {cmd}\n"));
+        out.push_str(&format!("# {}\n", comment(&cmd)));
         out.push_str(
             "# The resolved scenario: every key with the value it takes after presets,\n\
              # defaults and --set, and after it where that value came from (FILE:LINE,\n\
@@ -1518,7 +1545,7 @@ impl Resolved {
             for &i in &t.keys {
                 let k = &self.keys[i];
                 let key = toml_key(&Self::last_segment(&k.path));
-                let source = k.source.describe(&self.file);
+                let source = comment(&k.source.describe(&self.file));
                 match &k.value {
                     Some(v) => {
                         let line = format!("{key} = {}", toml_value(v));
@@ -1528,8 +1555,8 @@ impl Resolved {
                     }
                     None => out.push_str(&format!(
                         "# {key}: {}  # {source}; {}\n",
-                        k.shown.as_deref().unwrap_or("none"),
-                        k.note.as_deref().unwrap_or_default()
+                        comment(k.shown.as_deref().unwrap_or("none")),
+                        comment(k.note.as_deref().unwrap_or_default())
                     )),
                 }
             }

@@ -658,3 +658,48 @@ fn a_file_that_does_not_load_gives_its_diagnostics() {
     let text = e.render();
     assert!(text.contains("idle_timout"), "{text}");
 }
+
+/// A line break in a `--set` value or the file's name stays inside its
+/// comment: the output still loads.
+#[test]
+fn comments_survive_odd_names_and_values() {
+    let text = "[workload]\nat = [\"0s\"]\n";
+    let set = Override::Set("scenario.description=\"two\\nlines\"".into());
+    let r = resolve("odd\nname\u{7}.toml", text, std::slice::from_ref(&set)).expect("loads");
+    let out = r.toml();
+    let b = load("x.toml", &out, &[]).unwrap_or_else(|e| panic!("{}\n{out}", e.render()));
+    assert_eq!(b.description, "two\nlines");
+    assert!(out.contains("# odd\\nname\\u{7}.toml:"), "{out}");
+}
+
+/// Durations are written in their shortest exact form, and the loader's
+/// parser reads each back to the same nanosecond.
+#[test]
+fn durations_are_written_exactly() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut values = vec![
+        0,
+        1,
+        999,
+        1_000,
+        1_000_001,
+        1_500_000_000,
+        86_400_000_000_000,
+        u64::MAX,
+    ];
+    for _ in 0..10_000 {
+        // xorshift: spread over every magnitude.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        values.push(x >> (x % 64));
+    }
+    for ns in values {
+        let d = SimDuration::from_nanos(ns);
+        let Value::String(text) = dv(d) else {
+            panic!("a duration is a string");
+        };
+        let back: crate::diag::Dur = text.parse().expect("parses");
+        assert_eq!(back.0, d, "{text}");
+    }
+}
