@@ -1,5 +1,6 @@
 //! The one workspace-level integration test binary.
 mod bad_input;
+mod config;
 mod fuzz;
 mod library_properties;
 mod pool_properties;

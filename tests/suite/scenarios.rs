@@ -8,7 +8,7 @@ use thaw_tests::{scenario_files, workspace_root};
 /// The name a scenario is loaded under: its full path, so that a
 /// `workload.trace` file relative to it is found whatever the working
 /// directory of the test.
-fn full_name(rel: &std::path::Path) -> String {
+pub(crate) fn full_name(rel: &std::path::Path) -> String {
     workspace_root().join(rel).to_string_lossy().into_owned()
 }
 
@@ -21,7 +21,7 @@ fn load_file(rel: &std::path::Path) -> Scenario {
     }
 }
 
-fn trace_bytes(s: &Scenario) -> Vec<u8> {
+pub(crate) fn trace_bytes(s: &Scenario) -> Vec<u8> {
     let mut sink = JsonlSink::new(Vec::new(), Level::Detail);
     run_scenario(s, None, &mut sink).expect("run finishes");
     sink.finish().expect("in-memory write")

@@ -1,10 +1,10 @@
-//! Commands for writing scenarios: `thaw validate`, `thaw new`,
-//! `thaw completions` and `thaw man`.
+//! Commands for writing scenarios: `thaw validate`, `thaw config`,
+//! `thaw new`, `thaw completions` and `thaw man`.
 use crate::style::Style;
 use clap::{Args, CommandFactory, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
-use thaw_scenario::load_with;
+use thaw_scenario::{load_with, Override};
 
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 
@@ -64,6 +64,74 @@ pub(crate) fn cmd_validate(args: &ValidateArgs, style: Style) -> ExitCode {
     } else {
         ExitCode::from(2)
     }
+}
+
+#[derive(Args)]
+pub(crate) struct ConfigArgs {
+    /// The scenario file (TOML); `-` reads it from standard input.
+    file: String,
+    /// Override a value by its dotted path, e.g. server.idle_timeout=310s
+    /// (its source is then `--set`).
+    #[arg(long = "set", value_name = "PATH=VALUE", add = key_completer(true))]
+    sets: Vec<String>,
+    /// Remove a key the file writes (its default or preset value applies).
+    /// Applied in order with --set.
+    #[arg(long = "unset", value_name = "PATH", add = key_completer(false))]
+    unsets: Vec<String>,
+    /// toml: a scenario `thaw run` accepts as it is, each key's source in a
+    /// comment after it; json: the keys with their values and sources, for
+    /// tools.
+    #[arg(long, value_enum, default_value_t = ConfigFormat::Toml)]
+    format: ConfigFormat,
+}
+
+/// What `thaw config` prints.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum ConfigFormat {
+    Toml,
+    Json,
+}
+
+/// `thaw config`: the fully resolved scenario. Exit 0, 2 when the file
+/// does not load (its diagnostics, as `thaw run` gives them), 4 when the
+/// output cannot be written.
+pub(crate) fn cmd_config(args: &ConfigArgs, overrides: &[Override], style: Style) -> ExitCode {
+    let file = args.file.as_str();
+    let name = if file == "-" { "<stdin>" } else { file };
+    let text = match crate::read_scenario(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{} {e}", style.error("error:"));
+            return ExitCode::from(2);
+        }
+    };
+    let resolved = match thaw_scenario::resolve(name, &text, overrides) {
+        Ok(r) => r,
+        Err(err) => {
+            eprint!("{}", style.diagnostics(&err.render()));
+            eprintln!(
+                "{} `{name}` {}",
+                style.error("error:"),
+                err.diagnostics.summary()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if !resolved.warnings.is_empty() {
+        eprint!(
+            "{}",
+            style.diagnostics(&resolved.warnings.render(&text).replace("  × ", "  ⚠ "))
+        );
+    }
+    let out = match args.format {
+        ConfigFormat::Toml => resolved.toml(),
+        ConfigFormat::Json => {
+            let mut j = serde_json::to_string_pretty(&resolved.json()).unwrap_or_default();
+            j.push('\n');
+            j
+        }
+    };
+    write_stdout(out.as_bytes())
 }
 
 #[derive(Args)]

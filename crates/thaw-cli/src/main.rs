@@ -59,6 +59,17 @@ enum Command {
     /// Check scenario files without running them: every problem of every
     /// file (exit 0 all valid, 2 otherwise).
     Validate(author::ValidateArgs),
+    /// Print the resolved scenario: every key with its final value and where
+    /// it came from (file:line, preset, default, --set).
+    ///
+    /// Every key of every table the scenario has, with the value it takes
+    /// after presets, defaults, --set and --unset, followed by a comment
+    /// naming its source: FILE:LINE, `preset NAME`, `default` or `--set`. The
+    /// output is a scenario `thaw run` accepts as it is, with the same trace;
+    /// relative paths in it are read from its own directory, so save it
+    /// beside the original. --format json gives the keys, values and sources
+    /// for tools (docs/scenario-format.md, "The resolved scenario").
+    Config(author::ConfigArgs),
     /// Start a scenario from a bundled one (`thaw new --list` shows them).
     New(author::NewArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell,
@@ -132,6 +143,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => cmd_run(&args, &overrides, color),
         Command::Validate(args) => author::cmd_validate(&args, style::Style::stderr(color)),
+        Command::Config(args) => author::cmd_config(&args, &overrides, style::Style::stderr(color)),
         Command::New(args) => author::cmd_new(&args),
         Command::Completions(args) => author::cmd_completions(&args),
         Command::Man(args) => author::cmd_man(&args),

@@ -1,5 +1,5 @@
-//! The authoring commands (`thaw validate`, `thaw new`, `thaw
-//! completions`, `thaw man`) and colour (`--color`, `NO_COLOR`).
+//! The authoring commands (`thaw validate`, `thaw config`, `thaw new`,
+//! `thaw completions`, `thaw man`) and colour (`--color`, `NO_COLOR`).
 mod common;
 use common::{root, thaw};
 use std::process::Command;
@@ -77,6 +77,81 @@ fn validate_checks_every_file_and_reports_every_problem() {
         stdout.contains("invalid bad.toml") && stdout.contains("ok "),
         "{stdout}"
     );
+}
+
+/// `thaw config` prints the resolved scenario: each key's source in a
+/// comment, a file that `thaw run` runs to the trace of the original with
+/// the same `--set`; `--format json` for tools; a bad file is exit 2 with
+/// its diagnostics.
+#[test]
+fn config_prints_a_scenario_that_runs_as_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstash = root().join(UPSTASH).display().to_string();
+    let set = ["--set", "server.preset=redis7"];
+    let out = thaw_in(dir.path(), &[&["config", &upstash][..], &set].concat(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let has = |kv: &str, source: &str| {
+        text.lines()
+            .any(|l| l.starts_with(kv) && l.ends_with(&format!("  # {source}")))
+    };
+    for (kv, source) in [
+        ("preset = \"redis7\"", "--set"),
+        ("idle = \"300s\"", "preset redis7"),
+        ("idle_check_interval = \"1s\"", "preset redis7"),
+        ("backlog = 511", "default"),
+        ("idle_timeout = \"60s\"", &format!("{upstash}:86")),
+    ] {
+        assert!(has(kv, source), "no `{kv}  # {source}` in:\n{text}");
+    }
+    assert!(
+        text.contains("# connect_timeout: none  # default;"),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("resolved.toml"), &text).unwrap();
+    let a = thaw_in(
+        dir.path(),
+        &[&["run", &upstash, "--trace", "a.jsonl"][..], &set].concat(),
+        &[],
+    );
+    let b = thaw_in(
+        dir.path(),
+        &["run", "resolved.toml", "--trace", "b.jsonl"],
+        &[],
+    );
+    assert_eq!(a.status.code(), b.status.code());
+    let trace = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    assert!(!trace("a.jsonl").is_empty());
+    assert!(trace("a.jsonl") == trace("b.jsonl"), "the traces differ");
+
+    let out = thaw_in(
+        dir.path(),
+        &[&["config", &upstash, "--format", "json"][..], &set].concat(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["overrides"][0]["set"], "server.preset=redis7");
+    let keys = j["keys"].as_array().unwrap();
+    let idle = keys
+        .iter()
+        .find(|k| k["key"] == "server.tcp.keepalive.idle")
+        .unwrap();
+    assert_eq!(idle["value"], "300s");
+    assert_eq!(idle["source"]["kind"], "preset");
+    assert_eq!(idle["source"]["name"], "redis7");
+
+    std::fs::write(dir.path().join("bad.toml"), "[server]\nport = 0\n").unwrap();
+    let out = thaw_in(dir.path(), &["config", "bad.toml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.toml:2:8"), "{err}");
 }
 
 /// `thaw new` writes a runnable copy of a bundled scenario under the new
@@ -166,7 +241,7 @@ fn completions_and_man_pages_cover_every_subcommand() {
         let out = thaw(&["completions", shell]);
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let s = String::from_utf8(out.stdout).unwrap();
-        for sub in ["run", "sweep", "validate", "new"] {
+        for sub in ["run", "sweep", "validate", "config", "new"] {
             assert!(s.contains(sub), "{shell}: {sub}");
         }
     }
@@ -179,7 +254,13 @@ fn completions_and_man_pages_cover_every_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     let out = thaw_in(dir.path(), &["man", "--out-dir", "pages"], &[]);
     assert_eq!(out.status.code(), Some(0));
-    for page in ["thaw.1", "thaw-run.1", "thaw-validate.1", "thaw-new.1"] {
+    for page in [
+        "thaw.1",
+        "thaw-run.1",
+        "thaw-validate.1",
+        "thaw-config.1",
+        "thaw-new.1",
+    ] {
         assert!(dir.path().join("pages").join(page).exists(), "{page}");
     }
 }

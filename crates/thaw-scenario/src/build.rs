@@ -273,6 +273,18 @@ fn op_name(op: OpKey) -> &'static str {
     }
 }
 
+/// A middlebox without a preset: 350 s in every state, RST towards the
+/// functions, drop towards the server.
+pub(crate) fn middlebox_base() -> MiddleboxConfig {
+    MiddleboxConfig {
+        timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
+        untracked_from_client: Untracked::Rst,
+        untracked_from_server: Untracked::Drop,
+        max_retrans: None,
+        unacknowledged: None,
+    }
+}
+
 /// One `[middlebox]` table (or `[[middleboxes]]` entry at `at`).
 fn middlebox(p: &mut Problems, at: &str, m: &MiddleboxSection) -> NamedMiddlebox {
     let preset = m.preset.map(|k| match k {
@@ -295,13 +307,7 @@ fn middlebox(p: &mut Problems, at: &str, m: &MiddleboxSection) -> NamedMiddlebox
     }
     let mut mc: MiddleboxConfig = match preset {
         Some(pr) => pr.config(),
-        None => MiddleboxConfig {
-            timeouts: StateTimeouts::uniform(SimDuration::from_secs(350)),
-            untracked_from_client: Untracked::Rst,
-            untracked_from_server: Untracked::Drop,
-            max_retrans: None,
-            unacknowledged: None,
-        },
+        None => middlebox_base(),
     };
     if let Some(d) = dur(m.idle_timeout) {
         mc.timeouts = StateTimeouts::uniform(d);

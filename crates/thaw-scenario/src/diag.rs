@@ -450,7 +450,7 @@ fn is_bare_key(k: &str) -> bool {
 }
 
 /// `server.idle_timeout`, `workload.at[1]`, `"odd key".x`.
-fn format_path(path: &[Seg]) -> String {
+pub(crate) fn format_path(path: &[Seg]) -> String {
     let mut out = String::new();
     for seg in path {
         match seg {
@@ -854,6 +854,17 @@ impl<'t> Locator<'t> {
             .ok()
             .map(|doc| collect_entries(&doc));
         Locator { text, entries }
+    }
+
+    /// The 1-based line where `path` is written (a table's header line),
+    /// or, when it is absent, its nearest written parent's; `None` when
+    /// neither is written or the text does not parse.
+    pub(crate) fn line_of(&self, path: &[Seg]) -> Option<usize> {
+        let entries = self.entries.as_ref()?;
+        (1..=path.len())
+            .rev()
+            .find_map(|n| find_span(self.text, entries, &path[..n]))
+            .map(|span| line_col(self.text, span.start).0)
     }
 
     /// Like [`diagnostic_at`].

@@ -10,12 +10,14 @@ pub mod build;
 pub mod file;
 pub mod limits;
 pub mod prepared;
+pub mod resolve;
 pub mod schema;
 pub mod trace;
 pub mod vary;
 
 pub use build::{load, load_with, LoadError, Scenario};
 pub use prepared::Prepared;
+pub use resolve::{resolve, Resolved};
 pub use vary::{Spec, Vary, VaryValue};
 pub mod runner;
 pub use runner::{

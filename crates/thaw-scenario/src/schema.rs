@@ -88,6 +88,37 @@ struct Row {
 /// `function.tcp`, `client.targets.*`) → key → row.
 fn doc_rows() -> BTreeMap<String, BTreeMap<String, Row>> {
     let mut out: BTreeMap<String, BTreeMap<String, Row>> = BTreeMap::new();
+    for (paths, key, r) in doc_table_rows() {
+        for p in paths {
+            out.entry(p)
+                .or_default()
+                .entry(key.clone())
+                .or_insert_with(|| r.clone());
+        }
+    }
+    out
+}
+
+/// The keys of each documented table (section path → keys), in the order
+/// of its rows: the order `thaw config` writes them in.
+#[cfg(test)]
+pub(crate) fn doc_key_order() -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (paths, key, _) in doc_table_rows() {
+        for p in paths {
+            let keys = out.entry(p).or_default();
+            if !keys.contains(&key) {
+                keys.push(key.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Every row of every key table, in document order, with the section
+/// paths it documents.
+fn doc_table_rows() -> Vec<(Vec<String>, String, Row)> {
+    let mut out = Vec::new();
     let mut paths: Vec<String> = Vec::new();
     // The columns of the table being read, by header name.
     let mut columns: Vec<String> = Vec::new();
@@ -134,12 +165,7 @@ fn doc_rows() -> BTreeMap<String, BTreeMap<String, Row>> {
             meaning: col("Meaning"),
             validation: col("Validation"),
         };
-        for p in &paths {
-            out.entry(p.clone())
-                .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| r.clone());
-        }
+        out.push((paths.clone(), key, r));
     }
     out
 }
