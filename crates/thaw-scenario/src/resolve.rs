@@ -594,9 +594,16 @@ impl Cx<'_> {
                 Some(d) => Fill::Val(dv(d)),
                 None => Fill::Note("none".into(), NO_NONE),
             },
-            "tcp" => Fill::Sub,
+            "tcp" | "snapstart" => Fill::Sub,
             _ => Fill::Unknown,
         });
+        match &pl.snapstart {
+            Some(ss) => self.snapstart(&sec.sub("snapstart"), ss),
+            None => self.skip(
+                sec.path("snapstart"),
+                "no [function.snapstart]: every new environment runs init",
+            ),
+        }
         self.tcp(&sec.sub("tcp"), &pl.tcp, &TcpConfig::default());
     }
 
@@ -738,6 +745,20 @@ impl Cx<'_> {
             "write_gap" => Fill::Val(dv(r.write_gap)),
             "work_after" => Fill::Val(dv(r.work_after)),
             "await" => Fill::Val(Value::Boolean(r.await_reply)),
+            _ => Fill::Unknown,
+        });
+    }
+
+    fn snapstart(&mut self, sec: &Sec, ss: &thaw_sim::config::SnapStart) {
+        self.open(sec, false);
+        let base = thaw_sim::config::SnapStart::default();
+        self.keys(sec, SNAPSTART, ss, Some(&base), |ss, k, _| match k {
+            "restore_duration" => dist(&ss.restore_duration),
+            "init_connects" => Fill::Val(Value::Boolean(ss.init_connects)),
+            "after_restore" => Fill::Val(s(match ss.after_restore {
+                thaw_sim::config::AfterRestore::None => "none",
+                thaw_sim::config::AfterRestore::Reconnect => "reconnect",
+            })),
             _ => Fill::Unknown,
         });
     }
@@ -913,8 +934,8 @@ impl Cx<'_> {
         self.open(sec, false);
         let base = NetworkConfig::default();
         self.keys(sec, NETWORK, net, Some(&base), |net, k, sec| match k {
-            "client_latency" => Fill::Val(dv(net.client_latency)),
-            "server_latency" => Fill::Val(dv(net.server_latency)),
+            "client_latency" => dist(&net.client_latency),
+            "server_latency" => dist(&net.server_latency),
             "loopback_latency" => Fill::Val(dv(net.loopback_latency)),
             "path" if cfg.middleboxes.is_empty() => Fill::Skip("no middlebox"),
             "path" => Fill::Note(
@@ -1249,8 +1270,10 @@ const FUNCTION: &[&str] = &[
     "handler",
     "callback_waits_for_empty_event_loop",
     "handler_rejects_after",
+    "snapstart",
     "tcp",
 ];
+const SNAPSTART: &[&str] = &["restore_duration", "init_connects", "after_restore"];
 const TCP: &[&str] = &[
     "rto_min",
     "rto_max",

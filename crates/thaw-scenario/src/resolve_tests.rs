@@ -131,6 +131,11 @@ fn corpus() -> Vec<String> {
         ));
     }
     out.extend([
+        // SnapStart, a connection captured in the snapshot and the hook.
+        format!("[function.snapstart]\ninit_connects = true\nafter_restore = \"reconnect\"\n{WORKLOAD}"),
+        format!("[function.snapstart]\nrestore_duration = {{ exponential = \"150ms\" }}\n{WORKLOAD}"),
+        // Latencies that vary per connection.
+        format!("[network]\nclient_latency = {{ lognormal = {{ median = \"1ms\", sigma = 0.5 }} }}\nserver_latency = {{ uniform = [\"100us\", \"300us\"] }}\n{WORKLOAD}"),
         // No preset; several middleboxes on paths.
         format!("[middlebox]\nuntracked_from_server = \"accept\"\n{WORKLOAD}"),
         format!(
