@@ -1,6 +1,7 @@
 //! The one workspace-level integration test binary.
 mod bad_input;
 mod fuzz;
+mod html_report;
 mod library_properties;
 mod pool_properties;
 mod properties;
