@@ -24,6 +24,10 @@ pub(crate) const FIRST_CONNS: usize = 2;
 /// At most this many more connections are kept: the first with an error
 /// of each kind.
 pub(crate) const ERROR_CONNS: usize = 4;
+/// Only the first this many connections can get a swimlane: their
+/// records (every packet's included) are collected; later ones are only
+/// counted, so that a long run does not pay for copying every record.
+pub(crate) const DETAIL_CONNS: usize = 5_000;
 /// Records kept per connection; later ones are counted, not drawn.
 pub(crate) const MAX_RECS_PER_CONN: usize = 400;
 /// Records buffered over all live connections; beyond it new connections
@@ -391,6 +395,8 @@ pub struct HtmlCollector {
     pub(crate) untracked_conns: u64,
     /// Live connections among the first [`FIRST_CONNS`].
     first_live: usize,
+    /// Live connections among the first [`DETAIL_CONNS`].
+    full_live: usize,
 }
 
 impl HtmlCollector {
@@ -426,6 +432,7 @@ impl HtmlCollector {
             environments: BTreeSet::new(),
             untracked_conns: 0,
             first_live: 0,
+            full_live: 0,
         }
     }
 
@@ -436,6 +443,11 @@ impl HtmlCollector {
         self.next_conn >= FIRST_CONNS
             && self.first_live == 0
             && self.kept_kinds.len() >= ERROR_CONNS
+    }
+
+    /// True when no connection still wants its packets.
+    fn no_detail(&self) -> bool {
+        self.saturated() || (self.next_conn >= DETAIL_CONNS && self.full_live == 0)
     }
 
     /// Ends the run: live connections are finalised, open spans closed.
@@ -609,6 +621,9 @@ impl HtmlCollector {
         if c.index < FIRST_CONNS {
             self.first_live -= 1;
         }
+        if c.index < DETAIL_CONNS {
+            self.full_live -= 1;
+        }
         if !c.tracked {
             return;
         }
@@ -657,7 +672,10 @@ impl HtmlCollector {
         if index < FIRST_CONNS {
             self.first_live += 1;
         }
-        let tracked = !self.saturated() && self.buffered < BUFFER_BUDGET;
+        if index < DETAIL_CONNS {
+            self.full_live += 1;
+        }
+        let tracked = index < DETAIL_CONNS && !self.saturated() && self.buffered < BUFFER_BUDGET;
         if !tracked {
             self.untracked_conns += 1;
         }
@@ -736,12 +754,18 @@ impl HtmlCollector {
                 c.tail = false;
             }
         }
-        let ctx = self.env_ctx.entry(env).or_default();
-        if rec.event == "invoke" {
-            ctx.clear();
-        }
-        if ctx.len() < CONTEXT {
-            ctx.push(rec.clone());
+        // Context for a connection it may open: only while one can still
+        // be kept.
+        if self.next_conn < DETAIL_CONNS && !self.saturated() {
+            let ctx = self.env_ctx.entry(env).or_default();
+            if rec.event == "invoke" {
+                ctx.clear();
+            }
+            if ctx.len() < CONTEXT {
+                ctx.push(rec.clone());
+            }
+        } else if !self.env_ctx.is_empty() {
+            self.env_ctx.clear();
         }
     }
 
@@ -922,7 +946,7 @@ impl HtmlCollector {
 
 impl TraceSink for HtmlCollector {
     fn wants(&self, level: Level) -> bool {
-        level == Level::Timeline || !self.saturated()
+        level == Level::Timeline || !self.no_detail()
     }
 
     fn record(&mut self, rec: TraceRecord) {
@@ -1006,6 +1030,8 @@ impl TraceSink for HtmlCollector {
                         }
                     }
                     self.settle_env(e);
+                    // Gone for good: keep nothing of it but its state.
+                    self.env_ctx.remove(&e);
                 }
             }
             e if is_segment_event(e) => self.segment(&rec),

@@ -287,9 +287,10 @@ fn swimlanes(c: &HtmlCollector) -> El {
     }
     if c.untracked_conns > 0 {
         sec.push(El::new("p").class("help").text(&format!(
-            "{} later connections were only counted (every error kind already has its swimlane, \
-             or the buffer was full).",
-            c.untracked_conns
+            "{} later connections were only counted: every kind of error already had its \
+             swimlane, or they came after the first {} connections (or the buffer was full).",
+            c.untracked_conns,
+            collect::DETAIL_CONNS
         )));
     }
     sec

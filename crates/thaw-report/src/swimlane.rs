@@ -53,6 +53,10 @@ pub(crate) fn error_label(kind: &str) -> String {
     }
 }
 
+fn is_error_outcome(r: &TraceRecord) -> bool {
+    r.event == "outcome" && field_str(r, "error").is_some()
+}
+
 /// A segment's identity, to match its sending with its arrival.
 fn seg_id(r: &TraceRecord) -> Option<(u64, u64, u64, u64, &str, u64, u64)> {
     Some((
@@ -175,6 +179,9 @@ pub(crate) fn render(c: &Conn, names: &Names, id: &str) -> El {
                 gaps.push((y, dt));
             }
             y += step(dt);
+            if is_error_outcome(&recs[i - 1]) {
+                y += 13.0; // its message has a line of its own
+            }
         }
         ys.push(y);
     }
@@ -393,12 +400,27 @@ pub(crate) fn render(c: &Conn, names: &Names, id: &str) -> El {
         }
         // Notes for timeline records.
         if r.level == thaw_core::Level::Timeline {
-            let is_error = r.event == "outcome" && field_str(r, "error").is_some();
+            let is_error = is_error_outcome(r);
             let text = if is_error {
+                // "inv-2 fails with K after D: MESSAGE": the message, what
+                // the application saw, goes on a line of its own.
+                let t = note_text(r);
+                let (head, msg) = match t.find(": ") {
+                    Some(i) => (&t[..i], &t[i + 2..]),
+                    None => (t, ""),
+                };
+                fore.push(
+                    El::new("text")
+                        .class("note note-error")
+                        .n("x", notes_x + 12.0)
+                        .n("y", y + 17.0)
+                        .a("clip-path", &format!("url(#{id}-clip)"))
+                        .text(msg)
+                        .title(&line),
+                );
                 format!(
-                    "✗ {} — {}",
-                    error_label(field_str(r, "error").unwrap_or("")),
-                    note_text(r)
+                    "✗ {} — {head}:",
+                    error_label(field_str(r, "error").unwrap_or(""))
                 )
             } else {
                 note_text(r).to_string()
