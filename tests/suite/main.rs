@@ -2,6 +2,7 @@
 mod bad_input;
 mod config;
 mod fuzz;
+mod html_report;
 mod library_properties;
 mod pool_properties;
 mod properties;

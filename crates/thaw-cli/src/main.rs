@@ -103,6 +103,10 @@ struct RunArgs {
     /// Write every event as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     trace: Option<String>,
+    /// Write a self-contained HTML report (connection swimlanes, an
+    /// overview, metrics and verdicts) to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<String>,
     /// Include every packet and timer in the text timeline.
     #[arg(long, short)]
     verbose: bool,
@@ -205,6 +209,9 @@ fn rerun_command(args: &RunArgs, overrides: &[Override], seed: u64) -> String {
     if let Some(t) = &args.trace {
         cmd.push_str(&format!(" --trace {}", shell_quote(t)));
     }
+    if let Some(h) = &args.html {
+        cmd.push_str(&format!(" --html {}", shell_quote(h)));
+    }
     if args.file == "-" {
         cmd.push_str("   (with the same standard input)");
     }
@@ -292,11 +299,19 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
             }
         );
     }
-    if let Some(t) = &args.trace {
-        if same_file(t, file) {
-            eprintln!(
-                "error: --trace {t} would overwrite the scenario file itself; choose another file"
-            );
+    for (flag, path) in [("--trace", &args.trace), ("--html", &args.html)] {
+        if let Some(t) = path {
+            if same_file(t, file) {
+                eprintln!(
+                    "error: {flag} {t} would overwrite the scenario file itself; choose another file"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let (Some(t), Some(h)) = (&args.trace, &args.html) {
+        if same_file(t, h) {
+            eprintln!("error: --trace and --html name the same file `{h}`; choose two files");
             return ExitCode::from(2);
         }
     }
@@ -310,6 +325,24 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
         },
         None => None,
     };
+    // The report file is created before the run, so that an unwritable
+    // path is reported at once; it is written when the run is over.
+    let mut html = match &args.html {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some((f, thaw_report::HtmlCollector::new(&scenario.config))),
+            Err(e) => {
+                eprintln!("error: cannot create HTML report `{p}`: {e}");
+                return ExitCode::from(4);
+            }
+        },
+        None => None,
+    };
+    let mut also = thaw_report::Tee {
+        a: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+        b: html
+            .as_mut()
+            .map(|(_, c)| c as &mut dyn thaw_core::TraceSink),
+    };
     let effective_seed = args.seed.unwrap_or(scenario.config.seed);
     let mut out = Out::stdout();
     // Rows stream as invocations end: into the JSON report directly, or
@@ -321,7 +354,7 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
                 w: std::io::sink(),
                 verbose: false,
                 quiet: true,
-                also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+                also: Some(&mut also),
                 error: None,
             };
             let report = run_scenario_streaming(&scenario, args.seed, &mut timeline, &mut rows);
@@ -348,7 +381,7 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
                 w: &mut out,
                 verbose: args.verbose,
                 quiet: args.summary,
-                also: jsonl.as_mut().map(|s| s as &mut dyn thaw_core::TraceSink),
+                also: Some(&mut also),
                 error: None,
             };
             let report = run_scenario_streaming(&scenario, args.seed, &mut timeline, &mut rows);
@@ -358,6 +391,16 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
         }
     };
     let trace_error = jsonl.and_then(|sink| sink.finish().err());
+    let html_error = html.and_then(|(mut f, c)| {
+        let page = thaw_report::render(c, &scenario, &report);
+        f.write_all(page.as_bytes()).and_then(|()| f.flush()).err()
+    });
+    if let Some(e) = &html_error {
+        eprintln!(
+            "error: writing the HTML report `{}` failed: {e}",
+            args.html.as_deref().unwrap_or_default()
+        );
+    }
     let out_error = out.finish();
     if let Some(e) = &out_error {
         eprintln!("error: cannot write the report to standard output: {e}");
@@ -374,7 +417,7 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
         eprintln!("seed {}; rerun: {rerun}", report.seed);
         return ExitCode::from(3);
     }
-    if out_error.is_some() || trace_error.is_some() {
+    if out_error.is_some() || trace_error.is_some() || html_error.is_some() {
         return ExitCode::from(4);
     }
     if !report.passed() {

@@ -152,6 +152,21 @@ fn known_other(cmd: &str) -> Result<(), String> {
     let w: Vec<&str> = w.iter().map(String::as_str).collect();
     match w.as_slice() {
         ["cargo", "test", "--workspace"] => Ok(()),
+        // A test of a package: the package exists.
+        ["cargo", "test", "-p", krate, ..] => {
+            let manifests = [
+                root().join("crates").join(krate).join("Cargo.toml"),
+                root().join("tests/Cargo.toml"),
+            ];
+            manifests
+                .iter()
+                .any(|m| {
+                    std::fs::read_to_string(m)
+                        .is_ok_and(|t| t.contains(&format!("name = \"{krate}\"")))
+                })
+                .then_some(())
+                .ok_or(format!("no package {krate}"))
+        }
         ["cargo", "install", "--path", p] => root()
             .join(p)
             .join("Cargo.toml")
