@@ -1,5 +1,6 @@
-//! Speed of the simulator: the Upstash scenario, and a Poisson workload of
-//! per-invocation connections over many environments (events per second).
+//! Speed of the simulator: the Upstash scenario, a Poisson workload of
+//! per-invocation connections over many environments (events per second),
+//! and the platform alone as SimFaaS simulates it (invocations per second).
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::Path;
 use thaw_core::NullSink;
@@ -40,5 +41,23 @@ fn poisson(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, upstash, poisson);
+fn platform_only(c: &mut Criterion) {
+    let count: u64 = std::env::var("THAW_BENCH_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(900_000);
+    let s = scenario(
+        "benches/platform-only.toml",
+        &[format!("workload.poisson.count={count}")],
+    );
+    let mut g = c.benchmark_group("platform_only");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(count));
+    g.bench_function(format!("{count}_invocations"), |b| {
+        b.iter(|| thaw_sim::run(&s.config, &mut NullSink, false).expect("runs"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, upstash, poisson, platform_only);
 criterion_main!(benches);
