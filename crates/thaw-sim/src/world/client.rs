@@ -73,7 +73,6 @@ impl World<'_> {
     }
 
     pub(super) fn advance(&mut self, env: u32) {
-        let now = self.q.now();
         let (func, step) = self.envs[(env - 1) as usize]
             .inv
             .as_ref()
@@ -117,31 +116,42 @@ impl World<'_> {
             Strategy::Global | Strategy::PerInvocation => {}
         }
         let e = &self.envs[(env - 1) as usize];
-        let inv = e.inv.as_ref().expect("advance without invocation");
+        debug_assert!(e.inv.is_some(), "advance without invocation");
         if let Some(s) = e.conns[target as usize] {
             self.send_request(env, s);
             return;
         }
-        let seq = inv.seq;
-        let id = inv.id;
-        let attempt = inv.retries;
         let cost = self.connect_cpu_to(env, target);
-        self.envs[(env - 1) as usize]
-            .inv
-            .as_mut()
-            .expect("inv")
-            .phase = Phase::ConnectCpu;
+        self.start_connect_cpu(env, cost, false);
+    }
+
+    /// The invocation of `env` spends `cost` of connection setup CPU
+    /// (then `Ev::CpuDone` opens the connection), under the library's
+    /// connect timeout. `hook`: the after-restore hook opens it, not the
+    /// handler (model.md 1.6b).
+    pub(super) fn start_connect_cpu(&mut self, env: u32, cost: SimDuration, hook: bool) {
+        let now = self.q.now();
+        let (id, seq, attempt) = {
+            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
+            inv.phase = Phase::ConnectCpu;
+            (inv.id, inv.seq, inv.retries)
+        };
         if let Some(t) = self.cfg.client.connect_timeout {
             self.schedule(now + t, Ev::ConnectTimeout { env, seq, attempt });
         }
         if self.wants(Level::Timeline) {
+            let who = if hook {
+                format!("inv-{id}: env-{env}'s after-restore hook")
+            } else {
+                format!("inv-{id}")
+            };
             self.emit(
                 Level::Timeline,
                 format!("inv-{id}"),
                 "connect_cpu",
                 vec![("cpu_ns", cost.as_nanos().into())],
                 format!(
-                    "inv-{id} opens a new connection: {cost} of connection setup at {} MB ({} of a vCPU)",
+                    "{who} opens a new connection: {cost} of connection setup at {} MB ({} of a vCPU)",
                     self.cfg.platform.memory_mb,
                     vcpu_share(self.cfg.platform.memory_mb)
                 ),

@@ -517,34 +517,23 @@ impl World<'_> {
             let at = now.saturating_add(r);
             let place = self.q.reserve();
             let e = &mut self.envs[(env - 1) as usize];
+            let alarm = Ev::Reap {
+                env,
+                gen,
+                at: place,
+            };
             if at == SimTime::MAX {
                 // Never due: counted in `events_beyond_end` at each such
                 // freeze, as an eager timer was.
                 e.reap_due = None;
-                self.q.push_reserved(
-                    at,
-                    place,
-                    Ev::Reap {
-                        env,
-                        gen,
-                        at: place,
-                    },
-                );
+                self.q.push_reserved(at, place, alarm);
                 return;
             }
             e.reap_due = Some((at, place, gen));
             // A live alarm that fires no later moves itself to `at`.
             if e.reap_alarm.is_none_or(|a| a > (at, place)) {
                 e.reap_alarm = Some((at, place));
-                self.q.push_reserved(
-                    at,
-                    place,
-                    Ev::Reap {
-                        env,
-                        gen,
-                        at: place,
-                    },
-                );
+                self.q.push_reserved(at, place, alarm);
             }
         }
     }

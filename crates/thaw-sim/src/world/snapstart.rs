@@ -158,7 +158,6 @@ impl World<'_> {
     /// (the same setup as a handler's: CPU, SYN, greeting, TLS), or, when
     /// none is left, the handler starts.
     fn hook_connect(&mut self, env: u32, after: Option<u16>) {
-        let now = self.q.now();
         let func = self.envs[(env - 1) as usize].func;
         let next = self
             .snapshot_targets(func)
@@ -182,28 +181,7 @@ impl World<'_> {
         };
         self.envs[(env - 1) as usize].restore_hook = Some(target);
         let cost = self.connect_cpu_to(env, target);
-        let (id, seq, attempt) = {
-            let inv = self.envs[(env - 1) as usize].inv.as_mut().expect("inv");
-            inv.phase = Phase::ConnectCpu;
-            (inv.id, inv.seq, inv.retries)
-        };
-        if let Some(t) = self.cfg.client.connect_timeout {
-            self.schedule(now + t, Ev::ConnectTimeout { env, seq, attempt });
-        }
-        if self.wants(Level::Timeline) {
-            self.emit(
-                Level::Timeline,
-                format!("inv-{id}"),
-                "connect_cpu",
-                vec![("cpu_ns", cost.as_nanos().into())],
-                format!(
-                    "inv-{id}: env-{env}'s after-restore hook opens a new connection: {cost} of connection setup at {} MB ({} of a vCPU)",
-                    self.cfg.platform.memory_mb,
-                    vcpu_share(self.cfg.platform.memory_mb)
-                ),
-            );
-        }
-        self.schedule(now + cost, Ev::CpuDone { env, seq });
+        self.start_connect_cpu(env, cost, true);
     }
 
     /// The hook's connection is ready (where a request would be written):
