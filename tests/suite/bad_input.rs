@@ -94,16 +94,51 @@ fn bad_set_paths_get_did_you_mean() {
 
 #[test]
 fn malformed_files_never_panic() {
+    // Every cut of a good file, and some junk, either loads or is refused
+    // with diagnostics that each name a place in the text they refer to
+    // (line and column inside it) and say what is wrong; none panics.
     let base = std::fs::read_to_string(
         thaw_tests::workspace_root().join("sim-scenarios/seeds/upstash-etimedout.toml"),
     )
     .unwrap();
-    for cut in (0..base.len()).step_by(7) {
+    let check = |name: &str, text: &str| -> bool {
+        match load(name, text, &[]) {
+            Ok(_) => true,
+            Err(e) => {
+                let problems: Vec<_> = e.diagnostics.iter().filter(|d| d.is_problem).collect();
+                assert!(!problems.is_empty(), "{name}: refused without a problem");
+                for d in problems {
+                    assert_eq!(d.file, name, "{name}: {d:?}");
+                    let lines = e.source.lines().count().max(1);
+                    assert!(
+                        (1..=lines + 1).contains(&d.line) && d.col >= 1,
+                        "{name}: no place in the text: {d:?}"
+                    );
+                    assert!(!d.message.trim().is_empty(), "{name}: {d:?}");
+                }
+                // The rendered report points at the file by name.
+                assert!(e.render().contains(name), "{name}");
+                false
+            }
+        }
+    };
+    let (mut loaded, mut refused) = (0, 0);
+    for cut in (0..base.len()).step_by(7).chain([base.len()]) {
         if !base.is_char_boundary(cut) {
             continue;
         }
-        let _ = load("cut.toml", &base[..cut], &[]);
+        if check("cut.toml", &base[..cut]) {
+            loaded += 1;
+        } else {
+            refused += 1;
+        }
     }
+    // Both branches are exercised: every cut is broken (the file ends
+    // with a multi-line array), the whole file loads.
+    assert!(
+        refused > 100 && loaded > 0,
+        "{refused} refused, {loaded} loaded"
+    );
     for junk in [
         "\u{0}",
         "[[[",
@@ -111,7 +146,7 @@ fn malformed_files_never_panic() {
         "[workload]\nat = [1, 2]",
         "x = \"\\q\"",
     ] {
-        let _ = load("junk.toml", junk, &[]);
+        assert!(!check("junk.toml", junk), "{junk:?} loads");
     }
 }
 
