@@ -1362,9 +1362,48 @@ mod pool_wiring {
     }
 
     #[test]
+    fn mysql2_keepalive_keeps_the_kernels_interval_and_count() {
+        // mysql2's `setKeepAlive(true, 0)` sets SO_KEEPALIVE only (libuv
+        // returns before KEEPIDLE/KEEPINTVL/KEEPCNT for a delay of 0): the
+        // kernel's 7200 s, 75 s and 9 probes. A firewall that forgot the
+        // flow drops every probe: they go out 7200 s after the last segment
+        // received, then every 75 s, nine of them, and the socket dies
+        // with the ninth's interval (Linux `tcp_keepalive_timer`).
+        let mut cfg = pool_cfg(&[0, 9000 * SEC], "mysql2", PoolConfig::mysql2());
+        cfg.platform.frozen_kernel = FrozenKernel::Running;
+        cfg.platform.reap = ReapPolicy::Fixed(SimDuration::from_secs(10_000));
+        cfg.middleboxes = vec![NamedMiddlebox {
+            name: "fw".into(),
+            config: MiddleboxConfig {
+                timeouts: StateTimeouts::uniform(d(350 * SEC)),
+                untracked_from_client: Untracked::Drop,
+                untracked_from_server: Untracked::Drop,
+                max_retrans: None,
+                unacknowledged: None,
+            },
+        }];
+        let (_, rs) = run_traced(&cfg);
+        let notes: Vec<&TraceRecord> = rs.iter().filter(|r| is_probe(r)).collect();
+        let sent: Vec<u64> = notes
+            .iter()
+            .filter(|r| r.text.contains("sends keepalive probe"))
+            .map(|r| t(r))
+            .collect();
+        assert_eq!(sent.len(), 9, "{sent:?}");
+        // The last segment the socket received was the reply, well
+        // before 1 s; the first probe is 7200 s after it, then every 75 s.
+        assert!((7200 * SEC..7201 * SEC).contains(&sent[0]), "{sent:?}");
+        assert!(sent.windows(2).all(|w| w[1] - w[0] == 75 * SEC), "{sent:?}");
+        // One interval after the ninth, the socket gives up.
+        let last = notes.last().expect("notes");
+        assert!(last.text.contains("unanswered") && last.text.contains("ETIMEDOUT"));
+        assert_eq!(t(last), sent[8] + 75 * SEC);
+    }
+
+    #[test]
     fn pool_keepalive_applies_to_pooled_sockets() {
-        // mysql2 enables keepalive (idle 7200 s, interval 1 s, count 10);
-        // with a running frozen kernel the probes go out while frozen.
+        // mysql2 enables keepalive (the kernel's 7200 s, 75 s, 9); with a
+        // running frozen kernel the probes go out while frozen.
         let probes = |config: PoolConfig| {
             let mut cfg = pool_cfg(&[0, 9000 * SEC], "x", config);
             cfg.platform.frozen_kernel = FrozenKernel::Running;

@@ -891,13 +891,16 @@ impl World<'_> {
         let mut cfg = self.cfg.platform.tcp;
         let keepalive = self.pool_settings().is_some_and(|p| p.config.keepalive);
         if keepalive && cfg.keepalive.is_none() {
-            // mysql2 `enableKeepAlive`: `setKeepAlive(true, initialDelay)`
-            // leaves TCP_KEEPIDLE at the kernel's 7200 s; libuv sets
-            // KEEPINTVL 1 s and KEEPCNT 10 (docs/sources.md: mysql2, Node).
+            // mysql2 `enableKeepAlive` with `keepAliveInitialDelay` 0:
+            // Node's `setKeepAlive(true, 0)` sets SO_KEEPALIVE only. libuv's
+            // `uv__tcp_keepalive` returns before TCP_KEEPIDLE, KEEPINTVL
+            // and KEEPCNT when the delay is 0 (its 1 s and 10 apply only
+            // to a delay of at least 1 s), so the kernel's defaults stay:
+            // 7200 s, 75 s, 9 (docs/sources.md: mysql2, Node, libuv).
             cfg.keepalive = Some(thaw_net::Keepalive {
                 idle: SimDuration::from_secs(7200),
-                interval: SimDuration::from_secs(1),
-                count: 10,
+                interval: SimDuration::from_secs(75),
+                count: 9,
             });
         }
         let mut out = self.buf();
