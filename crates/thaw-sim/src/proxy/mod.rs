@@ -27,9 +27,7 @@
 //! Like the server model, it owns no socket and no clock: the World hands
 //! it what happened with the time and carries out its [`Effect`]s in order.
 
-use crate::config::{
-    PoolMode, ProxyConfig, ProxyKind, ServerConfig, ServerKind, PGBOUNCER_JANITOR,
-};
+use crate::config::{PoolMode, ProxyConfig, ProxyKind, ServerConfig, PGBOUNCER_JANITOR};
 use crate::msg::*;
 use crate::report::ErrorKind;
 pub(crate) use crate::server::TraceLine;
@@ -174,7 +172,8 @@ pub(crate) struct Proxy<S> {
     /// The server it fronts.
     pub(crate) server_addr: Addr,
     server_name: String,
-    server_kind: ServerKind,
+    /// The server's configuration, for the texts of its refusals.
+    server_cfg: ServerConfig,
     /// The server speaks first (greeting), so the proxy greets its clients
     /// and authenticates on its backends.
     server_handshake: bool,
@@ -229,7 +228,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
             addr,
             server_addr,
             server_name: server.name.clone(),
-            server_kind: server.kind,
+            server_cfg: server.clone(),
             server_handshake: server.handshake,
             timeline,
             cfg,
@@ -1242,7 +1241,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
                 match be.last_error {
                     Some(m) => format!(
                         " (the server said \"{}\")",
-                        crate::server::reject_text(self.server_kind, m).1
+                        crate::server::reject_text(&self.server_cfg, m).1
                     ),
                     None => String::new(),
                 }

@@ -28,10 +28,19 @@ use thaw_net::Addr;
 use wire::{Proto, WireConn, WireData, WireItem};
 
 /// What a client library prints for the server's refusal, per server.
-fn too_many_text(kind: ServerKind) -> &'static str {
+/// PostgreSQL refuses an ordinary client with its own text while only
+/// reserved slots remain (`InitPostgres`, PostgreSQL 16 and later; 15 and
+/// earlier said "remaining connection slots are reserved for
+/// non-replication superuser connections"); "sorry, too many clients
+/// already" is for no slot at all, which an ordinary client meets only
+/// without reserved slots.
+fn too_many_text(kind: ServerKind, reserved: u32) -> &'static str {
     match kind {
         ServerKind::Mysql | ServerKind::Mariadb => {
             "ER_CON_COUNT_ERROR (1040): Too many connections"
+        }
+        ServerKind::Postgres if reserved > 0 => {
+            "FATAL 53300: remaining connection slots are reserved for roles with the SUPERUSER attribute"
         }
         ServerKind::Postgres => "FATAL 53300: sorry, too many clients already",
         ServerKind::Redis | ServerKind::Upstash | ServerKind::Generic => {
@@ -84,12 +93,16 @@ fn idle_in_tx_text(kind: ServerKind) -> &'static str {
 
 /// The error a client reports for a server message that ends its
 /// connection, and the library's text for it.
-pub(crate) fn reject_text(kind: ServerKind, msg: u64) -> (ErrorKind, &'static str) {
+pub(crate) fn reject_text(server: &ServerConfig, msg: u64) -> (ErrorKind, &'static str) {
+    let kind = server.kind;
     match msg {
         MSG_ERR_HOST_BLOCKED => (ErrorKind::HostBlocked, host_blocked_text()),
         MSG_ERR_IDLE => (ErrorKind::ServerIdleClosed, idle_close_text(kind)),
         MSG_ERR_IDLE_IN_TX => (ErrorKind::ServerIdleClosed, idle_in_tx_text(kind)),
-        _ => (ErrorKind::TooManyConnections, too_many_text(kind)),
+        _ => (
+            ErrorKind::TooManyConnections,
+            too_many_text(kind, server.reserved_connections),
+        ),
     }
 }
 
@@ -848,7 +861,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
                         } else {
                             String::new()
                         },
-                        too_many_text(self.cfg.kind)
+                        too_many_text(self.cfg.kind, self.cfg.reserved_connections)
                     );
                     self.reject(s, wire, MSG_ERR_MAXCLIENTS, why, out);
                     return;
@@ -1298,7 +1311,11 @@ impl<S: Copy + Eq + std::fmt::Debug> Server<S> {
         let kind = self.cfg.kind;
         let (code, text) = match msg {
             MSG_ERR_MAXCLIENTS => match kind {
-                ServerKind::Postgres => ("53300", "sorry, too many clients already"),
+                ServerKind::Postgres => (
+                    "53300",
+                    too_many_text(kind, self.cfg.reserved_connections)
+                        .trim_start_matches("FATAL 53300: "),
+                ),
                 _ => ("", "ERR max number of clients reached"),
             },
             MSG_ERR_IDLE => match kind {

@@ -279,9 +279,24 @@ fn max_connections_refuses_with_the_servers_message_then_closes() {
     let why = &r.traces("reject")[0].1;
     assert!(why.contains("max_connections 3 − 2 reserved"), "{why}");
     assert!(why.contains("53300"), "{why}");
+    // Only reserved slots remain: PostgreSQL's text for that, not "sorry,
+    // too many clients already" (that is for no slot at all).
+    assert!(
+        why.contains("remaining connection slots are reserved"),
+        "{why}"
+    );
+    let mut pg = ServerConfig::preset(ServerKind::Postgres);
     assert_eq!(
-        reject_text(ServerKind::Postgres, MSG_ERR_MAXCLIENTS).0,
-        ErrorKind::TooManyConnections
+        reject_text(&pg, MSG_ERR_MAXCLIENTS),
+        (
+            ErrorKind::TooManyConnections,
+            "FATAL 53300: remaining connection slots are reserved for roles with the SUPERUSER attribute"
+        )
+    );
+    pg.reserved_connections = 0;
+    assert_eq!(
+        reject_text(&pg, MSG_ERR_MAXCLIENTS).1,
+        "FATAL 53300: sorry, too many clients already"
     );
 }
 

@@ -757,8 +757,8 @@ impl World<'_> {
             RecvResult::Data(Payload(
                 m @ (MSG_ERR_MAXCLIENTS | MSG_ERR_HOST_BLOCKED | MSG_ERR_IDLE | MSG_ERR_IDLE_IN_TX),
             )) => {
-                let kind = self.cfg.servers[self.cur_target(env) as usize].kind;
-                let (kind, text) = crate::server::reject_text(kind, m);
+                let server = &self.cfg.servers[self.cur_target(env) as usize];
+                let (kind, text) = crate::server::reject_text(server, m);
                 self.fail(env, kind, text.to_string());
             }
             RecvResult::Data(Payload(

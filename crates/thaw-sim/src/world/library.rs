@@ -661,7 +661,7 @@ impl World<'_> {
                         let (kind, text) = if m == MSG_ERR_PROXY_FULL {
                             self.proxy_error_text(t as u16, m)
                         } else {
-                            crate::server::reject_text(self.cfg.servers[t].kind, m)
+                            crate::server::reject_text(&self.cfg.servers[t], m)
                         };
                         // The refusal is what the application sees; the
                         // connection ends with it.
@@ -729,8 +729,7 @@ impl World<'_> {
                         )) => {
                             // A server's message: it fails the command in
                             // flight; the close that follows is a loss.
-                            let (kind, text) =
-                                crate::server::reject_text(self.cfg.servers[t].kind, m);
+                            let (kind, text) = crate::server::reject_text(&self.cfg.servers[t], m);
                             if let Some(slot) = self.slot(env, t) {
                                 slot.last_loss = Some((kind, text.to_string()));
                             }
