@@ -630,6 +630,11 @@ impl Tcb {
         }
     }
 
+    /// `TCP_TIMEOUT_MIN`: 2 ticks (2 ns without a tick).
+    fn timeout_min(&self) -> SimDuration {
+        jiffies_up(SimDuration::from_nanos(1), self.cfg.hz).saturating_mul(2)
+    }
+
     fn arm_rto(&mut self, now: SimTime, at: SimTime, out: &mut Vec<TcpAction>) {
         self.probe_armed = false;
         self.xmit_due = at;
@@ -664,8 +669,7 @@ impl Tcb {
                 let extra = if self.rtx.len() == 1 {
                     self.cfg.rto_min
                 } else {
-                    // TCP_TIMEOUT_MIN: 2 ticks.
-                    jiffies_up(SimDuration::from_nanos(1), self.cfg.hz).saturating_mul(2)
+                    self.timeout_min()
                 };
                 jiffies_up(srtt.saturating_mul(2), self.cfg.hz).saturating_add(extra)
             }
@@ -973,7 +977,30 @@ impl Tcb {
 
         match self.state {
             TcpState::SynSent => {
-                if seg.flags.syn && seg.flags.ack && seg.ack == self.snd_nxt {
+                // tcp_rcv_synsent_state_process() (RFC 9293 3.10.7.3): an
+                // ACK is acceptable only if it covers our SYN and nothing
+                // more (SND.UNA < SEG.ACK <= SND.NXT, here = SND.NXT).
+                if seg.flags.ack && seg.ack != self.snd_nxt {
+                    // "reset_and_undo": the segment is answered with an
+                    // RST (tcp_v4_send_reset(), <SEQ=SEG.ACK><CTL=RST>)
+                    // and dropped; "Previous FIN/ACK or RST/ACK might be
+                    // ignored": before any SYN retransmission the SYN
+                    // timer is re-armed to fire after TCP_TIMEOUT_MIN.
+                    if let Some(rst) = seg.reset_reply() {
+                        out.push(TcpAction::Send(rst));
+                    }
+                    if self.retransmits == 0 {
+                        let soon = now + self.timeout_min();
+                        self.arm_rto(now, soon, out);
+                    }
+                    return;
+                }
+                // A SYN without ACK would be a simultaneous open (Linux
+                // moves to SYN_RECV and sends a SYN-ACK); thaw's servers
+                // never connect, so it is not modelled: the segment is
+                // dropped, as is an acceptable ACK without SYN ("if
+                // neither of the SYN or RST bits is set then drop").
+                if seg.flags.syn && seg.flags.ack {
                     self.rcv_nxt = seg.seq + 1;
                     self.process_ack(now, seg.ack, out);
                     self.set_state(TcpState::Established, out);
@@ -1000,6 +1027,17 @@ impl Tcb {
                     self.keepalive_start(now, out);
                     out.push(TcpAction::Notify(Notice::Connected));
                 } else {
+                    // tcp_check_req(): an ACK that does not acknowledge
+                    // our SYN-ACK exactly leaves the request as it is and
+                    // goes to the listener, which answers it with an RST
+                    // (tcp_v4_send_reset(), RFC 9293 3.10.7.4: "form a
+                    // reset segment <SEQ=SEG.ACK><CTL=RST>"). A segment
+                    // without ACK is dropped.
+                    if seg.flags.ack {
+                        if let Some(rst) = seg.reset_reply() {
+                            out.push(TcpAction::Send(rst));
+                        }
+                    }
                     return;
                 }
             }

@@ -834,6 +834,119 @@ fn data_completes_the_handshake_when_the_ack_was_lost() {
     assert_eq!(n.recv(Server), RecvResult::Data(Payload(9)));
 }
 
+fn syn_ack_flags() -> Flags {
+    Flags {
+        syn: true,
+        ack: true,
+        ..Flags::default()
+    }
+}
+
+fn ack_flags() -> Flags {
+    Flags {
+        ack: true,
+        ..Flags::default()
+    }
+}
+
+#[test]
+fn syn_sent_completes_only_on_a_synack_acknowledging_exactly_the_syn() {
+    // tcp_rcv_synsent_state_process(), RFC 9293 3.10.7.3: connect()
+    // completes on SYN and ACK together, with SEG.ACK = SND.NXT (= 1).
+    let mut n = Net::new(base(), base(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true; // the SYN is lost: we play the server
+    n.connect();
+    let syn_only = Flags {
+        syn: true,
+        ..Flags::default()
+    };
+
+    // A SYN without ACK (a simultaneous open, not modelled): dropped.
+    n.run_until(at(100 * MS));
+    let seg = n.craft(Server, syn_only, 0, 0);
+    n.inject(Client, seg);
+    // An acceptable ACK without SYN: "neither of the SYN or RST bits is
+    // set", dropped.
+    n.run_until(at(200 * MS));
+    let seg = n.craft(Server, ack_flags(), 0, 1);
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::SynSent);
+    assert_eq!(
+        n.sent(Client).len(),
+        1,
+        "only the SYN: {:?}",
+        n.sent(Client)
+    );
+
+    // A SYN-ACK acknowledging more than we sent (SEG.ACK > SND.NXT):
+    // answered with <SEQ=SEG.ACK><CTL=RST> (tcp_v4_send_reset(), no ACK
+    // bit), dropped, and the SYN timer re-armed at TCP_TIMEOUT_MIN
+    // (2 ticks = 8 ms) since no SYN was retransmitted yet.
+    n.run_until(at(300 * MS));
+    let seg = n.craft(Server, syn_ack_flags(), 0, 2);
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::SynSent);
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, at(300 * MS));
+    assert_eq!((rsts[0].1.seq, rsts[0].1.flags.ack), (2, false));
+    // A SYN-ACK acknowledging nothing (SEG.ACK =< ISS): the same RST, with
+    // its own sequence number; the SYN has been retransmitted, so no
+    // early re-arm this time.
+    n.run_until(at(400 * MS));
+    let seg = n.craft(Server, syn_ack_flags(), 0, 0);
+    n.inject(Client, seg);
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 2);
+    assert_eq!((rsts[1].1.seq, rsts[1].1.flags.ack), (0, false));
+    assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 308]));
+    assert!(n.notices(Client).is_empty());
+    assert_eq!(n.state(Client), TcpState::SynSent);
+
+    // The right SYN-ACK completes it.
+    n.run_until(at(500 * MS));
+    let seg = n.craft(Server, syn_ack_flags(), 0, 1);
+    n.inject(Client, seg);
+    assert_eq!(n.notices(Client), vec![(at(500 * MS), Notice::Connected)]);
+    assert_eq!(n.state(Client), TcpState::Established);
+    let last = n.sent(Client).last().copied().expect("sent");
+    assert_eq!((last.1.kind(), last.1.seq, last.1.ack), ("ACK", 1, 1));
+}
+
+#[test]
+fn syn_recv_completes_only_on_an_ack_of_exactly_the_synack() {
+    // tcp_check_req(): an ACK whose number is not our ISN + 1 does not
+    // complete the passive open; the listener answers it with an RST
+    // (tcp_v4_send_reset(): <SEQ=SEG.ACK><CTL=RST>, RFC 9293 3.10.7.4).
+    let l = 10 * MS;
+    let mut n = Net::new(base(), base(), dur(l));
+    n.drop_to[Client.idx()] = true; // the SYN-ACK is lost: we play the client
+    n.connect();
+    n.run_until(at(l));
+    assert_eq!(n.state(Server), TcpState::SynRecv);
+    let synack_only = n.sent(Server).len();
+
+    n.run_until(at(100 * MS));
+    for (i, ackn) in [2, 0].into_iter().enumerate() {
+        let seg = n.craft(Client, ack_flags(), 1, ackn);
+        n.inject(Server, seg);
+        assert_eq!(n.state(Server), TcpState::SynRecv);
+        let rsts = n.rsts_sent(Server);
+        assert_eq!(rsts.len(), i + 1);
+        assert_eq!((rsts[i].1.seq, rsts[i].1.flags.ack), (ackn, false));
+    }
+    // Without ACK: dropped, unanswered.
+    let seg = n.craft(Client, Flags::default(), 1, 0);
+    n.inject(Server, seg);
+    assert_eq!(n.sent(Server).len(), synack_only + 2);
+    assert!(n.notices(Server).is_empty());
+
+    let seg = n.craft(Client, ack_flags(), 1, 1);
+    n.inject(Server, seg);
+    assert_eq!(n.state(Server), TcpState::Established);
+    assert_eq!(n.notices(Server), vec![(at(100 * MS), Notice::Connected)]);
+}
+
 // ---- established data ----------------------------------------------------------
 
 #[test]
