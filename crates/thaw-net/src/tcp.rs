@@ -1067,6 +1067,20 @@ impl Tcb {
         }
 
         if seg.flags.ack {
+            if seg.ack > self.snd_nxt {
+                // tcp_ack(): "If the ack includes data we haven't sent
+                // yet, discard this segment" (RFC 9293 3.10.7.4: "send an
+                // ACK, drop the segment, and return"), data and FIN with
+                // it. Linux drops it silently in ESTABLISHED
+                // (tcp_rcv_established()) and answers with a challenge
+                // ACK in the other states (tcp_rcv_state_process(),
+                // tcp_send_challenge_ack(); its rate limits are not
+                // modelled).
+                if self.state != TcpState::Established {
+                    self.send_ack(out);
+                }
+                return;
+            }
             self.process_ack(now, seg.ack, out);
             if self.state == TcpState::Closed {
                 return;
@@ -1160,8 +1174,14 @@ impl Tcb {
         self.arm(TimerKind::Linger, now, now + tw, out);
     }
 
+    /// `tcp_ack()` for an ACK at most `snd_nxt` (the callers drop the
+    /// others): a duplicate or old ACK changes nothing ("If the ack is
+    /// older than previous acks then we can probably ignore it"); a new
+    /// one removes the segments it covers entirely
+    /// (`tcp_clean_rtx_queue()`) and clears the retransmission count and
+    /// the backoff.
     fn process_ack(&mut self, now: SimTime, ack: u64, out: &mut Vec<TcpAction>) {
-        if ack <= self.snd_una || ack > self.snd_nxt {
+        if ack <= self.snd_una {
             return;
         }
         let mut sample = None;

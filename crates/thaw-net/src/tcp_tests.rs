@@ -1022,6 +1022,150 @@ fn several_messages_in_flight_are_acked_in_order() {
 }
 
 #[test]
+fn an_ack_of_unsent_data_drops_the_segment_silently_in_established() {
+    // tcp_ack(): SEG.ACK > SND.NXT discards the whole segment, its data
+    // too; tcp_rcv_established() sends nothing back.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap(); // seq 1, SND.NXT = 2
+    let before = n.sent(Client).len();
+    let mut seg = n.craft(Server, ack_flags(), 1, 5);
+    seg.payload = Some(Payload(9));
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    assert_eq!(n.recv(Client), RecvResult::WouldBlock);
+    assert_eq!(n.sent(Client).len(), before, "nothing answers it");
+    // The same data with an acceptable ACK is taken, and ACKed.
+    seg.ack = 2;
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(9)));
+    let last = n.sent(Client).last().copied().expect("sent").1;
+    assert_eq!((last.kind(), last.seq, last.ack), ("ACK", 2, 2));
+}
+
+#[test]
+fn an_ack_of_unsent_data_gets_a_challenge_ack_outside_established() {
+    // tcp_rcv_state_process(): in the other states tcp_ack()'s refusal is
+    // answered with tcp_send_challenge_ack() (RFC 9293 3.10.7.4: "send an
+    // ACK, drop the segment"); a FIN in it is dropped too.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.close(Client); // FIN seq 1, SND.NXT = 2
+    assert_eq!(n.state(Client), TcpState::FinWait1);
+    let before = n.sent(Client).len();
+    let fin = Flags {
+        fin: true,
+        ack: true,
+        ..Flags::default()
+    };
+    let seg = n.craft(Server, fin, 1, 3);
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::FinWait1);
+    let sent = n.sent(Client);
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!(
+        (
+            sent[before].1.kind(),
+            sent[before].1.seq,
+            sent[before].1.ack
+        ),
+        ("ACK", 2, 1)
+    );
+    assert_eq!(n.tcb(Client).unacked(), 1);
+}
+
+#[test]
+fn a_partial_ack_removes_exactly_the_segments_it_covers() {
+    // tcp_clean_rtx_queue(): a segment leaves the retransmission queue
+    // when the ACK covers all of it; the RTO restarts from the ACK.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    for p in 1..=3 {
+        n.send(Client, p).unwrap(); // seq 1, 2, 3
+    }
+    n.run_until(at(SEC + 100 * MS));
+    let seg = n.craft(Server, ack_flags(), 1, 2);
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 2);
+    let seg = n.craft(Server, ack_flags(), 1, 3);
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    // The RTO restarts at the ACK and resends message 3 alone. The two
+    // 100 ms samples make it 38.75 ms + 200 ms, 240 ms in ticks.
+    assert_eq!(n.tcb(Client).rto(), dur(240 * MS));
+    n.run_until(at(2 * SEC));
+    let data: Vec<_> = n
+        .sent(Client)
+        .into_iter()
+        .filter(|(_, s)| is_data(s))
+        .map(|(t, s)| (t, s.seq, s.payload))
+        .collect();
+    assert_eq!(
+        data[3..],
+        [
+            (at(SEC + 340 * MS), 3, Some(Payload(3))),
+            (at(SEC + 820 * MS), 3, Some(Payload(3)))
+        ]
+    );
+}
+
+#[test]
+fn duplicate_and_old_acks_keep_the_retry_count_and_the_backoff() {
+    // tcp_ack(): an ACK at or below SND.UNA acknowledges nothing new, so
+    // neither icsk_retransmits nor the backed-off RTO is reset.
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap(); // seq 1: SND.UNA = 1
+                                // Retransmissions at +220 and +660 ms; the RTO is now 880 ms.
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.tcb(Client).rto(), dur(880 * MS));
+    for ackn in [1, 0] {
+        let seg = n.craft(Server, ack_flags(), 1, ackn);
+        n.inject(Client, seg);
+    }
+    assert_eq!(n.tcb(Client).rto(), dur(880 * MS));
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    n.run_until(at(3 * SEC));
+    let rtx: Vec<_> = n
+        .notes(Client)
+        .into_iter()
+        .filter(|(_, x)| matches!(x, TcpNote::Retransmit { .. }))
+        .collect();
+    assert_eq!(
+        rtx,
+        vec![
+            (
+                at(SEC + 220 * MS),
+                TcpNote::Retransmit {
+                    attempt: 1,
+                    next_rto: dur(440 * MS)
+                }
+            ),
+            (
+                at(SEC + 660 * MS),
+                TcpNote::Retransmit {
+                    attempt: 2,
+                    next_rto: dur(880 * MS)
+                }
+            ),
+            (
+                at(SEC + 1540 * MS),
+                TcpNote::Retransmit {
+                    attempt: 3,
+                    next_rto: dur(1760 * MS)
+                }
+            ),
+        ]
+    );
+}
+
+#[test]
 fn lost_data_is_retransmitted_after_one_rto() {
     let l = 10 * MS;
     let mut n = Net::default_established(dur(l));
