@@ -2588,6 +2588,31 @@ fn keepalive_with_user_timeout_gives_up_on_elapsed_time() {
 }
 
 #[test]
+fn keepalive_user_timeout_below_the_idle_time_waits_for_one_probe() {
+    // tcp_keepalive_timer(): TCP_USER_TIMEOUT kills the connection only
+    // when `icsk_probes_out > 0`, so a 3 s user timeout with a 10 s idle
+    // time still sends one probe at 10 s and gives up at the next expiry
+    // (15 s), not at the first one.
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 9)),
+        user_timeout: Some(dur(3 * SEC)),
+        ..base()
+    };
+    let mut n = Net::established(cfg, base(), SimDuration::ZERO);
+    n.silence();
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0),
+        times(0, &[10_000])
+    );
+    assert!(n
+        .notes(Client)
+        .contains(&(at(10 * SEC), TcpNote::KeepaliveProbe { n: 1 })));
+    assert_eq!(n.errors(Client), vec![(at(15 * SEC), Errno::Etimedout)]);
+    assert_eq!(n.rsts_sent(Client).len(), 1);
+}
+
+#[test]
 fn keepalive_probe_answered_with_rst_gives_econnreset() {
     let l = 10 * MS;
     let cfg = TcpConfig {
