@@ -713,6 +713,8 @@ impl Tcb {
         out.push(TcpAction::Send(seg));
     }
 
+    /// The socket's own RST (`tcp_send_active_reset()`): ACK and RST
+    /// bits, `<SEQ=SND.NXT><ACK=RCV.NXT>` (`tcp_acceptable_seq()`).
     fn send_rst(&self, out: &mut Vec<TcpAction>) {
         let seg = Segment {
             src: self.local,
@@ -1101,8 +1103,15 @@ impl Tcb {
                 match self.state {
                     TcpState::FinWait1 | TcpState::FinWait2 if self.orphan => {
                         // RFC 1122: data after we shut down receiving → RST.
+                        // tcp_rcv_state_process() calls tcp_reset() and
+                        // returns 1, so tcp_v4_do_rcv() answers the segment
+                        // with tcp_v4_send_reset(): the RST is built from
+                        // it (<SEQ=SEG.ACK>, no ACK bit), unlike the
+                        // socket's own tcp_send_active_reset().
                         out.push(TcpAction::Note(TcpNote::DataAfterClose));
-                        self.send_rst(out);
+                        if let Some(rst) = seg.reset_reply() {
+                            out.push(TcpAction::Send(rst));
+                        }
                         self.set_state(TcpState::Closed, out);
                         return;
                     }

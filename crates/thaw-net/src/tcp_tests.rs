@@ -2027,6 +2027,125 @@ fn data_to_orphaned_fin_wait1_is_answered_with_rst() {
 }
 
 #[test]
+fn data_to_an_orphan_is_answered_with_an_rst_built_from_the_segment() {
+    // tcp_rcv_state_process() returns 1 after tcp_reset(), and
+    // tcp_v4_do_rcv() answers with tcp_v4_send_reset(): the RST takes the
+    // segment's ACK number as its sequence number and has no ACK bit.
+    let l = 10 * MS;
+    // FIN_WAIT1: the peer's data crosses our FIN, so it acknowledges 1.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.send(Server, 3).unwrap();
+    n.run_until(at(2 * SEC));
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    let r = rsts[0].1;
+    assert_eq!(
+        (r.seq, r.flags.ack, r.flags.syn, r.flags.fin),
+        (1, false, false, false)
+    );
+    // FIN_WAIT2: the peer has acknowledged our FIN, so 2.
+    let mut n = orphan_fin_wait2(base(), dur(l));
+    n.run_until(at(5 * SEC));
+    n.send(Server, 3).unwrap();
+    n.run_until(at(6 * SEC));
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!((rsts[0].1.seq, rsts[0].1.flags.ack), (2, false));
+}
+
+#[test]
+fn a_sockets_own_rst_carries_the_ack_bit() {
+    // tcp_send_active_reset(): TCPHDR_ACK | TCPHDR_RST, sequence
+    // tcp_acceptable_seq() = SND.NXT, acknowledging RCV.NXT. It is the RST
+    // of close() with unread data, of an abortive close and of keepalive's
+    // give-up.
+    let l = 10 * MS;
+    let check = |n: &Net, seq: u64, ack: u64| {
+        let rsts = n.rsts_sent(Client);
+        assert_eq!(rsts.len(), 1);
+        let r = rsts[0].1;
+        assert!(r.flags.rst && r.flags.ack && !r.flags.syn && !r.flags.fin);
+        assert_eq!((r.seq, r.ack), (seq, ack));
+    };
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.send(Server, 1).unwrap();
+    n.run_until(at(2 * SEC));
+    n.close(Client); // unread data
+    check(&n, 1, 2);
+
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.call(Client, |t, _, out| t.abort(out));
+    check(&n, 1, 1);
+
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 1)),
+        ..base()
+    };
+    let mut n = Net::established(cfg, base(), dur(l));
+    n.silence();
+    n.run_until(at(100 * SEC));
+    assert!(n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| *x == TcpNote::KeepaliveGaveUp));
+    check(&n, 1, 1);
+}
+
+#[test]
+fn a_fin_carrying_data_is_sequenced_after_the_data() {
+    // The FIN of a data+FIN segment has the sequence number after the
+    // payload (SEG.SEQ + 1 here, one unit per message).
+    let l = 10 * MS;
+    let data_fin = Flags {
+        fin: true,
+        ack: true,
+        ..Flags::default()
+    };
+    // Both new: the data is queued, the FIN accepted, one ACK of both.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    let before = n.sent(Client).len();
+    let mut seg = n.craft(Server, data_fin, 1, 1);
+    seg.payload = Some(Payload(7));
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    let sent = n.sent(Client);
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!((sent[before].1.kind(), sent[before].1.ack), ("ACK", 3));
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(7)));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+
+    // The data already received (our ACK was lost), the FIN new: a
+    // retransmission that collapsed the FIN into the data.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    let mut seg = n.craft(Server, ack_flags(), 1, 1);
+    seg.payload = Some(Payload(7));
+    n.inject(Client, seg);
+    seg.flags = data_fin;
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    let acks: Vec<u64> = n.sent(Client)[2..].iter().map(|(_, s)| s.ack).collect();
+    assert_eq!(acks, vec![2, 3]);
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(7)));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+
+    // A data+FIN beyond RCV.NXT (a gap before it) is not taken: thaw keeps
+    // no out-of-order queue.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    let mut seg = n.craft(Server, data_fin, 2, 1);
+    seg.payload = Some(Payload(7));
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::Established);
+    assert_eq!(n.recv(Client), RecvResult::WouldBlock);
+}
+
+#[test]
 fn data_to_a_non_orphan_is_queued_normally() {
     let mut n = Net::default_established(dur(10 * MS));
     n.run_until(at(SEC));
