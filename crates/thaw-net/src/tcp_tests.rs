@@ -2821,6 +2821,68 @@ fn stale_timer_generations_are_ignored() {
     assert!(o2.is_empty());
 }
 
+/// The generation of the last `Arm` of `kind` in `out`.
+fn last_gen(out: &[TcpAction], kind: TimerKind) -> Option<u32> {
+    out.iter().rev().find_map(|x| match x {
+        TcpAction::Arm { kind: k, gen, .. } if *k == kind => Some(*gen),
+        _ => None,
+    })
+}
+
+#[test]
+fn each_timer_kind_has_its_own_generation() {
+    // Linux has one timer per purpose (icsk_retransmit_timer,
+    // sk_timer for keepalive); re-arming one never voids the other, and a
+    // generation of one kind means nothing to the other.
+    let a = Addr { host: 1, port: 1 };
+    let b = Addr { host: 2, port: 2 };
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 3)),
+        ..base()
+    };
+    let mut out = Vec::new();
+    let mut t = Tcb::restored(at(0), cfg, a, b, 0, &mut out);
+    t.send(at(0), Payload(1), &mut out).unwrap();
+    let mut ka = last_gen(&out, TimerKind::Keepalive).expect("keepalive armed");
+    let r0 = last_gen(&out, TimerKind::Retransmit).expect("RTO armed");
+    // The RTO fires and re-arms itself: the keepalive timer stays armed.
+    let mut o = Vec::new();
+    t.on_timer(at(SEC), TimerKind::Retransmit, r0, &mut o);
+    assert!(o
+        .iter()
+        .any(|x| matches!(x, TcpAction::Send(s) if is_data(s))));
+    let rto = last_gen(&o, TimerKind::Retransmit).expect("RTO re-armed");
+    assert_ne!(rto, ka, "the test needs distinct generations");
+    // The current RTO generation presented as a keepalive timer, and the
+    // keepalive's as an RTO: both void.
+    for (kind, gen) in [(TimerKind::Keepalive, rto), (TimerKind::Retransmit, ka)] {
+        let mut o = Vec::new();
+        t.on_timer(at(2 * SEC), kind, gen, &mut o);
+        assert!(o.is_empty(), "{kind:?} {gen}: {o:?}");
+    }
+    // The keepalive timer armed before the RTO ran still fires (data is
+    // outstanding, so it only re-arms itself after the idle time).
+    let mut o = Vec::new();
+    t.on_timer(at(10 * SEC), TimerKind::Keepalive, ka, &mut o);
+    assert_eq!(
+        o,
+        vec![TcpAction::Arm {
+            kind: TimerKind::Keepalive,
+            at: at(20 * SEC),
+            gen: ka + 1
+        }]
+    );
+    ka += 1;
+    // And the RTO armed before that keepalive re-arm fires too (late, at
+    // the same instant).
+    let mut o = Vec::new();
+    t.on_timer(at(10 * SEC), TimerKind::Retransmit, rto, &mut o);
+    assert!(o
+        .iter()
+        .any(|x| matches!(x, TcpAction::Send(s) if is_data(s))));
+    assert!(t.timer_current(TimerKind::Keepalive, ka));
+}
+
 #[test]
 fn timers_of_a_closed_socket_do_nothing() {
     let a = Addr { host: 1, port: 1 };
