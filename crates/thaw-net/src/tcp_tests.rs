@@ -999,22 +999,64 @@ fn data_exchange_and_acknowledgements() {
 
 #[test]
 fn several_messages_in_flight_are_acked_in_order() {
+    // Three messages 1 ms apart, all in flight together: the server ACKs
+    // each on arrival (2, 3, 4), and each ACK takes exactly one segment
+    // off the client's retransmission queue and restarts the RTO; the
+    // last one stops it.
     let l = 10 * MS;
     let mut n = Net::default_established(dur(l));
     n.run_until(at(SEC));
     for p in 1..=3 {
         n.send(Client, p).unwrap();
+        n.run_for(dur(MS));
     }
     assert_eq!(n.tcb(Client).unacked(), 3);
-    n.run_for(dur(2 * l));
-    assert_eq!(n.tcb(Client).unacked(), 0);
-    let acks: Vec<u64> = n
+    // (messages queued at the server, segments unacknowledged at the
+    // client) 0.5 ms after each millisecond from 1.010 s to 1.023 s: the
+    // messages arrive at 1.010, 1.011, 1.012 s, their ACKs 10 ms later.
+    let mut seen = Vec::new();
+    for k in 0..14 {
+        n.run_until(at(SEC + l + k * MS + MS / 2));
+        seen.push((n.tcb(Server).unread(), n.tcb(Client).unacked()));
+    }
+    let mut want = vec![(1, 3), (2, 3)];
+    want.extend([(3, 3); 8]);
+    want.extend([(3, 2), (3, 1), (3, 0), (3, 0)]);
+    assert_eq!(seen, want);
+    let acks: Vec<(SimTime, u64)> = n
         .sent(Server)
         .into_iter()
         .filter(|(_, s)| s.kind() == "ACK")
-        .map(|(_, s)| s.ack)
+        .map(|(t, s)| (t, s.ack))
         .collect();
-    assert_eq!(acks, vec![2, 3, 4]);
+    assert_eq!(
+        acks,
+        vec![
+            (at(SEC + l), 2),
+            (at(SEC + l + MS), 3),
+            (at(SEC + l + 2 * MS), 4)
+        ]
+    );
+    // The RTO restarted at the first two ACKs; nothing was retransmitted.
+    let rto_arms: Vec<SimTime> = n
+        .log
+        .iter()
+        .filter(|(t, s, a)| {
+            *s == Client
+                && *t > at(SEC + 2 * MS)
+                && matches!(
+                    a,
+                    TcpAction::Arm {
+                        kind: TimerKind::Retransmit,
+                        ..
+                    }
+                )
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(rto_arms, vec![at(SEC + 2 * l), at(SEC + 2 * l + MS)]);
+    n.run_until(at(5 * SEC));
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 1, 2]));
     for p in 1..=3 {
         assert_eq!(n.recv(Server), RecvResult::Data(Payload(p)));
     }
