@@ -971,7 +971,15 @@ impl Tcb {
             return;
         }
         if seg.flags.rst {
-            self.reset(out);
+            // tcp_rcv_synsent_state_process() (RFC 9293 3.10.7.3): in
+            // SYN_SENT an RST counts only with an acceptable ACK; one
+            // without ACK, or with another ACK number, is dropped (and an
+            // RST is never answered).
+            let acceptable =
+                self.state != TcpState::SynSent || (seg.flags.ack && seg.ack == self.snd_nxt);
+            if acceptable {
+                self.reset(out);
+            }
             return;
         }
         self.last_rcv = now;

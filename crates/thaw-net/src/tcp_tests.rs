@@ -2303,6 +2303,37 @@ fn rst_in_syn_sent_gives_econnrefused() {
 }
 
 #[test]
+fn rst_in_syn_sent_counts_only_with_an_acceptable_ack() {
+    // tcp_rcv_synsent_state_process(): an RST without ACK is dropped
+    // ("discard_and_undo"), one whose ACK is not SND.NXT too (never
+    // answered: tcp_v4_send_reset() ignores an RST); RFC 9293 3.10.7.3.
+    let mut n = Net::new(base(), base(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(500 * MS));
+    let rst_ack = Flags {
+        rst: true,
+        ack: true,
+        ..Flags::default()
+    };
+    for (flags, ackn) in [
+        (rst_flags(), 0),
+        (rst_flags(), 1),
+        (rst_ack, 2),
+        (rst_ack, 0),
+    ] {
+        let rst = n.craft(Server, flags, 0, ackn);
+        n.inject(Client, rst);
+        assert_eq!(n.state(Client), TcpState::SynSent, "{rst}");
+    }
+    assert_eq!(n.sent(Client).len(), 1, "nothing answers them");
+    assert!(n.errors(Client).is_empty());
+    // The SYN is still retransmitted at 1 s.
+    n.run_until(at(1500 * MS));
+    assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 1000]));
+}
+
+#[test]
 fn rst_in_time_wait_closes_silently() {
     let mut n = Net::default_established(dur(10 * MS));
     n.run_until(at(SEC));
