@@ -301,6 +301,69 @@ fn syn_retransmission_keeps_syn_sent_and_refreshes() {
     assert_eq!(m.expiry(&KEY), Some(at(121 * SEC)));
 }
 
+#[test]
+fn syn_sent_moves_to_syn_recv_only_on_the_servers_syn_ack() {
+    // tcp_conntracks[][][sSS]: only the reply direction's SYN-ACK is sSR.
+    // ORIGINAL synack, ack, fin: sIV; REPLY ack: sIG ("might be a
+    // half-open connection"); REPLY syn: sS2 (simultaneous open, not
+    // modelled). None of them may leave SYN_SENT or lengthen its 120 s.
+    let mut m = Middlebox::new(conntrack());
+    m.on_segment(at(0), &syn(), Dir::FromClient);
+    let c = Dir::FromClient;
+    let s = Dir::FromServer;
+    let others = [
+        (c, seg(c, flags(true, true, false, false), 0, 1)),
+        (c, ack(c, 1, 1)),
+        (c, fin(c, 1, 1)),
+        (s, ack(s, 1, 1)),
+        (s, seg(s, flags(true, false, false, false), 0, 0)),
+        (s, fin(s, 1, 1)),
+    ];
+    for (i, (dir, p)) in others.into_iter().enumerate() {
+        let now = at((i as u64 + 1) * SEC);
+        assert_eq!(m.on_segment(now, &p, dir), fwd(None), "{p}");
+        assert_eq!(m.state(&KEY), Some(FlowState::SynSent), "{p}");
+        assert!(m.expiry(&KEY) <= Some(now + secs(120)), "{p}");
+    }
+    assert_eq!(
+        m.on_segment(at(10 * SEC), &synack(), s),
+        fwd(Some((FlowState::SynSent, FlowState::SynRecv)))
+    );
+    assert_eq!(m.expiry(&KEY), Some(at(70 * SEC)));
+}
+
+#[test]
+fn syn_recv_moves_to_established_only_on_the_clients_ack() {
+    // tcp_conntracks[][][sSR]: ORIGINAL ack is sES ("Established state is
+    // reached"); REPLY synack is sIG (a retransmitted SYN-ACK), ORIGINAL
+    // syn sIG, REPLY ack sSR ("might answer late resent SYN"), ORIGINAL
+    // synack sSR. Until the client's ACK the flow keeps SYN_RECV's 60 s,
+    // not ESTABLISHED's 5 days.
+    let mut m = Middlebox::new(conntrack());
+    let c = Dir::FromClient;
+    let s = Dir::FromServer;
+    m.on_segment(at(0), &syn(), c);
+    m.on_segment(at(10 * MS), &synack(), s);
+    assert_eq!(m.state(&KEY), Some(FlowState::SynRecv));
+    let others = [
+        (s, synack()),
+        (c, syn()),
+        (s, ack(s, 1, 1)),
+        (c, seg(c, flags(true, true, false, false), 0, 1)),
+    ];
+    for (i, (dir, p)) in others.into_iter().enumerate() {
+        let now = at((i as u64 + 1) * SEC);
+        assert_eq!(m.on_segment(now, &p, dir), fwd(None), "{p}");
+        assert_eq!(m.state(&KEY), Some(FlowState::SynRecv), "{p}");
+        assert_eq!(m.expiry(&KEY), Some(now + secs(60)), "{p}");
+    }
+    assert_eq!(
+        m.on_segment(at(10 * SEC), &ack(c, 1, 1), c),
+        fwd(Some((FlowState::SynRecv, FlowState::Established)))
+    );
+    assert_eq!(m.expiry(&KEY), Some(at(10 * SEC) + secs(5 * 86_400)));
+}
+
 // ---- timeouts -----------------------------------------------------------------------
 
 #[test]

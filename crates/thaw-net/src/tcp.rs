@@ -630,6 +630,11 @@ impl Tcb {
         }
     }
 
+    /// `TCP_TIMEOUT_MIN`: 2 ticks (2 ns without a tick).
+    fn timeout_min(&self) -> SimDuration {
+        jiffies_up(SimDuration::from_nanos(1), self.cfg.hz).saturating_mul(2)
+    }
+
     fn arm_rto(&mut self, now: SimTime, at: SimTime, out: &mut Vec<TcpAction>) {
         self.probe_armed = false;
         self.xmit_due = at;
@@ -664,8 +669,7 @@ impl Tcb {
                 let extra = if self.rtx.len() == 1 {
                     self.cfg.rto_min
                 } else {
-                    // TCP_TIMEOUT_MIN: 2 ticks.
-                    jiffies_up(SimDuration::from_nanos(1), self.cfg.hz).saturating_mul(2)
+                    self.timeout_min()
                 };
                 jiffies_up(srtt.saturating_mul(2), self.cfg.hz).saturating_add(extra)
             }
@@ -709,6 +713,8 @@ impl Tcb {
         out.push(TcpAction::Send(seg));
     }
 
+    /// The socket's own RST (`tcp_send_active_reset()`): ACK and RST
+    /// bits, `<SEQ=SND.NXT><ACK=RCV.NXT>` (`tcp_acceptable_seq()`).
     fn send_rst(&self, out: &mut Vec<TcpAction>) {
         let seg = Segment {
             src: self.local,
@@ -965,7 +971,15 @@ impl Tcb {
             return;
         }
         if seg.flags.rst {
-            self.reset(out);
+            // tcp_rcv_synsent_state_process() (RFC 9293 3.10.7.3): in
+            // SYN_SENT an RST counts only with an acceptable ACK; one
+            // without ACK, or with another ACK number, is dropped (and an
+            // RST is never answered).
+            let acceptable =
+                self.state != TcpState::SynSent || (seg.flags.ack && seg.ack == self.snd_nxt);
+            if acceptable {
+                self.reset(out);
+            }
             return;
         }
         self.last_rcv = now;
@@ -973,7 +987,30 @@ impl Tcb {
 
         match self.state {
             TcpState::SynSent => {
-                if seg.flags.syn && seg.flags.ack && seg.ack == self.snd_nxt {
+                // tcp_rcv_synsent_state_process() (RFC 9293 3.10.7.3): an
+                // ACK is acceptable only if it covers our SYN and nothing
+                // more (SND.UNA < SEG.ACK <= SND.NXT, here = SND.NXT).
+                if seg.flags.ack && seg.ack != self.snd_nxt {
+                    // "reset_and_undo": the segment is answered with an
+                    // RST (tcp_v4_send_reset(), <SEQ=SEG.ACK><CTL=RST>)
+                    // and dropped; "Previous FIN/ACK or RST/ACK might be
+                    // ignored": before any SYN retransmission the SYN
+                    // timer is re-armed to fire after TCP_TIMEOUT_MIN.
+                    if let Some(rst) = seg.reset_reply() {
+                        out.push(TcpAction::Send(rst));
+                    }
+                    if self.retransmits == 0 {
+                        let soon = now + self.timeout_min();
+                        self.arm_rto(now, soon, out);
+                    }
+                    return;
+                }
+                // A SYN without ACK would be a simultaneous open (Linux
+                // moves to SYN_RECV and sends a SYN-ACK); thaw's servers
+                // never connect, so it is not modelled: the segment is
+                // dropped, as is an acceptable ACK without SYN ("if
+                // neither of the SYN or RST bits is set then drop").
+                if seg.flags.syn && seg.flags.ack {
                     self.rcv_nxt = seg.seq + 1;
                     self.process_ack(now, seg.ack, out);
                     self.set_state(TcpState::Established, out);
@@ -1000,6 +1037,17 @@ impl Tcb {
                     self.keepalive_start(now, out);
                     out.push(TcpAction::Notify(Notice::Connected));
                 } else {
+                    // tcp_check_req(): an ACK that does not acknowledge
+                    // our SYN-ACK exactly leaves the request as it is and
+                    // goes to the listener, which answers it with an RST
+                    // (tcp_v4_send_reset(), RFC 9293 3.10.7.4: "form a
+                    // reset segment <SEQ=SEG.ACK><CTL=RST>"). A segment
+                    // without ACK is dropped.
+                    if seg.flags.ack {
+                        if let Some(rst) = seg.reset_reply() {
+                            out.push(TcpAction::Send(rst));
+                        }
+                    }
                     return;
                 }
             }
@@ -1029,6 +1077,20 @@ impl Tcb {
         }
 
         if seg.flags.ack {
+            if seg.ack > self.snd_nxt {
+                // tcp_ack(): "If the ack includes data we haven't sent
+                // yet, discard this segment" (RFC 9293 3.10.7.4: "send an
+                // ACK, drop the segment, and return"), data and FIN with
+                // it. Linux drops it silently in ESTABLISHED
+                // (tcp_rcv_established()) and answers with a challenge
+                // ACK in the other states (tcp_rcv_state_process(),
+                // tcp_send_challenge_ack(); its rate limits are not
+                // modelled).
+                if self.state != TcpState::Established {
+                    self.send_ack(out);
+                }
+                return;
+            }
             self.process_ack(now, seg.ack, out);
             if self.state == TcpState::Closed {
                 return;
@@ -1049,8 +1111,15 @@ impl Tcb {
                 match self.state {
                     TcpState::FinWait1 | TcpState::FinWait2 if self.orphan => {
                         // RFC 1122: data after we shut down receiving → RST.
+                        // tcp_rcv_state_process() calls tcp_reset() and
+                        // returns 1, so tcp_v4_do_rcv() answers the segment
+                        // with tcp_v4_send_reset(): the RST is built from
+                        // it (<SEQ=SEG.ACK>, no ACK bit), unlike the
+                        // socket's own tcp_send_active_reset().
                         out.push(TcpAction::Note(TcpNote::DataAfterClose));
-                        self.send_rst(out);
+                        if let Some(rst) = seg.reset_reply() {
+                            out.push(TcpAction::Send(rst));
+                        }
                         self.set_state(TcpState::Closed, out);
                         return;
                     }
@@ -1122,8 +1191,14 @@ impl Tcb {
         self.arm(TimerKind::Linger, now, now + tw, out);
     }
 
+    /// `tcp_ack()` for an ACK at most `snd_nxt` (the callers drop the
+    /// others): a duplicate or old ACK changes nothing ("If the ack is
+    /// older than previous acks then we can probably ignore it"); a new
+    /// one removes the segments it covers entirely
+    /// (`tcp_clean_rtx_queue()`) and clears the retransmission count and
+    /// the backoff.
     fn process_ack(&mut self, now: SimTime, ack: u64, out: &mut Vec<TcpAction>) {
-        if ack <= self.snd_una || ack > self.snd_nxt {
+        if ack <= self.snd_una {
             return;
         }
         let mut sample = None;

@@ -834,6 +834,119 @@ fn data_completes_the_handshake_when_the_ack_was_lost() {
     assert_eq!(n.recv(Server), RecvResult::Data(Payload(9)));
 }
 
+fn syn_ack_flags() -> Flags {
+    Flags {
+        syn: true,
+        ack: true,
+        ..Flags::default()
+    }
+}
+
+fn ack_flags() -> Flags {
+    Flags {
+        ack: true,
+        ..Flags::default()
+    }
+}
+
+#[test]
+fn syn_sent_completes_only_on_a_synack_acknowledging_exactly_the_syn() {
+    // tcp_rcv_synsent_state_process(), RFC 9293 3.10.7.3: connect()
+    // completes on SYN and ACK together, with SEG.ACK = SND.NXT (= 1).
+    let mut n = Net::new(base(), base(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true; // the SYN is lost: we play the server
+    n.connect();
+    let syn_only = Flags {
+        syn: true,
+        ..Flags::default()
+    };
+
+    // A SYN without ACK (a simultaneous open, not modelled): dropped.
+    n.run_until(at(100 * MS));
+    let seg = n.craft(Server, syn_only, 0, 0);
+    n.inject(Client, seg);
+    // An acceptable ACK without SYN: "neither of the SYN or RST bits is
+    // set", dropped.
+    n.run_until(at(200 * MS));
+    let seg = n.craft(Server, ack_flags(), 0, 1);
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::SynSent);
+    assert_eq!(
+        n.sent(Client).len(),
+        1,
+        "only the SYN: {:?}",
+        n.sent(Client)
+    );
+
+    // A SYN-ACK acknowledging more than we sent (SEG.ACK > SND.NXT):
+    // answered with <SEQ=SEG.ACK><CTL=RST> (tcp_v4_send_reset(), no ACK
+    // bit), dropped, and the SYN timer re-armed at TCP_TIMEOUT_MIN
+    // (2 ticks = 8 ms) since no SYN was retransmitted yet.
+    n.run_until(at(300 * MS));
+    let seg = n.craft(Server, syn_ack_flags(), 0, 2);
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::SynSent);
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!(rsts[0].0, at(300 * MS));
+    assert_eq!((rsts[0].1.seq, rsts[0].1.flags.ack), (2, false));
+    // A SYN-ACK acknowledging nothing (SEG.ACK =< ISS): the same RST, with
+    // its own sequence number; the SYN has been retransmitted, so no
+    // early re-arm this time.
+    n.run_until(at(400 * MS));
+    let seg = n.craft(Server, syn_ack_flags(), 0, 0);
+    n.inject(Client, seg);
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 2);
+    assert_eq!((rsts[1].1.seq, rsts[1].1.flags.ack), (0, false));
+    assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 308]));
+    assert!(n.notices(Client).is_empty());
+    assert_eq!(n.state(Client), TcpState::SynSent);
+
+    // The right SYN-ACK completes it.
+    n.run_until(at(500 * MS));
+    let seg = n.craft(Server, syn_ack_flags(), 0, 1);
+    n.inject(Client, seg);
+    assert_eq!(n.notices(Client), vec![(at(500 * MS), Notice::Connected)]);
+    assert_eq!(n.state(Client), TcpState::Established);
+    let last = n.sent(Client).last().copied().expect("sent");
+    assert_eq!((last.1.kind(), last.1.seq, last.1.ack), ("ACK", 1, 1));
+}
+
+#[test]
+fn syn_recv_completes_only_on_an_ack_of_exactly_the_synack() {
+    // tcp_check_req(): an ACK whose number is not our ISN + 1 does not
+    // complete the passive open; the listener answers it with an RST
+    // (tcp_v4_send_reset(): <SEQ=SEG.ACK><CTL=RST>, RFC 9293 3.10.7.4).
+    let l = 10 * MS;
+    let mut n = Net::new(base(), base(), dur(l));
+    n.drop_to[Client.idx()] = true; // the SYN-ACK is lost: we play the client
+    n.connect();
+    n.run_until(at(l));
+    assert_eq!(n.state(Server), TcpState::SynRecv);
+    let synack_only = n.sent(Server).len();
+
+    n.run_until(at(100 * MS));
+    for (i, ackn) in [2, 0].into_iter().enumerate() {
+        let seg = n.craft(Client, ack_flags(), 1, ackn);
+        n.inject(Server, seg);
+        assert_eq!(n.state(Server), TcpState::SynRecv);
+        let rsts = n.rsts_sent(Server);
+        assert_eq!(rsts.len(), i + 1);
+        assert_eq!((rsts[i].1.seq, rsts[i].1.flags.ack), (ackn, false));
+    }
+    // Without ACK: dropped, unanswered.
+    let seg = n.craft(Client, Flags::default(), 1, 0);
+    n.inject(Server, seg);
+    assert_eq!(n.sent(Server).len(), synack_only + 2);
+    assert!(n.notices(Server).is_empty());
+
+    let seg = n.craft(Client, ack_flags(), 1, 1);
+    n.inject(Server, seg);
+    assert_eq!(n.state(Server), TcpState::Established);
+    assert_eq!(n.notices(Server), vec![(at(100 * MS), Notice::Connected)]);
+}
+
 // ---- established data ----------------------------------------------------------
 
 #[test]
@@ -886,26 +999,212 @@ fn data_exchange_and_acknowledgements() {
 
 #[test]
 fn several_messages_in_flight_are_acked_in_order() {
+    // Three messages 1 ms apart, all in flight together: the server ACKs
+    // each on arrival (2, 3, 4), and each ACK takes exactly one segment
+    // off the client's retransmission queue and restarts the RTO; the
+    // last one stops it.
     let l = 10 * MS;
     let mut n = Net::default_established(dur(l));
     n.run_until(at(SEC));
     for p in 1..=3 {
         n.send(Client, p).unwrap();
+        n.run_for(dur(MS));
     }
     assert_eq!(n.tcb(Client).unacked(), 3);
-    n.run_for(dur(2 * l));
-    assert_eq!(n.tcb(Client).unacked(), 0);
-    let acks: Vec<u64> = n
+    // (messages queued at the server, segments unacknowledged at the
+    // client) 0.5 ms after each millisecond from 1.010 s to 1.023 s: the
+    // messages arrive at 1.010, 1.011, 1.012 s, their ACKs 10 ms later.
+    let mut seen = Vec::new();
+    for k in 0..14 {
+        n.run_until(at(SEC + l + k * MS + MS / 2));
+        seen.push((n.tcb(Server).unread(), n.tcb(Client).unacked()));
+    }
+    let mut want = vec![(1, 3), (2, 3)];
+    want.extend([(3, 3); 8]);
+    want.extend([(3, 2), (3, 1), (3, 0), (3, 0)]);
+    assert_eq!(seen, want);
+    let acks: Vec<(SimTime, u64)> = n
         .sent(Server)
         .into_iter()
         .filter(|(_, s)| s.kind() == "ACK")
-        .map(|(_, s)| s.ack)
+        .map(|(t, s)| (t, s.ack))
         .collect();
-    assert_eq!(acks, vec![2, 3, 4]);
+    assert_eq!(
+        acks,
+        vec![
+            (at(SEC + l), 2),
+            (at(SEC + l + MS), 3),
+            (at(SEC + l + 2 * MS), 4)
+        ]
+    );
+    // The RTO restarted at the first two ACKs; nothing was retransmitted.
+    let rto_arms: Vec<SimTime> = n
+        .log
+        .iter()
+        .filter(|(t, s, a)| {
+            *s == Client
+                && *t > at(SEC + 2 * MS)
+                && matches!(
+                    a,
+                    TcpAction::Arm {
+                        kind: TimerKind::Retransmit,
+                        ..
+                    }
+                )
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(rto_arms, vec![at(SEC + 2 * l), at(SEC + 2 * l + MS)]);
+    n.run_until(at(5 * SEC));
+    assert_eq!(n.sent_times(Client, is_data), times(SEC, &[0, 1, 2]));
     for p in 1..=3 {
         assert_eq!(n.recv(Server), RecvResult::Data(Payload(p)));
     }
     assert_eq!(n.recv(Server), RecvResult::WouldBlock);
+}
+
+#[test]
+fn an_ack_of_unsent_data_drops_the_segment_silently_in_established() {
+    // tcp_ack(): SEG.ACK > SND.NXT discards the whole segment, its data
+    // too; tcp_rcv_established() sends nothing back.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap(); // seq 1, SND.NXT = 2
+    let before = n.sent(Client).len();
+    let mut seg = n.craft(Server, ack_flags(), 1, 5);
+    seg.payload = Some(Payload(9));
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    assert_eq!(n.recv(Client), RecvResult::WouldBlock);
+    assert_eq!(n.sent(Client).len(), before, "nothing answers it");
+    // The same data with an acceptable ACK is taken, and ACKed.
+    seg.ack = 2;
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 0);
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(9)));
+    let last = n.sent(Client).last().copied().expect("sent").1;
+    assert_eq!((last.kind(), last.seq, last.ack), ("ACK", 2, 2));
+}
+
+#[test]
+fn an_ack_of_unsent_data_gets_a_challenge_ack_outside_established() {
+    // tcp_rcv_state_process(): in the other states tcp_ack()'s refusal is
+    // answered with tcp_send_challenge_ack() (RFC 9293 3.10.7.4: "send an
+    // ACK, drop the segment"); a FIN in it is dropped too.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.close(Client); // FIN seq 1, SND.NXT = 2
+    assert_eq!(n.state(Client), TcpState::FinWait1);
+    let before = n.sent(Client).len();
+    let fin = Flags {
+        fin: true,
+        ack: true,
+        ..Flags::default()
+    };
+    let seg = n.craft(Server, fin, 1, 3);
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::FinWait1);
+    let sent = n.sent(Client);
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!(
+        (
+            sent[before].1.kind(),
+            sent[before].1.seq,
+            sent[before].1.ack
+        ),
+        ("ACK", 2, 1)
+    );
+    assert_eq!(n.tcb(Client).unacked(), 1);
+}
+
+#[test]
+fn a_partial_ack_removes_exactly_the_segments_it_covers() {
+    // tcp_clean_rtx_queue(): a segment leaves the retransmission queue
+    // when the ACK covers all of it; the RTO restarts from the ACK.
+    let mut n = Net::default_established(dur(10 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    for p in 1..=3 {
+        n.send(Client, p).unwrap(); // seq 1, 2, 3
+    }
+    n.run_until(at(SEC + 100 * MS));
+    let seg = n.craft(Server, ack_flags(), 1, 2);
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 2);
+    let seg = n.craft(Server, ack_flags(), 1, 3);
+    n.inject(Client, seg);
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    // The RTO restarts at the ACK and resends message 3 alone. The two
+    // 100 ms samples make it 38.75 ms + 200 ms, 240 ms in ticks.
+    assert_eq!(n.tcb(Client).rto(), dur(240 * MS));
+    n.run_until(at(2 * SEC));
+    let data: Vec<_> = n
+        .sent(Client)
+        .into_iter()
+        .filter(|(_, s)| is_data(s))
+        .map(|(t, s)| (t, s.seq, s.payload))
+        .collect();
+    assert_eq!(
+        data[3..],
+        [
+            (at(SEC + 340 * MS), 3, Some(Payload(3))),
+            (at(SEC + 820 * MS), 3, Some(Payload(3)))
+        ]
+    );
+}
+
+#[test]
+fn duplicate_and_old_acks_keep_the_retry_count_and_the_backoff() {
+    // tcp_ack(): an ACK at or below SND.UNA acknowledges nothing new, so
+    // neither icsk_retransmits nor the backed-off RTO is reset.
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap(); // seq 1: SND.UNA = 1
+                                // Retransmissions at +220 and +660 ms; the RTO is now 880 ms.
+    n.run_until(at(2 * SEC));
+    assert_eq!(n.tcb(Client).rto(), dur(880 * MS));
+    for ackn in [1, 0] {
+        let seg = n.craft(Server, ack_flags(), 1, ackn);
+        n.inject(Client, seg);
+    }
+    assert_eq!(n.tcb(Client).rto(), dur(880 * MS));
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    n.run_until(at(3 * SEC));
+    let rtx: Vec<_> = n
+        .notes(Client)
+        .into_iter()
+        .filter(|(_, x)| matches!(x, TcpNote::Retransmit { .. }))
+        .collect();
+    assert_eq!(
+        rtx,
+        vec![
+            (
+                at(SEC + 220 * MS),
+                TcpNote::Retransmit {
+                    attempt: 1,
+                    next_rto: dur(440 * MS)
+                }
+            ),
+            (
+                at(SEC + 660 * MS),
+                TcpNote::Retransmit {
+                    attempt: 2,
+                    next_rto: dur(880 * MS)
+                }
+            ),
+            (
+                at(SEC + 1540 * MS),
+                TcpNote::Retransmit {
+                    attempt: 3,
+                    next_rto: dur(1760 * MS)
+                }
+            ),
+        ]
+    );
 }
 
 #[test]
@@ -1770,6 +2069,125 @@ fn data_to_orphaned_fin_wait1_is_answered_with_rst() {
 }
 
 #[test]
+fn data_to_an_orphan_is_answered_with_an_rst_built_from_the_segment() {
+    // tcp_rcv_state_process() returns 1 after tcp_reset(), and
+    // tcp_v4_do_rcv() answers with tcp_v4_send_reset(): the RST takes the
+    // segment's ACK number as its sequence number and has no ACK bit.
+    let l = 10 * MS;
+    // FIN_WAIT1: the peer's data crosses our FIN, so it acknowledges 1.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.close(Client);
+    n.send(Server, 3).unwrap();
+    n.run_until(at(2 * SEC));
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    let r = rsts[0].1;
+    assert_eq!(
+        (r.seq, r.flags.ack, r.flags.syn, r.flags.fin),
+        (1, false, false, false)
+    );
+    // FIN_WAIT2: the peer has acknowledged our FIN, so 2.
+    let mut n = orphan_fin_wait2(base(), dur(l));
+    n.run_until(at(5 * SEC));
+    n.send(Server, 3).unwrap();
+    n.run_until(at(6 * SEC));
+    let rsts = n.rsts_sent(Client);
+    assert_eq!(rsts.len(), 1);
+    assert_eq!((rsts[0].1.seq, rsts[0].1.flags.ack), (2, false));
+}
+
+#[test]
+fn a_sockets_own_rst_carries_the_ack_bit() {
+    // tcp_send_active_reset(): TCPHDR_ACK | TCPHDR_RST, sequence
+    // tcp_acceptable_seq() = SND.NXT, acknowledging RCV.NXT. It is the RST
+    // of close() with unread data, of an abortive close and of keepalive's
+    // give-up.
+    let l = 10 * MS;
+    let check = |n: &Net, seq: u64, ack: u64| {
+        let rsts = n.rsts_sent(Client);
+        assert_eq!(rsts.len(), 1);
+        let r = rsts[0].1;
+        assert!(r.flags.rst && r.flags.ack && !r.flags.syn && !r.flags.fin);
+        assert_eq!((r.seq, r.ack), (seq, ack));
+    };
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.send(Server, 1).unwrap();
+    n.run_until(at(2 * SEC));
+    n.close(Client); // unread data
+    check(&n, 1, 2);
+
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.call(Client, |t, _, out| t.abort(out));
+    check(&n, 1, 1);
+
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 1)),
+        ..base()
+    };
+    let mut n = Net::established(cfg, base(), dur(l));
+    n.silence();
+    n.run_until(at(100 * SEC));
+    assert!(n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| *x == TcpNote::KeepaliveGaveUp));
+    check(&n, 1, 1);
+}
+
+#[test]
+fn a_fin_carrying_data_is_sequenced_after_the_data() {
+    // The FIN of a data+FIN segment has the sequence number after the
+    // payload (SEG.SEQ + 1 here, one unit per message).
+    let l = 10 * MS;
+    let data_fin = Flags {
+        fin: true,
+        ack: true,
+        ..Flags::default()
+    };
+    // Both new: the data is queued, the FIN accepted, one ACK of both.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    let before = n.sent(Client).len();
+    let mut seg = n.craft(Server, data_fin, 1, 1);
+    seg.payload = Some(Payload(7));
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    let sent = n.sent(Client);
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!((sent[before].1.kind(), sent[before].1.ack), ("ACK", 3));
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(7)));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+
+    // The data already received (our ACK was lost), the FIN new: a
+    // retransmission that collapsed the FIN into the data.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    let mut seg = n.craft(Server, ack_flags(), 1, 1);
+    seg.payload = Some(Payload(7));
+    n.inject(Client, seg);
+    seg.flags = data_fin;
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::CloseWait);
+    let acks: Vec<u64> = n.sent(Client)[2..].iter().map(|(_, s)| s.ack).collect();
+    assert_eq!(acks, vec![2, 3]);
+    assert_eq!(n.recv(Client), RecvResult::Data(Payload(7)));
+    assert_eq!(n.recv(Client), RecvResult::Eof);
+
+    // A data+FIN beyond RCV.NXT (a gap before it) is not taken: thaw keeps
+    // no out-of-order queue.
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    let mut seg = n.craft(Server, data_fin, 2, 1);
+    seg.payload = Some(Payload(7));
+    n.inject(Client, seg);
+    assert_eq!(n.state(Client), TcpState::Established);
+    assert_eq!(n.recv(Client), RecvResult::WouldBlock);
+}
+
+#[test]
 fn data_to_a_non_orphan_is_queued_normally() {
     let mut n = Net::default_established(dur(10 * MS));
     n.run_until(at(SEC));
@@ -1882,6 +2300,37 @@ fn rst_in_syn_sent_gives_econnrefused() {
     assert_eq!(n.errors(Client), vec![(at(500 * MS), Errno::Econnrefused)]);
     n.run_until(at(10 * SEC));
     assert_eq!(n.sent(Client).len(), 1);
+}
+
+#[test]
+fn rst_in_syn_sent_counts_only_with_an_acceptable_ack() {
+    // tcp_rcv_synsent_state_process(): an RST without ACK is dropped
+    // ("discard_and_undo"), one whose ACK is not SND.NXT too (never
+    // answered: tcp_v4_send_reset() ignores an RST); RFC 9293 3.10.7.3.
+    let mut n = Net::new(base(), base(), dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(500 * MS));
+    let rst_ack = Flags {
+        rst: true,
+        ack: true,
+        ..Flags::default()
+    };
+    for (flags, ackn) in [
+        (rst_flags(), 0),
+        (rst_flags(), 1),
+        (rst_ack, 2),
+        (rst_ack, 0),
+    ] {
+        let rst = n.craft(Server, flags, 0, ackn);
+        n.inject(Client, rst);
+        assert_eq!(n.state(Client), TcpState::SynSent, "{rst}");
+    }
+    assert_eq!(n.sent(Client).len(), 1, "nothing answers them");
+    assert!(n.errors(Client).is_empty());
+    // The SYN is still retransmitted at 1 s.
+    n.run_until(at(1500 * MS));
+    assert_eq!(n.sent_times(Client, is_syn), times(0, &[0, 1000]));
 }
 
 #[test]
@@ -2331,6 +2780,31 @@ fn keepalive_with_user_timeout_gives_up_on_elapsed_time() {
 }
 
 #[test]
+fn keepalive_user_timeout_below_the_idle_time_waits_for_one_probe() {
+    // tcp_keepalive_timer(): TCP_USER_TIMEOUT kills the connection only
+    // when `icsk_probes_out > 0`, so a 3 s user timeout with a 10 s idle
+    // time still sends one probe at 10 s and gives up at the next expiry
+    // (15 s), not at the first one.
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 9)),
+        user_timeout: Some(dur(3 * SEC)),
+        ..base()
+    };
+    let mut n = Net::established(cfg, base(), SimDuration::ZERO);
+    n.silence();
+    n.run_until(at(100 * SEC));
+    assert_eq!(
+        n.sent_times(Client, |s| s.kind() == "ACK" && s.seq == 0),
+        times(0, &[10_000])
+    );
+    assert!(n
+        .notes(Client)
+        .contains(&(at(10 * SEC), TcpNote::KeepaliveProbe { n: 1 })));
+    assert_eq!(n.errors(Client), vec![(at(15 * SEC), Errno::Etimedout)]);
+    assert_eq!(n.rsts_sent(Client).len(), 1);
+}
+
+#[test]
 fn keepalive_probe_answered_with_rst_gives_econnreset() {
     let l = 10 * MS;
     let cfg = TcpConfig {
@@ -2418,6 +2892,68 @@ fn stale_timer_generations_are_ignored() {
     let mut o2 = Vec::new();
     t.on_timer(at(3 * SEC), TimerKind::Retransmit, gen, &mut o2);
     assert!(o2.is_empty());
+}
+
+/// The generation of the last `Arm` of `kind` in `out`.
+fn last_gen(out: &[TcpAction], kind: TimerKind) -> Option<u32> {
+    out.iter().rev().find_map(|x| match x {
+        TcpAction::Arm { kind: k, gen, .. } if *k == kind => Some(*gen),
+        _ => None,
+    })
+}
+
+#[test]
+fn each_timer_kind_has_its_own_generation() {
+    // Linux has one timer per purpose (icsk_retransmit_timer,
+    // sk_timer for keepalive); re-arming one never voids the other, and a
+    // generation of one kind means nothing to the other.
+    let a = Addr { host: 1, port: 1 };
+    let b = Addr { host: 2, port: 2 };
+    let cfg = TcpConfig {
+        keepalive: Some(keepalive(10, 5, 3)),
+        ..base()
+    };
+    let mut out = Vec::new();
+    let mut t = Tcb::restored(at(0), cfg, a, b, 0, &mut out);
+    t.send(at(0), Payload(1), &mut out).unwrap();
+    let mut ka = last_gen(&out, TimerKind::Keepalive).expect("keepalive armed");
+    let r0 = last_gen(&out, TimerKind::Retransmit).expect("RTO armed");
+    // The RTO fires and re-arms itself: the keepalive timer stays armed.
+    let mut o = Vec::new();
+    t.on_timer(at(SEC), TimerKind::Retransmit, r0, &mut o);
+    assert!(o
+        .iter()
+        .any(|x| matches!(x, TcpAction::Send(s) if is_data(s))));
+    let rto = last_gen(&o, TimerKind::Retransmit).expect("RTO re-armed");
+    assert_ne!(rto, ka, "the test needs distinct generations");
+    // The current RTO generation presented as a keepalive timer, and the
+    // keepalive's as an RTO: both void.
+    for (kind, gen) in [(TimerKind::Keepalive, rto), (TimerKind::Retransmit, ka)] {
+        let mut o = Vec::new();
+        t.on_timer(at(2 * SEC), kind, gen, &mut o);
+        assert!(o.is_empty(), "{kind:?} {gen}: {o:?}");
+    }
+    // The keepalive timer armed before the RTO ran still fires (data is
+    // outstanding, so it only re-arms itself after the idle time).
+    let mut o = Vec::new();
+    t.on_timer(at(10 * SEC), TimerKind::Keepalive, ka, &mut o);
+    assert_eq!(
+        o,
+        vec![TcpAction::Arm {
+            kind: TimerKind::Keepalive,
+            at: at(20 * SEC),
+            gen: ka + 1
+        }]
+    );
+    ka += 1;
+    // And the RTO armed before that keepalive re-arm fires too (late, at
+    // the same instant).
+    let mut o = Vec::new();
+    t.on_timer(at(10 * SEC), TimerKind::Retransmit, rto, &mut o);
+    assert!(o
+        .iter()
+        .any(|x| matches!(x, TcpAction::Send(s) if is_data(s))));
+    assert!(t.timer_current(TimerKind::Keepalive, ka));
 }
 
 #[test]
