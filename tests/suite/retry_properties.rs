@@ -6,9 +6,12 @@
 //!
 //! Invariants: no panic; every invocation ends exactly once; the connection
 //! balance holds; an invocation never has more duplicate writes than it had
-//! retries; without retries there are no duplicate writes; the metric is the
-//! sum of the per-invocation counts.
+//! retries; without retries there are no retries and no duplicate writes;
+//! an invocation that ends with a retried error kind has used up its
+//! retries; the metric is the sum of the per-invocation counts. The test
+//! fails if the generated cases never reach one of these branches.
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use std::collections::BTreeMap;
 use thaw_core::{SimDuration, TraceRecord, TraceSink};
 use thaw_net::{MiddleboxConfig, StateTimeouts, Untracked};
@@ -169,30 +172,103 @@ fn config(p: &Params) -> SimConfig {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
-        ..ProptestConfig::default()
-    })]
+/// Which branches of the property the generated cases reached.
+#[derive(Default, Debug)]
+struct Seen {
+    /// Invocations that retried at least once.
+    retried: u32,
+    /// Invocations that failed with a retried kind after all their retries.
+    exhausted: u32,
+    /// Invocations that failed with a kind not retried.
+    not_retried: u32,
+    /// Invocations with a duplicate write.
+    duplicated: u32,
+}
 
-    #[test]
-    fn duplicates_are_bounded_by_retries(p in params()) {
-        let cfg = config(&p);
-        let mut sink = RetryCounter::default();
-        let r = thaw_sim::run(&cfg, &mut sink, true).expect("run finishes");
-        let m = &r.metrics;
-        prop_assert_eq!(r.outcomes.len(), p.arrivals_ms.len());
-        prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
-        let mut sum = 0;
-        for o in &r.outcomes {
-            let retries = sink.0.get(&o.id).copied().unwrap_or(0);
-            prop_assert!(retries <= p.count as u64 * p.idempotent.len() as u64, "{:?}", o);
-            prop_assert!(o.duplicate_writes <= retries, "{} duplicates > {} retries: {:?}", o.duplicate_writes, retries, o);
-            if p.count == 0 {
-                prop_assert_eq!(o.duplicate_writes, 0);
-            }
-            sum += o.duplicate_writes;
+/// The property for one configuration: upper bounds (duplicates within
+/// retries, retries within `count` per request) and lower bounds (an
+/// invocation that ends with a kind in `on` has used up `count` retries on
+/// its last request: a model that never retries fails here).
+fn check(p: &Params, seen: &mut Seen) -> Result<(), TestCaseError> {
+    let cfg = config(p);
+    let mut sink = RetryCounter::default();
+    let r = thaw_sim::run(&cfg, &mut sink, true).expect("run finishes");
+    let m = &r.metrics;
+    let on = &cfg.client.retry.on;
+    prop_assert_eq!(r.outcomes.len(), p.arrivals_ms.len());
+    prop_assert_eq!(
+        m.connections_opened,
+        m.connections_closed + m.connections_open_at_end
+    );
+    let mut sum = 0;
+    for o in &r.outcomes {
+        let retries = sink.0.get(&o.id).copied().unwrap_or(0);
+        // `count` bounds each request's retries (a reply resets it).
+        prop_assert!(
+            retries <= p.count as u64 * p.idempotent.len() as u64,
+            "{:?}",
+            o
+        );
+        prop_assert!(
+            o.duplicate_writes <= retries,
+            "{} duplicates > {} retries: {:?}",
+            o.duplicate_writes,
+            retries,
+            o
+        );
+        if p.count == 0 {
+            prop_assert_eq!(retries, 0);
+            prop_assert_eq!(o.duplicate_writes, 0);
         }
-        prop_assert_eq!(m.duplicate_writes, sum);
+        match o.error {
+            // Nothing here errs outside a request (no handler work): a
+            // retried kind ends the invocation only once its request has
+            // had all its retries.
+            Some(e) if on.contains(&e) => {
+                prop_assert!(
+                    retries >= p.count as u64,
+                    "ended with {:?} after {} of {} retries: {:?}",
+                    e,
+                    retries,
+                    p.count,
+                    o
+                );
+                seen.exhausted += (p.count > 0) as u32;
+            }
+            Some(_) => seen.not_retried += 1,
+            None => {}
+        }
+        seen.retried += (retries > 0) as u32;
+        seen.duplicated += (o.duplicate_writes > 0) as u32;
+        sum += o.duplicate_writes;
+    }
+    prop_assert_eq!(m.duplicate_writes, sum);
+    Ok(())
+}
+
+#[test]
+fn duplicates_are_bounded_by_retries_and_retries_are_used_up() {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    let mut config = proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    };
+    config.source_file = Some(file!());
+    let seen = std::cell::RefCell::new(Seen::default());
+    proptest::test_runner::TestRunner::new(config)
+        .run(&params(), |p| check(&p, &mut seen.borrow_mut()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A property whose branches the generator never reaches proves
+    // nothing: each must be exercised (with the default 128 cases each is,
+    // many times over).
+    let seen = seen.into_inner();
+    if cases >= 64 {
+        assert!(
+            seen.retried > 0 && seen.exhausted > 0 && seen.not_retried > 0 && seen.duplicated > 0,
+            "a branch was never reached: {seen:?}"
+        );
     }
 }
