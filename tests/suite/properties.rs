@@ -8,7 +8,12 @@
 //!   timeout and the middlebox's established timeout;
 //! - it is ok (and cold) if the environment was reaped before it arrived;
 //! - it fails if the environment is still alive and either the server or
-//!   the middlebox has dropped the connection.
+//!   the middlebox has dropped the connection, with the error the second
+//!   table of that section gives: ECONNRESET from the server's host without
+//!   a middlebox or from a middlebox whose policy is `rst`; ETIMEDOUT
+//!   (TCP_USER_TIMEOUT, or retries2 unless the function timeout comes
+//!   first) from a middlebox that drops;
+//! - no other error kind happens at all, even near a boundary.
 use proptest::prelude::*;
 use thaw_core::{NullSink, SimDuration};
 use thaw_net::{MiddleboxConfig, StateTimeouts, TcpConfig, Untracked};
@@ -149,12 +154,49 @@ proptest! {
         let reaped = gap > p.reap_ms as i64 + margin;
         let fresh = gap + margin < (p.idle_ms as i64).min(mb_est);
         let stale = gap > (p.idle_ms as i64).min(mb_est) + margin;
+        // Whatever the timing, only these errors can happen here (near a
+        // boundary either side's outcome is allowed, nothing else).
+        use thaw_sim::ErrorKind::{Econnreset, Etimedout, FunctionTimeout};
+        prop_assert!(
+            matches!(second.error, None | Some(Econnreset | Etimedout | FunctionTimeout)),
+            "unexpected error: {:?}", second
+        );
         if reaped {
             prop_assert!(second.cold && second.error.is_none(), "reaped env: {:?}", second);
         } else if alive && fresh {
             prop_assert!(!second.cold && second.error.is_none(), "fresh connection: {:?}", second);
         } else if alive && stale {
             prop_assert!(!second.cold && second.error.is_some(), "stale connection: {:?}", second);
+            // Which error (model.md 9, second table).
+            let idle = p.idle_ms as i64;
+            match p.mb {
+                // The server's host answers the request with an RST (its
+                // socket is gone, or an orphan in FIN_WAIT).
+                None => prop_assert_eq!(second.error, Some(Econnreset), "{:?}", second),
+                // A middlebox that forgot the flow while the server still
+                // held the connection: its client-side policy decides.
+                Some((est, _, drop)) if gap > est as i64 + margin && gap + margin < idle => {
+                    if !drop {
+                        prop_assert_eq!(second.error, Some(Econnreset), "rst policy: {:?}", second);
+                    } else if p.user_timeout_ms.is_some() {
+                        // TCP_USER_TIMEOUT (at most 20 s) ends it first.
+                        prop_assert_eq!(second.error, Some(Etimedout), "user timeout: {:?}", second);
+                    } else {
+                        // retries2 (up to 924.6 s) or the 900 s function
+                        // timeout, whichever comes first.
+                        prop_assert!(
+                            matches!(second.error, Some(Etimedout | FunctionTimeout)),
+                            "dropped: {:?}", second
+                        );
+                    }
+                }
+                // The server closed first: the flow may still be in its
+                // FIN states (then the server's RST) or gone (the policy).
+                Some((_, _, false)) => {
+                    prop_assert_eq!(second.error, Some(Econnreset), "rst either way: {:?}", second)
+                }
+                Some((_, _, true)) => {}
+            }
         }
     }
 }
