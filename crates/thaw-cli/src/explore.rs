@@ -1,7 +1,7 @@
 //! `thaw sweep`, `thaw merge`, `thaw boundary` and `thaw check`.
 use crate::{read_scenario, shell_quote};
 use clap::{Args, ValueEnum};
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use thaw_explore::boundary::{self, Query};
@@ -285,18 +285,6 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    // The page's file is created before the sweep, so that an unwritable
-    // path is reported at once; it is written when the sweep is complete.
-    let mut html_file = match &page {
-        Some(p) => match std::fs::File::create(&p.out) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("error: cannot create HTML page `{}`: {e}", p.out);
-                return ExitCode::from(4);
-            }
-        },
-        None => None,
-    };
     let (mut sink, done): (Box<dyn Write>, usize) = match &a.out {
         Some(path) => {
             if Path::new(path) == Path::new(&a.file) {
@@ -318,6 +306,32 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
             }
             (Box::new(w), 0)
         }
+    };
+    // The page's file is created before the sweep, so that an unwritable
+    // path is reported at once, and says that the sweep has not finished
+    // until the page proper replaces it at the end.
+    let mut html_file = match &page {
+        Some(p) => {
+            let unfinished = thaw_report::render_sweep_unfinished(
+                &p.info(&sweep, &a.html_metric),
+                &match &a.out {
+                    Some(o) => format!(
+                        "Its records are in {o}; run the same command again: it resumes where it stopped, then writes this page."
+                    ),
+                    None => "Its records went to the standard output; run it again (with --out FILE to keep what it finishes).".to_string(),
+                },
+            );
+            match std::fs::File::create(&p.out)
+                .and_then(|mut f| f.write_all(unfinished.as_bytes()).map(|()| f))
+            {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    eprintln!("error: cannot create HTML page `{}`: {e}", p.out);
+                    return ExitCode::from(4);
+                }
+            }
+        }
+        None => None,
     };
     let todo = runs.skip(done as u64);
     let bar = progress(todo.len(), done as u64, runs.len());
@@ -390,18 +404,13 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
                 }
             },
         };
-        let info = thaw_report::SweepInfo {
-            name: &p.name,
-            id: sweep.id(),
-            axes: &p.axes,
-            seeds: sweep.seeds_per_point(),
-            runs: sweep.runs(),
-            expectations: &p.expectations,
-            heat_metric: &a.html_metric,
-            boundaries: &p.boundaries,
-        };
-        let html = thaw_report::render_sweep(&info, &records);
-        if let Err(e) = f.write_all(html.as_bytes()).and_then(|()| f.flush()) {
+        let html = thaw_report::render_sweep(&p.info(&sweep, &a.html_metric), &records);
+        let written = f
+            .set_len(0)
+            .and_then(|()| f.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| f.write_all(html.as_bytes()))
+            .and_then(|()| f.flush());
+        if let Err(e) = written {
             eprintln!("error: writing the HTML page `{}` failed: {e}", p.out);
             return ExitCode::from(4);
         }
@@ -422,6 +431,21 @@ struct HtmlPlan {
     axes: Vec<thaw_report::SweepAxis>,
     expectations: Vec<String>,
     boundaries: Vec<thaw_report::SweepBoundary>,
+}
+
+impl HtmlPlan {
+    fn info<'a>(&'a self, sweep: &'a Sweep, metric: &'a str) -> thaw_report::SweepInfo<'a> {
+        thaw_report::SweepInfo {
+            name: &self.name,
+            id: sweep.id(),
+            axes: &self.axes,
+            seeds: sweep.seeds_per_point(),
+            runs: sweep.runs(),
+            expectations: &self.expectations,
+            heat_metric: metric,
+            boundaries: &self.boundaries,
+        }
+    }
 }
 
 fn html_plan(

@@ -25,7 +25,9 @@ mod swimlane;
 use collect::{Conn, FIRST_CONNS};
 pub use collect::{HtmlCollector, Tee};
 use svg::{esc, El};
-pub use sweep::{render_sweep, SweepAxis, SweepBoundary, SweepInfo, SweepRecord};
+pub use sweep::{
+    render_sweep, render_sweep_unfinished, SweepAxis, SweepBoundary, SweepInfo, SweepRecord,
+};
 use thaw_core::{SimDuration, SimTime};
 use thaw_scenario::{Report, Scenario};
 

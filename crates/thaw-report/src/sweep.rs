@@ -476,6 +476,14 @@ const T: f64 = 18.0;
 const PH: f64 = 150.0;
 const H: f64 = T + PH + 48.0;
 const SERIES_CLASSES: usize = 6;
+/// Above this many points a plot draws its lines without a marker (and
+/// tooltip) per point, and the verdict strip draws runs of equal verdicts:
+/// the page of a 10,000-point sweep stays a few hundred kilobytes.
+const DETAIL_POINTS: usize = 100;
+/// At most this many verdict flips are shaded (the first ones).
+const MAX_FLIPS: usize = 50;
+/// Above this many cells a heatmap's cells have no tooltip.
+const TITLED_CELLS: usize = 2500;
 
 /// A verdict flip between two neighbouring points: from/to positions.
 struct Flip {
@@ -617,6 +625,26 @@ pub fn render_sweep(info: &SweepInfo, records: &[SweepRecord]) -> String {
     crate::page(&format!("sweep {}", info.name), &body)
 }
 
+/// The page written while a sweep runs: should the sweep be interrupted,
+/// it says where the records are and how to finish (the page proper is
+/// written when every run is done). `how` says how to finish it.
+pub fn render_sweep_unfinished(info: &SweepInfo, how: &str) -> String {
+    let mut body = String::new();
+    El::new("header")
+        .child(El::new("h1").text(&format!("thaw sweep — {}", info.name)))
+        .child(El::new("p").class("meta").text(&format!(
+            "sweep {} · thaw {} · {} runs",
+            info.id,
+            env!("CARGO_PKG_VERSION"),
+            info.runs
+        )))
+        .child(El::new("p").class("stopped").text(&format!(
+            "This sweep has not finished (it is running, or it was interrupted). {how}"
+        )))
+        .write_to(&mut body);
+    crate::page(&format!("sweep {}", info.name), &body)
+}
+
 /// Flips of the verdict between neighbouring points (in axis order).
 fn flips(ax: &Axis, points: &BTreeMap<u64, Point>) -> Vec<Flip> {
     let by_value: BTreeMap<usize, &Point> = points.values().map(|p| (p.at[0], p)).collect();
@@ -627,6 +655,7 @@ fn flips(ax: &Axis, points: &BTreeMap<u64, Point>) -> Vec<Flip> {
         .collect();
     seq.windows(2)
         .filter(|w| w[0].1 != w[1].1)
+        .take(MAX_FLIPS)
         .map(|w| Flip {
             a: ax.pos[w[0].0],
             b: ax.pos[w[1].0],
@@ -777,6 +806,56 @@ fn strip(ax: &Axis, points: &BTreeMap<u64, Point>, flips: &[Flip], marks: &[Mark
     );
     svg.push(frame(ax, flips, marks, h));
     let mut g = El::new("g").a("class", "glyphs");
+    if points.len() > DETAIL_POINTS {
+        // One bar per run of equal verdicts (a glyph each would overlap).
+        let by_value: BTreeMap<usize, &Point> = points.values().map(|p| (p.at[0], p)).collect();
+        let seq: Vec<(usize, Verdict)> = ax
+            .order
+            .iter()
+            .filter_map(|i| by_value.get(i).map(|p| (*i, p.verdict())))
+            .collect();
+        let mut i = 0;
+        while i < seq.len() {
+            let mut j = i;
+            while j + 1 < seq.len() && seq[j + 1].1 == seq[i].1 {
+                j += 1;
+            }
+            let v = seq[i].1;
+            let (a, b) = (px(ax.pos[seq[i].0]), px(ax.pos[seq[j].0]));
+            g.push(
+                El::new("g")
+                    .class(&format!("cell {}", v.class()))
+                    .title(&format!(
+                        "{} = {} … {}: {} ({} point(s))",
+                        ax.path,
+                        ax.labels[seq[i].0],
+                        ax.labels[seq[j].0],
+                        v.word(),
+                        j - i + 1
+                    ))
+                    .child(
+                        El::new("rect")
+                            .n("x", a - 1.0)
+                            .n("y", T + 4.0)
+                            .n("width", (b - a) + 2.0)
+                            .n("height", h - 8.0),
+                    )
+                    .child(
+                        El::new("text")
+                            .n("x", (a + b) / 2.0)
+                            .n("y", T + h / 2.0 + 4.0)
+                            .text(if b - a >= 12.0 { v.glyph() } else { "" }),
+                    ),
+            );
+            i = j + 1;
+        }
+        svg.push(g);
+        return figure(
+            "verdict-strip",
+            "Verdict along the sweep (✓ pass, ✗ fail, ± some seeds pass); shaded: where it flips",
+            svg,
+        );
+    }
     for p in points.values() {
         let v = p.verdict();
         g.push(
@@ -881,6 +960,13 @@ fn one_path(
              between those two points. Hover a point for its value."
                 .to_string()
         }));
+    if ordered.len() > DETAIL_POINTS {
+        sec.push(El::new("p").class("help").text(&format!(
+            "{} points: the lines have no marker or tooltip per point (more than \
+             {DETAIL_POINTS}); the records have every value.",
+            ordered.len()
+        )));
+    }
     let errs: Vec<Series> = kinds
         .iter()
         .map(|k| series_of(&format!("errors.{k}"), k))
@@ -946,6 +1032,62 @@ fn exact(v: f64) -> String {
     }
 }
 
+/// The path through `xy` (in x order); a step at the middle between
+/// points with `step`. More points than half-pixels are thinned to each
+/// pixel column's first, lowest, highest and last point: the line looks
+/// the same, spikes included, and the page stays small.
+fn line_path(xy: &[(f64, f64)], step: bool) -> String {
+    let thinned: Vec<(f64, f64)>;
+    let (xy, step) = if xy.len() as f64 > 2.0 * PW {
+        let mut out: Vec<(f64, f64)> = Vec::new();
+        let mut i = 0;
+        while i < xy.len() {
+            let col = xy[i].0.round();
+            let mut j = i;
+            while j + 1 < xy.len() && xy[j + 1].0.round() == col {
+                j += 1;
+            }
+            let run = &xy[i..=j];
+            let lo = run
+                .iter()
+                .copied()
+                .fold(run[0], |a, b| if b.1 < a.1 { b } else { a });
+            let hi = run
+                .iter()
+                .copied()
+                .fold(run[0], |a, b| if b.1 > a.1 { b } else { a });
+            for p in [run[0], lo, hi, run[run.len() - 1]] {
+                if out.last() != Some(&(col, p.1)) {
+                    out.push((col, p.1));
+                }
+            }
+            i = j + 1;
+        }
+        thinned = out;
+        // Steps a pixel apart are a line.
+        (&thinned[..], false)
+    } else {
+        (xy, step)
+    };
+    let mut d = String::new();
+    for (k, &(x, y)) in xy.iter().enumerate() {
+        if k == 0 {
+            d.push_str(&format!("M{} {}", num(x), num(y)));
+        } else if step {
+            let mid = (xy[k - 1].0 + x) / 2.0;
+            d.push_str(&format!("H{}V{}", num(mid), num(y)));
+        } else {
+            d.push_str(&format!("L{} {}", num(x), num(y)));
+        }
+    }
+    if step {
+        if let Some(&(x, _)) = xy.last() {
+            d.push_str(&format!("H{}", num(x)));
+        }
+    }
+    d
+}
+
 /// A line plot of `series` against the axis (a step plot with `step`).
 fn plot(
     ax: &Axis,
@@ -1006,25 +1148,25 @@ fn plot(
     for (i, s) in series.iter().enumerate() {
         let class = format!("series s{}", i % SERIES_CLASSES);
         let mut g = El::new("g").class(&class).a("data-series", &s.name);
-        let mut d = String::new();
-        for (k, p) in s.pts.iter().enumerate() {
-            let (x, y) = (px(p.0), py(p.1));
-            if k == 0 {
-                d.push_str(&format!("M{} {}", num(x), num(y)));
-            } else if step {
-                let mid = (px(s.pts[k - 1].0) + x) / 2.0;
-                d.push_str(&format!("H{}V{}", num(mid), num(y)));
-            } else {
-                d.push_str(&format!("L{} {}", num(x), num(y)));
-            }
-        }
-        if step {
-            if let Some(p) = s.pts.last() {
-                d.push_str(&format!("H{}", num(px(p.0))));
-            }
-        }
+        let xy: Vec<(f64, f64)> = s.pts.iter().map(|p| (px(p.0), py(p.1))).collect();
+        let d = line_path(&xy, step);
         g.push(El::new("path").class("line").a("d", &d));
-        for p in &s.pts {
+        if s.pts.len() > DETAIL_POINTS {
+            // Whiskers as one path, no marker per point.
+            let mut w = String::new();
+            for p in s.pts.iter().filter(|p| p.4 > 1 && p.3 > p.2) {
+                w.push_str(&format!(
+                    "M{} {}V{}",
+                    num(px(p.0)),
+                    num(py(p.2)),
+                    num(py(p.3))
+                ));
+            }
+            if !w.is_empty() {
+                g.push(El::new("path").class("whisker").a("d", &w));
+            }
+        }
+        for p in s.pts.iter().filter(|_| s.pts.len() <= DETAIL_POINTS) {
             let x = px(p.0);
             let mut pt = El::new("g").class("pt").title(&p.5);
             if p.4 > 1 && p.3 > p.2 {
@@ -1058,6 +1200,15 @@ fn plot(
         svg.push(g);
     }
     svg
+}
+
+/// `el` with a tooltip, when `on`.
+fn titled(el: El, on: bool, t: impl FnOnce() -> String) -> El {
+    if on {
+        el.title(&t())
+    } else {
+        el
+    }
 }
 
 /// Heatmaps for two varied keys: `xa` across (the last `--vary`), `ya`
@@ -1159,6 +1310,14 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
              every run passed from the others. Hover a cell for its values.",
         ));
 
+    let titles = grid.len() <= TITLED_CELLS;
+    if !titles {
+        sec.push(El::new("p").class("help").text(&format!(
+            "{} cells: too many for a tooltip each; the Points table and the records have \
+             every value.",
+            grid.len()
+        )));
+    }
     // The verdicts.
     let mut svg = svg_el(width, height, "verdict of every point");
     let mut cells = El::new("g").class("cells");
@@ -1166,29 +1325,33 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
         let v = p.verdict();
         let (x, y) = (cell_x(p.at[1]), cell_y(p.at[0]));
         cells.push(
-            El::new("g")
-                .class(&format!("cell {}", v.class()))
-                .title(&format!(
-                    "{}: {} ({} of {} runs passed; exit {})",
-                    where_(p),
-                    v.word(),
-                    p.passed(),
-                    p.runs.len(),
-                    p.exits()
-                ))
-                .child(
-                    El::new("rect")
-                        .n("x", x)
-                        .n("y", y)
-                        .n("width", cw)
-                        .n("height", ch),
-                )
-                .child(
-                    El::new("text")
-                        .n("x", x + cw / 2.0)
-                        .n("y", y + ch / 2.0 + 4.0)
-                        .text(v.glyph()),
-                ),
+            titled(
+                El::new("g").class(&format!("cell {}", v.class())),
+                titles,
+                || {
+                    format!(
+                        "{}: {} ({} of {} runs passed; exit {})",
+                        where_(p),
+                        v.word(),
+                        p.passed(),
+                        p.runs.len(),
+                        p.exits()
+                    )
+                },
+            )
+            .child(
+                El::new("rect")
+                    .n("x", x)
+                    .n("y", y)
+                    .n("width", cw)
+                    .n("height", ch),
+            )
+            .child(
+                El::new("text")
+                    .n("x", x + cw / 2.0)
+                    .n("y", y + ch / 2.0 + 4.0)
+                    .text(v.glyph()),
+            ),
         );
     }
     svg.push(cells);
@@ -1253,20 +1416,22 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
                 },
             ),
         };
-        let mut g = El::new("g")
-            .class(&format!(
+        let mut g = titled(
+            El::new("g").class(&format!(
                 "cell heat{}",
                 if shade > 0.55 { " dark" } else { "" }
-            ))
-            .title(&tip)
-            .child(
-                El::new("rect")
-                    .n("x", x)
-                    .n("y", y)
-                    .n("width", cw)
-                    .n("height", ch)
-                    .a("fill-opacity", &format!("{:.2}", 0.06 + 0.84 * shade)),
-            );
+            )),
+            titles,
+            || tip,
+        )
+        .child(
+            El::new("rect")
+                .n("x", x)
+                .n("y", y)
+                .n("width", cw)
+                .n("height", ch)
+                .a("fill-opacity", &format!("{:.2}", 0.06 + 0.84 * shade)),
+        );
         if text_fits {
             g.push(
                 El::new("text")
@@ -1353,6 +1518,21 @@ mod tests {
             csv_split("a,\"b,c\",\"d \"\"e\"\"\",,f"),
             vec!["a", "b,c", "d \"e\"", "", "f"]
         );
+    }
+
+    #[test]
+    fn long_lines_are_thinned_keeping_spikes() {
+        let xy: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| {
+                (
+                    L + i as f64 * PW / 10_000.0,
+                    if i == 5_000 { 0.0 } else { 100.0 },
+                )
+            })
+            .collect();
+        let d = line_path(&xy, true);
+        assert!(d.len() < 40_000, "{} bytes", d.len());
+        assert!(d.contains(" 0L"), "the spike is kept: {d}");
     }
 
     #[test]
