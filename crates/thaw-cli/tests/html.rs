@@ -168,3 +168,47 @@ fn a_sweep_page_of_two_keys_has_the_contour_and_bad_uses_are_refused() {
         "nothing ran"
     );
 }
+
+#[test]
+fn boundaries_from_thaw_boundary_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let out = thaw(&[
+        "boundary",
+        UPSTASH,
+        "--vary",
+        "server.idle_timeout=1s..600s",
+        "--grid",
+        "8",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(p("b.json"), &out.stdout).unwrap();
+    let out = thaw(&[
+        "sweep",
+        UPSTASH,
+        "--vary",
+        "server.idle_timeout=1s..600s/4",
+        "--html",
+        &p("s.html"),
+        "--boundaries",
+        &p("b.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let h = std::fs::read_to_string(p("s.html")).unwrap();
+    assert!(h.contains("class=\"m bnd\""), "no boundary drawn");
+    assert!(h.contains("thaw boundary: passes at 71.735904454s, fails at 71.735904455s"));
+    // Not a boundary file: exit 2.
+    let out = thaw(&[
+        "sweep",
+        UPSTASH,
+        "--vary",
+        "server.idle_timeout=1s..600s/4",
+        "--html",
+        &p("s.html"),
+        "--boundaries",
+        UPSTASH,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
