@@ -494,11 +494,15 @@ fn sweep_of_two_keys_structure() {
             "function.reap_after=100s,300s",
         ],
         None,
-        &[],
+        &upstash_boundary(),
     );
     assert_self_contained("sweep", &html);
     let o = outline(&html);
     assert!(o.contains("m contour: the boundary"), "{o}");
+    assert!(
+        o.contains("m bnd: thaw boundary: server.idle_timeout passes at 71.735904454s"),
+        "{o}"
+    );
     assert!(
         o.contains("cell pass: server.idle_timeout = 1s, function.reap_after = 100s: ✓ pass"),
         "{o}"

@@ -605,11 +605,17 @@ pub fn render_sweep(info: &SweepInfo, records: &[SweepRecord]) -> String {
             let flips = flips(ax, &points);
             let marks = marks(ax, info.boundaries);
             sec.push(strip(ax, &points, &flips, &marks));
-            sec.push(boundary_notes(ax, info.boundaries));
+            sec.push(boundary_notes(info.boundaries, |b| {
+                b.path == ax.path && ax.place(&b.pass).is_some() && ax.place(&b.fail).is_some()
+            }));
             sec.write_to(&mut body);
             one_path(ax, &points, &names, &kinds, &flips, &marks, info.seeds).write_to(&mut body);
         }
         _ => {
+            sec.push(boundary_notes(info.boundaries, |b| {
+                axes.iter()
+                    .any(|a| a.path == b.path && cell_coord(a, &b.pass).is_some())
+            }));
             sec.write_to(&mut body);
             two_paths(&axes[1], &axes[0], &points, info).write_to(&mut body);
         }
@@ -688,17 +694,16 @@ fn marks(ax: &Axis, bounds: &[SweepBoundary]) -> Vec<Mark> {
         .collect()
 }
 
-fn boundary_notes(ax: &Axis, bounds: &[SweepBoundary]) -> El {
+fn boundary_notes(bounds: &[SweepBoundary], drawn: impl Fn(&SweepBoundary) -> bool) -> El {
     let mut ul = El::new("ul").class("verdicts");
     for b in bounds {
-        let drawn = b.path == ax.path && ax.place(&b.pass).is_some() && ax.place(&b.fail).is_some();
         ul.push(El::new("li").text(&format!(
             "thaw boundary: {} passes at {}, fails at {}: {}{}",
             b.path,
             b.pass,
             b.fail,
             b.change,
-            if drawn {
+            if drawn(b) {
                 ""
             } else {
                 " (not drawn: another key, or outside the sweep's range)"
@@ -706,6 +711,25 @@ fn boundary_notes(ax: &Axis, bounds: &[SweepBoundary]) -> El {
         )));
     }
     ul
+}
+
+/// Where a value falls on a heatmap's axis, in cells from its start
+/// (cell k's centre is k + 0.5): between the two values around it.
+fn cell_coord(ax: &Axis, s: &str) -> Option<f64> {
+    let xs = ax.numbers.as_ref()?;
+    let (x, _) = as_number(s)?;
+    let vs: Vec<f64> = ax.order.iter().map(|i| xs[*i]).collect();
+    let k = vs.windows(2).position(|w| w[0] <= x && x <= w[1])?;
+    let f = if vs[k + 1] > vs[k] {
+        if ax.log {
+            (x.ln() - vs[k].ln()) / (vs[k + 1].ln() - vs[k].ln())
+        } else {
+            (x - vs[k]) / (vs[k + 1] - vs[k])
+        }
+    } else {
+        0.0
+    };
+    Some(k as f64 + 0.5 + f)
 }
 
 fn px(f: f64) -> f64 {
@@ -1225,7 +1249,8 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
     // Row 0 (the smallest value) at the bottom.
     let cell_x = |xi: usize| left + col[&xi] as f64 * cw;
     let cell_y = |yi: usize| top + (ny - 1 - row[&yi]) as f64 * ch;
-    let width = left + nx as f64 * cw + 20.0;
+    // Room at the right for a boundary's label.
+    let width = left + nx as f64 * cw + 80.0;
     let height = top + ny as f64 * ch + 60.0;
     let pass = |xi: usize, yi: usize| grid.get(&(xi, yi)).map(|p| p.verdict() == Verdict::Pass);
 
@@ -1252,6 +1277,62 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
                 "the boundary: between cells where every assertion holds and cells where one fails",
             )
             .child(El::new("path").a("d", &d))
+    };
+    // thaw boundary's boundaries of either key: a dashed line across.
+    let bounds = || {
+        let mut g = El::new("g").class("bnds");
+        for b in info.boundaries {
+            let title = format!(
+                "thaw boundary: {} passes at {}, fails at {}: {}",
+                b.path, b.pass, b.fail, b.change
+            );
+            let (line, label) = if b.path == xa.path {
+                let Some(c) = cell_coord(xa, &b.pass) else {
+                    continue;
+                };
+                let x = left + c * cw;
+                (
+                    El::new("line")
+                        .n("x1", x)
+                        .n("x2", x)
+                        .n("y1", top - 4.0)
+                        .n("y2", top + ny as f64 * ch),
+                    El::new("text")
+                        .class("bnd-label")
+                        .n("x", x)
+                        .n("y", top - 5.0)
+                        .text("boundary"),
+                )
+            } else if b.path == ya.path {
+                let Some(c) = cell_coord(ya, &b.pass) else {
+                    continue;
+                };
+                let y = top + (ny as f64 - c) * ch;
+                let right = left + nx as f64 * cw;
+                (
+                    El::new("line")
+                        .n("x1", left)
+                        .n("x2", right + 4.0)
+                        .n("y1", y)
+                        .n("y2", y),
+                    El::new("text")
+                        .class("bnd-label y")
+                        .n("x", right + 6.0)
+                        .n("y", y + 4.0)
+                        .text("boundary"),
+                )
+            } else {
+                continue;
+            };
+            g.push(
+                El::new("g")
+                    .class("m bnd")
+                    .title(&title)
+                    .child(line)
+                    .child(label),
+            );
+        }
+        g
     };
     let axes_of = |svg: &mut El| {
         let mut g = El::new("g").class("ticks");
@@ -1356,6 +1437,7 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
     }
     svg.push(cells);
     svg.push(contour());
+    svg.push(bounds());
     axes_of(&mut svg);
     sec.push(figure(
         "heat-verdict",
@@ -1444,6 +1526,7 @@ fn two_paths(xa: &Axis, ya: &Axis, points: &BTreeMap<u64, Point>, info: &SweepIn
     }
     svg.push(cells);
     svg.push(contour());
+    svg.push(bounds());
     axes_of(&mut svg);
     sec.push(figure(
         "heat-metric",
