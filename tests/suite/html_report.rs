@@ -40,7 +40,14 @@ fn outline(html: &str) -> String {
             let b = tag[a..].find('"')? + a;
             Some(&tag[a..b])
         };
-        if tag.starts_with("<section") {
+        if tag.starts_with("<text class=\"glyph ") {
+            let after = &rest[tag_end + 1..];
+            let t = after
+                .strip_prefix("<title>")
+                .and_then(|t| t.split("</title>").next())
+                .unwrap_or("");
+            out.push(format!("    {}: {t}", attr("class").unwrap_or("")));
+        } else if tag.starts_with("<section") {
             out.push(format!("section {}", attr("id").unwrap_or("?")));
         } else if tag.starts_with("<figcaption") {
             let end = rest.find("</figcaption>").unwrap_or(tag_end);
@@ -55,7 +62,9 @@ fn outline(html: &str) -> String {
                     .map(|t| t.lines().next().unwrap_or("").trim().to_string())
                     .unwrap_or_default()
             };
-            if let Some(l) = attr("data-lane") {
+            if class == "pt" || class.starts_with("cell ") {
+                out.push(format!("    {class}: {}", title()));
+            } else if let Some(l) = attr("data-lane") {
                 out.push(format!("    lane {l}"));
             } else if let Some(series) = attr("data-series") {
                 out.push(format!("    {class}: {series}"));
@@ -205,7 +214,10 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on `page` with `args`: (stdout, stderr).
 fn run_chromium(bin: &Path, page: &Path, args: &[&str]) -> (String, String) {
-    let profile = tempfile_dir("thaw-chromium-profile");
+    // A profile per run: two browser tests may run at once.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = tempfile_dir(&format!("thaw-chromium-profile-{n}"));
     let out = Command::new(bin)
         .args([
             "--headless",
@@ -388,5 +400,176 @@ fn readme_screenshot() {
         .expect("PNG written");
     let size = std::fs::metadata(&out).expect("written").len();
     assert!(size < 200_000, "docs/upstash-swimlane.png is {size} bytes");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The page of a small sweep of the Upstash scenario, built as
+/// `thaw sweep … --html` builds it: from the JSON-lines records.
+fn sweep_page(
+    varies: &[&str],
+    seeds: Option<u64>,
+    boundaries: &[thaw_report::SweepBoundary],
+) -> String {
+    use thaw_explore::{sweep::Runs, Format, Prepared, Sweep, Vary};
+    let rel = "sim-scenarios/seeds/upstash-etimedout.toml";
+    let text = std::fs::read_to_string(workspace_root().join(rel)).expect("readable scenario");
+    let prepared = Prepared::load(rel, &text, &[]).expect("loads");
+    let name = prepared.scenario().config.name.clone();
+    let expectations: Vec<String> = prepared
+        .scenario()
+        .expectations
+        .iter()
+        .map(|e| e.expr.clone())
+        .collect();
+    let varies: Vec<Vary> = varies
+        .iter()
+        .map(|v| Vary::parse(v).expect("vary"))
+        .collect();
+    let axes: Vec<thaw_report::SweepAxis> = varies
+        .iter()
+        .map(|v| thaw_report::SweepAxis {
+            path: v.path.clone(),
+            log: matches!(v.spec, thaw_explore::Spec::Range { log: true, .. }),
+        })
+        .collect();
+    let paths: Vec<String> = axes.iter().map(|a| a.path.clone()).collect();
+    let sweep =
+        Sweep::new(prepared, varies, seeds, Format::Jsonl).unwrap_or_else(|_| panic!("plans"));
+    let mut records = Vec::new();
+    sweep
+        .run(Runs::all(sweep.runs()), 2, |_, line, _| {
+            records.push(thaw_report::SweepRecord::from_json(line, &paths).expect("a record"));
+            Ok::<(), ()>(())
+        })
+        .expect("runs");
+    let info = thaw_report::SweepInfo {
+        name: &name,
+        id: sweep.id(),
+        axes: &axes,
+        seeds: sweep.seeds_per_point(),
+        runs: sweep.runs(),
+        expectations: &expectations,
+        heat_metric: "errors",
+        boundaries,
+    };
+    thaw_report::render_sweep(&info, &records)
+}
+
+fn upstash_boundary() -> Vec<thaw_report::SweepBoundary> {
+    // What `thaw boundary upstash-etimedout.toml --vary
+    // server.idle_timeout=1s..600s --format json` finds.
+    vec![thaw_report::SweepBoundary {
+        path: "server.idle_timeout".into(),
+        pass: "71.735904454s".into(),
+        fail: "71.735904455s".into(),
+        change: "fails `invocation[2].error == ETIMEDOUT`".into(),
+    }]
+}
+
+#[test]
+fn sweep_of_one_key_structure() {
+    let html = sweep_page(
+        &["server.idle_timeout=1s..600s/6"],
+        Some(2),
+        &upstash_boundary(),
+    );
+    assert_self_contained("sweep", &html);
+    let o = outline(&html);
+    // The flip the sweep shows and the boundary thaw boundary found.
+    assert!(o.contains("m flip: the verdict flips between server.idle_timeout = 1s (✓ pass) and 120.8s (✗ fail)"), "{o}");
+    assert!(
+        o.contains("m bnd: thaw boundary: passes at 71.735904454s"),
+        "{o}"
+    );
+    // Each error kind is its own series.
+    assert!(o.contains("series s0: ETIMEDOUT"), "{o}");
+    insta::assert_snapshot!("html_sweep_upstash_one_key", o);
+}
+
+#[test]
+fn sweep_of_two_keys_structure() {
+    let html = sweep_page(
+        &[
+            "server.idle_timeout=1s..600s/4",
+            "function.reap_after=100s,300s",
+        ],
+        None,
+        &upstash_boundary(),
+    );
+    assert_self_contained("sweep", &html);
+    let o = outline(&html);
+    assert!(o.contains("m contour: the boundary"), "{o}");
+    assert!(
+        o.contains("m bnd: thaw boundary: server.idle_timeout passes at 71.735904454s"),
+        "{o}"
+    );
+    assert!(
+        o.contains("cell pass: server.idle_timeout = 1s, function.reap_after = 100s: ✓ pass"),
+        "{o}"
+    );
+    insta::assert_snapshot!("html_sweep_upstash_two_keys", o);
+}
+
+#[test]
+fn same_sweep_same_bytes() {
+    let v = [
+        "server.idle_timeout=1s..600s/5:log",
+        "function.reap_after=100s,300s",
+    ];
+    assert!(sweep_page(&v, Some(2), &[]) == sweep_page(&v, Some(2), &[]));
+    let v = ["server.idle_timeout=1s..600s/5"];
+    let b = upstash_boundary();
+    assert!(sweep_page(&v, None, &b) == sweep_page(&v, None, &b));
+}
+
+#[test]
+fn a_browser_loads_the_sweep_page() {
+    let Some(bin) = chromium() else {
+        if std::env::var("THAW_BROWSER_TEST").as_deref() == Ok("require") {
+            panic!("THAW_BROWSER_TEST=require but no chromium found (apt-get install chromium)");
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "html_report::a_browser_loads_the_sweep_page SKIPPED: no headless Chromium"
+        );
+        return;
+    };
+    let dir = tempfile_dir("thaw-sweep-browser");
+    for (name, varies) in [
+        ("one", &["server.idle_timeout=1s..600s/6"][..]),
+        (
+            "two",
+            &[
+                "server.idle_timeout=1s..600s/4",
+                "function.reap_after=100s,300s",
+            ][..],
+        ),
+    ] {
+        let page = dir.join(format!("{name}.html"));
+        std::fs::write(&page, sweep_page(varies, None, &upstash_boundary())).expect("write");
+        let (dom, log) = run_chromium(&bin, &page, &["--virtual-time-budget=3000", "--dump-dom"]);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+        assert!(console.is_empty(), "{name}: console messages: {console:#?}");
+        assert!(
+            dom.contains("data-ready=\"1\""),
+            "{name}: the script did not finish"
+        );
+        assert!(
+            dom.contains("data-resources=\"0\""),
+            "{name}: the page fetched something"
+        );
+        let shot = dir.join(format!("{name}.png"));
+        run_chromium(
+            &bin,
+            &page,
+            &[
+                "--window-size=1000,900",
+                &format!("--screenshot={}", shot.display()),
+            ],
+        );
+        let n = colours(&shot);
+        assert!(n >= 8, "{name}: screenshot looks blank: {n} colour(s)");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,7 @@
 //! `thaw sweep`, `thaw merge`, `thaw boundary` and `thaw check`.
 use crate::{read_scenario, shell_quote};
 use clap::{Args, ValueEnum};
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use thaw_explore::boundary::{self, Query};
@@ -59,6 +59,18 @@ pub struct SweepArgs {
     /// Remove a key for every point, as with `thaw run --unset`.
     #[arg(long = "unset", value_name = "PATH", add = crate::author::key_completer(false))]
     pub unsets: Vec<String>,
+    /// Also write a self-contained HTML page of the sweep's plots (one or
+    /// two varied keys), when the sweep is complete.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<String>,
+    /// The metric that colours the heatmap of two varied keys (`errors`,
+    /// `errors.KIND`, `zombie_connection_seconds`, `platform.FIELD`, …).
+    #[arg(long, value_name = "NAME", default_value = "errors", requires = "html")]
+    pub html_metric: String,
+    /// Boundaries to mark on the plots: a file written by `thaw boundary
+    /// --format json` (may be repeated).
+    #[arg(long = "boundaries", value_name = "FILE", requires = "html")]
+    pub boundaries: Vec<String>,
 }
 
 /// `thaw merge`.
@@ -231,6 +243,13 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
         SweepFormat::Jsonl => Format::Jsonl,
         SweepFormat::Csv => Format::Csv,
     };
+    let page = match &a.html {
+        Some(h) => match html_plan(a, h, &prepared, &varies) {
+            Ok(p) => Some(p),
+            Err(c) => return c,
+        },
+        None => None,
+    };
     let sweep = match Sweep::new(prepared, varies, a.seeds, format) {
         Ok(s) => s,
         Err(e) => return vary_error(e, "--vary"),
@@ -249,6 +268,22 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
     if jobs == 0 {
         eprintln!("error: --jobs must be at least 1");
         return ExitCode::from(2);
+    }
+    if let Some(p) = &page {
+        if shard != Shard::ALL {
+            eprintln!(
+                "error: --html draws the whole sweep, and --shard runs a part of it: merge the shards (thaw merge OUT SHARD…), then run this sweep without --shard with --out OUT --html {}: every run is already in OUT, nothing runs again",
+                p.out
+            );
+            return ExitCode::from(2);
+        }
+        if a.out
+            .as_deref()
+            .is_some_and(|o| crate::same_file(&p.out, o))
+        {
+            eprintln!("error: --out and --html name the same file; choose two files");
+            return ExitCode::from(2);
+        }
     }
     let (mut sink, done): (Box<dyn Write>, usize) = match &a.out {
         Some(path) => {
@@ -272,9 +307,44 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
             (Box::new(w), 0)
         }
     };
+    // The page's file is created before the sweep, so that an unwritable
+    // path is reported at once, and says that the sweep has not finished
+    // until the page proper replaces it at the end.
+    let mut html_file = match &page {
+        Some(p) => {
+            let unfinished = thaw_report::render_sweep_unfinished(
+                &p.info(&sweep, &a.html_metric),
+                &match &a.out {
+                    Some(o) => format!(
+                        "Its records are in {o}; run the same command again: it resumes where it stopped, then writes this page."
+                    ),
+                    None => "Its records went to the standard output; run it again (with --out FILE to keep what it finishes).".to_string(),
+                },
+            );
+            match std::fs::File::create(&p.out)
+                .and_then(|mut f| f.write_all(unfinished.as_bytes()).map(|()| f))
+            {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    eprintln!("error: cannot create HTML page `{}`: {e}", p.out);
+                    return ExitCode::from(4);
+                }
+            }
+        }
+        None => None,
+    };
     let todo = runs.skip(done as u64);
     let bar = progress(todo.len(), done as u64, runs.len());
     let mut failed = 0u64;
+    // Without --out the records are only on standard output: the page's
+    // are kept as they go (with --out, the file is read at the end, so a
+    // resumed sweep's earlier records are drawn too).
+    let mut kept: Vec<thaw_report::SweepRecord> = Vec::new();
+    let keep = page.is_some() && a.out.is_none();
+    let csv_header: Vec<String> = sweep.header().map(|h| csv_columns(&h)).unwrap_or_default();
+    let paths: Vec<String> = page.as_ref().map_or(Vec::new(), |p| {
+        p.axes.iter().map(|x| x.path.clone()).collect()
+    });
     // Each record is written in one call, unbuffered with --out: a killed
     // sweep leaves every finished record on disk (and at most one cut line,
     // which a resume drops).
@@ -284,6 +354,11 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
         bytes.push(b'\n');
         sink.write_all(&bytes)?;
         failed += (exit != 0) as u64;
+        if keep {
+            if let Some(r) = parse_record(line, format, &csv_header, &paths) {
+                kept.push(r);
+            }
+        }
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -318,7 +393,191 @@ pub fn cmd_sweep(a: &SweepArgs, overrides: &[Override]) -> ExitCode {
             .as_deref()
             .map_or(String::new(), |o| format!("; records in {o}"))
     );
+    if let (Some(p), Some(mut f)) = (page, html_file.take()) {
+        let records = match &a.out {
+            None => kept,
+            Some(o) => match read_records(Path::new(o), format, &csv_header, &paths) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot read the records back for the HTML page: {e}");
+                    return ExitCode::from(4);
+                }
+            },
+        };
+        let html = thaw_report::render_sweep(&p.info(&sweep, &a.html_metric), &records);
+        let written = f
+            .set_len(0)
+            .and_then(|()| f.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| f.write_all(html.as_bytes()))
+            .and_then(|()| f.flush());
+        if let Err(e) = written {
+            eprintln!("error: writing the HTML page `{}` failed: {e}", p.out);
+            return ExitCode::from(4);
+        }
+        eprintln!(
+            "HTML page of {} record(s) in {} ({} bytes)",
+            records.len(),
+            p.out,
+            html.len()
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// What `--html` needs, checked before anything runs.
+struct HtmlPlan {
+    out: String,
+    name: String,
+    axes: Vec<thaw_report::SweepAxis>,
+    expectations: Vec<String>,
+    boundaries: Vec<thaw_report::SweepBoundary>,
+}
+
+impl HtmlPlan {
+    fn info<'a>(&'a self, sweep: &'a Sweep, metric: &'a str) -> thaw_report::SweepInfo<'a> {
+        thaw_report::SweepInfo {
+            name: &self.name,
+            id: sweep.id(),
+            axes: &self.axes,
+            seeds: sweep.seeds_per_point(),
+            runs: sweep.runs(),
+            expectations: &self.expectations,
+            heat_metric: metric,
+            boundaries: &self.boundaries,
+        }
+    }
+}
+
+fn html_plan(
+    a: &SweepArgs,
+    out: &str,
+    prepared: &Prepared,
+    varies: &[Vary],
+) -> Result<HtmlPlan, ExitCode> {
+    if varies.len() > 2 {
+        eprintln!(
+            "error: --html draws one or two varied keys, and this sweep varies {}: keep one or two --vary (a plot per metric, or a heatmap) and fix the others with --set",
+            varies.len()
+        );
+        return Err(ExitCode::from(2));
+    }
+    if crate::same_file(out, &a.file) {
+        eprintln!(
+            "error: --html {out} would overwrite the scenario file itself; choose another file"
+        );
+        return Err(ExitCode::from(2));
+    }
+    if !known_metric(&a.html_metric) {
+        eprintln!(
+            "error: --html-metric `{}` is not a metric of the records (e.g. errors, errors.ETIMEDOUT, zombie_connection_seconds, platform.live_mean, servers.NAME.errors; docs/metrics are the names `[expect]` uses)",
+            a.html_metric
+        );
+        return Err(ExitCode::from(2));
+    }
+    let mut boundaries = Vec::new();
+    for file in &a.boundaries {
+        boundaries.extend(read_boundaries(file).map_err(|e| {
+            eprintln!("error: --boundaries {file}: {e}");
+            ExitCode::from(2)
+        })?);
+    }
+    let scenario = prepared.scenario();
+    Ok(HtmlPlan {
+        out: out.to_string(),
+        name: scenario.config.name.clone(),
+        axes: varies
+            .iter()
+            .map(|v| thaw_report::SweepAxis {
+                path: v.path.clone(),
+                log: matches!(v.spec, thaw_explore::Spec::Range { log: true, .. }),
+            })
+            .collect(),
+        expectations: scenario
+            .expectations
+            .iter()
+            .map(|e| e.expr.clone())
+            .collect(),
+        boundaries,
+    })
+}
+
+/// A metric name a record can have, as `[expect]` and the CSV name them.
+fn known_metric(name: &str) -> bool {
+    use thaw_sim::expect::{METRIC_NAMES, PLATFORM_METRIC_FIELDS};
+    if let Some(kind) = name.strip_prefix("errors.") {
+        return thaw_sim::ErrorKind::ALL.iter().any(|k| k.name() == kind);
+    }
+    if let Some(f) = name.strip_prefix("platform.") {
+        return PLATFORM_METRIC_FIELDS.contains(&f);
+    }
+    if let Some(rest) = name.strip_prefix("servers.") {
+        return rest.split('.').count() == 2 && rest.split('.').all(|p| !p.is_empty());
+    }
+    !matches!(name, "errors_by_kind" | "platform" | "servers") && METRIC_NAMES.contains(&name)
+}
+
+/// The boundaries in a `thaw boundary --format json` file.
+fn read_boundaries(file: &str) -> Result<Vec<thaw_report::SweepBoundary>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read it: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("not JSON ({e}); write it with thaw boundary --format json"))?;
+    let not = || "not the output of thaw boundary --format json".to_string();
+    let path = v.get("path").and_then(|p| p.as_str()).ok_or_else(not)?;
+    let cell = |x: &serde_json::Value| match x {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    v.get("boundaries")
+        .and_then(|b| b.as_array())
+        .ok_or_else(not)?
+        .iter()
+        .map(|b| {
+            Some(thaw_report::SweepBoundary {
+                path: path.to_string(),
+                pass: cell(b.get("pass")?),
+                fail: cell(b.get("fail")?),
+                change: b.get("change")?.as_str()?.to_string(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(not)
+}
+
+/// A CSV header line's columns.
+fn csv_columns(header: &str) -> Vec<String> {
+    // The header's names never need quotes but a varied path could.
+    header
+        .split(',')
+        .map(|c| c.trim_matches('"').to_string())
+        .collect()
+}
+
+fn parse_record(
+    line: &str,
+    format: Format,
+    header: &[String],
+    paths: &[String],
+) -> Option<thaw_report::SweepRecord> {
+    match format {
+        Format::Jsonl => thaw_report::SweepRecord::from_json(line, paths),
+        Format::Csv => thaw_report::SweepRecord::from_csv(header, line, paths),
+    }
+}
+
+/// Every record of the `--out` file (this sweep's: it was checked when the
+/// sweep resumed it).
+fn read_records(
+    path: &Path,
+    format: Format,
+    header: &[String],
+    paths: &[String],
+) -> Result<Vec<thaw_report::SweepRecord>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .skip(usize::from(format == Format::Csv))
+        .filter_map(|l| parse_record(l, format, header, paths))
+        .collect())
 }
 
 /// A progress bar on stderr when it is a terminal.

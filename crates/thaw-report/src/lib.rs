@@ -19,11 +19,15 @@ mod bins;
 mod collect;
 mod overview;
 mod svg;
+mod sweep;
 mod swimlane;
 
 use collect::{Conn, FIRST_CONNS};
 pub use collect::{HtmlCollector, Tee};
 use svg::{esc, El};
+pub use sweep::{
+    render_sweep, render_sweep_unfinished, SweepAxis, SweepBoundary, SweepInfo, SweepRecord,
+};
 use thaw_core::{SimDuration, SimTime};
 use thaw_scenario::{Report, Scenario};
 
@@ -134,6 +138,12 @@ pub fn render(mut collector: HtmlCollector, scenario: &Scenario, report: &Report
         ))
         .write_to(&mut body);
 
+    page(name, &body)
+}
+
+/// The page shell shared by the run and the sweep reports: the CSP, the
+/// stylesheet and the script inline, `body` as it is.
+fn page(name: &str, body: &str) -> String {
     let mut page = String::with_capacity(body.len() + CSS.len() + JS.len() + 512);
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     page.push_str(&format!(
@@ -145,7 +155,7 @@ pub fn render(mut collector: HtmlCollector, scenario: &Scenario, report: &Report
     page.push_str("<style>\n");
     page.push_str(CSS);
     page.push_str("</style>\n</head>\n<body>\n");
-    page.push_str(&body);
+    page.push_str(body);
     page.push_str("\n<script>\n");
     page.push_str(JS);
     page.push_str("</script>\n</body>\n</html>\n");
