@@ -103,6 +103,51 @@ fn many_environments_report_structure() {
     insta::assert_snapshot!("html_mysql_zombies_too_many", o);
 }
 
+/// `thaw run --html-conn N`: a connection chosen by number gets its
+/// swimlane with every packet, even far past the connections the report
+/// follows on its own (the first 5,000), and only when asked for.
+#[test]
+fn a_chosen_connection_gets_its_swimlane_however_late() {
+    let rel = "crates/thaw-scenario/benches/poisson-per-invocation.toml";
+    let text = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let s = load(rel, &text, &["workload.poisson.count=5600".to_string()])
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let page = |chosen: Option<usize>| {
+        let mut c = HtmlCollector::new(&s.config);
+        if let Some(n) = chosen {
+            c = c.choose(n);
+        }
+        let report = run_scenario(&s, None, &mut c).expect("run finishes");
+        render(c, &s, &report)
+    };
+    let figure = |html: &str, n: usize| -> Option<String> {
+        html.split("<figure")
+            .find(|f| f.contains(&format!("Connection {n}:")))
+            .map(|f| f.split("</figure>").next().unwrap_or("").to_string())
+    };
+    let plain = page(None);
+    assert!(figure(&plain, 5500).is_none(), "not drawn unless asked for");
+    let chosen = page(Some(5500));
+    let f = figure(&chosen, 5500).expect("the chosen connection's swimlane");
+    assert!(f.contains("the connection asked for (--html-conn)"), "{f}");
+    for needle in [
+        "class=\"m arrow k-syn",
+        "class=\"m arrow k-data",
+        "class=\"m arrow k-fin",
+    ] {
+        assert!(f.contains(needle), "the chosen swimlane lacks {needle}");
+    }
+    // The invocation table names a failure's connection by that number.
+    let z = report_of("sim-scenarios/seeds/mysql-zombies-too-many.toml");
+    assert!(z.contains("<td>#152</td>"), "a failure's connection number");
+    // Past the run's last connection: said so, nothing drawn.
+    let s2 = load(rel, &text, &["workload.poisson.count=3".to_string()]).unwrap();
+    let mut c = HtmlCollector::new(&s2.config).choose(9);
+    let report = run_scenario(&s2, None, &mut c).expect("run finishes");
+    let html = render(c, &s2, &report);
+    assert!(html.contains("Connection 9 was asked for (--html-conn), but the run opened only 3."));
+}
+
 /// The marks the Upstash story needs, as the page writes them.
 fn assert_upstash_marks(html: &str) {
     let first = html

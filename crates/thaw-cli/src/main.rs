@@ -107,6 +107,11 @@ struct RunArgs {
     /// overview, metrics and verdicts) to this file.
     #[arg(long, value_name = "FILE")]
     html: Option<String>,
+    /// With --html, also draw the swimlane of connection N (numbered in the
+    /// order the run opens them, as the report's titles number them), with
+    /// every packet, however late in the run it comes.
+    #[arg(long, value_name = "N", requires = "html", value_parser = clap::value_parser!(u64).range(1..))]
+    html_conn: Option<u64>,
     /// Include every packet and timer in the text timeline.
     #[arg(long, short)]
     verbose: bool,
@@ -211,6 +216,9 @@ fn rerun_command(args: &RunArgs, overrides: &[Override], seed: u64) -> String {
     }
     if let Some(h) = &args.html {
         cmd.push_str(&format!(" --html {}", shell_quote(h)));
+    }
+    if let Some(n) = args.html_conn {
+        cmd.push_str(&format!(" --html-conn {n}"));
     }
     if args.file == "-" {
         cmd.push_str("   (with the same standard input)");
@@ -329,7 +337,14 @@ fn cmd_run(args: &RunArgs, overrides: &[Override], color: style::ColorChoice) ->
     // path is reported at once; it is written when the run is over.
     let mut html = match &args.html {
         Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Some((f, thaw_report::HtmlCollector::new(&scenario.config))),
+            Ok(f) => {
+                let c = thaw_report::HtmlCollector::new(&scenario.config);
+                let c = match args.html_conn {
+                    Some(n) => c.choose(usize::try_from(n).unwrap_or(usize::MAX)),
+                    None => c,
+                };
+                Some((f, c))
+            }
             Err(e) => {
                 eprintln!("error: cannot create HTML report `{p}`: {e}");
                 return ExitCode::from(4);

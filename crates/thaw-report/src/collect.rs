@@ -179,6 +179,9 @@ pub(crate) struct InvRow {
     pub latency: Option<u64>,
     pub detail: String,
     pub ended: bool,
+    /// The number (from 0) of the connection its error happened on, as
+    /// `thaw run --html-conn` takes it (plus one).
+    pub conn: Option<usize>,
 }
 
 /// Names of the hosts, from the configuration (the world's host ids:
@@ -371,7 +374,7 @@ pub struct HtmlCollector {
     env_keys: BTreeMap<u32, BTreeSet<Key>>,
     pub(crate) kept: Vec<Conn>,
     kept_kinds: BTreeSet<String>,
-    next_conn: usize,
+    pub(crate) next_conn: usize,
     buffered: usize,
     env_ctx: BTreeMap<u32, Vec<TraceRecord>>,
     inv_env: BTreeMap<u64, u32>,
@@ -397,6 +400,11 @@ pub struct HtmlCollector {
     first_live: usize,
     /// Live connections among the first [`DETAIL_CONNS`].
     full_live: usize,
+    /// The connection asked for by number (`thaw run --html-conn N`,
+    /// 0-based here): kept with its packets wherever it comes in the run.
+    pub(crate) chosen: Option<usize>,
+    /// Whether the chosen connection was opened and is over.
+    pub(crate) chosen_done: bool,
 }
 
 impl HtmlCollector {
@@ -433,7 +441,23 @@ impl HtmlCollector {
             untracked_conns: 0,
             first_live: 0,
             full_live: 0,
+            chosen: None,
+            chosen_done: false,
         }
+    }
+
+    /// Also keeps connection number `n` (1-based, the order in which the
+    /// run opened them, as the swimlanes' titles number them), with every
+    /// packet, however late it comes.
+    pub fn choose(mut self, n: usize) -> Self {
+        self.chosen = n.checked_sub(1);
+        self
+    }
+
+    /// True while the chosen connection still needs detail: not yet
+    /// opened, or live.
+    fn chosen_pending(&self) -> bool {
+        self.chosen.is_some() && !self.chosen_done
     }
 
     /// True when no later connection could be kept: the first ones are
@@ -443,11 +467,13 @@ impl HtmlCollector {
         self.next_conn >= FIRST_CONNS
             && self.first_live == 0
             && self.kept_kinds.len() >= ERROR_CONNS
+            && !self.chosen_pending()
     }
 
     /// True when no connection still wants its packets.
     fn no_detail(&self) -> bool {
-        self.saturated() || (self.next_conn >= DETAIL_CONNS && self.full_live == 0)
+        self.saturated()
+            || (self.next_conn >= DETAIL_CONNS && self.full_live == 0 && !self.chosen_pending())
     }
 
     /// Ends the run: live connections are finalised, open spans closed.
@@ -624,10 +650,14 @@ impl HtmlCollector {
         if c.index < DETAIL_CONNS {
             self.full_live -= 1;
         }
+        let chosen = Some(c.index) == self.chosen;
+        if chosen {
+            self.chosen_done = true;
+        }
         if !c.tracked {
             return;
         }
-        let first = c.index < FIRST_CONNS;
+        let first = c.index < FIRST_CONNS || chosen;
         let new_kind = c
             .error
             .as_ref()
@@ -675,7 +705,8 @@ impl HtmlCollector {
         if index < DETAIL_CONNS {
             self.full_live += 1;
         }
-        let tracked = index < DETAIL_CONNS && !self.saturated() && self.buffered < BUFFER_BUDGET;
+        let tracked = Some(index) == self.chosen
+            || (index < DETAIL_CONNS && !self.saturated() && self.buffered < BUFFER_BUDGET);
         if !tracked {
             self.untracked_conns += 1;
         }
@@ -756,7 +787,7 @@ impl HtmlCollector {
         }
         // Context for a connection it may open: only while one can still
         // be kept.
-        if self.next_conn < DETAIL_CONNS && !self.saturated() {
+        if (self.next_conn < DETAIL_CONNS && !self.saturated()) || self.chosen_pending() {
             let ctx = self.env_ctx.entry(env).or_default();
             if rec.event == "invoke" {
                 ctx.clear();
@@ -769,7 +800,15 @@ impl HtmlCollector {
         }
     }
 
-    fn error(&mut self, t: u64, inv: Option<u64>, env: Option<u32>, kind: &str, rec: &TraceRecord) {
+    /// Records an error; returns the index of the connection it happened on.
+    fn error(
+        &mut self,
+        t: u64,
+        inv: Option<u64>,
+        env: Option<u32>,
+        kind: &str,
+        rec: &TraceRecord,
+    ) -> Option<usize> {
         self.bins.error(t, kind);
         if let Some(g) = &mut self.gantt {
             g.errors.push(ErrMark {
@@ -795,10 +834,12 @@ impl HtmlCollector {
                         if c.error.is_none() {
                             c.error = Some(kind.to_string());
                         }
+                        return Some(c.index);
                     }
                 }
             }
         }
+        None
     }
 
     fn end_invocation(&mut self, rec: &TraceRecord, kind: Option<&str>) {
@@ -811,9 +852,7 @@ impl HtmlCollector {
                 self.set_env_state(e, EnvState::Idle, t);
             }
         }
-        if let Some(k) = kind {
-            self.error(t, inv, env, k, rec);
-        }
+        let conn = kind.and_then(|k| self.error(t, inv, env, k, rec));
         if let Some(i) = inv {
             let mut row = self.open_rows.remove(&i).unwrap_or(InvRow {
                 id: i,
@@ -825,6 +864,7 @@ impl HtmlCollector {
             row.error = kind.map(str::to_string);
             row.latency = field_u64(rec, "latency_ns");
             row.detail = rec.text.clone();
+            row.conn = conn;
             self.push_row(row);
         }
         if let Some(e) = env {

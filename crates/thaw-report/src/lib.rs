@@ -232,7 +232,10 @@ fn verdicts(scenario: &Scenario, report: &Report) -> El {
 }
 
 /// Why a connection has a swimlane.
-fn why_kept(c: &Conn) -> String {
+fn why_kept(c: &Conn, chosen: Option<usize>) -> String {
+    if chosen == Some(c.index) {
+        return "the connection asked for (--html-conn)".to_string();
+    }
     match (&c.error, c.index < FIRST_CONNS) {
         (Some(k), _) => format!(
             "an invocation failed on it with {}",
@@ -286,7 +289,7 @@ fn swimlanes(c: &HtmlCollector) -> El {
                     SimTime::from_nanos(start),
                     SimTime::from_nanos(stop),
                     SimDuration::from_nanos(stop - start),
-                    why_kept(k)
+                    why_kept(k, c.chosen)
                 )))
                 .child(
                     El::new("div")
@@ -294,6 +297,13 @@ fn swimlanes(c: &HtmlCollector) -> El {
                         .child(swimlane::render(k, &c.names, &id)),
                 ),
         );
+    }
+    if let (Some(n), false) = (c.chosen, c.chosen_done) {
+        sec.push(El::new("p").class("help").text(&format!(
+            "Connection {} was asked for (--html-conn), but the run opened only {}.",
+            n + 1,
+            c.next_conn
+        )));
     }
     if c.untracked_conns > 0 {
         sec.push(El::new("p").class("help").text(&format!(
@@ -318,7 +328,7 @@ fn invocations(c: &HtmlCollector) -> El {
     )));
     let mut t = El::new("table").raw(
         "<thead><tr><th>id</th><th>at</th><th>env</th><th>cold</th><th>outcome</th>\
-         <th>latency</th><th>timeline</th></tr></thead>",
+         <th>latency</th><th>connection</th><th>timeline</th></tr></thead>",
     );
     let mut tb = El::new("tbody");
     for r in &c.rows {
@@ -340,6 +350,8 @@ fn invocations(c: &HtmlCollector) -> El {
                             .map_or("-".into(), |l| SimDuration::from_nanos(l).to_string()),
                     ),
                 )
+                // The number `--html-conn` takes, for a failure's swimlane.
+                .child(El::new("td").text(&r.conn.map_or("-".into(), |c| format!("#{}", c + 1))))
                 .child(El::new("td").class("detail").text(&r.detail)),
         );
     }
