@@ -39,6 +39,21 @@ fn d(ns: u64) -> SimDuration {
     SimDuration::from_nanos(ns)
 }
 
+/// A middlebox `name` that forgets every flow after `secs` seconds in any
+/// state and then drops what it no longer knows, both ways.
+fn dropping_mb(name: &str, secs: u64) -> NamedMiddlebox {
+    NamedMiddlebox {
+        name: name.into(),
+        config: MiddleboxConfig {
+            timeouts: StateTimeouts::uniform(d(secs * SEC)),
+            untracked_from_client: Untracked::Drop,
+            untracked_from_server: Untracked::Drop,
+            max_retrans: None,
+            unacknowledged: None,
+        },
+    }
+}
+
 /// Defaults with arrivals at the given instants (ns).
 fn base(arrivals: &[u64]) -> SimConfig {
     SimConfig {
@@ -523,18 +538,7 @@ fn function_timeout_is_exact_after_the_handlers_own_work() {
         cfg.platform.timeout = d(3 * SEC);
         cfg.platform.handler_time = d(work).into();
         if drop {
-            cfg.middleboxes = Some(NamedMiddlebox {
-                name: "fw".into(),
-                config: MiddleboxConfig {
-                    timeouts: StateTimeouts::uniform(d(10 * SEC)),
-                    untracked_from_client: Untracked::Drop,
-                    untracked_from_server: Untracked::Drop,
-                    max_retrans: None,
-                    unacknowledged: None,
-                },
-            })
-            .into_iter()
-            .collect();
+            cfg.middleboxes = vec![dropping_mb("fw", 10)];
         } else {
             // The handler's own work only.
             cfg.client.requests.clear();
@@ -577,18 +581,7 @@ fn warm_function_timeout_is_exactly_the_timeout() {
     // the arrival (the handler starts at once on a warm environment).
     let mut cfg = base(&[0, 30 * SEC]);
     cfg.platform.timeout = d(3 * SEC);
-    cfg.middleboxes = Some(NamedMiddlebox {
-        name: "fw".into(),
-        config: MiddleboxConfig {
-            timeouts: StateTimeouts::uniform(d(10 * SEC)),
-            untracked_from_client: Untracked::Drop,
-            untracked_from_server: Untracked::Drop,
-            max_retrans: None,
-            unacknowledged: None,
-        },
-    })
-    .into_iter()
-    .collect();
+    cfg.middleboxes = vec![dropping_mb("fw", 10)];
     let (r, rs) = run_traced(&cfg);
     assert_eq!(r.outcomes[0].error, None);
     let o = &r.outcomes[1];
@@ -849,16 +842,7 @@ fn a_varying_latency_is_drawn_once_per_connection() {
         cfg.seed = seed;
         if middlebox {
             // No latency of its own: the path's ends carry the draws.
-            cfg.middleboxes = vec![NamedMiddlebox {
-                name: "nat".into(),
-                config: MiddleboxConfig {
-                    timeouts: StateTimeouts::uniform(d(600 * SEC)),
-                    untracked_from_client: Untracked::Drop,
-                    untracked_from_server: Untracked::Drop,
-                    max_retrans: None,
-                    unacknowledged: None,
-                },
-            }];
+            cfg.middleboxes = vec![dropping_mb("nat", 600)];
         }
         cfg.client = ClientConfig {
             strategy: Strategy::PerInvocation,
@@ -1372,16 +1356,7 @@ mod pool_wiring {
         let mut cfg = pool_cfg(&[0, 9000 * SEC], "mysql2", PoolConfig::mysql2());
         cfg.platform.frozen_kernel = FrozenKernel::Running;
         cfg.platform.reap = ReapPolicy::Fixed(SimDuration::from_secs(10_000));
-        cfg.middleboxes = vec![NamedMiddlebox {
-            name: "fw".into(),
-            config: MiddleboxConfig {
-                timeouts: StateTimeouts::uniform(d(350 * SEC)),
-                untracked_from_client: Untracked::Drop,
-                untracked_from_server: Untracked::Drop,
-                max_retrans: None,
-                unacknowledged: None,
-            },
-        }];
+        cfg.middleboxes = vec![dropping_mb("fw", 350)];
         let (_, rs) = run_traced(&cfg);
         let notes: Vec<&TraceRecord> = rs.iter().filter(|r| is_probe(r)).collect();
         let sent: Vec<u64> = notes
