@@ -182,6 +182,9 @@ pub(crate) struct Proxy<S> {
     bound: u32,
     /// Most idle backends kept (RDS Proxy MaxIdleConnectionsPercent).
     idle_cap: u32,
+    /// PgBouncer: when a backend was last closed for its lifetime
+    /// (`pool->last_lifetime_disconnect`, from time 0 as in PgBouncer).
+    last_lifetime_close: SimTime,
     /// The server's max_connections, for explanations.
     server_max: u32,
     clients: Slots<Client<S>>,
@@ -234,6 +237,7 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
             cfg,
             bound,
             idle_cap,
+            last_lifetime_close: SimTime::ZERO,
             server_max: server.max_connections,
             clients: Slots::new(),
             backends: Slots::new(),
@@ -1079,12 +1083,13 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
             return;
         };
         if let (ProxyKind::PgBouncer(pg), Freed::Returned) = (self.cfg.kind, how) {
-            if now.saturating_since(opened) >= pg.server_lifetime {
+            if self.life_over(now, opened) {
                 let why = format!(
                     "unused and older than server_lifetime {} (age {})",
                     pg.server_lifetime,
                     now.saturating_since(opened)
                 );
+                self.last_lifetime_close = now;
                 self.close_backend(b, &why, out);
                 self.pump(now, out);
                 return;
@@ -1113,6 +1118,28 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
         self.arm_backend_idle(now, b, out);
     }
 
+    /// PgBouncer's `life_over()` (objects.c): a backend opened at `opened`
+    /// has outlived `server_lifetime` (age ≥ it), and lifetime closes are
+    /// spread out: at most one per `server_lifetime / default_pool_size`,
+    /// so that a pool opened at once is not reopened at once.
+    fn life_over(&self, now: SimTime, opened: SimTime) -> bool {
+        let ProxyKind::PgBouncer(pg) = self.cfg.kind else {
+            return false;
+        };
+        now.saturating_since(opened) >= pg.server_lifetime
+            && now.saturating_since(self.last_lifetime_close) >= self.lifetime_gap()
+    }
+
+    /// The least time between two lifetime closes (`lifetime_kill_gap`).
+    fn lifetime_gap(&self) -> SimDuration {
+        match self.cfg.kind {
+            ProxyKind::PgBouncer(pg) if pg.default_pool_size > 0 => {
+                SimDuration::from_nanos(pg.server_lifetime.as_nanos() / pg.default_pool_size as u64)
+            }
+            _ => SimDuration::ZERO,
+        }
+    }
+
     /// PgBouncer: check the idle backend at its next idle or lifetime
     /// deadline (RDS Proxy keeps idle connections up to its idle cap).
     fn arm_backend_idle(&mut self, now: SimTime, b: BackendRef<S>, out: &mut Vec<Effect<S>>) {
@@ -1122,7 +1149,9 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
         let Some(be) = self.backends.get(b) else {
             return;
         };
-        let lifetime_at = be.opened_at + pg.server_lifetime;
+        // Its lifetime, or the next moment a lifetime close is allowed.
+        let lifetime_at =
+            (be.opened_at + pg.server_lifetime).max(self.last_lifetime_close + self.lifetime_gap());
         let deadline = match pg.server_idle_timeout {
             Some(t) => lifetime_at.min(be.idle_since + t),
             None => lifetime_at,
@@ -1164,10 +1193,13 @@ impl<S: Copy + Eq + std::fmt::Debug> Proxy<S> {
             Some(t) if idle_for > t => {
                 format!("idle {idle_for} > server_idle_timeout {t}")
             }
-            Some(_) | None if age > pg.server_lifetime => format!(
-                "unused and older than server_lifetime {} (age {age})",
-                pg.server_lifetime
-            ),
+            Some(_) | None if self.life_over(now, be.opened_at) => {
+                self.last_lifetime_close = now;
+                format!(
+                    "unused and older than server_lifetime {} (age {age})",
+                    pg.server_lifetime
+                )
+            }
             Some(_) | None => {
                 self.arm_backend_idle(now, b, out);
                 return;

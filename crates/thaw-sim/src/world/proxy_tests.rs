@@ -366,6 +366,40 @@ fn server_lifetime_zero_uses_each_connection_once() {
 }
 
 #[test]
+fn lifetime_closes_are_spread_over_the_lifetime() {
+    // PgBouncer's life_over() (objects.c): a backend is over its lifetime
+    // at age >= server_lifetime, and lifetime closes are at least
+    // server_lifetime / default_pool_size apart, so that a pool opened at
+    // once is not reopened at once. Four backends opened together with a
+    // 60 s lifetime and a pool of 4 close 15 s apart, not in one janitor run.
+    let mut cfg = pgb(
+        &[0, 0, 0, 0],
+        PgBouncerConfig {
+            pool_mode: PoolMode::Transaction,
+            default_pool_size: 4,
+            server_lifetime: d(60 * SEC),
+            ..PgBouncerConfig::default()
+        },
+    );
+    cfg.platform.reap = crate::ReapPolicy::Fixed(d(3600 * SEC));
+    let (r, rs) = run_traced(&cfg);
+    assert!(r.outcomes.iter().all(|o| o.error.is_none()));
+    assert_eq!(recs(&rs, "pgbouncer", "proxy_open").len(), 4);
+    let closes = times(&rs, "pgbouncer", "proxy_close_backend");
+    assert_eq!(closes.len(), 4, "{closes:?}");
+    let p = PGBOUNCER_JANITOR.as_nanos();
+    // The first at the janitor run after its 60 s.
+    assert!(
+        closes[0] >= 60 * SEC && closes[0] <= 60 * SEC + FIRST_AT_PROXY + OPEN + POOLED + p,
+        "{closes:?}"
+    );
+    assert!(
+        closes.windows(2).all(|w| w[1] - w[0] >= 15 * SEC),
+        "not spread out: {closes:?}"
+    );
+}
+
+#[test]
 fn a_backend_older_than_its_lifetime_when_first_free_closes_at_the_next_janitor_run() {
     // The server greets only after an accept of 3700 s: the client's
     // invocation has timed out by then, and the new backend is older than
