@@ -383,14 +383,7 @@ pub(crate) fn render(c: &HtmlCollector) -> (El, Vec<Seg>) {
         }
     }
     labels.push(row_label(y + 10.0, "init busy idle frozen"));
-    g.push(
-        El::new("line")
-            .class("baseline")
-            .n("x1", L)
-            .n("y1", base)
-            .n("x2", L + W)
-            .n("y2", base),
-    );
+    g.push(baseline(base));
     y = base + 14.0;
 
     // Connections each server (and the proxy) holds.
@@ -468,14 +461,7 @@ pub(crate) fn render(c: &HtmlCollector) -> (El, Vec<Seg>) {
                 );
             }
         }
-        g.push(
-            El::new("line")
-                .class("baseline")
-                .n("x1", L)
-                .n("y1", base)
-                .n("x2", L + W)
-                .n("y2", base),
-        );
+        g.push(baseline(base));
         y = base + 14.0;
     }
 
@@ -622,6 +608,16 @@ pub(crate) fn axis_json(segs: &[Seg]) -> String {
 /// Seconds with nanosecond digits, from integers (no float rounding).
 fn fmt_secs(ns: u64) -> String {
     format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// The x axis line of a strip whose bottom is at `y`.
+fn baseline(y: f64) -> El {
+    El::new("line")
+        .class("baseline")
+        .n("x1", L)
+        .n("y1", y)
+        .n("x2", L + W)
+        .n("y2", y)
 }
 
 #[cfg(test)]

@@ -651,15 +651,19 @@ pub fn render_sweep_unfinished(info: &SweepInfo, how: &str) -> String {
     crate::page(&format!("sweep {}", info.name), &body)
 }
 
-/// Flips of the verdict between neighbouring points (in axis order).
-fn flips(ax: &Axis, points: &BTreeMap<u64, Point>) -> Vec<Flip> {
+/// Each point's verdict, by its value's index, in axis order.
+fn verdicts_in_order(ax: &Axis, points: &BTreeMap<u64, Point>) -> Vec<(usize, Verdict)> {
     let by_value: BTreeMap<usize, &Point> = points.values().map(|p| (p.at[0], p)).collect();
-    let seq: Vec<(usize, Verdict)> = ax
-        .order
+    ax.order
         .iter()
         .filter_map(|i| by_value.get(i).map(|p| (*i, p.verdict())))
-        .collect();
-    seq.windows(2)
+        .collect()
+}
+
+/// Flips of the verdict between neighbouring points (in axis order).
+fn flips(ax: &Axis, points: &BTreeMap<u64, Point>) -> Vec<Flip> {
+    verdicts_in_order(ax, points)
+        .windows(2)
         .filter(|w| w[0].1 != w[1].1)
         .take(MAX_FLIPS)
         .map(|w| Flip {
@@ -832,12 +836,7 @@ fn strip(ax: &Axis, points: &BTreeMap<u64, Point>, flips: &[Flip], marks: &[Mark
     let mut g = El::new("g").a("class", "glyphs");
     if points.len() > DETAIL_POINTS {
         // One bar per run of equal verdicts (a glyph each would overlap).
-        let by_value: BTreeMap<usize, &Point> = points.values().map(|p| (p.at[0], p)).collect();
-        let seq: Vec<(usize, Verdict)> = ax
-            .order
-            .iter()
-            .filter_map(|i| by_value.get(i).map(|p| (*i, p.verdict())))
-            .collect();
+        let seq = verdicts_in_order(ax, points);
         let mut i = 0;
         while i < seq.len() {
             let mut j = i;
