@@ -383,14 +383,13 @@ impl Middlebox {
                 self.forgotten.insert(key, at);
             }
         }
-        // conntrack reopens a closed or TIME_WAIT flow on a new SYN.
-        let reopen = seg.flags.syn
-            && !seg.flags.ack
-            && dir == Dir::FromClient
-            && matches!(
-                self.flows.get(&key).map(|f| f.state),
-                Some(FlowState::TimeWait | FlowState::Close)
-            );
+        // conntrack reopens a closed or TIME_WAIT flow on a new SYN: the
+        // old entry is killed and the SYN looked up again
+        // (`nf_conntrack_tcp_packet()`, -NF_REPEAT).
+        let reopen = self.flows.get(&key).is_some_and(|f| {
+            matches!(f.state, FlowState::TimeWait | FlowState::Close)
+                && next_state(f.state, seg, dir) == Some(FlowState::SynSent)
+        });
         if reopen {
             self.flows.remove(&key);
         }
@@ -426,7 +425,7 @@ impl Middlebox {
                             self.forgotten.remove(&key);
                             let mut f = Flow::new(FlowState::Established, now);
                             f.observe(seg, dir);
-                            f.expires = now + self.timeout(&f);
+                            f.expires = now + self.timeout(&f, index(seg));
                             self.flows.insert(key, f);
                         }
                         Verdict::Forward {
@@ -438,11 +437,16 @@ impl Middlebox {
             }
             Some(f) => {
                 let before = f.state;
+                let Some(next) = next_state(before, seg, dir) else {
+                    return Verdict::Forward {
+                        new_state: None,
+                        created: false,
+                    };
+                };
                 f.observe(seg, dir);
-                let next = next_state(before, seg, dir);
                 let mut f = *f;
                 f.state = next;
-                f.expires = now + self.timeout(&f);
+                f.expires = now + self.timeout(&f, index(seg));
                 self.flows.insert(key, f);
                 Verdict::Forward {
                     new_state: (before != next).then_some((before, next)),
@@ -452,12 +456,14 @@ impl Middlebox {
         }
     }
 
-    /// The flow's timeout in its state, capped as `tcp_packet()` caps it:
-    /// after three identical packets in a row (max_retrans), or while data
-    /// is unacknowledged.
-    fn timeout(&self, f: &Flow) -> SimDuration {
+    /// The flow's timeout in its state after a packet of column `idx`,
+    /// capped as `nf_conntrack_tcp_packet()` caps it: after three
+    /// identical ACK-column packets in a row (max_retrans), or, for an
+    /// ACK-column packet, while a side has data the other has not
+    /// acknowledged.
+    fn timeout(&self, f: &Flow, idx: Index) -> SimDuration {
         let t = self.cfg.timeouts.get(f.state);
-        let unacked = f.end[0] > f.acked[1] || f.end[1] > f.acked[0];
+        let unacked = idx == Index::Ack && (f.end[0] > f.acked[1] || f.end[1] > f.acked[0]);
         match (self.cfg.max_retrans, self.cfg.unacknowledged) {
             (Some(cap), _) if f.retrans >= 3 => t.min(cap),
             (_, Some(cap)) if unacked => t.min(cap),
@@ -477,6 +483,12 @@ impl Flow {
         self.end[side] = self.end[side].max(end);
         if seg.flags.ack {
             self.acked[side] = self.acked[side].max(seg.ack);
+        }
+        // tcp_in_window() counts retransmissions of ACK-column packets
+        // only (data, pure ACKs, keepalive probes); a SYN, FIN or RST
+        // neither counts nor breaks the run.
+        if index(seg) != Index::Ack {
+            return;
         }
         let this = (dir, seg.seq, seg.ack, end);
         if self.last == Some(this) {
@@ -520,27 +532,40 @@ fn index(seg: &Segment) -> Index {
 }
 
 /// `tcp_conntracks[dir][index][state]` (nf_conntrack_proto_tcp.c), for
-/// the states thaw tracks. Invalid (sIV) and ignored (sIG) packets leave the
-/// state as it is (they still pass: thaw models no `ct state invalid drop`
-/// rule); simultaneous open (sS2) is not modelled. Notably a second FIN,
-/// even a retransmission of the first, moves FIN_WAIT to LAST_ACK ("Might
-/// be a retransmitted FIN as well"), whose timeout is 30 s, not 120 s.
-fn next_state(state: FlowState, seg: &Segment, dir: Dir) -> FlowState {
+/// the states thaw tracks. `None` is an invalid (sIV) or ignored (sIG)
+/// packet: it passes (thaw models no `ct state invalid drop` rule) but
+/// changes nothing, neither the state nor the timeout nor the window
+/// bookkeeping (`nf_conntrack_tcp_packet()` returns before
+/// `tcp_in_window()` and before refreshing the timer). Notably a second
+/// FIN, even a retransmission of the first, moves FIN_WAIT to LAST_ACK
+/// ("Might be a retransmitted FIN as well"), whose timeout is 30 s, not
+/// 120 s. Not modelled: simultaneous open (sS2) and the server's SYN that
+/// reopens a TIME_WAIT flow with the roles switched (thaw's servers never
+/// open connections).
+fn next_state(state: FlowState, seg: &Segment, dir: Dir) -> Option<FlowState> {
     use FlowState::*;
     let reply = dir == Dir::FromServer;
     match (index(seg), state) {
-        (Index::Rst, _) => Close,
-        (Index::None, s) => s,
-        (Index::Syn, TimeWait | Close) if !reply => SynSent,
-        (Index::Syn, s) => s,
-        (Index::SynAck, SynSent) if reply => SynRecv,
-        (Index::SynAck, s) => s,
-        (Index::Fin, SynRecv | Established) => FinWait,
-        (Index::Fin, FinWait | CloseWait | LastAck) => LastAck,
-        (Index::Fin, s @ (SynSent | TimeWait | Close)) => s,
-        (Index::Ack, SynRecv) if !reply => Established,
-        (Index::Ack, FinWait | CloseWait) => CloseWait,
-        (Index::Ack, LastAck | TimeWait) => TimeWait,
-        (Index::Ack, s @ (SynSent | SynRecv | Established | Close)) => s,
+        (Index::Rst, _) => Some(Close),
+        (Index::None, _) => None,
+        // A retransmitted SYN, or a new connection on the 4-tuple of a
+        // finished one (RFC 1122 reopen): the caller makes a new flow.
+        (Index::Syn, SynSent | TimeWait | Close) if !reply => Some(SynSent),
+        (Index::Syn, _) => None,
+        (Index::SynAck, SynSent) if reply => Some(SynRecv),
+        // The client's SYN-ACK of a simultaneous open, late.
+        (Index::SynAck, SynRecv) if !reply => Some(SynRecv),
+        (Index::SynAck, _) => None,
+        (Index::Fin, SynRecv | Established) => Some(FinWait),
+        (Index::Fin, FinWait | CloseWait | LastAck) => Some(LastAck),
+        (Index::Fin, s @ (TimeWait | Close)) => Some(s),
+        (Index::Fin, SynSent) => None,
+        // The server's ACK in SYN_RECV "might answer late resent SYN".
+        (Index::Ack, SynRecv) if reply => Some(SynRecv),
+        (Index::Ack, SynRecv) => Some(Established),
+        (Index::Ack, s @ (Established | Close)) => Some(s),
+        (Index::Ack, FinWait | CloseWait) => Some(CloseWait),
+        (Index::Ack, LastAck | TimeWait) => Some(TimeWait),
+        (Index::Ack, SynSent) => None,
     }
 }

@@ -338,24 +338,34 @@ fn syn_recv_moves_to_established_only_on_the_clients_ack() {
     // reached"); REPLY synack is sIG (a retransmitted SYN-ACK), ORIGINAL
     // syn sIG, REPLY ack sSR ("might answer late resent SYN"), ORIGINAL
     // synack sSR. Until the client's ACK the flow keeps SYN_RECV's 60 s,
-    // not ESTABLISHED's 5 days.
+    // not ESTABLISHED's 5 days. The ignored ones (sIG) do not even
+    // refresh it: nf_conntrack_tcp_packet() returns before the timer.
     let mut m = Middlebox::new(conntrack());
     let c = Dir::FromClient;
     let s = Dir::FromServer;
     m.on_segment(at(0), &syn(), c);
     m.on_segment(at(10 * MS), &synack(), s);
     assert_eq!(m.state(&KEY), Some(FlowState::SynRecv));
+    let first = at(10 * MS) + secs(60);
     let others = [
-        (s, synack()),
-        (c, syn()),
-        (s, ack(s, 1, 1)),
-        (c, seg(c, flags(true, true, false, false), 0, 1)),
+        (s, synack(), None),
+        (c, syn(), None),
+        (s, ack(s, 1, 1), Some(secs(60))),
+        (
+            c,
+            seg(c, flags(true, true, false, false), 0, 1),
+            Some(secs(60)),
+        ),
     ];
-    for (i, (dir, p)) in others.into_iter().enumerate() {
+    let mut expiry = first;
+    for (i, (dir, p, refresh)) in others.into_iter().enumerate() {
         let now = at((i as u64 + 1) * SEC);
         assert_eq!(m.on_segment(now, &p, dir), fwd(None), "{p}");
         assert_eq!(m.state(&KEY), Some(FlowState::SynRecv), "{p}");
-        assert_eq!(m.expiry(&KEY), Some(now + secs(60)), "{p}");
+        if let Some(t) = refresh {
+            expiry = now + t;
+        }
+        assert_eq!(m.expiry(&KEY), Some(expiry), "{p}");
     }
     assert_eq!(
         m.on_segment(at(10 * SEC), &ack(c, 1, 1), c),
@@ -720,6 +730,8 @@ fn pump(
 ) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     while !queue.is_empty() {
+        // A mutated rule can make two sockets answer each other forever.
+        assert!(verdicts.len() < 10_000, "runaway exchange");
         let (dir, sg) = queue.remove(0);
         let v = m.on_segment(now, &sg, dir);
         verdicts.push(v);
@@ -966,4 +978,145 @@ fn accept_picks_up_a_mid_stream_ack_as_established() {
     let mut m = Middlebox::new(cfg);
     assert_eq!(m.on_segment(at(SEC), &fin(c, 5, 9), c), fwd(None));
     assert_eq!(m.state(&KEY), None);
+}
+
+// ---- the timeout caps and the packets that change nothing (mutation-tested) --------
+
+fn capped(max_retrans: Option<u64>, unacknowledged: Option<u64>) -> MiddleboxConfig {
+    MiddleboxConfig {
+        max_retrans: max_retrans.map(secs),
+        unacknowledged: unacknowledged.map(secs),
+        ..conntrack()
+    }
+}
+
+const FIVE_DAYS: u64 = 5 * 86_400;
+
+#[test]
+fn unacknowledged_data_of_either_side_caps_the_timeout() {
+    // tcp_in_window() marks a side's data unacknowledged until the other
+    // side acknowledges its end; an ACK-column packet then gets
+    // nf_conntrack_tcp_timeout_unacknowledged (300 s) instead of 5 days.
+    let c = Dir::FromClient;
+    let s = Dir::FromServer;
+    for (dir, other) in [(c, s), (s, c)] {
+        let mut m = established(capped(None, Some(300)));
+        m.on_segment(at(SEC), &data(dir, 1, 1), dir);
+        assert_eq!(m.expiry(&KEY), Some(at(SEC) + secs(300)), "{dir:?}");
+        // The other side's ACK of it lifts the cap.
+        m.on_segment(at(2 * SEC), &ack(other, 1, 2), other);
+        assert_eq!(
+            m.expiry(&KEY),
+            Some(at(2 * SEC) + secs(FIVE_DAYS)),
+            "{dir:?}"
+        );
+    }
+}
+
+#[test]
+fn three_identical_ack_packets_cap_the_timeout_at_max_retrans() {
+    // tcp_in_window(): the same packet again (direction, seq, ack, end)
+    // counts a retransmission; from the third, nf_conntrack_tcp_packet()
+    // caps the timeout at nf_conntrack_tcp_timeout_max_retrans (300 s).
+    let c = Dir::FromClient;
+    let mut m = established(capped(Some(300), None));
+    let p = data(c, 1, 1);
+    for k in 0..5u64 {
+        let now = at((k + 1) * SEC);
+        m.on_segment(now, &p, c);
+        let want = if k >= 3 { 300 } else { FIVE_DAYS };
+        assert_eq!(m.expiry(&KEY), Some(now + secs(want)), "copy {k}");
+    }
+    // Another packet ends the run.
+    m.on_segment(at(10 * SEC), &ack(Dir::FromServer, 1, 2), Dir::FromServer);
+    assert_eq!(m.expiry(&KEY), Some(at(10 * SEC) + secs(FIVE_DAYS)));
+}
+
+#[test]
+fn a_fin_neither_counts_as_a_retransmission_nor_meets_the_unacknowledged_cap() {
+    // Both rules belong to the ACK column (index == TCP_ACK_SET): repeated
+    // FINs do not count, and a FIN with data outstanding gets its state's
+    // own timeout. Custom timeouts above the caps make both visible.
+    let cfg = MiddleboxConfig {
+        timeouts: StateTimeouts {
+            fin_wait: secs(600),
+            last_ack: secs(600),
+            ..conntrack().timeouts
+        },
+        ..capped(Some(300), Some(300))
+    };
+    let c = Dir::FromClient;
+    let mut m = established(cfg);
+    // Unacknowledged client data, then the client's FIN: FIN_WAIT's 600 s.
+    m.on_segment(at(SEC), &data(c, 1, 1), c);
+    assert_eq!(m.expiry(&KEY), Some(at(SEC) + secs(300)));
+    let f = fin(c, 2, 1);
+    m.on_segment(at(2 * SEC), &f, c);
+    assert_eq!(m.state(&KEY), Some(FlowState::FinWait));
+    assert_eq!(m.expiry(&KEY), Some(at(2 * SEC) + secs(600)));
+    // The same FIN four more times: LAST_ACK's 600 s every time.
+    for k in 3..7u64 {
+        m.on_segment(at(k * SEC), &f, c);
+        assert_eq!(m.state(&KEY), Some(FlowState::LastAck));
+        assert_eq!(m.expiry(&KEY), Some(at(k * SEC) + secs(600)), "copy {k}");
+    }
+}
+
+#[test]
+fn invalid_and_ignored_packets_change_neither_state_nor_timeout() {
+    // sIG and sIV: nf_conntrack_tcp_packet() returns NF_ACCEPT or
+    // -NF_ACCEPT before tcp_in_window() and before refreshing the timer.
+    let c = Dir::FromClient;
+    let s = Dir::FromServer;
+    let mut m = established(capped(Some(300), Some(300)));
+    let exp = m.expiry(&KEY);
+    let odd = [
+        (c, syn()),                                          // ORIGINAL syn, sES: sIG
+        (s, synack()),                                       // REPLY synack, sES: sIG
+        (c, seg(c, flags(true, true, false, false), 1, 1)),  // ORIGINAL synack: sIV
+        (s, seg(s, flags(true, false, false, false), 1, 1)), // REPLY syn, sES: sIV
+        (c, seg(c, Flags::default(), 1, 1)),                 // no flags: sIV
+    ];
+    for (k, (dir, p)) in odd.into_iter().enumerate() {
+        let now = at((k as u64 + 1) * 100 * SEC);
+        assert_eq!(m.on_segment(now, &p, dir), fwd(None), "{p}");
+        assert_eq!(m.state(&KEY), Some(FlowState::Established), "{p}");
+        assert_eq!(m.expiry(&KEY), exp, "{p}");
+    }
+    // Nor did they touch the bookkeeping: the ACK below is the first of
+    // its kind, and the flow gets the full timeout.
+    let now = at(1000 * SEC);
+    m.on_segment(now, &ack(c, 1, 1), c);
+    assert_eq!(m.expiry(&KEY), Some(now + secs(FIVE_DAYS)));
+}
+
+#[test]
+fn syn_sent_refreshes_on_a_retransmitted_syn_and_ignores_a_fin() {
+    // ORIGINAL syn in sSS is sSS (a retransmitted SYN, the timer restarts);
+    // a FIN before the SYN-ACK is sIV.
+    let c = Dir::FromClient;
+    let mut m = Middlebox::new(conntrack());
+    m.on_segment(at(0), &syn(), c);
+    assert_eq!(m.expiry(&KEY), Some(at(120 * SEC)));
+    assert_eq!(m.on_segment(at(SEC), &syn(), c), fwd(None));
+    assert_eq!(m.expiry(&KEY), Some(at(121 * SEC)));
+    assert_eq!(m.on_segment(at(2 * SEC), &fin(c, 1, 0), c), fwd(None));
+    assert_eq!(m.state(&KEY), Some(FlowState::SynSent));
+    assert_eq!(m.expiry(&KEY), Some(at(121 * SEC)));
+}
+
+#[test]
+fn a_syn_from_the_server_does_not_reopen_a_closed_flow() {
+    // REPLY syn in sCL is sIV: only the client's SYN reopens (ORIGINAL
+    // syn in sCL is sSS). The flow keeps CLOSE and its 10 s.
+    let c = Dir::FromClient;
+    let s = Dir::FromServer;
+    let mut m = established(conntrack());
+    m.on_segment(at(SEC), &rst(c, 1), c);
+    assert_eq!(m.state(&KEY), Some(FlowState::Close));
+    let exp = m.expiry(&KEY);
+    let server_syn = seg(s, flags(true, false, false, false), 0, 0);
+    assert_eq!(m.on_segment(at(2 * SEC), &server_syn, s), fwd(None));
+    assert_eq!(m.state(&KEY), Some(FlowState::Close));
+    assert_eq!(m.expiry(&KEY), exp);
 }

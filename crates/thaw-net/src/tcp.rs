@@ -9,6 +9,7 @@
 //! segment, no window, no delayed ACK, no SACK) are listed in docs/model.md.
 use crate::segment::{Addr, Flags, Payload, Segment};
 use smallvec::SmallVec;
+use std::cmp::Ordering;
 use std::fmt;
 use thaw_core::{SimDuration, SimTime};
 
@@ -50,6 +51,12 @@ pub struct TcpConfig {
     pub orphan_retries: u32,
     /// `net.ipv4.tcp_syn_retries`: 6.
     pub syn_retries: u32,
+    /// `net.ipv4.tcp_syn_linear_timeouts` (Linux 6.5 and later, where its
+    /// default is 4): the first N SYN retransmissions keep the initial RTO
+    /// instead of doubling it, and connect() gets N more retransmissions.
+    /// 0 (the default here) is the behaviour of kernels before 6.5: AWS
+    /// does not say which kernel Lambda runs.
+    pub syn_linear_timeouts: u32,
     /// `net.ipv4.tcp_synack_retries`: 5.
     pub synack_retries: u32,
     /// `net.ipv4.tcp_fin_timeout`: 60 s, lifetime of an orphaned FIN_WAIT2.
@@ -91,6 +98,7 @@ impl Default for TcpConfig {
             retries2: 15,
             orphan_retries: 0,
             syn_retries: 6,
+            syn_linear_timeouts: 0,
             synack_retries: 5,
             fin_timeout: SimDuration::from_secs(60),
             time_wait: SimDuration::from_secs(60),
@@ -516,10 +524,10 @@ impl Tcb {
     ) -> Tcb {
         let mut t = Tcb::new(cfg, syn.dst, syn.src, TcpState::SynRecv, now);
         t.rcv_nxt = syn.seq + 1;
+        // segment() adds the ACK bit (SYN_RECV).
         let synack = t.segment(
             Flags {
                 syn: true,
-                ack: true,
                 ..Flags::default()
             },
             None,
@@ -561,6 +569,9 @@ impl Tcb {
         &self.cfg
     }
 
+    /// A segment from this socket. Every segment carries ACK except a SYN
+    /// in SYN_SENT and an RST (RFC 9293 3.10.7: once synchronized, "the
+    /// ACK bit is always set"; the socket's own RST is `send_rst()`).
     fn segment(&self, flags: Flags, payload: Option<Payload>) -> Segment {
         let ack = !flags.syn || self.state == TcpState::SynRecv;
         Segment {
@@ -702,14 +713,8 @@ impl Tcb {
     }
 
     fn send_ack(&self, out: &mut Vec<TcpAction>) {
-        let mut seg = self.segment(
-            Flags {
-                ack: true,
-                ..Flags::default()
-            },
-            None,
-        );
-        seg.seq = self.snd_nxt;
+        // segment() sets the ACK bit.
+        let seg = self.segment(Flags::default(), None);
         out.push(TcpAction::Send(seg));
     }
 
@@ -898,10 +903,10 @@ impl Tcb {
     }
 
     fn send_fin(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
+        // segment() sets the ACK bit.
         let fin = self.segment(
             Flags {
                 fin: true,
-                ack: true,
                 ..Flags::default()
             },
             None,
@@ -1107,9 +1112,12 @@ impl Tcb {
         let mut advanced = false;
         let mut dup = false;
         if let Some(p) = seg.payload {
-            if seg.seq == self.rcv_nxt {
-                match self.state {
-                    TcpState::FinWait1 | TcpState::FinWait2 if self.orphan => {
+            match seg.seq.cmp(&self.rcv_nxt) {
+                Ordering::Equal => match self.state {
+                    // Only close() leads to FIN_WAIT here (no
+                    // shutdown(SHUT_WR) in this model), so the socket has
+                    // shut down receiving too (RCV_SHUTDOWN).
+                    TcpState::FinWait1 | TcpState::FinWait2 => {
                         // RFC 1122: data after we shut down receiving → RST.
                         // tcp_rcv_state_process() calls tcp_reset() and
                         // returns 1, so tcp_v4_do_rcv() answers the segment
@@ -1123,7 +1131,7 @@ impl Tcb {
                         self.set_state(TcpState::Closed, out);
                         return;
                     }
-                    TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
+                    TcpState::Established => {
                         self.rcv_nxt += 1;
                         self.recv_q.push(p);
                         advanced = true;
@@ -1138,10 +1146,15 @@ impl Tcb {
                     | TcpState::Closed => {
                         // Data past the peer's FIN: ignored.
                     }
-                }
-            } else if seg.seq < self.rcv_nxt {
-                // Duplicate (our ACK was lost): ACK again.
-                dup = true;
+                },
+                // A duplicate (our ACK was lost), or data beyond a gap
+                // (an earlier segment was lost): either way Linux ACKs at
+                // once with rcv_nxt (tcp_data_queue(): "A retransmit, 2nd
+                // most common case. Force an immediate ack", and an
+                // out-of-order segment's duplicate ACK). No out-of-order
+                // queue is modelled: data beyond a gap is dropped and
+                // comes again after the retransmission of what is missing.
+                Ordering::Less | Ordering::Greater => dup = true,
             }
         }
 
@@ -1172,7 +1185,9 @@ impl Tcb {
                     | TcpState::TimeWait
                     | TcpState::Closed => {}
                 }
-            } else if fin_seq < self.rcv_nxt {
+            } else {
+                // A retransmitted FIN, or one beyond a gap: a duplicate
+                // ACK, as for data.
                 dup = true;
             }
         }
@@ -1210,9 +1225,13 @@ impl Tcb {
                     sample = Some(now - u.first_tx);
                 }
             } else {
-                if front.seg.seq < ack && front.seg.payload.is_some() && front.seg.flags.fin {
-                    // A collapsed data+FIN whose data alone is acknowledged
-                    // (tcp_trim_head()): the FIN is left to retransmit.
+                // A segment the ACK covers in part: only a collapsed
+                // data+FIN can be one (every other segment takes one
+                // sequence number). It is always the first (only the head
+                // is ever collapsed), starting at snd_una < ack, so its
+                // data alone is acknowledged (tcp_trim_head()): the FIN is
+                // left to retransmit.
+                if front.seg.payload.is_some() && front.seg.flags.fin {
                     let head = &mut self.rtx[0].seg;
                     head.payload = None;
                     head.seq = ack;
@@ -1307,8 +1326,10 @@ impl Tcb {
         }
         // tcp_write_timeout(): which limit applies.
         let (limit, rule, rto_base) = match self.state {
+            // tcp_write_timeout(): in SYN_SENT the linear retransmissions
+            // come on top of tcp_syn_retries (max_retransmits).
             TcpState::SynSent => (
-                self.cfg.syn_retries,
+                self.cfg.syn_retries + self.cfg.syn_linear_timeouts,
                 "tcp_syn_retries",
                 self.cfg.rto_initial,
             ),
@@ -1382,7 +1403,14 @@ impl Tcb {
         }
         let seg = self.rtx.first().expect("head exists").seg;
         out.push(TcpAction::Send(seg));
-        self.rto = self.rto.saturating_mul(2).min(self.cfg.rto_max);
+        // tcp_retransmit_timer(): exponential backoff, except for the first
+        // tcp_syn_linear_timeouts SYN retransmissions (icsk_backoff, which
+        // counts with the retransmissions here, not above the sysctl).
+        let linear =
+            self.state == TcpState::SynSent && self.retransmits <= self.cfg.syn_linear_timeouts;
+        if !linear {
+            self.rto = self.rto.saturating_mul(2).min(self.cfg.rto_max);
+        }
         let mut next = self.rto;
         if let Some(ut) = user_timeout {
             // tcp_clamp_rto_to_user_timeout(): fire when the budget ends.
@@ -1460,13 +1488,8 @@ impl Tcb {
         }
         // A probe: an ACK with an old sequence number, which the peer must
         // answer with an ACK (or an RST if it has no such connection).
-        let mut probe = self.segment(
-            Flags {
-                ack: true,
-                ..Flags::default()
-            },
-            None,
-        );
+        // segment() sets the ACK bit.
+        let mut probe = self.segment(Flags::default(), None);
         probe.seq = self.snd_una.saturating_sub(1);
         out.push(TcpAction::Send(probe));
         self.probes_out += 1;

@@ -293,6 +293,10 @@ impl Net {
                 .min_by_key(|(_, p)| (p.at, p.order))
                 .map(|(i, _)| i);
             let Some(i) = next else { break };
+            // A broken rule can make the two sockets answer each other
+            // forever (mutation testing does): fail instead of filling
+            // the memory.
+            assert!(self.log.len() < 100_000, "runaway exchange");
             let p = self.pending.remove(i);
             self.now = p.at;
             self.dispatch(p.ev);
@@ -696,6 +700,66 @@ fn syn_retries_sysctl_is_honoured() {
 }
 
 #[test]
+fn syn_linear_timeouts_keep_the_first_rtos_and_add_retries() {
+    // ip-sysctl.rst (6.5+), tcp_syn_linear_timeouts = 4: "SYN RTOs to be:
+    // 1, 1, 1, 1, 1, 2, 4, ... (4 linear timeouts, and the first
+    // exponential backoff using 2^0 * initial_RTO)"; with tcp_syn_retries
+    // 6 the "final timeout for an active TCP connection attempt will
+    // happen after 131 seconds".
+    let cfg = TcpConfig {
+        syn_linear_timeouts: 4,
+        ..base()
+    };
+    let mut n = Net::new(cfg, cfg, dur(10 * MS));
+    n.drop_to[Server.idx()] = true;
+    n.connect();
+    n.run_until(at(300 * SEC));
+    assert_eq!(
+        n.sent_times(Client, is_syn),
+        times(
+            0,
+            &[0, 1000, 2000, 3000, 4000, 5000, 7000, 11_000, 19_000, 35_000, 67_000]
+        )
+    );
+    assert_eq!(n.errors(Client), vec![(at(131 * SEC), Errno::Etimedout)]);
+    assert!(n.notes(Client).contains(&(
+        at(131 * SEC),
+        TcpNote::GaveUp {
+            retries: 10,
+            limit: 10,
+            rule: "tcp_syn_retries"
+        }
+    )));
+}
+
+#[test]
+fn syn_linear_timeouts_leave_the_syn_ack_exponential() {
+    // Only SYN_SENT is linear (tcp_retransmit_timer() checks the state)
+    // and only SYN_SENT gets the extra retries (tcp_write_timeout()): a
+    // SYN-ACK is retransmitted at 1, 3, 7, 15 and 31 s and the request
+    // given up at 63 s, as without the sysctl.
+    // The client sends one SYN retransmission (at 1 s), which the server
+    // answers at once.
+    let client = TcpConfig {
+        syn_retries: 1,
+        ..base()
+    };
+    let server = TcpConfig {
+        syn_linear_timeouts: 4,
+        ..base()
+    };
+    let mut n = Net::new(client, server, dur(10 * MS));
+    n.drop_to[Client.idx()] = true;
+    n.connect();
+    n.run_until(at(300 * SEC));
+    let synacks = n.sent_times(Server, |s| s.flags.syn && s.flags.ack);
+    assert_eq!(
+        synacks,
+        times(10 * MS, &[0, 1000, 1000, 3000, 7000, 15_000, 31_000])
+    );
+}
+
+#[test]
 fn user_timeout_clamps_the_syn_timer() {
     // 6.x runs the TCP_USER_TIMEOUT check in SYN_SENT too, from the first
     // SYN retransmission (1 s): ETIMEDOUT at 6 s.
@@ -995,6 +1059,84 @@ fn data_exchange_and_acknowledgements() {
     assert_eq!((n.sent(Client).len(), n.sent(Server).len()), before);
     assert_eq!(n.state(Client), TcpState::Established);
     assert_eq!(n.state(Server), TcpState::Established);
+}
+
+#[test]
+fn an_ack_of_the_first_segment_leaves_the_next_whole() {
+    // Two messages in flight, the second lost: the ACK of the first takes
+    // it off the queue and leaves the second as it was, so the RTO
+    // retransmission carries its data (tcp_clean_rtx_queue() frees only
+    // what the ACK covers; only a collapsed data+FIN is trimmed).
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.send(Client, 1).unwrap();
+    n.drop_next[Server.idx()] = 1;
+    n.send(Client, 2).unwrap();
+    n.run_until(at(SEC + 2 * l));
+    assert_eq!(n.tcb(Client).unacked(), 1);
+    n.run_until(at(5 * SEC));
+    let data: Vec<u64> = n
+        .sent(Client)
+        .into_iter()
+        .filter_map(|(_, s)| s.payload.map(|p| p.0))
+        .collect();
+    assert_eq!(data, vec![1, 2, 2]);
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(1)));
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(2)));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+}
+
+#[test]
+fn a_segment_beyond_a_gap_gets_a_duplicate_ack_at_once() {
+    // The first message is lost and the second arrives: tcp_data_queue()
+    // answers an out-of-order segment with an immediate duplicate ACK of
+    // rcv_nxt. thaw keeps no out-of-order queue: the second message is
+    // delivered after both are retransmitted.
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.drop_next[Server.idx()] = 1;
+    n.send(Client, 1).unwrap();
+    n.send(Client, 2).unwrap();
+    n.run_until(at(SEC + l));
+    let acks: Vec<(SimTime, u64)> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(t, s)| *t >= at(SEC) && s.kind() == "ACK")
+        .map(|(t, s)| (t, s.ack))
+        .collect();
+    assert_eq!(acks, vec![(at(SEC + l), 1)]);
+    assert_eq!(n.tcb(Server).unread(), 0);
+    n.run_until(at(10 * SEC));
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(1)));
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(2)));
+    assert_eq!(n.tcb(Client).unacked(), 0);
+}
+
+#[test]
+fn a_fin_beyond_a_gap_gets_a_duplicate_ack_and_waits() {
+    // The last message is lost and the FIN behind it arrives: a duplicate
+    // ACK, and the FIN is not taken (the connection stays ESTABLISHED at
+    // the server until the retransmission fills the gap).
+    let l = 10 * MS;
+    let mut n = Net::default_established(dur(l));
+    n.run_until(at(SEC));
+    n.drop_next[Server.idx()] = 1;
+    n.send(Client, 1).unwrap();
+    n.close(Client);
+    n.run_until(at(SEC + l));
+    assert_eq!(n.state(Server), TcpState::Established);
+    let acks: Vec<(SimTime, u64)> = n
+        .sent(Server)
+        .into_iter()
+        .filter(|(t, s)| *t >= at(SEC) && s.kind() == "ACK")
+        .map(|(t, s)| (t, s.ack))
+        .collect();
+    assert_eq!(acks, vec![(at(SEC + l), 1)]);
+    n.run_until(at(10 * SEC));
+    assert_eq!(n.state(Server), TcpState::CloseWait);
+    assert_eq!(n.recv(Server), RecvResult::Data(Payload(1)));
 }
 
 #[test]
@@ -3029,6 +3171,8 @@ fn defaults_are_linux_defaults() {
     assert_eq!(c.retries2, 15);
     assert_eq!(c.orphan_retries, 0);
     assert_eq!(c.syn_retries, 6);
+    // Kernels before 6.5 (6.5 and later default to 4).
+    assert_eq!(c.syn_linear_timeouts, 0);
     assert_eq!(c.synack_retries, 5);
     assert_eq!(c.fin_timeout, dur(60 * SEC));
     assert_eq!(c.time_wait, dur(60 * SEC));

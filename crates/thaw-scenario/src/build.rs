@@ -1507,6 +1507,13 @@ fn tcp_config(p: &mut Problems, prefix: &str, t: &TcpSection) -> TcpConfig {
             &mut c.orphan_retries,
         ),
         ("syn_retries", t.syn_retries, 127, &mut c.syn_retries),
+        // MAX_TCP_SYNCNT bounds it in sysctl_net_ipv4.c, as syn_retries.
+        (
+            "syn_linear_timeouts",
+            t.syn_linear_timeouts,
+            127,
+            &mut c.syn_linear_timeouts,
+        ),
         (
             "synack_retries",
             t.synack_retries,

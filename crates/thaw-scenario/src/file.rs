@@ -224,6 +224,8 @@ pub struct TcpSection {
     pub orphan_retries: Option<u32>,
     /// net.ipv4.tcp_syn_retries.
     pub syn_retries: Option<u32>,
+    /// net.ipv4.tcp_syn_linear_timeouts (Linux 6.5+; 0 = before 6.5).
+    pub syn_linear_timeouts: Option<u32>,
     /// net.ipv4.tcp_synack_retries.
     pub synack_retries: Option<u32>,
     /// net.ipv4.tcp_fin_timeout.
