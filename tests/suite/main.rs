@@ -10,6 +10,7 @@ mod retry_properties;
 mod scenarios;
 mod schema;
 mod server_properties;
+mod sources;
 mod time_overflow;
 mod topology_properties;
 mod validation;

@@ -824,3 +824,53 @@ fn npgsql_keepalive_races_the_handler_at_thaw() {
         assert_eq!(outcomes(&run_with(fix, &[&set])), ["ok", "ok", "ok"]);
     }
 }
+
+/// The records of a scenario's run, parsed.
+fn records(rel: &str) -> Vec<serde_json::Value> {
+    let bytes = trace_bytes(&load_file(std::path::Path::new(rel)));
+    String::from_utf8(bytes)
+        .expect("UTF-8 trace")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON record"))
+        .collect()
+}
+
+#[test]
+fn upstash_orphan_dies_after_its_six_retransmissions_and_before_90s() {
+    // S3: the server's socket is "fully closed by 90 s". thaw's reason:
+    // the orphan retransmits its FIN into the firewall and gives up after
+    // tcp_orphan_retries = 6, i.e. when retransmits_timed_out() passes
+    // tcp_model_timeout(6, 200 ms) = 127 × 200 ms = 25.4 s, counted from
+    // the first retransmission (at least one RTO, 200 ms, after the FIN).
+    // The snapshot pins the exact instant; this pins the rule.
+    let recs = records("sim-scenarios/seeds/upstash-etimedout.toml");
+    let t = |r: &serde_json::Value| r["t_ns"].as_u64().expect("t_ns") as f64 / 1e9;
+    let state = |r: &serde_json::Value, from: &str, to: &str| {
+        r["component"] == "upstash"
+            && r["event"] == "tcp_state"
+            && r["from"] == from
+            && r["to"] == to
+    };
+    let fin = recs
+        .iter()
+        .find(|r| state(r, "ESTABLISHED", "FIN_WAIT1"))
+        .expect("the server closes the idle connection");
+    let dead = recs
+        .iter()
+        .find(|r| state(r, "FIN_WAIT1", "CLOSED"))
+        .expect("the orphan dies");
+    let gave_up = recs
+        .iter()
+        .find(|r| r["event"] == "tcp_note" && r["t_ns"] == dead["t_ns"])
+        .expect("a note says why");
+    assert!(
+        gave_up["text"]
+            .as_str()
+            .is_some_and(|s| s.contains("tcp_orphan_retries = 6")),
+        "{gave_up}"
+    );
+    let (t0, t1) = (t(fin), t(dead));
+    assert!(t1 - t0 >= 25.4 + 0.2, "died {:.3} s after its FIN", t1 - t0);
+    assert!(t1 - t0 < 27.0, "died {:.3} s after its FIN", t1 - t0);
+    assert!(t1 < 90.0, "closed at {t1:.3} s, S3 says by 90 s");
+}
