@@ -8,13 +8,15 @@
 //!   timeout and the middlebox's established timeout;
 //! - it is ok (and cold) if the environment was reaped before it arrived;
 //! - it fails if the environment is still alive and either the server or
-//!   the middlebox has dropped the connection, with the error the second
-//!   table of that section gives: ECONNRESET from the server's host without
-//!   a middlebox or from a middlebox whose policy is `rst`; ETIMEDOUT
-//!   (TCP_USER_TIMEOUT, or retries2 unless the function timeout comes
-//!   first) from a middlebox that drops;
-//! - no other error kind happens at all, even near a boundary.
+//!   the middlebox has dropped the connection, with the error model.md §9
+//!   derives from the timings: ECONNRESET from the server's host (no
+//!   middlebox, or a flow still in its FIN states) or from a middlebox whose
+//!   policy is `rst`; from one that drops, ETIMEDOUT (TCP_USER_TIMEOUT, or
+//!   retries2's model timeout) or FUNCTION_TIMEOUT when that comes first;
+//! - no other error kind happens at all, even near a boundary;
+//! - every branch of the rule is reached by some generated case.
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use thaw_core::{NullSink, SimDuration};
 use thaw_net::{MiddleboxConfig, StateTimeouts, TcpConfig, Untracked};
 use thaw_sim::{
@@ -33,9 +35,27 @@ struct Params {
     retries2: u32,
 }
 
+/// Where the second invocation's gap is drawn.
+#[derive(Debug, Clone)]
+enum Gap {
+    /// Anywhere.
+    Uniform(u64),
+    /// Just after the server's idle timeout (up to 500 s later), with the
+    /// environment kept alive: the middlebox's FIN states decide the error.
+    AfterIdle(u64),
+    /// Just after the middlebox's established timeout (up to 200 s later),
+    /// with the environment and the server's connection kept alive: the
+    /// middlebox's policy decides.
+    AfterEstablished(u64),
+}
+
 fn params() -> impl Strategy<Value = Params> {
     (
-        1_000u64..1_500_000,
+        prop_oneof![
+            2 => (1_000u64..1_500_000).prop_map(Gap::Uniform),
+            1 => (0u64..500_000).prop_map(Gap::AfterIdle),
+            1 => (0u64..200_000).prop_map(Gap::AfterEstablished),
+        ],
         1_000u64..1_000_000,
         1_000u64..1_000_000,
         prop::option::of((60_000u64..2_000_000, 1_000u64..200_000, any::<bool>())),
@@ -44,14 +64,27 @@ fn params() -> impl Strategy<Value = Params> {
         1u32..=15,
     )
         .prop_map(
-            |(gap_ms, idle_ms, reap_ms, mb, orphan_retries, user_timeout_ms, retries2)| Params {
-                gap_ms,
-                idle_ms,
-                reap_ms,
-                mb,
-                orphan_retries,
-                user_timeout_ms,
-                retries2,
+            |(gap, idle_ms, reap_ms, mb, orphan_retries, user_timeout_ms, retries2)| {
+                let (gap_ms, idle_ms, reap_ms) = match (gap, mb) {
+                    (Gap::Uniform(g), _) => (g, idle_ms, reap_ms),
+                    (Gap::AfterIdle(d), _) => {
+                        (idle_ms + d, idle_ms, reap_ms.max(idle_ms + d + 5_000))
+                    }
+                    (Gap::AfterEstablished(d), Some((est, _, _))) => {
+                        let g = est + d;
+                        (g, idle_ms.max(g + 5_000), reap_ms.max(g + 5_000))
+                    }
+                    (Gap::AfterEstablished(d), None) => (idle_ms + d, idle_ms, reap_ms),
+                };
+                Params {
+                    gap_ms,
+                    idle_ms,
+                    reap_ms,
+                    mb,
+                    orphan_retries,
+                    user_timeout_ms,
+                    retries2,
+                }
             },
         )
 }
@@ -124,79 +157,225 @@ fn config(p: &Params) -> SimConfig {
     }
 }
 
-proptest! {
-    // 256 cases in the suite; PROPTEST_CASES=N for a longer hunt. Failures
-    // are recorded in tests/suite/proptest-regressions/ and replayed first.
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
-        ..ProptestConfig::default()
-    })]
+/// Which branches of the outcome rule the generated cases reached.
+#[derive(Default, Debug)]
+struct Seen {
+    warm: u32,
+    cold: u32,
+    no_middlebox: u32,
+    forgot_rst: u32,
+    forgot_drop: u32,
+    server_first_rst: u32,
+    gone_before_fin: u32,
+    in_fin_states: u32,
+    expired_after_fin: u32,
+}
 
-    #[test]
-    fn upstash_timings(p in params()) {
-        let cfg = config(&p);
-        let r = thaw_sim::run(&cfg, &mut NullSink, true).expect("run finishes");
-        // Every invocation ends exactly once.
-        let ids: Vec<u64> = r.outcomes.iter().map(|o| o.id).collect();
-        prop_assert_eq!(ids, vec![1, 2]);
-        // Every connection opened is closed or still open at the end.
-        let m = &r.metrics;
-        prop_assert_eq!(m.connections_opened, m.connections_closed + m.connections_open_at_end);
-        prop_assert!(r.outcomes[0].error.is_none(), "first invocation failed: {:?}", r.outcomes[0]);
+fn check(p: &Params, seen: &mut Seen) -> Result<(), TestCaseError> {
+    let cfg = config(p);
+    let r = thaw_sim::run(&cfg, &mut NullSink, true).expect("run finishes");
+    // Every invocation ends exactly once.
+    let ids: Vec<u64> = r.outcomes.iter().map(|o| o.id).collect();
+    prop_assert_eq!(ids, vec![1, 2]);
+    // Every connection opened is closed or still open at the end.
+    let m = &r.metrics;
+    prop_assert_eq!(
+        m.connections_opened,
+        m.connections_closed + m.connections_open_at_end
+    );
+    prop_assert!(
+        r.outcomes[0].error.is_none(),
+        "first invocation failed: {:?}",
+        r.outcomes[0]
+    );
 
-        // The outcome rule. Timers start at the end of invocation 1
-        // (~0.21 s); keep 1 s away from every boundary.
-        let second = &r.outcomes[1];
-        let gap = p.gap_ms as i64;
-        let margin = 1_000i64;
-        let mb_est = p.mb.map(|m| m.0 as i64).unwrap_or(i64::MAX);
-        let alive = gap + margin < p.reap_ms as i64;
-        let reaped = gap > p.reap_ms as i64 + margin;
-        let fresh = gap + margin < (p.idle_ms as i64).min(mb_est);
-        let stale = gap > (p.idle_ms as i64).min(mb_est) + margin;
-        // Whatever the timing, only these errors can happen here (near a
-        // boundary either side's outcome is allowed, nothing else).
-        use thaw_sim::ErrorKind::{Econnreset, Etimedout, FunctionTimeout};
+    // The outcome rule. Timers start at the end of invocation 1
+    // (~0.21 s); keep 1 s away from every boundary.
+    let second = &r.outcomes[1];
+    let gap = p.gap_ms as i64;
+    let margin = 1_000i64;
+    let mb_est = p.mb.map(|m| m.0 as i64).unwrap_or(i64::MAX);
+    let alive = gap + margin < p.reap_ms as i64;
+    let reaped = gap > p.reap_ms as i64 + margin;
+    let fresh = gap + margin < (p.idle_ms as i64).min(mb_est);
+    let stale = gap > (p.idle_ms as i64).min(mb_est) + margin;
+    // Whatever the timing, only these errors can happen here (near a
+    // boundary either side's outcome is allowed, nothing else).
+    use thaw_sim::ErrorKind::{Econnreset, Etimedout, FunctionTimeout};
+    prop_assert!(
+        matches!(
+            second.error,
+            None | Some(Econnreset | Etimedout | FunctionTimeout)
+        ),
+        "unexpected error: {:?}",
+        second
+    );
+    if reaped {
         prop_assert!(
-            matches!(second.error, None | Some(Econnreset | Etimedout | FunctionTimeout)),
-            "unexpected error: {:?}", second
+            second.cold && second.error.is_none(),
+            "reaped env: {:?}",
+            second
         );
-        if reaped {
-            prop_assert!(second.cold && second.error.is_none(), "reaped env: {:?}", second);
-        } else if alive && fresh {
-            prop_assert!(!second.cold && second.error.is_none(), "fresh connection: {:?}", second);
-        } else if alive && stale {
-            prop_assert!(!second.cold && second.error.is_some(), "stale connection: {:?}", second);
-            // Which error (model.md 9, second table).
-            let idle = p.idle_ms as i64;
-            match p.mb {
-                // The server's host answers the request with an RST (its
-                // socket is gone, or an orphan in FIN_WAIT).
-                None => prop_assert_eq!(second.error, Some(Econnreset), "{:?}", second),
-                // A middlebox that forgot the flow while the server still
-                // held the connection: its client-side policy decides.
-                Some((est, _, drop)) if gap > est as i64 + margin && gap + margin < idle => {
-                    if !drop {
-                        prop_assert_eq!(second.error, Some(Econnreset), "rst policy: {:?}", second);
-                    } else if p.user_timeout_ms.is_some() {
-                        // TCP_USER_TIMEOUT (at most 20 s) ends it first.
-                        prop_assert_eq!(second.error, Some(Etimedout), "user timeout: {:?}", second);
+        seen.cold += 1;
+    } else if alive && fresh {
+        prop_assert!(
+            !second.cold && second.error.is_none(),
+            "fresh connection: {:?}",
+            second
+        );
+        seen.warm += 1;
+    } else if alive && stale {
+        prop_assert!(
+            !second.cold && second.error.is_some(),
+            "stale connection: {:?}",
+            second
+        );
+        // Which error (model.md 9, second table).
+        let idle = p.idle_ms as i64;
+        // A request the middlebox drops: TCP_USER_TIMEOUT (at most
+        // 20 s) ends it, else retries2's tcp_model_timeout() from the
+        // first retransmission (about one 204 ms RTO after the send),
+        // unless the 900 s function timeout comes first.
+        let dropped = || {
+            if p.user_timeout_ms.is_some() {
+                return Etimedout;
+            }
+            let give_up = thaw_net::tcp::model_timeout(
+                p.retries2,
+                SimDuration::from_millis(200),
+                SimDuration::from_secs(120),
+            );
+            if give_up.as_nanos() < 899_000_000_000 {
+                Etimedout
+            } else {
+                FunctionTimeout
+            }
+        };
+        match p.mb {
+            // The server's host answers the request with an RST (its
+            // socket is gone, or an orphan in FIN_WAIT).
+            None => {
+                prop_assert_eq!(second.error, Some(Econnreset), "{:?}", second);
+                seen.no_middlebox += 1;
+            }
+            // A middlebox that forgot the flow while the server still
+            // held the connection: its client-side policy decides.
+            Some((est, _, drop)) if gap > est as i64 + margin && gap + margin < idle => {
+                if !drop {
+                    prop_assert_eq!(second.error, Some(Econnreset), "rst policy: {:?}", second);
+                    seen.forgot_rst += 1;
+                } else {
+                    prop_assert_eq!(second.error, Some(dropped()), "dropped: {:?}", second);
+                    seen.forgot_drop += 1;
+                }
+            }
+            // The server closed first: the flow may still be in its
+            // FIN states (then the server's RST) or gone (the policy).
+            Some((_, _, false)) => {
+                prop_assert_eq!(
+                    second.error,
+                    Some(Econnreset),
+                    "rst either way: {:?}",
+                    second
+                );
+                seen.server_first_rst += 1;
+            }
+            Some((est, fin, true)) => {
+                let est = est as i64;
+                if est + margin < idle {
+                    // The flow was forgotten before the server's FIN
+                    // (which the middlebox then drops): the request
+                    // is dropped too.
+                    prop_assert_eq!(
+                        second.error,
+                        Some(dropped()),
+                        "flow gone first: {:?}",
+                        second
+                    );
+                    seen.gone_before_fin += 1;
+                } else if est > idle + margin {
+                    // The FIN (at about idle) moved the flow to
+                    // FIN_WAIT (`fin`), its first retransmission to
+                    // LAST_ACK (120 s here); every copy restarts the
+                    // timer. So the flow lives at least min(fin, 120 s)
+                    // after the FIN, and at most max(fin, 120 s) after
+                    // the orphan's last copy, which comes before it
+                    // gives up: tcp_model_timeout(orphan retries, 200
+                    // ms) after its first retransmission (0 means 8).
+                    let fin = fin as i64;
+                    let retries = if p.orphan_retries == 0 {
+                        8
                     } else {
-                        // retries2 (up to 924.6 s) or the 900 s function
-                        // timeout, whichever comes first.
-                        prop_assert!(
-                            matches!(second.error, Some(Etimedout | FunctionTimeout)),
-                            "dropped: {:?}", second
+                        p.orphan_retries
+                    };
+                    let last_copy = thaw_net::tcp::model_timeout(
+                        retries,
+                        SimDuration::from_millis(200),
+                        SimDuration::from_secs(120),
+                    )
+                    .as_nanos() as i64
+                        / 1_000_000
+                        + 500;
+                    let lives_at_least = idle + fin.min(120_000);
+                    let gone_by = idle + last_copy + fin.max(120_000);
+                    if gap + margin < lives_at_least {
+                        prop_assert_eq!(
+                            second.error,
+                            Some(Econnreset),
+                            "flow in its FIN states: {:?}",
+                            second
                         );
+                        seen.in_fin_states += 1;
+                    } else if gap > gone_by + margin {
+                        prop_assert_eq!(
+                            second.error,
+                            Some(dropped()),
+                            "flow expired after the FIN: {:?}",
+                            second
+                        );
+                        seen.expired_after_fin += 1;
                     }
                 }
-                // The server closed first: the flow may still be in its
-                // FIN states (then the server's RST) or gone (the policy).
-                Some((_, _, false)) => {
-                    prop_assert_eq!(second.error, Some(Econnreset), "rst either way: {:?}", second)
-                }
-                Some((_, _, true)) => {}
             }
         }
+    }
+    Ok(())
+}
+
+#[test]
+fn upstash_timings() {
+    // 256 cases in the suite; PROPTEST_CASES=N for a longer hunt. Failures
+    // are recorded in tests/suite/proptest-regressions/ and replayed first.
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let mut config = proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    };
+    config.source_file = Some(file!());
+    let seen = std::cell::RefCell::new(Seen::default());
+    proptest::test_runner::TestRunner::new(config)
+        .run(&params(), |p| check(&p, &mut seen.borrow_mut()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A rule whose branches the generator never reaches proves nothing.
+    let seen = seen.into_inner();
+    if cases >= 256 {
+        let counts = [
+            seen.warm,
+            seen.cold,
+            seen.no_middlebox,
+            seen.forgot_rst,
+            seen.forgot_drop,
+            seen.server_first_rst,
+            seen.gone_before_fin,
+            seen.in_fin_states,
+            seen.expired_after_fin,
+        ];
+        assert!(
+            counts.iter().all(|&n| n > 0),
+            "a branch was never reached: {seen:?}"
+        );
     }
 }
