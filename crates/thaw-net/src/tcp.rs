@@ -596,10 +596,9 @@ impl Tcb {
             self.state = to;
         }
         if to == TcpState::Closed {
-            // tcp_done(): every timer stops; nothing is queued any more.
-            for g in self.gens.iter_mut() {
-                *g += 1;
-            }
+            // tcp_done(): nothing is queued any more, and every timer
+            // stops (on_timer() and timer_current() ignore the timers of
+            // a CLOSED socket, which never leaves that state).
             self.rtx.clear();
         }
     }
@@ -767,10 +766,9 @@ impl Tcb {
         match self.srtt {
             // RFC 6298 5.7 / tcp_init_metrics(): no RTT sample from the
             // handshake (it was retransmitted) → TCP_TIMEOUT_FALLBACK, 3 s.
-            None if !matches!(self.state, TcpState::SynSent | TcpState::SynRecv) => {
-                RTO_FALLBACK.max(self.cfg.rto_initial)
-            }
-            None => self.cfg.rto_initial,
+            // (Only asked once the handshake completes; the handshake's
+            // own RTO is rto_initial, set when the socket is made.)
+            None => RTO_FALLBACK.max(self.cfg.rto_initial),
             Some(srtt) => {
                 let var = self.rttvar.saturating_mul(4).max(self.cfg.rto_min);
                 // __tcp_set_rto(): usecs_to_jiffies(srtt + rttvar), rounded
@@ -792,7 +790,8 @@ impl Tcb {
         out: &mut Vec<TcpAction>,
     ) -> Result<(), Errno> {
         match self.state {
-            TcpState::Established | TcpState::CloseWait if !self.orphan => {
+            // (An orphan is never in these states: close() leaves them.)
+            TcpState::Established | TcpState::CloseWait => {
                 if let Some(e) = self.sk_err.take() {
                     return Err(e);
                 }
@@ -800,9 +799,7 @@ impl Tcb {
                 self.transmit_new(now, seg, out);
                 Ok(())
             }
-            TcpState::Established
-            | TcpState::CloseWait
-            | TcpState::SynSent
+            TcpState::SynSent
             | TcpState::SynRecv
             | TcpState::FinWait1
             | TcpState::FinWait2
@@ -1308,14 +1305,6 @@ impl Tcb {
         }
     }
 
-    fn user_timeout_applies(&self) -> Option<SimDuration> {
-        match self.state {
-            TcpState::SynSent | TcpState::SynRecv => self.cfg.user_timeout,
-            s if s.is_synchronized() => self.cfg.user_timeout,
-            _ => None,
-        }
-    }
-
     fn on_rto(&mut self, now: SimTime, out: &mut Vec<TcpAction>) {
         if self.rtx.is_empty() {
             return;
@@ -1324,16 +1313,19 @@ impl Tcb {
             self.send_loss_probe(now, out);
             return;
         }
-        // tcp_write_timeout(): which limit applies.
-        let (limit, rule, rto_base) = match self.state {
-            // tcp_write_timeout(): in SYN_SENT the linear retransmissions
-            // come on top of tcp_syn_retries (max_retransmits).
+        // tcp_write_timeout(): which limit applies. `retry_until` feeds
+        // the time test; `limit` is the count a handshake gives up at,
+        // which in SYN_SENT adds the linear retransmissions
+        // (max_retransmits).
+        let (retry_until, limit, rule, rto_base) = match self.state {
             TcpState::SynSent => (
+                self.cfg.syn_retries,
                 self.cfg.syn_retries + self.cfg.syn_linear_timeouts,
                 "tcp_syn_retries",
                 self.cfg.rto_initial,
             ),
             TcpState::SynRecv => (
+                self.cfg.synack_retries,
                 self.cfg.synack_retries,
                 "tcp_synack_retries",
                 self.cfg.rto_initial,
@@ -1344,26 +1336,32 @@ impl Tcb {
                     (0, true) => 8,
                     (n, _) => n,
                 };
-                (n, "tcp_orphan_retries", self.cfg.rto_min)
+                (n, n, "tcp_orphan_retries", self.cfg.rto_min)
             }
-            _ => (self.cfg.retries2, "tcp_retries2", self.cfg.rto_min),
+            _ => (
+                self.cfg.retries2,
+                self.cfg.retries2,
+                "tcp_retries2",
+                self.cfg.rto_min,
+            ),
         };
-        let user_timeout = self.user_timeout_applies();
+        // TCP_USER_TIMEOUT applies in every state that retransmits (the
+        // handshakes included, in 6.x).
+        let user_timeout = self.cfg.user_timeout;
         // tcp_write_timeout(): a handshake gives up after `limit`
         // retransmissions (a count); every state also after
         // retransmits_timed_out(), which is never true before the first
         // retransmission and measures from it (retrans_stamp): the time
-        // `limit` retransmissions take (tcp_model_timeout()) or
-        // TCP_USER_TIMEOUT.
+        // `retry_until` retransmissions take (tcp_model_timeout()) or
+        // TCP_USER_TIMEOUT. (Without a user timeout a handshake's count
+        // always comes first: the model time runs from the first
+        // retransmission, one initial RTO after the SYN.)
         let handshake = matches!(self.state, TcpState::SynSent | TcpState::SynRecv);
         let timed_out = self.retransmits > 0 && {
             let start = self.retrans_stamp.expect("set at the first retransmission");
-            let timeout = match user_timeout {
-                Some(ut) => Some(ut),
-                None if handshake => None,
-                None => Some(model_timeout(limit, rto_base, self.cfg.rto_max)),
-            };
-            timeout.is_some_and(|t| now.saturating_since(start) >= t)
+            let timeout = user_timeout
+                .unwrap_or_else(|| model_timeout(retry_until, rto_base, self.cfg.rto_max));
+            now.saturating_since(start) >= timeout
         };
         let expired = (handshake && self.retransmits >= limit) || timed_out;
         if expired {
@@ -1436,10 +1434,12 @@ impl Tcb {
         if !self.cfg.retrans_collapse || self.rtx.len() < 2 {
             return;
         }
+        // The queue is contiguous, a SYN can only be first and never
+        // carries data here, and a FIN is always last: so a head with data
+        // and a FIN-only segment behind it are all the kernel checks
+        // (a SYN head is skipped: TCPHDR_SYN).
         let (head, next) = (self.rtx[0].seg, self.rtx[1].seg);
-        let data_only = head.payload.is_some() && !head.flags.syn && !head.flags.fin;
-        let fin_only = next.flags.fin && next.payload.is_none() && !next.flags.syn;
-        if data_only && fin_only && next.seq == head.seq + head.len() {
+        if head.payload.is_some() && next.flags.fin && next.payload.is_none() {
             self.rtx[0].seg.flags.fin = true;
             self.rtx.remove(1);
         }

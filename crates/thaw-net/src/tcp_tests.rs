@@ -3659,3 +3659,177 @@ fn a_restored_socket_whose_peer_is_gone_is_reset_by_its_first_write() {
         "{out:?}"
     );
 }
+
+// ---- rules the rest of tcp.rs rests on (from a cargo-mutants run) ------------------
+
+#[test]
+fn wheel_levels_start_at_63_ticks_and_the_far_cap_follows_lvl_depth() {
+    // calc_wheel_index(): level 0 holds timers less than 63 ticks ahead
+    // (LVL_START(1)); one exactly 63 ticks ahead goes to level 1 and is
+    // rounded to its 8-tick granule. Armed at jiffy 1: jiffy 64 → 72.
+    assert_eq!(wheel_expiry(at(4 * MS), at(256 * MS), 250), at(288 * MS));
+    // 62 ticks ahead stays in level 0: jiffy 63 → 64.
+    assert_eq!(wheel_expiry(at(4 * MS), at(252 * MS), 250), at(256 * MS));
+    // Beyond WHEEL_TIMEOUT_CUTOFF = LVL_START(LVL_DEPTH) the expiry is
+    // WHEEL_TIMEOUT_MAX = cutoff − LVL_GRAN(LVL_DEPTH − 1) ahead, in the
+    // last level: LVL_DEPTH is 9 above HZ 100 (62·2^24 ticks, rounded to
+    // 63·2^24) and 8 at HZ 100 (62·2^21, rounded to 63·2^21).
+    let far = at(1_000 * 86_400 * SEC);
+    assert_eq!(wheel_expiry(at(0), far, 250), at((63u64 << 24) * 4 * MS));
+    assert_eq!(wheel_expiry(at(0), far, 100), at((63u64 << 21) * 10 * MS));
+}
+
+#[test]
+fn a_zero_hz_means_exact_nanoseconds() {
+    // Some(0) is no tick at all, as None: no division by zero.
+    assert_eq!(jiffies_up(dur(200 * MS + 1), Some(0)), dur(200 * MS + 1));
+    assert_eq!(jiffies_up(dur(200 * MS + 1), None), dur(200 * MS + 1));
+}
+
+#[test]
+fn a_socket_is_an_orphan_only_after_close_and_keeps_its_config() {
+    let cfg = TcpConfig {
+        retries2: 7,
+        ..base()
+    };
+    let mut n = Net::established(cfg, base(), dur(10 * MS));
+    assert!(!n.tcb(Client).is_orphan());
+    assert_eq!(n.tcb(Client).config().retries2, 7);
+    n.close(Client);
+    assert!(n.tcb(Client).is_orphan());
+}
+
+#[test]
+fn head_and_tail_kinds_name_the_oldest_and_newest_unacked_segments() {
+    let mut n = Net::default_established(dur(10 * MS));
+    assert_eq!(n.tcb(Client).head_kind(), None);
+    assert_eq!(n.tcb(Client).tail_kind(), None);
+    n.send(Client, 1).unwrap();
+    n.close(Client);
+    assert_eq!(n.tcb(Client).head_kind(), Some("data"));
+    assert_eq!(n.tcb(Client).tail_kind(), Some("FIN"));
+}
+
+#[test]
+fn timer_current_is_false_for_a_cancelled_stale_or_closed_timer() {
+    // The World defers a frozen host's timers only while they are current
+    // (and drops the others): a timer re-armed, cancelled, or of a CLOSED
+    // socket is not.
+    let a = Addr { host: 1, port: 1 };
+    let b = Addr { host: 2, port: 2 };
+    let mut out = Vec::new();
+    let cfg = TcpConfig {
+        keepalive: Some(Keepalive::default()),
+        ..base()
+    };
+    let mut client = Tcb::connect(at(0), cfg, a, b, &mut out);
+    let syn_rto = last_gen(&out, TimerKind::Retransmit).expect("SYN timer");
+    assert!(client.timer_current(TimerKind::Retransmit, syn_rto));
+    assert!(!client.timer_current(TimerKind::Retransmit, syn_rto + 1));
+    // The SYN-ACK acknowledges the SYN: the queue empties and the SYN
+    // timer is cancelled.
+    let synack = Segment {
+        src: b,
+        dst: a,
+        flags: Flags {
+            syn: true,
+            ack: true,
+            ..Flags::default()
+        },
+        seq: 0,
+        ack: 1,
+        payload: None,
+    };
+    let mut o = Vec::new();
+    client.on_segment(at(10 * MS), &synack, &mut o);
+    assert_eq!(client.state(), TcpState::Established);
+    assert!(!client.timer_current(TimerKind::Retransmit, syn_rto));
+    let ka = last_gen(&o, TimerKind::Keepalive).expect("keepalive armed");
+    assert!(client.timer_current(TimerKind::Keepalive, ka));
+    // An abort closes the socket: no timer of it is current any more.
+    let mut o = Vec::new();
+    client.abort(&mut o);
+    assert_eq!(client.state(), TcpState::Closed);
+    assert!(!client.timer_current(TimerKind::Keepalive, ka));
+}
+
+#[test]
+fn tail_loss_probe_off_means_the_first_resend_is_the_rto() {
+    // net.ipv4.tcp_early_retrans without TLP: no probe at 2·SRTT + 200 ms;
+    // the data is first resent one RTO after the send, as a counted
+    // retransmission.
+    let cfg = TcpConfig {
+        tail_loss_probe: false,
+        ..base()
+    };
+    let mut n = Net::established(cfg, base(), dur(5 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    let rto = n.tcb(Client).rto();
+    n.run_until(at(SEC) + rto);
+    assert_eq!(n.sent_times(Client, is_data), vec![at(SEC), at(SEC) + rto]);
+    assert!(n
+        .notes(Client)
+        .iter()
+        .any(|(t, x)| *t == at(SEC) + rto && matches!(x, TcpNote::Retransmit { attempt: 1, .. })));
+}
+
+#[test]
+fn no_loss_probe_while_the_rto_is_backing_off() {
+    // tcp_schedule_loss_probe() needs icsk_ca_state == Open: after an RTO
+    // retransmission, new data waits for the backed-off RTO, no probe.
+    let mut n = Net::default_established(dur(5 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    // Probe, then the first RTO retransmission.
+    n.run_for(dur(2 * SEC));
+    let before = n.sent_times(Client, is_data).len();
+    let notes_before = n.notes(Client).len();
+    n.send(Client, 2).unwrap();
+    n.run_for(dur(300 * MS));
+    // Nothing but the new segment itself within 300 ms: no probe of it.
+    assert_eq!(n.sent_times(Client, is_data).len(), before + 1);
+    assert!(!n.notes(Client)[notes_before..]
+        .iter()
+        .any(|(_, x)| matches!(x, TcpNote::LossProbe { .. })));
+}
+
+#[test]
+fn a_syn_ack_is_never_collapsed_with_the_fin_behind_it() {
+    // tcp_retrans_try_collapse() skips a SYN: a socket closed in SYN_RECV
+    // retransmits its SYN-ACK alone, then the FIN.
+    let mut n = Net::new(base(), base(), dur(10 * MS));
+    n.drop_to[Client.idx()] = true;
+    n.connect();
+    n.run_until(at(20 * MS));
+    assert_eq!(n.state(Server), TcpState::SynRecv);
+    n.close(Server);
+    n.run_until(at(5 * SEC));
+    for (_, s) in n.sent(Server) {
+        assert!(!(s.flags.syn && s.flags.fin), "SYN and FIN together: {s}");
+    }
+}
+
+#[test]
+fn two_data_segments_are_not_collapsed_into_a_data_fin() {
+    // Only a bare FIN joins the data before it; a second message stays a
+    // segment of its own and the first carries no FIN.
+    let mut n = Net::default_established(dur(5 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    n.send(Client, 2).unwrap();
+    n.run_for(dur(3 * SEC));
+    for (_, s) in n.sent(Client) {
+        assert!(!s.flags.fin, "a FIN without a close: {s}");
+    }
+    assert!(
+        n.sent(Client)
+            .iter()
+            .filter(|(_, s)| s.payload == Some(Payload(1)))
+            .count()
+            >= 2
+    );
+}
