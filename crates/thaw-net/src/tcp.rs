@@ -666,12 +666,11 @@ impl Tcb {
             self.state,
             TcpState::SynSent | TcpState::SynRecv | TcpState::TimeWait | TcpState::Closed
         );
-        if !self.cfg.tail_loss_probe
-            || !synchronized
-            || self.rtx.is_empty()
-            || self.retransmits > 0
-            || self.probe_out
-        {
+        // Not in loss recovery (icsk_ca_state Open): here the first expiry
+        // after new data is always a probe, so an RTO retransmission comes
+        // only while a probe is out, and the ACK that ends recovery clears
+        // both; `probe_out` covers it.
+        if !self.cfg.tail_loss_probe || !synchronized || self.rtx.is_empty() || self.probe_out {
             return false;
         }
         let pto = match self.srtt {

@@ -3677,6 +3677,12 @@ fn wheel_levels_start_at_63_ticks_and_the_far_cap_follows_lvl_depth() {
     let far = at(1_000 * 86_400 * SEC);
     assert_eq!(wheel_expiry(at(0), far, 250), at((63u64 << 24) * 4 * MS));
     assert_eq!(wheel_expiry(at(0), far, 100), at((63u64 << 21) * 10 * MS));
+    // Armed half a granule into the last level (jiffy 2^23): the cap is
+    // still 62·2^24 ticks ahead, rounded to the same bucket.
+    assert_eq!(
+        wheel_expiry(at((1u64 << 23) * 4 * MS), far, 250),
+        at((63u64 << 24) * 4 * MS)
+    );
 }
 
 #[test]
@@ -3775,25 +3781,61 @@ fn tail_loss_probe_off_means_the_first_resend_is_the_rto() {
         .any(|(t, x)| *t == at(SEC) + rto && matches!(x, TcpNote::Retransmit { attempt: 1, .. })));
 }
 
+fn with_tlp() -> TcpConfig {
+    TcpConfig {
+        tail_loss_probe: true,
+        ..base()
+    }
+}
+
 #[test]
 fn no_loss_probe_while_the_rto_is_backing_off() {
     // tcp_schedule_loss_probe() needs icsk_ca_state == Open: after an RTO
     // retransmission, new data waits for the backed-off RTO, no probe.
-    let mut n = Net::default_established(dur(5 * MS));
+    let mut n = Net::established(with_tlp(), base(), dur(5 * MS));
     n.run_until(at(SEC));
     n.silence();
     n.send(Client, 1).unwrap();
-    // Probe, then the first RTO retransmission.
     n.run_for(dur(2 * SEC));
-    let before = n.sent_times(Client, is_data).len();
+    assert!(n.tcb(Client).unacked() == 1);
+    assert!(n
+        .notes(Client)
+        .iter()
+        .any(|(_, x)| matches!(x, TcpNote::Retransmit { .. })));
     let notes_before = n.notes(Client).len();
+    let sent_before = n.sent(Client).len();
     n.send(Client, 2).unwrap();
     n.run_for(dur(300 * MS));
     // Nothing but the new segment itself within 300 ms: no probe of it.
-    assert_eq!(n.sent_times(Client, is_data).len(), before + 1);
+    assert_eq!(n.sent(Client).len(), sent_before + 1);
     assert!(!n.notes(Client)[notes_before..]
         .iter()
         .any(|(_, x)| matches!(x, TcpNote::LossProbe { .. })));
+}
+
+#[test]
+fn one_loss_probe_at_a_time() {
+    // A probe is out (not yet acknowledged): new data gets no probe of its
+    // own (tcp_send_loss_probe(): tlp_high_seq), the RTO governs.
+    let mut n = Net::established(with_tlp(), base(), dur(5 * MS));
+    n.run_until(at(SEC));
+    n.silence();
+    n.send(Client, 1).unwrap();
+    // 2·SRTT + rto_min = 220 ms is later than the 212 ms RTO: the probe
+    // fires at the RTO's time, as a probe.
+    n.run_for(dur(215 * MS));
+    let probes = |n: &Net| {
+        n.notes(Client)
+            .iter()
+            .filter(|(_, x)| matches!(x, TcpNote::LossProbe { .. }))
+            .count()
+    };
+    assert_eq!(probes(&n), 1);
+    let sent_before = n.sent(Client).len();
+    n.send(Client, 2).unwrap();
+    n.run_for(dur(50 * MS));
+    assert_eq!(probes(&n), 1);
+    assert_eq!(n.sent(Client).len(), sent_before + 1);
 }
 
 #[test]
