@@ -7,6 +7,7 @@ mod library_properties;
 mod pool_properties;
 mod properties;
 mod retry_properties;
+mod runner;
 mod scenarios;
 mod schema;
 mod server_properties;

@@ -248,23 +248,11 @@ fn check(p: &Params, seen: &mut Seen) -> Result<(), TestCaseError> {
 
 #[test]
 fn duplicates_are_bounded_by_retries_and_retries_are_used_up() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    let mut config = proptest::test_runner::Config {
-        cases,
-        ..proptest::test_runner::Config::default()
-    };
-    config.source_file = Some(file!());
-    let seen = std::cell::RefCell::new(Seen::default());
-    proptest::test_runner::TestRunner::new(config)
-        .run(&params(), |p| check(&p, &mut seen.borrow_mut()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = Seen::default();
+    let cases = crate::runner::run_cases(&params(), 128, file!(), |p| check(&p, &mut seen));
     // A property whose branches the generator never reaches proves
     // nothing: each must be exercised (with the default 128 cases each is,
     // many times over).
-    let seen = seen.into_inner();
     if cases >= 64 {
         assert!(
             seen.retried > 0 && seen.exhausted > 0 && seen.not_retried > 0 && seen.duplicated > 0,
