@@ -342,6 +342,15 @@ impl Net {
     // ---- log queries -------------------------------------------------------
 
     /// Segments `side`'s socket sent (not host replies), with their times.
+    /// The bare ACKs `side` sent from `t` on: (when, acknowledgement).
+    fn acks_since(&self, side: Side, t: SimTime) -> Vec<(SimTime, u64)> {
+        self.sent(side)
+            .into_iter()
+            .filter(|(at, s)| *at >= t && s.kind() == "ACK")
+            .map(|(at, s)| (at, s.ack))
+            .collect()
+    }
+
     fn sent(&self, side: Side) -> Vec<(SimTime, Segment)> {
         self.log
             .iter()
@@ -1100,12 +1109,7 @@ fn a_segment_beyond_a_gap_gets_a_duplicate_ack_at_once() {
     n.send(Client, 1).unwrap();
     n.send(Client, 2).unwrap();
     n.run_until(at(SEC + l));
-    let acks: Vec<(SimTime, u64)> = n
-        .sent(Server)
-        .into_iter()
-        .filter(|(t, s)| *t >= at(SEC) && s.kind() == "ACK")
-        .map(|(t, s)| (t, s.ack))
-        .collect();
+    let acks = n.acks_since(Server, at(SEC));
     assert_eq!(acks, vec![(at(SEC + l), 1)]);
     assert_eq!(n.tcb(Server).unread(), 0);
     n.run_until(at(10 * SEC));
@@ -1127,12 +1131,7 @@ fn a_fin_beyond_a_gap_gets_a_duplicate_ack_and_waits() {
     n.close(Client);
     n.run_until(at(SEC + l));
     assert_eq!(n.state(Server), TcpState::Established);
-    let acks: Vec<(SimTime, u64)> = n
-        .sent(Server)
-        .into_iter()
-        .filter(|(t, s)| *t >= at(SEC) && s.kind() == "ACK")
-        .map(|(t, s)| (t, s.ack))
-        .collect();
+    let acks = n.acks_since(Server, at(SEC));
     assert_eq!(acks, vec![(at(SEC + l), 1)]);
     n.run_until(at(10 * SEC));
     assert_eq!(n.state(Server), TcpState::CloseWait);
