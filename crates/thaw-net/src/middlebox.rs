@@ -546,16 +546,28 @@ fn next_state(state: FlowState, seg: &Segment, dir: Dir) -> Option<FlowState> {
     use FlowState::*;
     let reply = dir == Dir::FromServer;
     match (index(seg), state) {
-        (Index::Rst, _) => Some(Close),
-        (Index::None, _) => None,
+        (
+            Index::Rst,
+            SynSent | SynRecv | Established | FinWait | CloseWait | LastAck | TimeWait | Close,
+        ) => Some(Close),
+        (
+            Index::None,
+            SynSent | SynRecv | Established | FinWait | CloseWait | LastAck | TimeWait | Close,
+        ) => None,
         // A retransmitted SYN, or a new connection on the 4-tuple of a
         // finished one (RFC 1122 reopen): the caller makes a new flow.
         (Index::Syn, SynSent | TimeWait | Close) if !reply => Some(SynSent),
-        (Index::Syn, _) => None,
+        (
+            Index::Syn,
+            SynSent | SynRecv | Established | FinWait | CloseWait | LastAck | TimeWait | Close,
+        ) => None,
         (Index::SynAck, SynSent) if reply => Some(SynRecv),
         // The client's SYN-ACK of a simultaneous open, late.
         (Index::SynAck, SynRecv) if !reply => Some(SynRecv),
-        (Index::SynAck, _) => None,
+        (
+            Index::SynAck,
+            SynSent | SynRecv | Established | FinWait | CloseWait | LastAck | TimeWait | Close,
+        ) => None,
         (Index::Fin, SynRecv | Established) => Some(FinWait),
         (Index::Fin, FinWait | CloseWait | LastAck) => Some(LastAck),
         (Index::Fin, s @ (TimeWait | Close)) => Some(s),
