@@ -383,12 +383,14 @@ impl Middlebox {
                 self.forgotten.insert(key, at);
             }
         }
+        // The packet's column of the conntrack table, once.
+        let idx = index(seg);
         // conntrack reopens a closed or TIME_WAIT flow on a new SYN: the
         // old entry is killed and the SYN looked up again
         // (`nf_conntrack_tcp_packet()`, -NF_REPEAT).
         let reopen = self.flows.get(&key).is_some_and(|f| {
             matches!(f.state, FlowState::TimeWait | FlowState::Close)
-                && next_state(f.state, seg, dir) == Some(FlowState::SynSent)
+                && next_state(f.state, idx, dir) == Some(FlowState::SynSent)
         });
         if reopen {
             self.flows.remove(&key);
@@ -399,7 +401,7 @@ impl Middlebox {
                 if seg.flags.syn && !seg.flags.ack && dir == Dir::FromClient {
                     self.forgotten.remove(&key);
                     let mut f = Flow::new(FlowState::SynSent, now + timeouts.syn_sent);
-                    f.observe(seg, dir);
+                    f.observe(seg, idx, dir);
                     self.flows.insert(key, f);
                     return Verdict::Forward {
                         new_state: None,
@@ -420,12 +422,12 @@ impl Middlebox {
                         // tcp_new() with tcp_loose: an ACK (with or without
                         // data) is picked up mid-stream as ESTABLISHED; a
                         // FIN or RST of no flow is invalid, passed untracked.
-                        let pick_up = index(seg) == Index::Ack;
+                        let pick_up = idx == Index::Ack;
                         if pick_up {
                             self.forgotten.remove(&key);
                             let mut f = Flow::new(FlowState::Established, now);
-                            f.observe(seg, dir);
-                            f.expires = now + self.timeout(&f, index(seg));
+                            f.observe(seg, idx, dir);
+                            f.expires = now + self.timeout(&f, idx);
                             self.flows.insert(key, f);
                         }
                         Verdict::Forward {
@@ -437,16 +439,16 @@ impl Middlebox {
             }
             Some(f) => {
                 let before = f.state;
-                let Some(next) = next_state(before, seg, dir) else {
+                let Some(next) = next_state(before, idx, dir) else {
                     return Verdict::Forward {
                         new_state: None,
                         created: false,
                     };
                 };
-                f.observe(seg, dir);
+                f.observe(seg, idx, dir);
                 let mut f = *f;
                 f.state = next;
-                f.expires = now + self.timeout(&f, index(seg));
+                f.expires = now + self.timeout(&f, idx);
                 self.flows.insert(key, f);
                 Verdict::Forward {
                     new_state: (before != next).then_some((before, next)),
@@ -474,7 +476,7 @@ impl Middlebox {
 
 impl Flow {
     /// `tcp_in_window()`'s bookkeeping: ends, ACKs, retransmissions.
-    fn observe(&mut self, seg: &Segment, dir: Dir) {
+    fn observe(&mut self, seg: &Segment, idx: Index, dir: Dir) {
         let side = match dir {
             Dir::FromClient => 0,
             Dir::FromServer => 1,
@@ -487,7 +489,7 @@ impl Flow {
         // tcp_in_window() counts retransmissions of ACK-column packets
         // only (data, pure ACKs, keepalive probes); a SYN, FIN or RST
         // neither counts nor breaks the run.
-        if index(seg) != Index::Ack {
+        if idx != Index::Ack {
             return;
         }
         let this = (dir, seg.seq, seg.ack, end);
@@ -542,10 +544,10 @@ fn index(seg: &Segment) -> Index {
 /// 120 s. Not modelled: simultaneous open (sS2) and the server's SYN that
 /// reopens a TIME_WAIT flow with the roles switched (thaw's servers never
 /// open connections).
-fn next_state(state: FlowState, seg: &Segment, dir: Dir) -> Option<FlowState> {
+fn next_state(state: FlowState, idx: Index, dir: Dir) -> Option<FlowState> {
     use FlowState::*;
     let reply = dir == Dir::FromServer;
-    match (index(seg), state) {
+    match (idx, state) {
         (
             Index::Rst,
             SynSent | SynRecv | Established | FinWait | CloseWait | LastAck | TimeWait | Close,
